@@ -1,0 +1,4 @@
+//! ESP cryptography: transforms and the engines that apply them.
+pub mod transform;
+
+pub use transform::{AesKeyLen, Cipher, Integ, Transform, TransformError};
