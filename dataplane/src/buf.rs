@@ -77,11 +77,7 @@ impl VecBuf {
 
     /// An empty buffer with the given room on each side.
     pub fn with_room(headroom: usize, tailroom: usize) -> Self {
-        VecBuf {
-            mem: vec![0; headroom + tailroom],
-            start: headroom,
-            end: headroom,
-        }
+        VecBuf { mem: vec![0; headroom + tailroom], start: headroom, end: headroom }
     }
 
     /// A buffer holding `data`, with the default head- and tailroom.
@@ -93,11 +89,7 @@ impl VecBuf {
     pub fn from_slice_with_room(data: &[u8], headroom: usize, tailroom: usize) -> Self {
         let mut mem = vec![0; headroom + data.len() + tailroom];
         mem[headroom..headroom + data.len()].copy_from_slice(data);
-        VecBuf {
-            mem,
-            start: headroom,
-            end: headroom + data.len(),
-        }
+        VecBuf { mem, start: headroom, end: headroom + data.len() }
     }
 
     /// Replaces the content with `data`, keeping the capacity where it fits.

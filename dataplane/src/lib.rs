@@ -15,3 +15,6 @@
 
 pub mod buf;
 pub mod crypto;
+pub mod esp;
+pub mod sa;
+pub mod wire;

@@ -143,10 +143,7 @@ impl Transform {
 
     /// Whether the cipher authenticates by itself (GCM, GMAC, ChaCha20-Poly1305).
     pub const fn is_combined(&self) -> bool {
-        matches!(
-            self.cipher,
-            Cipher::AesGcm { .. } | Cipher::AesGmac(_) | Cipher::ChaCha20Poly1305
-        )
+        matches!(self.cipher, Cipher::AesGcm { .. } | Cipher::AesGmac(_) | Cipher::ChaCha20Poly1305)
     }
 
     /// Whether the payload is encrypted (false for NULL and GMAC).
@@ -224,43 +221,22 @@ mod tests {
 
     #[test]
     fn sizes_follow_the_rfcs() {
-        let gcm = Transform::new(
-            Cipher::AesGcm {
-                key: AesKeyLen::Aes128,
-                icv_len: 16,
-            },
-            Integ::None,
-        )
-        .unwrap();
+        let gcm =
+            Transform::new(Cipher::AesGcm { key: AesKeyLen::Aes128, icv_len: 16 }, Integ::None)
+                .unwrap();
         assert_eq!(
-            (
-                gcm.iv_len(),
-                gcm.icv_len(),
-                gcm.enc_key_len(),
-                gcm.block_len()
-            ),
+            (gcm.iv_len(), gcm.icv_len(), gcm.enc_key_len(), gcm.block_len()),
             (8, 16, 20, 4)
         );
         let cbc = Transform::new(Cipher::AesCbc(AesKeyLen::Aes256), Integ::HmacSha256_128).unwrap();
         assert_eq!(
-            (
-                cbc.iv_len(),
-                cbc.icv_len(),
-                cbc.enc_key_len(),
-                cbc.auth_key_len()
-            ),
+            (cbc.iv_len(), cbc.icv_len(), cbc.enc_key_len(), cbc.auth_key_len()),
             (16, 16, 32, 32)
         );
         let chacha = Transform::new(Cipher::ChaCha20Poly1305, Integ::None).unwrap();
-        assert_eq!(
-            (chacha.iv_len(), chacha.icv_len(), chacha.enc_key_len()),
-            (8, 16, 36)
-        );
+        assert_eq!((chacha.iv_len(), chacha.icv_len(), chacha.enc_key_len()), (8, 16, 36));
         let null = Transform::new(Cipher::Null, Integ::HmacSha1_96).unwrap();
-        assert_eq!(
-            (null.iv_len(), null.icv_len(), null.encrypts()),
-            (0, 12, false)
-        );
+        assert_eq!((null.iv_len(), null.icv_len(), null.encrypts()), (0, 12, false));
     }
 
     #[test]
@@ -274,13 +250,7 @@ mod tests {
             Err(TransformError::IntegWithAead)
         );
         assert_eq!(
-            Transform::new(
-                Cipher::AesGcm {
-                    key: AesKeyLen::Aes128,
-                    icv_len: 10
-                },
-                Integ::None
-            ),
+            Transform::new(Cipher::AesGcm { key: AesKeyLen::Aes128, icv_len: 10 }, Integ::None),
             Err(TransformError::BadIcvLen(10))
         );
     }

@@ -1,0 +1,1 @@
+//! Per-SA configuration and runtime state: sequence numbers, anti-replay, lifetimes, counters.

@@ -1,0 +1,1 @@
+//! Zero-copy typed views of packet headers (smoltcp style).
