@@ -1,0 +1,15 @@
+//! ferrogate: an IPsec VPN concentrator with a DPDK kernel-bypass dataplane.
+//!
+//! This crate is the appliance: the DPDK glue ([`dpdk`]), the profile format ([`profile`]),
+//! the port-pair forwarding runtime ([`forward`]), the command line ([`cli`]), capture files
+//! ([`pcap`]) and the offline ESP tool ([`esp_tool`]). Packet processing itself lives in the
+//! pure-Rust `dataplane` crate.
+#![deny(unsafe_code)]
+
+pub mod cli;
+#[allow(unsafe_code)]
+pub mod dpdk;
+pub mod esp_tool;
+pub mod forward;
+pub mod pcap;
+pub mod profile;
