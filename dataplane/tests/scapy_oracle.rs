@@ -169,7 +169,7 @@ impl Combo {
         let (local, remote) = self.addrs();
         match self.mode {
             Mode::Transport => udp_packet(local, remote, &payload, fill),
-            Mode::Tunnel if k % 2 == 0 => {
+            Mode::Tunnel if k.is_multiple_of(2) => {
                 udp_packet("10.0.0.1".parse().unwrap(), "10.1.0.1".parse().unwrap(), &payload, fill)
             }
             Mode::Tunnel => {

@@ -195,4 +195,29 @@ mod tests {
         fix_transport_checksum(&mut p[..25], false, 20, IpProtocol::Tcp, None);
         assert_eq!(p, before);
     }
+
+    proptest::proptest! {
+        /// Whatever follows a checked IP header (the fix runs on authenticated bytes, but
+        /// those are the peer's), nothing panics.
+        #[test]
+        fn arbitrary_segments_never_panic(
+            v6: bool,
+            proto: u8,
+            original: Option<u16>,
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+        ) {
+            let hdr = if v6 { 40 } else { 20 };
+            let mut p = vec![0u8; hdr];
+            if v6 {
+                Ipv6Packet::new_unchecked(&mut p[..]).set_version(6);
+            } else {
+                Ipv4Packet::new_unchecked(&mut p[..]).set_version(4);
+            }
+            p.extend_from_slice(&tail);
+            fix_transport_checksum(&mut p, v6, hdr, IpProtocol::from(proto), original);
+            for proto in [IpProtocol::Tcp, IpProtocol::Udp, IpProtocol::Ipv6Opts] {
+                fix_transport_checksum(&mut p, v6, hdr, proto, original);
+            }
+        }
+    }
 }
