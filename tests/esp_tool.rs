@@ -133,7 +133,7 @@ fn damaged_and_foreign_packets_are_reported_not_fatal() {
     std::fs::write(&sa, SA_FILE).unwrap();
     let p = |n: &str| env.path(n).display().to_string();
     let good = ipv4_udp_frame([10, 1, 0, 5], 64, 1);
-    write_pcap(&env.path("in.pcap"), &[good.clone()]);
+    write_pcap(&env.path("in.pcap"), std::slice::from_ref(&good));
     let (ok, _, err) =
         ferrogate(&["esp", "encap", "--sa", &p("sa.toml"), &p("in.pcap"), &p("enc.pcap")]);
     assert!(ok, "{err}");
@@ -178,7 +178,7 @@ fn bad_sa_files_name_file_line_and_field() {
         )),
         "{err}"
     );
-    std::fs::write(&env.path("junk.pcap"), b"not a capture at all").unwrap();
+    std::fs::write(env.path("junk.pcap"), b"not a capture at all").unwrap();
     std::fs::write(&sa, SA_FILE).unwrap();
     let (ok, _, err) =
         ferrogate(&["esp", "decap", "--sa", &p("sa.toml"), &p("junk.pcap"), &p("o.pcap")]);

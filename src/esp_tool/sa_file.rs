@@ -228,7 +228,7 @@ fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
         .chars()
         .filter(|c| !matches!(c, ' ' | ':' | '_'))
         .collect();
-    if cleaned.len() % 2 != 0 {
+    if !cleaned.len().is_multiple_of(2) {
         return Err("hex string has an odd number of digits".into());
     }
     (0..cleaned.len())
