@@ -8,6 +8,10 @@
 //! - [`sa`]: per-SA configuration and runtime state (sequence numbers, anti-replay,
 //!   lifetimes, counters).
 //! - [`esp`]: RFC 4303 encapsulation and decapsulation over bursts of packets.
+//! - [`spd`]: outbound classification (crypto-map ACLs): tuple-space search, a per-worker
+//!   flow cache invalidated by epoch, and rate-limited ACQUIRE with held packets.
+//! - [`table`]: the shared SA table, lock-free for readers, reclaimed by QSBR.
+//! - [`queue`]: bounded lock-free SPSC rings between the control plane and each worker.
 //!
 //! Nothing here does I/O, reads a clock or allocates on the per-packet path: time is passed
 //! in by the caller.
@@ -16,5 +20,8 @@
 pub mod buf;
 pub mod crypto;
 pub mod esp;
+pub mod queue;
 pub mod sa;
+pub mod spd;
+pub mod table;
 pub mod wire;

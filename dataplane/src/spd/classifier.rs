@@ -1,0 +1,206 @@
+//! One worker's outbound classifier: flow cache in front of the shared compiled SPD.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::cache::{CacheConfig, CacheStats, FlowCache};
+use super::key::FlowKey;
+use super::selector::SpdError;
+use super::table::{NO_ENTRY, Spd};
+use super::{Decision, PolicyId, SaIndex};
+use crate::wire;
+
+/// What [`Classifier::install_spd`] hands back: the SPD it replaced and that SPD's final
+/// per-entry hit counts (indexed like its entries), for the control plane to fold into
+/// its totals.
+#[derive(Debug)]
+pub struct RetiredSpd {
+    /// The previous SPD.
+    pub spd: Arc<Spd>,
+    /// Its per-entry hit counts on this worker.
+    pub entry_hits: Box<[u64]>,
+    /// Its count of packets that matched no entry on this worker.
+    pub default_hits: u64,
+}
+
+/// A worker's outbound classifier. Owned by exactly one worker thread; nothing in it is
+/// shared except the read-only `Arc<Spd>`, so the per-packet path has no atomics and no
+/// locks.
+///
+/// Counters are plain `u64`s written only by the owner. The control plane reads them by
+/// asking the worker (over its control queue) for a copy of [`Classifier::entry_hits`] and
+/// [`Classifier::cache_stats`], and sums the copies of all workers entry by entry; an SPD
+/// replacement returns the old SPD's final counts in [`RetiredSpd`].
+#[derive(Debug)]
+pub struct Classifier {
+    spd: Arc<Spd>,
+    cache: FlowCache,
+    /// SA bound to each policy slot of `spd`.
+    bound: Box<[Option<SaIndex>]>,
+    /// Every binding the control plane has told this worker about, including policies the
+    /// current SPD does not name (they take effect when an SPD that names them arrives).
+    bindings: HashMap<PolicyId, SaIndex>,
+    entry_hits: Box<[u64]>,
+    default_hits: u64,
+}
+
+impl Classifier {
+    /// A classifier over `spd` with an empty cache and no SA bound.
+    pub fn new(spd: Arc<Spd>, cache: CacheConfig) -> Result<Classifier, SpdError> {
+        let cache = FlowCache::new(cache)?;
+        let mut c = Classifier {
+            bound: Box::default(),
+            entry_hits: Box::default(),
+            spd,
+            cache,
+            bindings: HashMap::new(),
+            default_hits: 0,
+        };
+        c.rebind();
+        Ok(c)
+    }
+
+    fn rebind(&mut self) {
+        self.bound = self.spd.policies().iter().map(|p| self.bindings.get(p).copied()).collect();
+        self.entry_hits = vec![0; self.spd.len()].into_boxed_slice();
+        self.default_hits = 0;
+    }
+
+    /// Replaces the SPD (between bursts; allocates the per-entry counters of the new one).
+    /// Bumps the epoch, so no decision cached under the old SPD is ever returned again.
+    pub fn install_spd(&mut self, spd: Arc<Spd>) -> RetiredSpd {
+        self.cache.invalidate();
+        let old = core::mem::replace(&mut self.spd, spd);
+        let entry_hits = core::mem::take(&mut self.entry_hits);
+        let default_hits = self.default_hits;
+        self.rebind();
+        RetiredSpd { spd: old, entry_hits, default_hits }
+    }
+
+    /// Records that `sa` is now the outbound SA of `policy` on this worker (`None`: it has
+    /// none). Takes effect for the very next packet. Cached decisions name the policy, not
+    /// the SA, so this does not flush the cache.
+    pub fn bind_sa(&mut self, policy: PolicyId, sa: Option<SaIndex>) {
+        match sa {
+            Some(sa) => self.bindings.insert(policy, sa),
+            None => self.bindings.remove(&policy),
+        };
+        if let Some(slot) = self.spd.policy_slot(policy).and_then(|s| self.bound.get_mut(s)) {
+            *slot = sa;
+        }
+    }
+
+    /// Classifies one packet by its key: flow cache first, tuple-space search on a miss.
+    #[inline]
+    pub fn classify(&mut self, key: &FlowKey) -> Decision {
+        let (entry, verdict) = match self.cache.lookup(key) {
+            Ok(hit) => hit,
+            Err(set) => {
+                let (entry, verdict) = self.spd.search(key);
+                self.cache.insert(set, key, entry, verdict);
+                (entry, verdict)
+            }
+        };
+        match self.entry_hits.get_mut(entry as usize) {
+            Some(hits) => *hits += 1,
+            None => {
+                debug_assert_eq!(entry, NO_ENTRY);
+                self.default_hits += 1;
+            }
+        }
+        self.spd.decision(verdict, &self.bound)
+    }
+
+    /// Reads the key of an IP packet and classifies it. The key comes back too: an ACQUIRE
+    /// needs it. A malformed packet is an error (count it as a drop).
+    #[inline]
+    pub fn classify_packet(&mut self, ip: &[u8]) -> wire::Result<(FlowKey, Decision)> {
+        let key = FlowKey::from_ip(ip)?;
+        Ok((key, self.classify(&key)))
+    }
+
+    /// The SPD in use.
+    pub fn spd(&self) -> &Arc<Spd> {
+        &self.spd
+    }
+
+    /// The current epoch: changes on every [`Classifier::install_spd`].
+    pub fn epoch(&self) -> u32 {
+        self.cache.epoch()
+    }
+
+    /// Packets that matched each entry of the current SPD on this worker.
+    pub fn entry_hits(&self) -> &[u64] {
+        &self.entry_hits
+    }
+
+    /// Packets that matched no entry (the default action) on this worker.
+    pub fn default_hits(&self) -> u64 {
+        self.default_hits
+    }
+
+    /// Flow cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        *self.cache.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spd::{Action, Entry, IpPrefix, PortsState};
+    use core::net::Ipv4Addr;
+
+    fn spd(entries: Vec<Entry>) -> Arc<Spd> {
+        Arc::new(Spd::new(entries, Action::Bypass).unwrap())
+    }
+
+    fn net(a: u8) -> IpPrefix {
+        IpPrefix::v4(Ipv4Addr::new(10, a, 0, 0), 16).unwrap()
+    }
+
+    fn key(a: u8, b: u8) -> FlowKey {
+        FlowKey::v4(Ipv4Addr::new(10, a, 1, 1), Ipv4Addr::new(10, b, 1, 1), 50, PortsState::None)
+    }
+
+    #[test]
+    fn bindings_counters_and_spd_replacement() {
+        let p = PolicyId(42);
+        let first = spd(vec![Entry::new(net(1), net(2), Action::Protect(p))]);
+        let mut c = Classifier::new(first.clone(), CacheConfig { entries: 64, seed: 1 }).unwrap();
+        assert_eq!(c.classify(&key(1, 2)), Decision::Protect { policy: p, sa: None });
+        c.bind_sa(p, Some(SaIndex(5)));
+        assert_eq!(c.classify(&key(1, 2)), Decision::Protect { policy: p, sa: Some(SaIndex(5)) });
+        assert_eq!(c.classify(&key(1, 3)), Decision::Bypass);
+        assert_eq!(c.entry_hits(), &[2]);
+        assert_eq!(c.default_hits(), 1);
+        assert_eq!(c.cache_stats().hits, 1);
+        assert_eq!(c.cache_stats().misses, 2);
+
+        // A binding for a policy the SPD does not name yet applies once an SPD names it.
+        c.bind_sa(PolicyId(9), Some(SaIndex(77)));
+        let epoch = c.epoch();
+        let second = spd(vec![
+            Entry::new(net(1), net(3), Action::Protect(PolicyId(9))),
+            Entry::new(net(1), net(2), Action::Discard),
+        ]);
+        let retired = c.install_spd(second);
+        assert!(Arc::ptr_eq(&retired.spd, &first));
+        assert_eq!((&*retired.entry_hits, retired.default_hits), (&[2u64][..], 1));
+        assert_ne!(c.epoch(), epoch);
+        assert_eq!(c.classify(&key(1, 2)), Decision::Discard);
+        assert_eq!(
+            c.classify(&key(1, 3)),
+            Decision::Protect { policy: PolicyId(9), sa: Some(SaIndex(77)) }
+        );
+        c.bind_sa(PolicyId(9), None);
+        assert_eq!(c.classify(&key(1, 3)), Decision::Protect { policy: PolicyId(9), sa: None });
+        assert_eq!(c.entry_hits(), &[2, 1]);
+    }
+
+    #[test]
+    fn classify_packet_rejects_garbage() {
+        let mut c = Classifier::new(spd(Vec::new()), CacheConfig::default()).unwrap();
+        assert_eq!(c.classify_packet(&[0x45, 1, 2]), Err(wire::Error));
+    }
+}
