@@ -226,6 +226,8 @@ fn measure(t: Transform, engine: EngineKind, size: usize, o: &Opts) -> Row {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    // Any other argument filters the cases: `aes128gcm16/ipsec-mb/64` style substrings.
+    let filters: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with("--")).collect();
     // `cargo test --benches` runs bench binaries with `--bench` absent: do one tiny pass.
     let smoke = !args.iter().any(|a| a == "--bench");
     let o = if smoke {
@@ -255,6 +257,10 @@ fn main() {
             }
             for size in SIZES {
                 if smoke && size > 64 {
+                    continue;
+                }
+                let id = format!("{name}/{}/{size}", engine.name());
+                if !filters.is_empty() && !filters.iter().any(|f| id.contains(f.as_str())) {
                     continue;
                 }
                 let r = measure(t, engine, size, &o);

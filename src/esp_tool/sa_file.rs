@@ -409,7 +409,7 @@ fn parse_sa(ctx: &Ctx<'_>, i: usize, sa: &RawSa) -> Result<SaSpec, SaFileError> 
             })?,
     };
     let engine = match sa.engine.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
-        None | Some(("auto", _)) => EngineKind::best_available(),
+        None | Some(("auto", _)) => EngineKind::best_for(transform),
         Some((name, span)) => {
             let kind = match name {
                 "rustcrypto" => EngineKind::RustCrypto,

@@ -26,9 +26,25 @@ impl EngineKind {
         }
     }
 
-    /// The fastest engine this build and CPU can run.
+    /// The engine this build and CPU run fastest in general (ipsec-mb where available).
     pub fn best_available() -> EngineKind {
         Self::ALL.into_iter().find(|e| e.available()).unwrap_or(EngineKind::RustCrypto)
+    }
+
+    /// The faster engine for one transform on this CPU.
+    ///
+    /// ipsec-mb wins for AES-GCM/GMAC, AES-CTR and ChaCha20-Poly1305 at every packet size.
+    /// For HMAC-SHA1 and HMAC-SHA-256 transforms on a CPU with the SHA extensions, the
+    /// RustCrypto engine wins: ipsec-mb 1.3's AVX2 path hashes with multi-buffer SIMD SHA
+    /// and ignores SHA-NI, and on a 2-vCPU EPYC with SHA-NI but no VAES, AES-128-CBC +
+    /// HMAC-SHA-256 measured 3.4 µs (RustCrypto) against 3.9 µs (ipsec-mb) to seal 1420 B
+    /// and 1.9 µs against 3.9 µs to open (`cargo bench -p dataplane --bench esp`).
+    /// SHA-384/512 have no SHA-NI instructions, so they stay on ipsec-mb.
+    pub fn best_for(transform: super::Transform) -> EngineKind {
+        use super::Integ;
+        let sha_ni_hmac = matches!(transform.integ(), Integ::HmacSha1_96 | Integ::HmacSha256_128)
+            && cpu_has_sha_ni();
+        if sha_ni_hmac { EngineKind::RustCrypto } else { Self::best_available() }
     }
 
     /// The code path this engine runs on this CPU, for logs and operator output: the `aes`
@@ -83,4 +99,15 @@ fn rustcrypto_code_path() -> &'static str {
         }
     }
     "soft"
+}
+
+fn cpu_has_sha_ni() -> bool {
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    {
+        std::arch::is_x86_feature_detected!("sha")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+    {
+        false
+    }
 }

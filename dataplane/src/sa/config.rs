@@ -134,7 +134,8 @@ pub const MIN_MTU: u16 = 576;
 
 impl SaConfig {
     /// A tunnel-mode, raw-ESP SA with the defaults: no ESN, window 64, no lifetimes, DF copy,
-    /// fragmentation before encryption, DSCP copy, TTL 64, MTU 1500, best crypto engine.
+    /// fragmentation before encryption, DSCP copy, TTL 64, MTU 1500, and the faster crypto
+    /// engine for the transform on this CPU ([`EngineKind::best_for`]).
     pub fn new(
         spi: u32,
         direction: Direction,
@@ -148,7 +149,7 @@ impl SaConfig {
             direction,
             transform,
             keys,
-            engine: EngineKind::best_available(),
+            engine: EngineKind::best_for(transform),
             mode: Mode::Tunnel,
             local,
             remote,
