@@ -137,7 +137,9 @@ impl<R: Read> Reader<R> {
         };
         if le == PCAPNG_SHB {
             reader.format = Format::Ng;
-            reader.read_section_header_rest()?;
+            let mut len = [0u8; 4];
+            reader.read_exact_at(&mut len, "truncated pcapng section header")?;
+            reader.read_section_header(0, len)?;
             return Ok(reader);
         }
         let (swapped, nanos) = match (le, be) {
@@ -185,11 +187,13 @@ impl<R: Read> Reader<R> {
         Ok(true)
     }
 
-    fn read_section_header_rest(&mut self) -> Result<(), PcapError> {
-        let start = self.offset - 4;
-        let mut hdr = [0u8; 8];
-        self.read_exact_at(&mut hdr, "truncated pcapng section header")?;
-        let swapped = match u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) {
+    /// Reads a section header block after its type: `len` holds the block length in the
+    /// section's own (not yet known) byte order, which the byte-order magic that follows
+    /// decides. A new section starts with no interfaces.
+    fn read_section_header(&mut self, start: u64, len: [u8; 4]) -> Result<(), PcapError> {
+        let mut bom = [0u8; 4];
+        self.read_exact_at(&mut bom, "truncated pcapng section header")?;
+        let swapped = match u32::from_le_bytes(bom) {
             PCAPNG_BYTE_ORDER => false,
             x if x.swap_bytes() == PCAPNG_BYTE_ORDER => true,
             _ => {
@@ -199,7 +203,7 @@ impl<R: Read> Reader<R> {
                 });
             }
         };
-        let total = read_u32(&hdr[0..4], swapped) as usize;
+        let total = read_u32(&len, swapped) as usize;
         if !(28..=MAX_RECORD).contains(&total) || !total.is_multiple_of(4) {
             return Err(PcapError::Malformed {
                 offset: start,
@@ -255,30 +259,8 @@ impl<R: Read> Reader<R> {
             let swapped = self.ng_swapped;
             let raw_type = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
             if raw_type == PCAPNG_SHB {
-                // A new section may change the byte order; its interfaces start afresh.
-                let mut bom = [0u8; 4];
-                self.read_exact_at(&mut bom, "truncated pcapng section header")?;
-                let sw = match u32::from_le_bytes(bom) {
-                    PCAPNG_BYTE_ORDER => false,
-                    x if x.swap_bytes() == PCAPNG_BYTE_ORDER => true,
-                    _ => {
-                        return Err(PcapError::Malformed {
-                            offset: start,
-                            what: "bad pcapng byte-order magic",
-                        });
-                    }
-                };
-                let total = read_u32(&hdr[4..8], sw) as usize;
-                if !(28..=MAX_RECORD).contains(&total) || !total.is_multiple_of(4) {
-                    return Err(PcapError::Malformed {
-                        offset: start,
-                        what: "bad pcapng section header length",
-                    });
-                }
-                let mut rest = vec![0u8; total - 12];
-                self.read_exact_at(&mut rest, "truncated pcapng section header")?;
-                self.ng_swapped = sw;
-                self.ng_interfaces.clear();
+                // A new section may change the byte order.
+                self.read_section_header(start, [hdr[4], hdr[5], hdr[6], hdr[7]])?;
                 continue;
             }
             let block_type = read_u32(&hdr[0..4], swapped);

@@ -247,9 +247,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, span: Range<usize>, field: String, message: impl Into<String>) -> SaFileError {
-        let before = &self.text[..span.start.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        let (line, column) = crate::profile::line_col(self.text, span.start);
         SaFileError { path: self.path.to_owned(), line, column, field, message: message.into() }
     }
 }

@@ -216,6 +216,17 @@ pub const fn pad_len(payload_len: usize, block_size: usize) -> Result<u8> {
     Ok(((align - rem) % align) as u8)
 }
 
+/// RFC 4303 2.4 default padding: 1, 2, 3, ..., 255.
+const DEFAULT_PADDING: [u8; 255] = {
+    let mut t = [0u8; 255];
+    let mut i = 0;
+    while i < 255 {
+        t[i] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Writes a trailer into `trailer`, whose length fixes the padding: `trailer.len() - 2` pad
 /// bytes 1, 2, 3, ..., then the pad length and `next_header`. Errors if `trailer` is shorter
 /// than 2 or longer than 257 bytes.
@@ -223,9 +234,8 @@ pub fn write_trailer(trailer: &mut [u8], next_header: IpProtocol) -> Result<()> 
     let pad_len = trailer.len().checked_sub(TRAILER_LEN).ok_or(Error)?;
     let pad_len_byte = u8::try_from(pad_len).map_err(|_| Error)?;
     let (padding, fixed) = trailer.split_at_mut(pad_len);
-    for (b, value) in padding.iter_mut().zip(1..=u8::MAX) {
-        *b = value;
-    }
+    // One copy from a table instead of a byte loop: this runs for every packet sent.
+    padding.copy_from_slice(&DEFAULT_PADDING[..pad_len]);
     fixed[0] = pad_len_byte;
     fixed[1] = next_header.into();
     Ok(())
