@@ -4,7 +4,7 @@
  * The IMB_* API is made of macros over function-pointer fields of IMB_MGR; binding them
  * from Rust would mean mirroring the whole manager struct. This shim instead exposes a few
  * plain functions: manager lifetime, per-SA key precomputation, one synchronous GMAC call
- * and one multi-buffer run over a burst of job descriptors (`struct fg_imb_op`, mirrored
+ * and one run over a burst of job descriptors (multi-buffer jobs; AES-GCM direct) (`struct fg_imb_op`, mirrored
  * field for field by `FgImbOp` in src/crypto/ipsecmb/ffi.rs; fg_imb_op_size() lets the
  * Rust side check the two agree).
  *
@@ -276,12 +276,48 @@ static void complete(const IMB_JOB *job)
  * Runs n jobs through the multi-buffer manager: submit all, collecting whatever completes
  * early, then flush. Every op's status is set (IMB_STATUS_COMPLETED on success).
  */
+/*
+ * AES-GCM through the direct (single-buffer) API: GCM is not multi-buffer in ipsec-mb, so
+ * the job manager only adds its queueing (measured here: 64-byte packets sealed faster this
+ * way). Encrypts or decrypts buf[cipher_off..+cipher_len] in place and writes the tag.
+ */
+static int32_t gcm_direct(IMB_MGR *m, struct fg_imb_op *op)
+{
+        const struct gcm_key_data *kd = op->enc_keys;
+        struct gcm_context_data ctx;
+        uint8_t *p = op->buf + op->cipher_off;
+        const uint64_t len = op->cipher_len;
+
+#define FG_GCM(BITS)                                                                       \
+        do {                                                                               \
+                if (op->encrypt)                                                           \
+                        IMB_AES##BITS##_GCM_ENC(m, kd, &ctx, p, p, len, op->iv, op->aad,   \
+                                                op->aad_len, op->tag_out, op->tag_len);    \
+                else                                                                       \
+                        IMB_AES##BITS##_GCM_DEC(m, kd, &ctx, p, p, len, op->iv, op->aad,   \
+                                                op->aad_len, op->tag_out, op->tag_len);    \
+        } while (0)
+        switch (op->key_len) {
+        case 16: FG_GCM(128); break;
+        case 24: FG_GCM(192); break;
+        case 32: FG_GCM(256); break;
+        default: return IMB_STATUS_INVALID_ARGS;
+        }
+#undef FG_GCM
+        imb_clear_mem(&ctx, sizeof(ctx));
+        return imb_get_errno(m) == 0 ? IMB_STATUS_COMPLETED : IMB_STATUS_INVALID_ARGS;
+}
+
 void fg_imb_run(IMB_MGR *m, struct fg_imb_op *ops, uint32_t n)
 {
         IMB_JOB *job;
 
         for (uint32_t i = 0; i < n; i++) {
                 ops[i].status = IMB_STATUS_INVALID_ARGS;
+                if (ops[i].kind == FG_KIND_GCM && ops[i].iv_len == 12) {
+                        ops[i].status = gcm_direct(m, &ops[i]);
+                        continue;
+                }
                 job = IMB_GET_NEXT_JOB(m);
                 fill_job(job, &ops[i]);
                 job = IMB_SUBMIT_JOB(m);
