@@ -8,6 +8,7 @@
 //! - [`sa`]: per-SA configuration and runtime state (sequence numbers, anti-replay,
 //!   lifetimes, counters).
 //! - [`esp`]: RFC 4303 encapsulation and decapsulation over bursts of packets.
+//! - [`l3`]: interfaces, static routes, ARP/ND neighbours, TTL/ICMP, received-frame classification.
 //! - [`spd`]: outbound classification (crypto-map ACLs): tuple-space search, a per-worker
 //!   flow cache invalidated by epoch, and rate-limited ACQUIRE with held packets.
 //! - [`table`]: the shared SA table, lock-free for readers, reclaimed by QSBR.
@@ -20,6 +21,7 @@
 pub mod buf;
 pub mod crypto;
 pub mod esp;
+pub mod l3;
 pub mod queue;
 pub mod sa;
 pub mod spd;

@@ -3,13 +3,13 @@
 //!
 //! VPP stops its workers (the API barrier) around every SA add and delete. Here the control
 //! thread instead publishes by atomic pointer swap and frees what it replaced only after a
-//! grace period, quiescent-state-based reclamation ([`qsbr`]): each worker announces a
+//! grace period, quiescent-state-based reclamation (module `qsbr`): each worker announces a
 //! quiescent point between bursts, one store to its own cache line.
 //!
 //! - Inbound: slot array indexed by SPI. SPIs from [`SaTable::alloc_spi`] carry their slot
 //!   in the low bits and a per-slot tag in the high bits (`codec`), so lookup is one load
 //!   and one compare, and stale or guessed SPIs miss. Foreign SPIs go to their home slot
-//!   when it is free, else through an open-addressing index ([`spi_index`]).
+//!   when it is free, else through an open-addressing index (module `spi_index`).
 //! - Outbound: slot array indexed by [`SaIndex`], which the SPD / flow cache stores; a rekey
 //!   swaps the pointer in the tunnel's slot.
 //! - Readers: [`SaReader`]; references borrow it and [`SaReader::quiescent`] needs
