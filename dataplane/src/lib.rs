@@ -13,6 +13,8 @@
 //!   flow cache invalidated by epoch, and rate-limited ACQUIRE with held packets.
 //! - [`table`]: the shared SA table, lock-free for readers, reclaimed by QSBR.
 //! - [`queue`]: bounded lock-free SPSC rings between the control plane and each worker.
+//! - [`pipeline`]: one worker core's burst pipeline tying these together (classify, SPD,
+//!   ESP, route, neighbour, transmit), without DPDK.
 //!
 //! Nothing here does I/O, reads a clock or allocates on the per-packet path: time is passed
 //! in by the caller.
@@ -22,6 +24,7 @@ pub mod buf;
 pub mod crypto;
 pub mod esp;
 pub mod l3;
+pub mod pipeline;
 pub mod queue;
 pub mod sa;
 pub mod spd;

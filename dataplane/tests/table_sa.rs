@@ -191,6 +191,7 @@ fn worker_queues_carry_commands_and_events() {
                 CountersReply::from_stats(request, wrk.worker, &stats, wrk.events.refused()),
             )),
             Command::Transmit(p) => assert_eq!(p, [1, 2, 3]),
+            other => panic!("only counters and transmit were sent, got {other:?}"),
         }
     }
     events.push(Event::Sa(SaEvent {

@@ -19,7 +19,9 @@ pub use spsc::{Consumer, Producer, channel};
 
 use crate::esp::{ControlReason, WorkerStats};
 use crate::sa::{DropReason, SaEvent};
-use crate::spd::AcquireEvent;
+use std::sync::Arc;
+
+use crate::spd::{AcquireEvent, PolicyId, SaIndex, Spd};
 
 /// From the control thread to one worker. `P` is the packet handle type (an mbuf wrapper in
 /// the appliance, a `VecBuf` in tests).
@@ -27,8 +29,14 @@ use crate::spd::AcquireEvent;
 pub enum Command<P> {
     /// Reply with an [`Event::Counters`] carrying `request`.
     CountersRequest { request: u64 },
-    /// Send this packet (an IKE message, a reinjected punted packet) on the worker's port.
+    /// Send this packet (an IKE message, a reinjected punted packet): an IPv4 packet without
+    /// L2 header, routed like a packet the appliance originates.
     Transmit(P),
+    /// Replace the SPD; the worker's flow cache is invalidated in O(1).
+    InstallSpd(Arc<Spd>),
+    /// `policy`'s outbound SA is now `sa` (`None`: unbound). With an SA, the packets held for
+    /// the policy's ACQUIRE are encrypted and sent.
+    BindSa { policy: PolicyId, sa: Option<SaIndex> },
 }
 
 /// From a worker to the control thread.
