@@ -2,8 +2,11 @@
 //! route lookups, neighbour resolution (queueing, release, failure, entry reuse), TTL
 //! handling, echo replies and ICMP errors run under a counting global allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod alloc_counter;
+
+use std::sync::atomic::Ordering;
+
+use alloc_counter::{ALLOCS, COUNTING, Counting};
 
 use dataplane::buf::VecBuf;
 use dataplane::l3::classify::{Verdict, classify};
@@ -34,33 +37,6 @@ fn nd_packet(src: Ipv6Addr, dst: Ipv6Addr, icmp: &Icmpv6Repr) -> Vec<u8> {
     repr.emit(&mut p).unwrap();
     icmp.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(p.payload_mut())).unwrap();
     b
-}
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
 }
 
 #[global_allocator]
