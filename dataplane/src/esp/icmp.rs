@@ -12,6 +12,7 @@ use crate::wire::{
 };
 
 use super::ip::IpInfo;
+use crate::l3::forward;
 
 /// RFC 1812 4.3.2.3: an ICMP error should not exceed 576 bytes.
 const ICMPV4_ERROR_MAX: usize = 576;
@@ -27,37 +28,11 @@ const ERROR_TTL: u8 = 64;
 /// 4.3.2.5).
 const ERROR_TOS: u8 = 0xc0;
 
-/// Whether an ICMPv4 type is an error message (RFC 1122 3.2.2: destination unreachable,
-/// source quench, redirect, time exceeded, parameter problem). `wire::icmpv4::Message`
-/// has no such test and no name for source quench (4).
-fn is_icmpv4_error(t: icmpv4::Message) -> bool {
-    matches!(u8::from(t), 3 | 4 | 5 | 11 | 12)
-}
-
-/// RFC 1122 3.2.2 / RFC 4443 2.4 (e): no error about an error, a non-first fragment, or a
-/// packet from an address that does not name one host. A truncated ICMP header counts as
-/// an error (nothing is sent about it).
+/// RFC 1122 3.2.2 / RFC 1812 4.3.2.7 / RFC 4443 2.4 (e): no error about an error, a
+/// non-first fragment, or a packet from or to an address that does not name one host. The
+/// rules are the forwarding path's ([`crate::l3::forward`]), so both answer alike.
 fn may_answer(data: &[u8], info: &IpInfo) -> bool {
-    let l4 = data.get(info.hdr_len..info.total_len).unwrap_or_default();
-    if info.v6 {
-        let Ok(p) = Ipv6Packet::new_checked(data) else { return false };
-        let src = p.src_addr();
-        // RFC 4443 2.1: types below 128 are errors.
-        let is_icmp_error = info.proto == IpProtocol::Icmpv6
-            && Icmpv6Packet::new_checked(l4).ok().is_none_or(|m| u8::from(m.msg_type()) < 128);
-        !(src.is_unspecified() || src.is_multicast() || src.is_loopback() || is_icmp_error)
-    } else {
-        let Ok(p) = Ipv4Packet::new_checked(data) else { return false };
-        let src = p.src_addr();
-        let is_icmp_error = info.proto == IpProtocol::Icmp
-            && Icmpv4Packet::new_checked(l4).ok().is_none_or(|m| is_icmpv4_error(m.msg_type()));
-        !(info.non_first_fragment
-            || src.is_unspecified()
-            || src.is_multicast()
-            || src.is_broadcast()
-            || src.is_loopback()
-            || is_icmp_error)
-    }
+    if info.v6 { forward::may_send_error_v6(data) } else { forward::may_send_error_v4(data) }
 }
 
 /// Turns the IPv4 packet in `pkt` into an ICMP "fragmentation needed and DF set" (type 3

@@ -37,8 +37,6 @@ pub(crate) struct IpInfo {
     pub df: bool,
     /// IPv4: MF set or offset non-zero. IPv6: a Fragment header was reached.
     pub is_fragment: bool,
-    /// IPv4: fragment offset non-zero (not the first fragment).
-    pub non_first_fragment: bool,
 }
 
 /// Parses an IPv4 or IPv6 header at the start of `data` (checked views). IPv6 extension
@@ -67,7 +65,6 @@ fn parse_v4(data: &[u8], verify_csum: bool) -> Option<IpInfo> {
         tos: p.dscp_ecn(),
         df: p.dont_frag(),
         is_fragment: p.is_fragment(),
-        non_first_fragment: p.frag_offset() != 0,
     })
 }
 
@@ -97,7 +94,6 @@ fn parse_v6(data: &[u8]) -> Option<IpInfo> {
         tos: p.traffic_class(),
         df: true,
         is_fragment: proto == IpProtocol::Ipv6Frag,
-        non_first_fragment: false,
     })
 }
 
