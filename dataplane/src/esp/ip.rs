@@ -1,8 +1,7 @@
 //! The family-neutral summary of an IP header that the ESP engine works from ([`IpInfo`]),
 //! computed once per packet from the [`crate::wire`] views, and the few header rewrites
 //! both directions share. Fields are read and written through `wire::ipv4::Packet`,
-//! `wire::ipv6::Packet` and `wire::ipv6ext::ExtHeader`; only what those views lack is done
-//! here (see [`set_next_header`]).
+//! `wire::ipv6::Packet` and `wire::ipv6ext::ExtHeader`.
 
 use crate::wire::ipv6ext::ExtHeader;
 use crate::wire::{IpProtocol, Ipv4Packet, Ipv6Packet, checksum, ipv6};
@@ -103,8 +102,9 @@ pub(crate) fn set_next_header(hdr: &mut [u8], at: NextHeaderAt, proto: IpProtoco
     match at {
         NextHeaderAt::Ipv4 => Ipv4Packet::new_unchecked(hdr).set_next_header(proto),
         NextHeaderAt::Ipv6 => Ipv6Packet::new_unchecked(hdr).set_next_header(proto),
-        // `wire::ipv6ext::ExtHeader` has no setter: its Next Header is its first byte.
-        NextHeaderAt::Ipv6Ext(off) => hdr[off] = proto.into(),
+        NextHeaderAt::Ipv6Ext(off) => {
+            ExtHeader::new_unchecked(&mut hdr[off..]).set_next_header(proto)
+        }
     }
 }
 

@@ -182,7 +182,7 @@ impl fmt::Display for FragmentRepr {
     }
 }
 
-/// A read-only view of an extension header in the common TLV layout of Hop-by-Hop,
+/// A view of an extension header in the common TLV layout of Hop-by-Hop,
 /// Routing and Destination Options (RFC 8200 sections 4.3, 4.4, 4.6): next header, length
 /// in 8-octet units not counting the first 8 octets, then data.
 #[derive(Debug, PartialEq, Eq, Clone)]
@@ -224,6 +224,14 @@ impl<T: AsRef<[u8]>> ExtHeader<T> {
     #[inline]
     pub fn header_len(&self) -> usize {
         (usize::from(self.buffer.as_ref()[field::LENGTH]) + 1) * 8
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> ExtHeader<T> {
+    /// Sets the type of the header after this one (transport-mode ESP splices itself in).
+    #[inline]
+    pub fn set_next_header(&mut self, value: IpProtocol) {
+        self.buffer.as_mut()[field::NXT_HDR] = value.into();
     }
 }
 
