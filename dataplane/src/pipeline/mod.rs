@@ -127,6 +127,8 @@ pub struct Worker<B: PacketBuf, A: BufAlloc<B>> {
     decap_ingress: Vec<IfIndex>,
     encap: Vec<B>,
     encap_sa: Vec<SaIndex>,
+    /// Per collected packet: whether its SA was still installed at the encap lookup.
+    encap_found: Vec<bool>,
     extra: Vec<B>,
 }
 
@@ -174,6 +176,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
             decap_ingress: Vec::with_capacity(b),
             encap: Vec::with_capacity(b),
             encap_sa: Vec::with_capacity(b),
+            encap_found: Vec::with_capacity(b),
             extra: Vec::with_capacity(b),
         })
     }
@@ -344,30 +347,26 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
         if self.encap.is_empty() {
             return;
         }
-        let Worker { esp, sas, refs, encap, encap_sa, extra, out, .. } = self;
-        // The control thread may delete an SA at any time (QSBR only delays freeing it):
-        // drop the packets whose SA went away since they were collected, keeping order.
+        let Worker { esp, sas, refs, encap, encap_sa, encap_found, extra, out, .. } = self;
+        // The control thread may delete an SA at any time (QSBR only delays freeing it). One
+        // lookup per packet here: the references handed to `encap_burst` are the ones found,
+        // and the packets whose SA went away since they were collected are dropped, in order.
+        encap_found.clear();
+        let slice = refs.fill(encap_sa.iter().filter_map(|&idx| {
+            let sa = sas.outbound(idx);
+            encap_found.push(sa.is_some());
+            sa
+        }));
         let mut keep = 0;
         for i in 0..encap.len() {
-            if encap_sa.get(i).and_then(|&idx| sas.outbound(idx)).is_some() {
+            if encap_found.get(i) == Some(&true) {
                 encap.swap(keep, i);
-                encap_sa.swap(keep, i);
                 keep += 1;
             } else {
                 out.counters.drop_no_sa += 1;
             }
         }
         encap.truncate(keep);
-        encap_sa.truncate(keep);
-        let slice = refs.fill(encap_sa.iter().filter_map(|&i| sas.outbound(i)));
-        if slice.len() != encap.len() {
-            // A delete raced with the lookups above: the references no longer line up
-            // with the packets, so none may be encrypted.
-            out.counters.drop_no_sa += encap.len() as u64;
-            encap.clear();
-            encap_sa.clear();
-            return;
-        }
         extra.clear();
         let d = esp::encap_burst(esp, slice, encap, extra, &mut out.alloc, now_ns);
         for (pkt, d) in encap.drain(..).zip(d.iter()) {
