@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub hugepages: Option<Hugepages>,
     /// Overrides the profile's `--file-prefix`.
     pub file_prefix: Option<String>,
+    /// Appliance runs: the measured interval of the report starts after this long.
+    pub warmup: Option<Duration>,
 }
 
 /// Counters of one forwarding lcore, written only by it.
@@ -96,7 +98,7 @@ pub fn hugepages_available(memory_mb: u32) -> bool {
 }
 
 /// Decides whether this run uses hugepages.
-fn choose_hugepages(mode: Hugepages, memory_mb: u32) -> anyhow::Result<bool> {
+pub(crate) fn choose_hugepages(mode: Hugepages, memory_mb: u32) -> anyhow::Result<bool> {
     let available = hugepages_available(memory_mb);
     match mode {
         Hugepages::Never => Ok(false),
@@ -325,7 +327,7 @@ fn forward(
 }
 
 /// Waits until every port's link is up, at most `limit`; warns about those still down.
-fn wait_for_links(ports: &[Port<'_>], limit: Duration) {
+pub(crate) fn wait_for_links(ports: &[Port<'_>], limit: Duration) {
     if limit.is_zero() {
         return;
     }
@@ -391,11 +393,11 @@ fn forward_loop(
     housekeeping();
 }
 
-fn fmt_mac(m: [u8; 6]) -> String {
+pub(crate) fn fmt_mac(m: [u8; 6]) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-fn print_stats(when: &str, ports: &[Port<'_>], labels: &[String]) {
+pub(crate) fn print_stats(when: &str, ports: &[Port<'_>], labels: &[String]) {
     println!("--- port statistics ({when}) ---");
     for (p, label) in ports.iter().zip(labels) {
         match p.stats() {

@@ -6,10 +6,13 @@
 //! pure-Rust `dataplane` crate.
 #![deny(unsafe_code)]
 
+pub mod appliance;
+pub mod bench;
 pub mod cli;
 #[allow(unsafe_code)]
 pub mod dpdk;
 pub mod esp_tool;
 pub mod forward;
+pub mod operator;
 pub mod pcap;
 pub mod profile;

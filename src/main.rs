@@ -5,10 +5,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::Parser;
+use ferrogate::appliance::ApplianceConfig;
 use ferrogate::cli::{Cli, Command, RunArgs};
 use ferrogate::dpdk::Eal;
 use ferrogate::forward::{self, RunOptions};
-use ferrogate::profile::{Hugepages, Profile};
+use ferrogate::profile::Hugepages;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,9 +24,21 @@ fn main() -> ExitCode {
 
     match cli.command {
         Command::Run(args) => run(&args),
-        Command::CheckConfig { file } => match Profile::load(&file) {
-            Ok(p) => {
+        Command::CheckConfig { file } => match ApplianceConfig::load(&file) {
+            Ok(c) => {
+                let p = &c.profile;
                 println!("{}: ok", file.display());
+                if c.is_appliance() {
+                    println!(
+                        "  appliance: {} interface(s), {} route(s), {} static neighbour(s), \
+                         {} static SA(s), {} policies",
+                        c.interfaces.len(),
+                        c.routes.len(),
+                        c.neighbours.len(),
+                        c.sas.len(),
+                        c.policies.len()
+                    );
+                }
                 println!(
                     "  {} port(s), forwarding lcore(s) {:?}, hugepages {:?}",
                     p.ports.len(),
@@ -59,11 +72,33 @@ fn main() -> ExitCode {
             println!("{}", Eal::version());
             ExitCode::SUCCESS
         }
-        cmd @ (Command::Show(_)
-        | Command::Clear(_)
-        | Command::Debug(_)
-        | Command::Bench(_)
-        | Command::Gen(_)) => {
+        Command::Show(args) => match ferrogate::operator::show::run(&args) {
+            // Not print!: `show ... | head` must not panic on the closed pipe.
+            Ok(text) => match std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ferrogate show: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => {
+                eprintln!("ferrogate show: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Clear(args) => match ferrogate::operator::clear::run(&args) {
+            Ok(text) => {
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ferrogate clear: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Bench(args) => ferrogate::bench::main(&args),
+        cmd @ (Command::Debug(_) | Command::Gen(_)) => {
             let (name, issue) = cmd.not_yet().unwrap_or(("this command", "later work"));
             eprintln!("ferrogate {name}: not implemented yet; it arrives with {issue}.");
             ExitCode::from(2)
@@ -72,20 +107,26 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &RunArgs) -> ExitCode {
-    let profile = match Profile::load(&args.profile) {
-        Ok(p) => p,
+    let config = match ApplianceConfig::load(&args.profile) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let duration = match args.duration {
+    let secs = |v: Option<f64>, flag: &str| match v {
         Some(s) if !(s.is_finite() && s > 0.0) => {
-            eprintln!("--duration must be a positive number of seconds");
+            Err(format!("--{flag} must be a positive number of seconds"))
+        }
+        Some(s) => Ok(Some(Duration::from_secs_f64(s))),
+        None => Ok(None),
+    };
+    let (duration, warmup) = match (secs(args.duration, "duration"), secs(args.warmup, "warmup")) {
+        (Ok(d), Ok(w)) => (d, w),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
-        Some(s) => Some(Duration::from_secs_f64(s)),
-        None => None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -108,8 +149,44 @@ fn run(args: &RunArgs) -> ExitCode {
             None
         },
         file_prefix: args.file_prefix.clone(),
+        warmup,
     };
-    match forward::run(&profile, &opts, stop) {
+    if config.is_appliance() {
+        return match ferrogate::appliance::run(&config, &opts, stop) {
+            Ok(report) => {
+                println!(
+                    "appliance: rx {} tx {} packets in {:.2}s with {} ({} punted, {} ACQUIREs)",
+                    report.total("rx"),
+                    report.total("tx"),
+                    report.elapsed.as_secs_f64(),
+                    if report.hugepages { "hugepages" } else { "--no-huge" },
+                    report.total("punts"),
+                    report.total("acquires"),
+                );
+                if let Some(m) = report.measured {
+                    println!(
+                        "measured: {:.3} Mpps rx, {:.3} Mpps tx over {:.2}s",
+                        m.rx as f64 / m.seconds / 1e6,
+                        m.tx as f64 / m.seconds / 1e6,
+                        m.seconds
+                    );
+                }
+                if let Some(path) = &args.report_json {
+                    let text = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
+                    if let Err(e) = std::fs::write(path, text + "\n") {
+                        eprintln!("ferrogate run: writing {}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ferrogate run: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match forward::run(&config.profile, &opts, stop) {
         Ok(report) => {
             let rx: u64 = report.workers.iter().map(|w| w.1).sum();
             let tx: u64 = report.workers.iter().map(|w| w.2).sum();

@@ -205,6 +205,21 @@ struct RawProfile {
     run: Option<RawRun>,
     #[serde(default, rename = "port")]
     ports: Vec<Spanned<RawPort>>,
+    // The appliance's sections (crate::appliance::config) are checked there.
+    #[serde(default, rename = "interface")]
+    _interface: Option<toml::Value>,
+    #[serde(default, rename = "route")]
+    _route: Option<toml::Value>,
+    #[serde(default, rename = "neighbour")]
+    _neighbour: Option<toml::Value>,
+    #[serde(default, rename = "sa")]
+    _sa: Option<toml::Value>,
+    #[serde(default, rename = "policy")]
+    _policy: Option<toml::Value>,
+    #[serde(default, rename = "dataplane")]
+    _dataplane: Option<toml::Value>,
+    #[serde(default, rename = "operator")]
+    _operator: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -269,7 +284,7 @@ impl Profile {
     /// Validates profile text; `path` names it in errors and anchors `${PROFILE_DIR}`.
     pub fn parse(path: &Path, text: &str) -> Result<Profile, ProfileError> {
         let ctx = Ctx { file: path, text };
-        let raw = ctx.deserialize(text)?;
+        let raw: RawProfile = ctx.deserialize(text)?;
         ctx.validate(raw)
     }
 
@@ -336,13 +351,13 @@ impl Profile {
     }
 }
 
-struct Ctx<'a> {
-    file: &'a Path,
-    text: &'a str,
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) text: &'a str,
 }
 
 impl Ctx<'_> {
-    fn error(
+    pub(crate) fn error(
         &self,
         kind: ErrorKind,
         span: Option<Range<usize>>,
@@ -360,11 +375,19 @@ impl Ctx<'_> {
         }
     }
 
-    fn invalid(&self, span: Range<usize>, field: &str, msg: impl Into<String>) -> ProfileError {
+    pub(crate) fn invalid(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        msg: impl Into<String>,
+    ) -> ProfileError {
         self.error(ErrorKind::InvalidValue, Some(span), field, msg.into())
     }
 
-    fn deserialize(&self, text: &str) -> Result<RawProfile, ProfileError> {
+    pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(
+        &self,
+        text: &str,
+    ) -> Result<T, ProfileError> {
         // Syntax first: a syntax error has no field.
         if let Err(e) = text.parse::<toml::Table>() {
             return Err(self.error(ErrorKind::Syntax, e.span(), "", e.message().trim().to_owned()));

@@ -161,11 +161,19 @@ fn fragments_made_before_encryption_get_the_next_numbers() {
     let (d, out, extra) = burst(&mut w, &[&o, &o, &o], &pkts);
     assert!(d.iter().all(|d| *d == Disposition::Forward));
     assert!(extra.len() >= 2);
-    let mut seqs: Vec<u32> = out.iter().chain(&extra).map(wire_seq).collect();
-    assert_eq!(&seqs[..3], [1, 2, 3], "the caller's packets first");
-    seqs.sort_unstable();
-    let n = seqs.len() as u32;
-    assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+    // Each packet's fragments follow it: sent in this order (what `extra_parents` lets the
+    // caller do), the sequence numbers run 1, 2, 3, ... on the wire.
+    let parents = w.extra_parents().to_vec();
+    assert_eq!(parents.len(), extra.len());
+    assert!(parents.windows(2).all(|p| p[0] <= p[1]), "{parents:?}");
+    assert!(parents.iter().all(|&p| p == 0 || p == 2), "only the big packets fragment");
+    let mut wire = Vec::new();
+    for (i, pkt) in out.iter().enumerate() {
+        wire.push(wire_seq(pkt));
+        wire.extend(extra.iter().zip(&parents).filter(|(_, p)| **p == i).map(|(f, _)| wire_seq(f)));
+    }
+    let n = wire.len() as u32;
+    assert_eq!(wire, (1..=n).collect::<Vec<_>>());
     assert_eq!(o.last_seq(), u64::from(n));
 }
 

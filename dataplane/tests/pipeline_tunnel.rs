@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use dataplane::esp::ControlReason;
 use dataplane::queue::{Command, CountersReply, Event};
-use dataplane::sa::{Direction, LimitKind, SaEvent, SaEventKind};
-use dataplane::spd::{Action, Entry, IpPrefix, Spd};
+use dataplane::sa::{Direction, DropReason, LimitKind, SaEvent, SaEventKind};
+use dataplane::spd::{Action, Entry, IpPrefix, Spd, TrafficSelector};
 use dataplane::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, Icmpv4Packet, Icmpv4Repr, IpProtocol,
-    Ipv4Packet,
+    Ipv4Addr, Ipv4Packet,
 };
 
 use pipeline_support::*;
@@ -56,7 +56,8 @@ fn plaintext_through_esp_and_back_to_plaintext() {
     assert_eq!(&out[..6], HOST_B_MAC.as_bytes());
     assert_eq!(&out[6..12], B_IN_MAC.as_bytes());
     assert_eq!(ethertype(out), ETH_IPV4);
-    assert_eq!(&out[14..], &one_hop(&pkt)[..], "inner packet byte-identical but for TTL");
+    // Two routers forwarded it (A into the tunnel, B out of it): TTL - 2.
+    assert_eq!(&out[14..], &two_hops(&pkt)[..], "inner packet byte-identical but for TTL");
     assert_eq!(net.a.w.counters().tx, 2, "ARP request + ESP");
     assert_eq!(net.b.w.counters().drop_esp, 0);
 }
@@ -123,7 +124,7 @@ fn missing_sa_raises_one_acquire_per_interval_and_holds_until_bound() {
     assert_eq!(net.a.w.acquire().held(POLICY), 0);
     assert_eq!(net.b_inside.len(), 4, "every held packet released after BindSa");
     for (n, f) in net.b_inside.iter().enumerate() {
-        assert_eq!(&f[14..], &one_hop(&inner(n as u8))[..]);
+        assert_eq!(&f[14..], &two_hops(&inner(n as u8))[..]);
     }
     assert_eq!(acquires(&mut net.a), 0);
 }
@@ -307,4 +308,41 @@ fn sa_lifetime_events_reach_the_control_queue() {
         }
     }
     assert_eq!(soft, 1);
+}
+
+#[test]
+fn decrypted_traffic_outside_the_sa_selectors_is_dropped() {
+    let mut net = Net::new();
+    // B's inbound SA admits 10.1.0.0/24 → HOST_B only (RFC 4301 5.2, step 4).
+    let spi = net.b.table.alloc_spi().unwrap();
+    let sel = TrafficSelector::new(
+        IpPrefix::v4(Ipv4Addr::new(10, 1, 0, 0), 24).unwrap(),
+        IpPrefix::v4(HOST_B, 32).unwrap(),
+    );
+    let (o, i) = sa_pair_with(spi, 3, |c| {
+        if c.direction == Direction::Inbound {
+            c.traffic_selectors = vec![sel];
+        }
+    });
+    assert_eq!(i.traffic_selectors(), &[sel]);
+    net.b.table.install_inbound(i).unwrap();
+    let idx = net.a.table.install_outbound(o).unwrap();
+    net.command(Side::A, Command::BindSa { policy: POLICY, sa: Some(idx) });
+
+    let good = inner(1);
+    // The same tunnel carrying a destination the SA was not set up for: A's SPD protects
+    // 10.2.0.0/24, B's selector only covers HOST_B.
+    let stray = udp(HOST_A, Ipv4Addr::new(10, 2, 0, 9), 1234, 5678, &[2; 100]);
+    net.host_sends(Side::A, &good);
+    net.host_sends(Side::A, &stray);
+    net.run();
+
+    assert_eq!(net.b_inside.len(), 1, "only the packet inside the selectors comes out");
+    assert_eq!(&net.b_inside[0][14..], &two_hops(&good)[..]);
+    assert_eq!(net.b.w.counters().drop_inbound_policy, 1);
+    let sa = net.b.table.inbound(spi).unwrap();
+    assert_eq!(sa.counters().drops.get(DropReason::PolicyMismatch), 1);
+    assert!(sa.admits(&good));
+    assert!(!sa.admits(&stray));
+    assert!(!sa.admits(&[0x45, 0, 0]), "an unreadable packet is never admitted");
 }

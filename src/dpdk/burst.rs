@@ -71,6 +71,20 @@ impl<'e> Burst<'e> {
         unsafe { std::slice::from_raw_parts_mut(self.pkts.as_mut_ptr().cast(), self.len) }
     }
 
+    /// Moves every mbuf, front first, to the end of `out` (no allocation when `out` has
+    /// room for them).
+    pub fn move_into(&mut self, out: &mut Vec<Mbuf<'e>>) {
+        let n = self.len;
+        // Emptied first: should `push` unwind, the mbufs not yet moved leak instead of being
+        // freed twice.
+        self.len = 0;
+        for slot in &self.pkts[..n] {
+            // SAFETY: slots 0..n were initialised, and each is read exactly once here while
+            // `len` = 0 keeps `pop`/`Drop` from reading them again.
+            out.push(unsafe { slot.assume_init_read() });
+        }
+    }
+
     /// Frees every mbuf held.
     pub fn clear(&mut self) {
         while self.pop().is_some() {}

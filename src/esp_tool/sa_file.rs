@@ -16,6 +16,8 @@
 //! mtu = 1500                          # outer packets larger than this are fragmented or refused
 //! df_bit = "copy"                     # outer DF: copy | set | clear
 //! fragmentation = "before-encryption" # or "after-encryption"
+//! lifetime_seconds = 3600             # hard lifetimes (soft, for rekey, at 90 %); default none
+//! lifetime_kilobytes = 4608000
 //! ```
 //!
 //! Every error names the file, the line and the field.
@@ -26,7 +28,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use dataplane::crypto::{AesKeyLen, Cipher, EngineKind, Integ, SaKeys, Transform};
-use dataplane::sa::{DfPolicy, Direction, Encap, FragPolicy, Mode, SaConfig};
+use dataplane::sa::{DfPolicy, Direction, Encap, FragPolicy, Lifetimes, Limits, Mode, SaConfig};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -94,6 +96,7 @@ impl Prefix {
 }
 
 /// One SA of the file, ready to be built for either direction.
+#[derive(Debug, Clone)]
 pub struct SaSpec {
     pub spi: u32,
     pub transform: Transform,
@@ -112,9 +115,53 @@ pub struct SaSpec {
     pub mtu: u16,
     pub df: DfPolicy,
     pub frag: FragPolicy,
+    /// Appliance config only: the tunnel the SA belongs to (groups SAs for the operator).
+    pub tunnel: Option<String>,
+    /// Appliance config only: which way the SA carries traffic.
+    pub direction: Option<Direction>,
+    /// Inbound, labs only: accept a sender that restarted its sequence numbers (replayed
+    /// captures); see `SaConfig::lab_sequence_restart`.
+    pub lab_sequence_restart: bool,
+    /// Soft and hard lifetimes (none by default: a static SA lives until it is removed).
+    pub lifetimes: Lifetimes,
 }
 
 impl SaSpec {
+    /// An SA with the defaults of the file format (tunnel mode, raw ESP, no ESN, window 64,
+    /// the best engine for the transform, MTU 1500, DF copied, fragmentation before
+    /// encryption), for programs that build SAs without a file.
+    pub fn new(
+        spi: u32,
+        transform: Transform,
+        enc_key: &[u8],
+        auth_key: &[u8],
+        local: IpAddr,
+        remote: IpAddr,
+    ) -> SaSpec {
+        SaSpec {
+            spi,
+            transform,
+            enc_key: SaKeys::new(enc_key, auth_key),
+            mode: Mode::Tunnel,
+            local,
+            remote,
+            encap: Encap::Raw,
+            esn: false,
+            replay_window: dataplane::sa::replay::DEFAULT_WINDOW,
+            engine: EngineKind::best_for(transform),
+            initial_seq: 0,
+            match_src: None,
+            match_dst: None,
+            mtu: dataplane::sa::DEFAULT_MTU,
+            df: DfPolicy::Copy,
+            frag: FragPolicy::BeforeEncryption,
+            tunnel: None,
+            direction: None,
+            lab_sequence_restart: false,
+            lifetimes: Lifetimes::default(),
+        }
+    }
+
     /// The dataplane configuration of this SA for one direction.
     pub fn config(&self, direction: Direction) -> SaConfig {
         let mut cfg = SaConfig::new(
@@ -134,6 +181,8 @@ impl SaSpec {
         cfg.mtu = self.mtu;
         cfg.df = self.df;
         cfg.frag = self.frag;
+        cfg.lab_sequence_restart = self.lab_sequence_restart && direction == Direction::Inbound;
+        cfg.lifetimes = self.lifetimes;
         cfg
     }
 
@@ -153,7 +202,12 @@ struct RawFile {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSa {
+pub(crate) struct RawSa {
+    tunnel: Option<Spanned<String>>,
+    direction: Option<Spanned<String>>,
+    lab_sequence_restart: Option<bool>,
+    lifetime_seconds: Option<Spanned<i64>>,
+    lifetime_kilobytes: Option<Spanned<i64>>,
     spi: Spanned<i64>,
     transform: Spanned<String>,
     enc_key: Option<Spanned<String>>,
@@ -240,9 +294,9 @@ fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-struct Ctx<'a> {
-    path: &'a Path,
-    text: &'a str,
+pub(crate) struct Ctx<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) text: &'a str,
 }
 
 impl Ctx<'_> {
@@ -274,7 +328,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<SaSpec>, SaFileError> {
     }
     let mut out: Vec<SaSpec> = Vec::with_capacity(raw.sa.len());
     for (i, sa) in raw.sa.iter().enumerate() {
-        let spec = parse_sa(&ctx, i, sa.get_ref())?;
+        let spec = parse_sa(&ctx, "sa", i, sa.get_ref())?;
         if out.iter().any(|o| o.spi == spec.spi) {
             let f = format!("sa[{i}].spi");
             return Err(ctx.err(
@@ -288,8 +342,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<SaSpec>, SaFileError> {
     Ok(out)
 }
 
-fn parse_sa(ctx: &Ctx<'_>, i: usize, sa: &RawSa) -> Result<SaSpec, SaFileError> {
-    let field = |name: &str| format!("sa[{i}].{name}");
+/// One `[table]` entry number `i` (`table` names it in errors).
+pub(crate) fn parse_sa(
+    ctx: &Ctx<'_>,
+    table: &str,
+    i: usize,
+    sa: &RawSa,
+) -> Result<SaSpec, SaFileError> {
+    let field = |name: &str| format!("{table}[{i}].{name}");
     let spi = u32::try_from(*sa.spi.get_ref()).ok().filter(|&s| s >= 256).ok_or_else(|| {
         ctx.err(
             sa.spi.span(),
@@ -471,6 +531,41 @@ fn parse_sa(ctx: &Ctx<'_>, i: usize, sa: &RawSa) -> Result<SaSpec, SaFileError> 
             ));
         }
     };
+    let direction = match sa.direction.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None => None,
+        Some(("outbound" | "out", _)) => Some(Direction::Outbound),
+        Some(("inbound" | "in", _)) => Some(Direction::Inbound),
+        Some((other, span)) => {
+            return Err(ctx.err(
+                span,
+                field("direction"),
+                format!("'{other}': expected inbound or outbound"),
+            ));
+        }
+    };
+    // Hard limits as given; the soft limits (rekey) at 90 %, where the ASA starts its rekey.
+    let positive =
+        |v: &Option<Spanned<i64>>, name: &str, max: i64| -> Result<Option<u64>, SaFileError> {
+            match v {
+                None => Ok(None),
+                Some(n) if (1..=max).contains(n.get_ref()) => Ok(Some(*n.get_ref() as u64)),
+                Some(n) => Err(ctx.err(n.span(), field(name), format!("must be 1..={max}"))),
+            }
+        };
+    let secs = positive(&sa.lifetime_seconds, "lifetime_seconds", 1 << 31)?;
+    let kb = positive(&sa.lifetime_kilobytes, "lifetime_kilobytes", 1 << 40)?;
+    let lifetimes = Lifetimes {
+        soft: Limits {
+            bytes: kb.map(|k| k * 1024 / 10 * 9),
+            packets: None,
+            time_ns: secs.map(|s| s * 1_000_000_000 / 10 * 9),
+        },
+        hard: Limits {
+            bytes: kb.map(|k| k * 1024),
+            packets: None,
+            time_ns: secs.map(|s| s * 1_000_000_000),
+        },
+    };
     let frag = match sa.fragmentation.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
         None | Some(("before-encryption", _)) => FragPolicy::BeforeEncryption,
         Some(("after-encryption", _)) => FragPolicy::AfterEncryption,
@@ -499,6 +594,10 @@ fn parse_sa(ctx: &Ctx<'_>, i: usize, sa: &RawSa) -> Result<SaSpec, SaFileError> 
         initial_seq,
         match_src: prefix(&sa.match_src, "match_src")?,
         match_dst: prefix(&sa.match_dst, "match_dst")?,
+        tunnel: sa.tunnel.as_ref().map(|t| t.get_ref().clone()),
+        direction,
+        lab_sequence_restart: sa.lab_sequence_restart.unwrap_or(false),
+        lifetimes,
     })
 }
 

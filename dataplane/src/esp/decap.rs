@@ -25,6 +25,10 @@ use super::{
 /// Replay is checked before the ICV (cheap, read-only) and again after it, and the window
 /// advances only for authenticated packets. One `open_burst` call covers the whole burst.
 /// Returns one [`DecapResult`] per packet.
+///
+/// On an SA with `lab_sequence_restart` (labs only, see [`crate::sa::SaConfig`]) a packet
+/// left of the window at the first check is authenticated instead of dropped, and restarts
+/// the window if it verifies and is still left of it at the second check.
 pub fn decap_burst<'w, 's, B, A, F>(
     w: &'w mut EspWorker,
     pkts: &mut [B],
@@ -188,10 +192,20 @@ where
             continue;
         }
         let seq = if sa.esn { sa.replay.infer_esn(seq_lo) } else { Some(u64::from(seq_lo)) };
-        let Some(seq) = seq.filter(|&s| sa.replay.check(s).is_ok()) else {
+        let Some(seq) = seq else {
             res.disposition = drop(DropReason::Replay);
             continue;
         };
+        if let Err(e) = sa.replay.check(seq) {
+            if !sa.replay.restart_candidate(seq, e) {
+                res.disposition = drop(DropReason::Replay);
+                continue;
+            }
+            // Lab sequence restart: on to authentication, marked (not counted) so that
+            // `finish` can tell it from a packet that only fell out of the window during
+            // this burst; the mark is overwritten with the packet's final disposition.
+            res.disposition = RESTART_CANDIDATE;
+        }
         jobs.push(Job {
             slot: Slot::Main(i),
             sa: sas.len(),
@@ -229,7 +243,8 @@ where
     for (job, &status) in jobs.iter().zip(statuses.iter()) {
         let Slot::Main(i) = job.slot else { continue };
         let sa = sas[job.sa];
-        let disposition = match finish(sa, &mut pkts[i], job, status, now, events) {
+        let pre = &results[i].disposition;
+        let disposition = match finish(sa, &mut pkts[i], job, status, pre, now, events) {
             Ok(()) => Disposition::Forward,
             Err(r) => {
                 sa.counters().drops.count(r);
@@ -245,12 +260,20 @@ where
     results
 }
 
-/// After crypto: replay re-check and advance, trailer checks, header removal.
+/// The result of a packet the pre-crypto check found left of the window on an SA with
+/// `lab_sequence_restart`, from the check to [`finish`]: what it would have been without the
+/// option. Unambiguous, since every other packet handed to crypto still carries the
+/// `Drop(Malformed)` the burst started with.
+const RESTART_CANDIDATE: Disposition = Disposition::Drop(DropReason::Replay);
+
+/// After crypto: replay re-check and advance, trailer checks, header removal. `pre` is the
+/// packet's result as the pre-crypto stage left it ([`RESTART_CANDIDATE`] or not).
 fn finish<B: PacketBuf>(
     sa: &InboundSa,
     pkt: &mut B,
     job: &Job,
     status: OpStatus,
+    pre: &Disposition,
     now: u64,
     events: &mut Vec<crate::sa::SaEvent>,
 ) -> Result<(), DropReason> {
@@ -260,10 +283,14 @@ fn finish<B: PacketBuf>(
         OpStatus::BadLength | OpStatus::Pending => return Err(DropReason::Malformed),
     }
     // Duplicates within one burst all passed the first check; only the first may pass here.
-    if sa.replay.check(job.seq).is_err() {
-        return Err(DropReason::Replay);
+    match sa.replay.check(job.seq) {
+        Ok(()) => sa.replay.advance(job.seq),
+        // Authenticated and still left of the window: the sender restarted (lab option).
+        Err(e) if sa.replay.restart_candidate(job.seq, e) && *pre == RESTART_CANDIDATE => {
+            sa.replay.restart_at(job.seq);
+        }
+        Err(_) => return Err(DropReason::Replay),
     }
-    sa.replay.advance(job.seq);
 
     let t = sa.cipher.transform();
     let region_start = job.esp_off + ESP_HDR + t.iv_len();

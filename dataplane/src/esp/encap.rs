@@ -27,8 +27,9 @@ const FAILED: usize = usize::MAX;
 
 /// Encapsulates a burst. `pkts[i]` is an IP packet (no L2 header) to send on `sas[i]`; on
 /// `Forward` it has become the outer packet. Packets fragmented before encryption or after
-/// it produce further packets, appended to `extra` (all to be sent after `pkts`; the caller
-/// may pass a non-empty `extra`, whose existing entries are left alone). `alloc` makes the
+/// it produce further packets, appended to `extra` (the caller may pass a non-empty
+/// `extra`, whose existing entries are left alone); [`EspWorker::extra_parents`] says which
+/// packet each belongs to: sent right after it, they keep the SA's sequence order. `alloc` makes the
 /// buffers for them. `now` is the caller's clock in nanoseconds.
 ///
 /// One `seal_burst` call covers the whole burst. Returns one [`Disposition`] per packet.
@@ -40,14 +41,28 @@ pub fn encap_burst<'w, B: PacketBuf, A: BufAlloc<B>>(
     alloc: &mut A,
     now: u64,
 ) -> &'w [Disposition] {
-    let EspWorker { crypto, events, stats, dispositions, jobs, extra_sa, ops, statuses, .. } = w;
+    let EspWorker {
+        crypto,
+        events,
+        stats,
+        dispositions,
+        jobs,
+        extra_jobs,
+        extra_sa,
+        ops,
+        statuses,
+        ..
+    } = w;
     dispositions.clear();
     dispositions.resize(pkts.len(), Disposition::Drop(DropReason::NoSa));
     jobs.clear();
+    extra_jobs.clear();
     extra_sa.clear();
     let extra_base = extra.len();
 
-    // Prepare the caller's packets; fragmenting before encryption adds extra buffers.
+    // Prepare the caller's packets. Fragmenting before encryption adds extra buffers; they
+    // take the sequence numbers right after their first fragment's, before the burst's next
+    // packet, so the SA's numbers follow the order on the wire (see `extra_parents`).
     let mut seqs = SeqRun::default();
     let mut run_end = 0;
     for (i, pkt) in pkts.iter_mut().enumerate() {
@@ -59,6 +74,7 @@ pub fn encap_burst<'w, B: PacketBuf, A: BufAlloc<B>>(
             run_end = i + sas[i..].iter().take_while(|s| ptr::eq(**s, sa)).count();
         }
         seqs.enter(sa, run_end - i);
+        let before = extra.len();
         let prefrag = Some((&mut *extra, &mut *alloc));
         let r = prepare(sa, pkt, now, events, stats, &mut seqs, prefrag);
         extra_sa.resize(extra.len() - extra_base, i);
@@ -70,28 +86,22 @@ pub fn encap_burst<'w, B: PacketBuf, A: BufAlloc<B>>(
             }
             Err(d) => dispositions[i] = d,
         }
-    }
-    seqs.finish();
-    // Prepare the fragments made before encryption, each an ordinary packet now.
-    let mut run_end = 0;
-    for (k, pkt) in extra[extra_base..].iter_mut().enumerate() {
-        let i = extra_sa[k];
-        let sa = sas[i];
-        if k >= run_end {
-            run_end = k + extra_sa[k..].iter().take_while(|&&j| ptr::eq(sas[j], sa)).count();
-        }
-        seqs.enter(sa, run_end - k);
-        let none = None::<(&mut Vec<B>, &mut A)>;
-        match prepare(sa, pkt, now, events, stats, &mut seqs, none) {
-            Ok(mut job) => {
-                job.slot = Slot::Extra(extra_base + k);
-                job.sa = i;
-                jobs.push(job);
+        let made = extra.len();
+        for k in before..made {
+            seqs.enter(sa, (made - k) + (run_end - i - 1));
+            let none = None::<(&mut Vec<B>, &mut A)>;
+            match prepare(sa, &mut extra[k], now, events, stats, &mut seqs, none) {
+                Ok(mut job) => {
+                    job.slot = Slot::Extra(k);
+                    job.sa = i;
+                    extra_jobs.push(job);
+                }
+                Err(_) => extra_sa[k - extra_base] = FAILED,
             }
-            Err(_) => extra_sa[k] = FAILED,
         }
     }
     seqs.finish();
+    jobs.append(extra_jobs);
 
     // One crypto call for the burst. Jobs are in buffer order: the caller's, then extras.
     {
@@ -129,6 +139,7 @@ pub fn encap_burst<'w, B: PacketBuf, A: BufAlloc<B>>(
                 let pkt = &mut pkts[i];
                 let res =
                     if job.frag_after { fragment_outer(sa, pkt, alloc, extra) } else { Ok(0) };
+                extra_sa.resize(extra.len() - extra_base, i);
                 match res {
                     Ok(n) => {
                         stats.fragments_out.add(n as u64);
@@ -158,6 +169,7 @@ pub fn encap_burst<'w, B: PacketBuf, A: BufAlloc<B>>(
             idx += 1;
             keep
         });
+        extra_sa.retain(|&p| p != FAILED);
     }
     dispositions
 }

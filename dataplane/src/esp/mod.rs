@@ -104,6 +104,20 @@ pub trait BufAlloc<B> {
     fn alloc(&mut self, len: usize) -> Option<B>;
 }
 
+/// Splits the plaintext IPv4 packet in `pkt` into fragments of at most `mtu` bytes (RFC 791
+/// section 3.2), as a router does on an egress link with a smaller MTU: `pkt` becomes the
+/// first fragment and the others are appended to `out`, in order. Packets with IP options
+/// and MTUs below 28 bytes are refused; nothing changes on error.
+pub fn fragment_ipv4<B: PacketBuf, A: BufAlloc<B>>(
+    pkt: &mut B,
+    mtu: usize,
+    alloc: &mut A,
+    out: &mut Vec<B>,
+) -> Result<(), DropReason> {
+    let info = ip::parse(pkt.data(), false).ok_or(DropReason::Malformed)?;
+    frag::fragment_v4(pkt, &info, mtu, alloc, out)
+}
+
 /// A buffer of exactly `len` bytes from `alloc`; `None` when out of buffers or when the
 /// allocator broke its contract (a wrong length must not become a panic on the fast path).
 pub(crate) fn alloc_exact<B: PacketBuf, A: BufAlloc<B>>(alloc: &mut A, len: usize) -> Option<B> {
@@ -176,6 +190,10 @@ pub struct EspWorker {
     dispositions: Vec<Disposition>,
     results: Vec<DecapResult>,
     jobs: Vec<Job>,
+    /// Jobs of the fragments made before encryption, appended to `jobs` after the caller's.
+    extra_jobs: Vec<Job>,
+    /// For each extra packet of the last [`encap_burst`]: the index of the packet it is a
+    /// fragment of.
     extra_sa: Vec<usize>,
     ops: Vec<CryptoOp<'static>>,
     statuses: Vec<OpStatus>,
@@ -215,6 +233,7 @@ impl EspWorker {
             dispositions: Vec::new(),
             results: Vec::new(),
             jobs: Vec::new(),
+            extra_jobs: Vec::new(),
             extra_sa: Vec::new(),
             ops: Vec::new(),
             statuses: Vec::new(),
@@ -233,6 +252,20 @@ impl EspWorker {
     }
 
     /// Counters that belong to no SA.
+    /// For each packet the last [`encap_burst`] appended to its `extra` vector (in that
+    /// order): the index in `pkts` of the packet it is a fragment of. A caller that sends
+    /// each packet's fragments right after it keeps the SA's packets in sequence-number
+    /// order on the wire.
+    pub fn extra_parents(&self) -> &[usize] {
+        &self.extra_sa
+    }
+
+    /// The dispositions the last [`encap_burst`] returned (to read beside
+    /// [`EspWorker::extra_parents`]).
+    pub fn encap_dispositions(&self) -> &[Disposition] {
+        &self.dispositions
+    }
+
     pub fn stats(&self) -> &WorkerStats {
         &self.stats
     }

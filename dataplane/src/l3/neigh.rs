@@ -14,13 +14,19 @@
 //!   `Incomplete`. An entry not reconfirmed within `stale_ns` is removed.
 //! - `Failed`: packets to it are dropped at once (counted) for `failed_hold_ns`, so a dead
 //!   next hop costs no solicitation storm; then the entry is removed.
+//! - `Permanent`: configured with [`NeighTable::add_static`] (an ASA `arp IFACE IP MAC`, a
+//!   Linux `ip neigh add ... nud permanent`), for next hops that never answer ARP/ND such as
+//!   a packet generator or a traffic sink. Never aged, solicited or failed; only
+//!   [`NeighTable::remove`] or another `add_static` changes it.
 //!
 //! Learning rule (RFC 826 "merge", RFC 4861 section 7.2): an ARP request or reply whose
 //! target is one of our addresses on the receiving interface, and a Neighbor Solicitation
 //! for one of them, may create an entry (only for a sender inside one of the interface's
 //! prefixes). Anything else, including gratuitous ARP and unsolicited Neighbor
 //! Advertisements, only updates an entry that already exists. This keeps a flood of
-//! gratuitous ARP from filling the table.
+//! gratuitous ARP from filling the table. Permanent entries are never updated by what is
+//! received (Linux `NUD_PERMANENT`): a static entry exists precisely because the
+//! configuration, not the wire, is trusted for that next hop.
 //!
 //! Outputs (solicitations to send, released packets, dropped packets) are handed to a
 //! caller closure as [`NeighEvent`]s; the caller turns solicitations into frames with
@@ -103,6 +109,15 @@ pub enum NeighState {
     Stale,
     /// Resolution failed.
     Failed,
+    /// Configured: never aged, solicited, failed or changed by received ARP/ND.
+    Permanent,
+}
+
+impl NeighState {
+    /// Whether the entry's MAC is known and used (reachable, stale or permanent).
+    pub fn is_resolved(self) -> bool {
+        matches!(self, NeighState::Reachable | NeighState::Stale | NeighState::Permanent)
+    }
 }
 
 /// Something the caller must do.
@@ -280,7 +295,7 @@ impl<A: NeighAddr, B: PacketBuf> NeighTable<A, B> {
             slot.solicits = 0;
         }
         match slot.state {
-            NeighState::Reachable => Some((slot.mac, pkt)),
+            NeighState::Reachable | NeighState::Permanent => Some((slot.mac, pkt)),
             NeighState::Stale => {
                 let due = slot.solicits == 0
                     || now_ns >= slot.last_probe_ns.saturating_add(cfg.retrans_ns);
@@ -376,6 +391,7 @@ impl<A: NeighAddr, B: PacketBuf> NeighTable<A, B> {
         };
         let slot = &mut self.slots[i];
         let changed = match slot.state {
+            NeighState::Permanent => false,
             NeighState::Incomplete | NeighState::Failed => {
                 slot.mac = mac;
                 set_confirmed(slot, how.solicited, now_ns, &cfg);
@@ -452,12 +468,57 @@ impl<A: NeighAddr, B: PacketBuf> NeighTable<A, B> {
                     self.index.remove(&key);
                     self.free.push(i);
                 }
+                // Its deadline is never reached; this arm only keeps `now_ns == u64::MAX`
+                // harmless.
+                NeighState::Permanent => {}
             }
         }
     }
 
+    /// Makes the entry for `addr` on `iface` permanent with `mac` (static ARP / ND), creating
+    /// it or converting an existing one, whatever its state. Packets held behind a pending
+    /// resolution are released through `out` as [`NeighEvent::Send`] to `mac`, in arrival
+    /// order. Calling it again with another MAC replaces the MAC.
+    ///
+    /// Errors: [`NeighError::NotUnicastMac`] for a group (multicast, broadcast) or all-zero
+    /// MAC; [`NeighError::TableFull`] when the entry is new and no slot is free (dynamic
+    /// entries are not evicted for it: configure static entries before traffic flows).
+    pub fn add_static(
+        &mut self,
+        iface: IfIndex,
+        addr: A,
+        mac: EthernetAddress,
+        out: &mut impl FnMut(NeighEvent<A, B>),
+    ) -> Result<(), NeighError> {
+        if !mac.is_unicast() || mac == EthernetAddress::default() {
+            return Err(NeighError::NotUnicastMac);
+        }
+        let i = match self.index.get(&(iface, addr)) {
+            Some(&i) => i,
+            None => {
+                let i = self.free.pop().ok_or(NeighError::TableFull)?;
+                self.index.insert((iface, addr), i);
+                let slot = &mut self.slots[i];
+                slot.used = true;
+                slot.iface = iface;
+                slot.addr = addr;
+                i
+            }
+        };
+        let slot = &mut self.slots[i];
+        slot.mac = mac;
+        slot.state = NeighState::Permanent;
+        slot.deadline_ns = u64::MAX;
+        slot.solicits = 0;
+        while let Some(pkt) = slot.pending.pop_front() {
+            out(NeighEvent::Send { iface, mac, pkt });
+        }
+        Ok(())
+    }
+
     /// Removes the entry for `addr` on `iface` (configuration change), dropping its held
-    /// packets through `out`.
+    /// packets through `out`. Permanent entries are removed too: this is how a static entry
+    /// is deleted.
     pub fn remove(&mut self, iface: IfIndex, addr: A, out: &mut impl FnMut(NeighEvent<A, B>)) {
         if let Some(i) = self.index.remove(&(iface, addr)) {
             let slot = &mut self.slots[i];
@@ -481,7 +542,7 @@ fn set_confirmed<A, B>(slot: &mut Slot<A, B>, reachable: bool, now_ns: u64, cfg:
     }
 }
 
-/// Why an ARP or ND message was not processed.
+/// Why an ARP or ND message was not processed, or a static entry not added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NeighError {
     /// Not a valid ARP packet / ND message (length, types, checksum, options).
@@ -491,6 +552,11 @@ pub enum NeighError {
     BadHopLimit,
     /// The receiving interface index is unknown.
     NoInterface,
+    /// A static entry's MAC is a group (multicast, broadcast) or the all-zero address: no
+    /// station has it.
+    NotUnicastMac,
+    /// No free slot for a new static entry.
+    TableFull,
 }
 
 /// ARP responder and learner. `arp_bytes` is the ARP packet (L2 stripped) received on
@@ -652,7 +718,7 @@ pub fn handle_nd<B: PacketBuf>(
                 }
                 // Unicast NS without SLLAO: answer to the MAC we already know, if any.
                 None => match table.lookup(iface, src) {
-                    Some((NeighState::Reachable | NeighState::Stale, mac)) => mac,
+                    Some((state, mac)) if state.is_resolved() => mac,
                     _ => return Ok(None),
                 },
             };
@@ -671,7 +737,7 @@ pub fn handle_nd<B: PacketBuf>(
             }
             let mac = match (lladdr, table.lookup(iface, target_addr)) {
                 (Some(mac), _) => mac,
-                (None, Some((NeighState::Reachable | NeighState::Stale, mac))) => mac,
+                (None, Some((state, mac))) if state.is_resolved() => mac,
                 (None, _) => return Ok(None),
             };
             let how =
@@ -987,6 +1053,7 @@ mod test {
         Learn(u8, bool, bool, bool, u8, u64),
         Poll(u64),
         Remove(u8),
+        Static(u8, u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -996,12 +1063,15 @@ mod test {
                 .prop_map(|(a, c, s, o, m, dt)| Op::Learn(a, c, s, o, m, dt)),
             (0u64..40_000_000_000).prop_map(Op::Poll),
             (0u8..6).prop_map(Op::Remove),
+            (0u8..6, 1u8..3).prop_map(|(a, m)| Op::Static(a, m)),
         ]
     }
 
     proptest! {
         /// Every packet handed to the table is, at any time, exactly one of: returned for
-        /// sending, released, dropped, or still held; the table never exceeds its capacity.
+        /// sending, released, dropped, or still held; the table never exceeds its capacity;
+        /// a static entry keeps its state and MAC whatever is received and however time
+        /// passes, until it is removed or replaced.
         #[test]
         fn packets_are_conserved(ops in prop::collection::vec(op(), 1..80)) {
             let c = NeighConfig { capacity: 4, pending_per_entry: 2, ..NeighConfig::default() };
@@ -1009,6 +1079,7 @@ mod test {
             let (mut given, mut out_now, mut released, mut dropped) = (0usize, 0usize, 0usize, 0usize);
             let mut now = 0u64;
             let addr = |a: u8| Ipv4Addr::new(192, 0, 2, 100 + a);
+            let mut statics: [Option<EthernetAddress>; 6] = [None; 6];
             for op in ops {
                 let mut sink = |e: Ev| match e {
                     NeighEvent::Send { .. } => released += 1,
@@ -1033,7 +1104,24 @@ mod test {
                         now += dt;
                         t.poll(now, &mut sink);
                     }
-                    Op::Remove(a) => t.remove(0, addr(a), &mut sink),
+                    Op::Remove(a) => {
+                        t.remove(0, addr(a), &mut sink);
+                        statics[usize::from(a)] = None;
+                    }
+                    Op::Static(a, m) => {
+                        let mac = EthernetAddress([0x02, 0, 0, 0, 1, m]);
+                        if t.add_static(0, addr(a), mac, &mut sink).is_ok() {
+                            statics[usize::from(a)] = Some(mac);
+                        }
+                    }
+                }
+                for (a, mac) in statics.iter().enumerate() {
+                    if let Some(mac) = *mac {
+                        prop_assert_eq!(
+                            t.lookup(0, addr(a as u8)),
+                            Some((NeighState::Permanent, mac))
+                        );
+                    }
                 }
                 let held: usize = (0..6).map(|a| t.pending_len(0, addr(a))).sum();
                 prop_assert_eq!(given, out_now + released + dropped + held);

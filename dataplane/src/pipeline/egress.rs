@@ -1,21 +1,57 @@
-//! Stage 3 of the pipeline: route lookup, neighbour resolution, TTL, L2 header, transmit.
+//! Stage 3 of the pipeline: route lookup, neighbour resolution (ARP for IPv4, neighbour
+//! discovery for IPv6), TTL / hop limit, the egress MTU, L2 header, transmit.
+//!
+//! Forwarded packets (bypass traffic, decapsulated packets) that exceed the egress
+//! interface's MTU get what a router gives them: IPv4 without DF is fragmented (RFC 791);
+//! IPv4 with DF set gets an ICMP "fragmentation needed" carrying the next-hop MTU (RFC 1191
+//! section 4), IPv6 an ICMPv6 "packet too big" (RFC 4443 section 3.2; routers never
+//! fragment IPv6, RFC 8200 section 5); both errors are rate-limited and sourced from the
+//! ingress interface, and the packet is dropped. Packets
+//! we originate are not checked: the SA sizes ESP packets, errors are at most 576 / 1280
+//! bytes, echo replies are as long as their request.
 
 use core::mem;
 
 use crate::buf::PacketBuf;
-use crate::esp::BufAlloc;
-use crate::l3::forward::{self, IcmpRateLimiter, Ttl};
+use crate::esp::{self, BufAlloc};
+use crate::l3::forward::{self, ForwardError, IcmpRateLimiter, Ttl};
 use crate::l3::neigh::{self, NeighEvent, NeighTable};
-use crate::l3::{IfIndex, Interfaces, RouteTable};
-use crate::wire::{EtherType, EthernetAddress, Ipv4Addr, Ipv4Packet};
+use crate::l3::{IfIndex, Interface, Interfaces, NextHop, Route, RouteTable};
+use crate::wire::icmpv4::{self, DstUnreachable};
+use crate::wire::icmpv6;
+use crate::wire::{
+    EtherType, EthernetAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol,
+    Ipv4Addr, Ipv4Packet, Ipv4Repr, Ipv6Addr, Ipv6Packet, Ipv6Repr, ipv4, ipv6,
+};
 
 use super::Counters;
 
 /// RFC 1812 section 4.3.2.3: an ICMP error is at most 576 bytes.
 const ICMP_ERROR_MAX: usize = 576;
 
+/// RFC 4443 section 2.4 (c): an ICMPv6 error is at most the IPv6 minimum MTU, 1280 bytes.
+const ICMPV6_ERROR_MAX: usize = ipv6::MIN_MTU;
+
 /// Minimum Ethernet frame without FCS (IEEE 802.3), the size of a buffer for an ARP frame.
 const MIN_FRAME: usize = 60;
+
+/// A Neighbor Solicitation frame: Ethernet with an 802.1Q tag, IPv6, NS with the source
+/// link-layer address option (RFC 4861 section 4.3).
+const NS_FRAME_MAX: usize =
+    18 + ipv6::HEADER_LEN + icmpv6::ND_HEADER_LEN + icmpv6::LLADDR_OPTION_LEN;
+
+/// DSCP of generated ICMP errors: CS6, "internetwork control" (RFC 4594 section 3.2).
+const ERROR_DSCP: u8 = 0xc0;
+
+/// Which ICMP error to send about a packet that is not forwarded.
+#[derive(Debug, Clone, Copy)]
+enum IcmpError {
+    /// TTL / hop limit exceeded in transit.
+    TimeExceeded,
+    /// Larger than the egress link's MTU (given): "fragmentation needed" (IPv4, DF set) or
+    /// "packet too big" (IPv6).
+    TooBig(u16),
+}
 
 /// Everything stage 3 reads and writes, split off the worker so it can run while the ESP
 /// engine's per-burst results are still borrowed.
@@ -23,19 +59,44 @@ pub(crate) struct Egress<B, A> {
     pub ifaces: Interfaces,
     pub routes: RouteTable,
     pub neigh: NeighTable<Ipv4Addr, B>,
+    pub neigh6: NeighTable<Ipv6Addr, B>,
     pub icmp: IcmpRateLimiter,
     pub alloc: A,
     pub counters: Counters,
-    /// Neighbour events of one call, drained before it returns.
+    /// ARP events of one call, drained before it returns.
     pub neigh_events: Vec<NeighEvent<Ipv4Addr, B>>,
+    /// ND events of one call, drained before it returns.
+    pub neigh6_events: Vec<NeighEvent<Ipv6Addr, B>>,
+    /// Fragments of one packet, drained before `output` returns.
+    pub frags: Vec<B>,
+    /// Packets this worker generated (ICMP errors, echo replies) that must pass the SPD
+    /// before they leave: an error about tunnel traffic goes back through the tunnel, or
+    /// nowhere, never in clear (RFC 4301 section 6). The worker drains it after each stage.
+    pub originated: Vec<B>,
 }
 
 impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
-    /// Routes the IPv4 packet `pkt` (IP header first). `forwarded`: the packet passes
-    /// through this router (its TTL is decremented; on expiry an ICMP time-exceeded goes
-    /// back through `ingress`); otherwise it is one we originate (an ESP packet, an ICMP
-    /// message).
+    /// Routes the IP packet `pkt` (IP header first, IPv4 or IPv6). `forwarded`: the packet
+    /// passes through this router (its TTL / hop limit is decremented and the egress MTU
+    /// enforced; errors go back towards its source, sourced from `ingress`); otherwise it is
+    /// one we originate (an ESP packet, an ICMP message). `ingress` also names the link of
+    /// a reply to a link-local IPv6 address.
     pub fn output(
+        &mut self,
+        pkt: B,
+        ingress: Option<IfIndex>,
+        forwarded: bool,
+        now_ns: u64,
+        tx: &mut impl FnMut(u16, B),
+    ) {
+        match pkt.data().first().map(|b| b >> 4) {
+            Some(4) => self.output_v4(pkt, ingress, forwarded, now_ns, tx),
+            Some(6) => self.output_v6(pkt, ingress, forwarded, now_ns, tx),
+            _ => self.counters.drop_unsupported += 1,
+        }
+    }
+
+    fn output_v4(
         &mut self,
         mut pkt: B,
         ingress: Option<IfIndex>,
@@ -43,44 +104,148 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
         now_ns: u64,
         tx: &mut impl FnMut(u16, B),
     ) {
-        if pkt.data().first().is_some_and(|b| b >> 4 == 6) {
-            self.counters.drop_unsupported += 1;
-            return;
-        }
         let Ok(ip) = Ipv4Packet::new_checked(pkt.data()) else {
             self.counters.drop_malformed += 1;
             return;
         };
-        let dst = ip.dst_addr();
-        if forwarded {
-            match forward::decrement_ttl_v4(pkt.data_mut()) {
-                Ok(Ttl::Forward) => {}
-                Ok(Ttl::Expired) => {
-                    self.counters.drop_ttl += 1;
-                    self.time_exceeded(&pkt, ingress, now_ns, tx);
-                    return;
-                }
-                Err(_) => {
-                    self.counters.drop_malformed += 1;
-                    return;
-                }
-            }
+        let (dst, len, df) = (ip.dst_addr(), usize::from(ip.total_len()), ip.dont_frag());
+        if forwarded && !self.hop(forward::decrement_ttl_v4(pkt.data_mut()), &pkt, ingress, now_ns)
+        {
+            return;
         }
         let Some(route) = self.routes.lookup_v4(dst) else {
             self.counters.drop_no_route += 1;
             return;
         };
         let next_hop = route.next_hop_addr(dst);
+        if forwarded && let Some(mtu) = self.exceeded_mtu(route.iface, len) {
+            if df {
+                self.counters.drop_frag_needed += 1;
+                self.icmp_error(IcmpError::TooBig(mtu), &pkt, ingress, now_ns);
+                return;
+            }
+            // RFC 791: a router fragments what may be fragmented; the fragments follow the
+            // first through neighbour resolution in order.
+            let mut frags = mem::take(&mut self.frags);
+            frags.clear();
+            match esp::fragment_ipv4(&mut pkt, usize::from(mtu), &mut self.alloc, &mut frags) {
+                Ok(()) => {
+                    self.counters.fragments_out += 1 + frags.len() as u64;
+                    self.resolve_v4(route.iface, next_hop, pkt, now_ns, tx);
+                    for f in frags.drain(..) {
+                        self.resolve_v4(route.iface, next_hop, f, now_ns, tx);
+                    }
+                }
+                Err(_) => {
+                    // Options or no buffer: what a router cannot fragment it drops.
+                    self.counters.drop_frag_failed += 1;
+                }
+            }
+            self.frags = frags;
+            return;
+        }
+        self.resolve_v4(route.iface, next_hop, pkt, now_ns, tx);
+    }
+
+    /// Neighbour resolution and transmit of one IPv4 packet routed to `next_hop`.
+    fn resolve_v4(
+        &mut self,
+        iface: IfIndex,
+        next_hop: Ipv4Addr,
+        pkt: B,
+        now_ns: u64,
+        tx: &mut impl FnMut(u16, B),
+    ) {
         let mut events = mem::take(&mut self.neigh_events);
-        let ready = self.neigh.output(route.iface, next_hop, now_ns, pkt, &mut |e| events.push(e));
+        let ready = self.neigh.output(iface, next_hop, now_ns, pkt, &mut |e| events.push(e));
         if let Some((mac, pkt)) = ready {
-            self.send(route.iface, mac, pkt, tx);
+            self.send(iface, mac, EtherType::Ipv4, pkt, tx);
         }
         self.neigh_events = events;
         self.drain_neigh_events(tx);
     }
 
-    /// Acts on the neighbour events queued in `neigh_events`.
+    fn output_v6(
+        &mut self,
+        mut pkt: B,
+        ingress: Option<IfIndex>,
+        forwarded: bool,
+        now_ns: u64,
+        tx: &mut impl FnMut(u16, B),
+    ) {
+        let Ok(ip) = Ipv6Packet::new_checked(pkt.data()) else {
+            self.counters.drop_malformed += 1;
+            return;
+        };
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
+        // RFC 4291 section 2.5.6: link-local packets never leave their link. Classification
+        // drops received ones; this catches decapsulated ones.
+        if forwarded && (src.is_unicast_link_local() || dst.is_unicast_link_local()) {
+            self.counters.drop_no_route += 1;
+            return;
+        }
+        if forwarded
+            && !self.hop(forward::decrement_hop_limit_v6(pkt.data_mut()), &pkt, ingress, now_ns)
+        {
+            return;
+        }
+        // A link-local destination (a reply to a neighbour's link-local address) is on the
+        // link the request came from, whatever the routes say: every link has fe80::/64.
+        let route = match ingress {
+            Some(iface) if dst.is_unicast_link_local() => {
+                Some(Route { iface, next_hop: NextHop::Connected })
+            }
+            _ => self.routes.lookup_v6(dst),
+        };
+        let Some(route) = route else {
+            self.counters.drop_no_route += 1;
+            return;
+        };
+        if forwarded && let Some(mtu) = self.exceeded_mtu(route.iface, len) {
+            self.counters.drop_packet_too_big += 1;
+            self.icmp_error(IcmpError::TooBig(mtu), &pkt, ingress, now_ns);
+            return;
+        }
+        let next_hop = route.next_hop_addr(dst);
+        let mut events = mem::take(&mut self.neigh6_events);
+        let ready = self.neigh6.output(route.iface, next_hop, now_ns, pkt, &mut |e| events.push(e));
+        if let Some((mac, pkt)) = ready {
+            self.send(route.iface, mac, EtherType::Ipv6, pkt, tx);
+        }
+        self.neigh6_events = events;
+        self.drain_neigh_events(tx);
+    }
+
+    /// Acts on a TTL / hop-limit decrement; `true` when the packet may go on.
+    fn hop(
+        &mut self,
+        ttl: Result<Ttl, ForwardError>,
+        pkt: &B,
+        ingress: Option<IfIndex>,
+        now_ns: u64,
+    ) -> bool {
+        match ttl {
+            Ok(Ttl::Forward) => true,
+            Ok(Ttl::Expired) => {
+                self.counters.drop_ttl += 1;
+                self.icmp_error(IcmpError::TimeExceeded, pkt, ingress, now_ns);
+                false
+            }
+            Err(_) => {
+                self.counters.drop_malformed += 1;
+                false
+            }
+        }
+    }
+
+    /// The MTU of `iface` when a packet of `len` bytes exceeds it.
+    fn exceeded_mtu(&self, iface: IfIndex, len: usize) -> Option<u16> {
+        let mtu = self.ifaces.get(iface)?.mtu;
+        (len > usize::from(mtu)).then_some(mtu)
+    }
+
+    /// Acts on the neighbour events queued in `neigh_events` and `neigh6_events`.
     pub fn drain_neigh_events(&mut self, tx: &mut impl FnMut(u16, B)) {
         let mut events = mem::take(&mut self.neigh_events);
         for e in events.drain(..) {
@@ -88,11 +253,26 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
                 NeighEvent::Solicit { iface, target, unicast } => {
                     self.solicit(iface, target, unicast, tx)
                 }
-                NeighEvent::Send { iface, mac, pkt } => self.send(iface, mac, pkt, tx),
+                NeighEvent::Send { iface, mac, pkt } => {
+                    self.send(iface, mac, EtherType::Ipv4, pkt, tx)
+                }
                 NeighEvent::Drop(_) => self.counters.drop_neighbour += 1,
             }
         }
         self.neigh_events = events;
+        let mut events = mem::take(&mut self.neigh6_events);
+        for e in events.drain(..) {
+            match e {
+                NeighEvent::Solicit { iface, target, unicast } => {
+                    self.solicit_v6(iface, target, unicast, tx)
+                }
+                NeighEvent::Send { iface, mac, pkt } => {
+                    self.send(iface, mac, EtherType::Ipv6, pkt, tx)
+                }
+                NeighEvent::Drop(_) => self.counters.drop_neighbour += 1,
+            }
+        }
+        self.neigh6_events = events;
     }
 
     /// Prepends the egress interface's Ethernet header and transmits.
@@ -100,6 +280,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
         &mut self,
         iface: IfIndex,
         mac: EthernetAddress,
+        ethertype: EtherType,
         mut pkt: B,
         tx: &mut impl FnMut(u16, B),
     ) {
@@ -107,7 +288,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
             self.counters.drop_no_route += 1;
             return;
         };
-        if ifc.prepend_l2(&mut pkt, mac, EtherType::Ipv4).is_err() {
+        if ifc.prepend_l2(&mut pkt, mac, ethertype).is_err() {
             self.counters.drop_no_room += 1;
             return;
         }
@@ -146,31 +327,163 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
         tx(ifc.port, b);
     }
 
-    /// Sends an ICMP time-exceeded about `offending` back out of `ingress` (rate-limited,
-    /// never about an ICMP error or a non-first fragment).
-    fn time_exceeded(
+    /// Sends a Neighbor Solicitation for `target` on `iface`: to its solicited-node group
+    /// (and that group's Ethernet multicast address), or to `unicast` to reconfirm a stale
+    /// entry (RFC 4861 section 7.2.2).
+    fn solicit_v6(
         &mut self,
-        offending: &B,
-        ingress: Option<IfIndex>,
-        now_ns: u64,
+        iface: IfIndex,
+        target: Ipv6Addr,
+        unicast: Option<EthernetAddress>,
         tx: &mut impl FnMut(u16, B),
     ) {
-        let Some(ingress) = ingress else { return };
-        let Some(ifc) = self.ifaces.get(ingress) else { return };
-        if !forward::may_send_error_v4(offending.data()) || !self.icmp.allow(ingress, now_ns) {
+        let Some(ifc) = self.ifaces.get(iface) else {
             return;
-        }
-        let Some(mut b) = self.alloc.alloc(ICMP_ERROR_MAX) else {
+        };
+        let Some(mut b) = self.alloc.alloc(NS_FRAME_MAX) else {
             self.counters.drop_no_buffer += 1;
             return;
         };
-        let Ok(n) = forward::emit_time_exceeded(ifc, offending.data(), b.data_mut()) else {
+        if b.len() != NS_FRAME_MAX {
+            self.counters.drop_no_buffer += 1;
+            return;
+        }
+        // `None` only when the interface has no IPv6 address to solicit from.
+        let Some(n) = neigh::emit_ns(ifc, target, unicast, b.data_mut()) else {
             return;
         };
+        if b.trim(b.len() - n).is_err() {
+            return;
+        }
+        self.counters.nd_solicits += 1;
+        self.counters.tx += 1;
+        tx(ifc.port, b);
+    }
+
+    /// Queues `kind` about `offending` for the SPD and then back towards its source, sourced
+    /// from `ingress` (rate-limited per interface, and never where RFC 1812 section 4.3.2.7
+    /// / RFC 4443 section 2.4 (e) forbid it).
+    fn icmp_error(
+        &mut self,
+        kind: IcmpError,
+        offending: &B,
+        ingress: Option<IfIndex>,
+        now_ns: u64,
+    ) {
+        let Some(ingress) = ingress else { return };
+        let Some(ifc) = self.ifaces.get(ingress) else { return };
+        let data = offending.data();
+        let (allowed, max) = match data.first().map(|b| b >> 4) {
+            Some(4) => (forward::may_send_error_v4(data), ICMP_ERROR_MAX),
+            Some(6) => (forward::may_send_error_v6(data), ICMPV6_ERROR_MAX),
+            _ => return,
+        };
+        if !allowed || !self.icmp.allow(ingress, now_ns) {
+            return;
+        }
+        let Some(mut b) = self.alloc.alloc(max) else {
+            self.counters.drop_no_buffer += 1;
+            return;
+        };
+        let written = match kind {
+            IcmpError::TimeExceeded => forward::emit_time_exceeded(ifc, data, b.data_mut()),
+            IcmpError::TooBig(mtu) => emit_too_big(ifc, data, mtu, b.data_mut()),
+        };
+        let Ok(n) = written else { return };
         if b.trim(b.len().saturating_sub(n)).is_err() {
             return;
         }
         self.counters.icmp_errors += 1;
-        self.output(b, None, false, now_ns, tx);
+        self.originated.push(b);
+    }
+
+    /// Decrements the TTL / hop limit of a packet this router forwards (into a tunnel);
+    /// `false` when it may not go on (expired: time exceeded queued; unreadable: counted).
+    pub fn forward_hop(&mut self, pkt: &mut B, ingress: IfIndex, now_ns: u64) -> bool {
+        let ttl = match pkt.data().first().map(|b| b >> 4) {
+            Some(4) => forward::decrement_ttl_v4(pkt.data_mut()),
+            Some(6) => forward::decrement_hop_limit_v6(pkt.data_mut()),
+            _ => Err(ForwardError::Unsupported),
+        };
+        self.hop(ttl, pkt, Some(ingress), now_ns)
+    }
+
+    /// The role of the interface `pkt` would leave by (`None`: no route).
+    pub fn egress_role(&self, pkt: &B) -> Option<crate::l3::Role> {
+        let d = pkt.data();
+        let iface = match d.first().map(|b| b >> 4) {
+            Some(4) => self.routes.lookup_v4(Ipv4Packet::new_checked(d).ok()?.dst_addr())?.iface,
+            Some(6) => self.routes.lookup_v6(Ipv6Packet::new_checked(d).ok()?.dst_addr())?.iface,
+            _ => return None,
+        };
+        Some(self.ifaces.get(iface)?.role)
+    }
+}
+
+/// Writes the error for a packet too big for a link of `mtu` bytes, sourced from `ingress`
+/// like [`forward::emit_time_exceeded`]: ICMP "fragmentation needed and DF set" (type 3
+/// code 4) with the next-hop MTU in the header (RFC 1191 section 4), quoting what fits in
+/// 576 bytes; or ICMPv6 "packet too big" (type 2) with the MTU, quoting what fits in 1280
+/// bytes (RFC 4443 section 3.2). Returns the packet length.
+fn emit_too_big(
+    ingress: &Interface,
+    offending: &[u8],
+    mtu: u16,
+    buf: &mut [u8],
+) -> Result<usize, ForwardError> {
+    match offending.first().map(|b| b >> 4) {
+        Some(4) => {
+            let src = ingress.primary_ipv4().ok_or(ForwardError::Unsupported)?;
+            let pkt = Ipv4Packet::new_checked(offending).map_err(|_| ForwardError::Malformed)?;
+            let quoted_len = usize::from(pkt.total_len()).min(icmpv4::ERROR_DATA_MAX_LEN);
+            let quoted = offending.get(..quoted_len).ok_or(ForwardError::Malformed)?;
+            let icmp = Icmpv4Repr::DstUnreachable {
+                reason: DstUnreachable::FragRequired,
+                next_hop_mtu: mtu,
+                data: quoted,
+            };
+            let ip_repr = Ipv4Repr {
+                src_addr: src,
+                dst_addr: pkt.src_addr(),
+                next_header: IpProtocol::Icmp,
+                payload_len: icmp.buffer_len(),
+                hop_limit: forward::DEFAULT_TTL,
+                dscp_ecn: ERROR_DSCP,
+                dont_frag: false,
+            };
+            let total = ipv4::HEADER_LEN + icmp.buffer_len();
+            let out = buf.get_mut(..total).ok_or(ForwardError::NoRoom)?;
+            let mut ip = Ipv4Packet::new_unchecked(out);
+            ip_repr.emit(&mut ip).map_err(|_| ForwardError::NoRoom)?;
+            icmp.emit(&mut Icmpv4Packet::new_unchecked(ip.payload_mut()))
+                .map_err(|_| ForwardError::NoRoom)?;
+            Ok(total)
+        }
+        Some(6) => {
+            let pkt = Ipv6Packet::new_checked(offending).map_err(|_| ForwardError::Malformed)?;
+            let dst = pkt.src_addr();
+            let src = ingress.source_ipv6_for(dst).ok_or(ForwardError::Unsupported)?;
+            let quoted_len =
+                (ipv6::HEADER_LEN + usize::from(pkt.payload_len())).min(icmpv6::ERROR_DATA_MAX_LEN);
+            let quoted = offending.get(..quoted_len).ok_or(ForwardError::Malformed)?;
+            let icmp = Icmpv6Repr::PktTooBig { mtu: u32::from(mtu), data: quoted };
+            let ip_repr = Ipv6Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: IpProtocol::Icmpv6,
+                payload_len: icmp.buffer_len(),
+                hop_limit: forward::DEFAULT_TTL,
+                traffic_class: ERROR_DSCP,
+                flow_label: 0,
+            };
+            let total = ipv6::HEADER_LEN + icmp.buffer_len();
+            let out = buf.get_mut(..total).ok_or(ForwardError::NoRoom)?;
+            let mut ip = Ipv6Packet::new_unchecked(out);
+            ip_repr.emit(&mut ip).map_err(|_| ForwardError::NoRoom)?;
+            icmp.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(ip.payload_mut()))
+                .map_err(|_| ForwardError::NoRoom)?;
+            Ok(total)
+        }
+        _ => Err(ForwardError::Malformed),
     }
 }

@@ -122,6 +122,33 @@ pub struct SaConfig {
     pub created_ns: u64,
     /// Inbound transport mode over UDP: the peer's pre-NAT addresses, if IKE learnt them.
     pub original_addrs: Option<OriginalAddrs>,
+    /// Inbound: the traffic selectors decrypted packets must match (source = the peer's
+    /// side, destination = ours), checked after decapsulation (RFC 4301 5.2, step 4); a
+    /// packet matching none is dropped as [`super::DropReason::PolicyMismatch`]. Empty = no
+    /// check (offline tools, tests). Ignored outbound (the SPD chose the SA).
+    pub traffic_selectors: Vec<crate::spd::TrafficSelector>,
+    /// **Labs only** (inbound; ignored outbound): accept a sender that restarts its sequence
+    /// numbers. A packet left of the anti-replay window (never a duplicate inside it) is
+    /// authenticated instead of dropped; if its ICV verifies and it is still left of the
+    /// window after the burst's earlier packets, the window restarts with its sequence number
+    /// as the top ([`super::ReplayWindow::restart_at`]), and it is processed as usual.
+    /// Restarts are counted in [`super::ReplayWindow::sequence_restarts`] (reach it through
+    /// `InboundSa::replay_window`). Packets that fail authentication change nothing.
+    ///
+    /// Why: a benchmark replays a fixed capture of ESP packets (sequence numbers 1..K) for
+    /// ever, e.g. through DPDK net_pcap `infinite_rx=1`, with anti-replay on. Without this
+    /// every pass after the first is dropped as a replay before any crypto, so the numbers
+    /// measure nothing; with it every packet pays the full inbound cost (replay check,
+    /// decryption, window update). K must exceed the window, or the second pass is all
+    /// duplicates (still dropped).
+    ///
+    /// It defeats anti-replay protection (RFC 4303 3.4.3) against every packet older than
+    /// the window: whoever recorded the traffic can replay it and have it accepted again.
+    /// Never enable it on an SA that carries real traffic. Refused together with `esn`
+    /// ([`SaError::LabRestartWithEsn`]): with extended sequence numbers a restarted low
+    /// number is inferred to belong to the next 2^32 block (RFC 4303 A2.2) and never
+    /// authenticates.
+    pub lab_sequence_restart: bool,
 }
 
 /// Default outer TTL / hop limit.
@@ -168,6 +195,8 @@ impl SaConfig {
             icmp_src_v6: None,
             created_ns: 0,
             original_addrs: None,
+            traffic_selectors: Vec::new(),
+            lab_sequence_restart: false,
         }
     }
 
@@ -196,6 +225,9 @@ impl SaConfig {
         {
             return Err(SaError::BadDscp(d));
         }
+        if direction == Direction::Inbound && self.lab_sequence_restart && self.esn {
+            return Err(SaError::LabRestartWithEsn);
+        }
         Ok(())
     }
 }
@@ -222,6 +254,7 @@ impl fmt::Debug for SaConfig {
             .field("ttl", &self.ttl)
             .field("mtu", &self.mtu)
             .field("original_addrs", &self.original_addrs)
+            .field("lab_sequence_restart", &self.lab_sequence_restart)
             .finish_non_exhaustive()
     }
 }
@@ -241,6 +274,8 @@ pub enum SaError {
     ReservedSpi(u32),
     /// DSCP above 63.
     BadDscp(u8),
+    /// `lab_sequence_restart` on an inbound SA with extended sequence numbers.
+    LabRestartWithEsn,
 }
 
 impl fmt::Display for SaError {
@@ -252,6 +287,9 @@ impl fmt::Display for SaError {
             SaError::MtuTooSmall(m) => write!(f, "MTU {m} below {MIN_MTU}"),
             SaError::ReservedSpi(s) => write!(f, "SPI {s} is reserved (RFC 4303 2.1)"),
             SaError::BadDscp(d) => write!(f, "DSCP {d} does not fit 6 bits"),
+            SaError::LabRestartWithEsn => {
+                f.write_str("lab_sequence_restart does not work with extended sequence numbers")
+            }
         }
     }
 }

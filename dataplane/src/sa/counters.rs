@@ -59,6 +59,9 @@ drop_reasons! {
     SaExpired => "sa-expired",
     /// The packet matched an SA whose selectors conflict with another tunnel (set by the SPD).
     VpnOverlapConflict => "vpn-overlap-conflict",
+    /// The decrypted packet is outside the SA's traffic selectors (RFC 4301 5.2, step 4):
+    /// the peer sent traffic the tunnel was not negotiated for.
+    PolicyMismatch => "policy-mismatch",
     /// The TTL or hop limit ran out.
     TtlExceeded => "ttl-exceeded",
     /// The packet does not fit the MTU and may not be fragmented (an ICMP error may have

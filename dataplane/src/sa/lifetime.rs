@@ -2,7 +2,7 @@
 //! hard limits stop the SA. Time is the caller's (`now` in nanoseconds, any epoch shared by
 //! the caller and the SA's creation time); nothing here reads a clock.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::Direction;
 use super::counters::Counter;
@@ -72,40 +72,77 @@ pub struct SaEvent {
 const SOFT_FIRED: u8 = 1;
 const HARD_FIRED: u8 = 2;
 
-/// Lifetime state of one runtime SA (single writer: the owning worker).
+/// Lifetime state of one runtime SA. The usage counters and the fired state have one
+/// writer (the owning worker); the limits are written by the control thread
+/// ([`LifetimeRt::set`]) and read by workers with relaxed loads, which cost what plain
+/// loads cost on the packet path.
 #[derive(Debug)]
 pub(crate) struct LifetimeRt {
     /// Limits as absolute values: `u64::MAX` = unlimited, deadlines as absolute `now`.
-    soft: [u64; 3],
-    hard: [u64; 3],
+    soft: [AtomicU64; 3],
+    hard: [AtomicU64; 3],
     /// Bytes and packets admitted so far.
     pub(crate) bytes: Counter,
     pub(crate) packets: Counter,
     state: AtomicU8,
+    /// The caller's clock when the SA was created: time limits count from here.
+    created_ns: u64,
 }
 
 impl LifetimeRt {
     pub(crate) fn new(l: &Lifetimes, created_ns: u64) -> Self {
+        let rt = LifetimeRt {
+            soft: core::array::from_fn(|_| AtomicU64::new(u64::MAX)),
+            hard: core::array::from_fn(|_| AtomicU64::new(u64::MAX)),
+            bytes: Counter::default(),
+            packets: Counter::default(),
+            state: AtomicU8::new(0),
+            created_ns,
+        };
+        rt.store(l);
+        rt
+    }
+
+    fn store(&self, l: &Lifetimes) {
+        let created = self.created_ns;
         let abs = |x: &Limits| {
             [
                 x.bytes.unwrap_or(u64::MAX),
                 x.packets.unwrap_or(u64::MAX),
-                x.time_ns.map_or(u64::MAX, |t| created_ns.saturating_add(t)),
+                x.time_ns.map_or(u64::MAX, |t| created.saturating_add(t)),
             ]
         };
-        LifetimeRt {
-            soft: abs(&l.soft),
-            hard: abs(&l.hard),
-            bytes: Counter::default(),
-            packets: Counter::default(),
-            state: AtomicU8::new(0),
+        for (slot, v) in self.soft.iter().zip(abs(&l.soft)) {
+            slot.store(v, Ordering::Relaxed);
         }
+        for (slot, v) in self.hard.iter().zip(abs(&l.hard)) {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// New limits for a live SA (control thread; times still count from the SA's
+    /// creation). Workers see them from their next packet on. A limit already passed fires
+    /// on the next packet (or, for time, at once); a soft event that already fired is not
+    /// raised again, and a hard-expired SA stays expired.
+    pub(crate) fn set(&self, l: &Lifetimes) {
+        self.store(l);
+    }
+
+    /// What is left before the hard limits at `now`: `(time_ns, bytes, packets)`, `None`
+    /// for an unlimited one.
+    pub(crate) fn remaining(&self, now: u64) -> (Option<u64>, Option<u64>, Option<u64>) {
+        let left = |i: usize, used: u64| {
+            let lim = self.hard[i].load(Ordering::Relaxed);
+            (lim != u64::MAX).then(|| lim.saturating_sub(used))
+        };
+        (left(2, now), left(0, self.bytes.get()), left(1, self.packets.get()))
     }
 
     /// Whether a hard limit was reached.
     #[inline]
     pub(crate) fn is_hard_expired(&self, now: u64) -> bool {
-        self.state.load(Ordering::Relaxed) & HARD_FIRED != 0 || now >= self.hard[2]
+        self.state.load(Ordering::Relaxed) & HARD_FIRED != 0
+            || now >= self.hard[2].load(Ordering::Relaxed)
     }
 
     /// Admits one packet of `len` bytes: `false` if it would pass a hard limit (the SA is
@@ -173,18 +210,21 @@ impl LifetimeRt {
     /// Soft limits fire when reached, hard limits when exceeded (a hard byte limit of N
     /// still lets N bytes through); time limits fire when reached in both cases.
     fn reached(
-        lim: &[u64; 3],
+        lim: &[AtomicU64; 3],
         bytes: u64,
         packets: u64,
         now: u64,
         soft: bool,
     ) -> Option<LimitKind> {
-        let over = |v: u64, l: u64| if soft { v >= l } else { v > l };
-        if now >= lim[2] {
+        let over = |v: u64, l: &AtomicU64| {
+            let l = l.load(Ordering::Relaxed);
+            if soft { v >= l } else { v > l }
+        };
+        if now >= lim[2].load(Ordering::Relaxed) {
             Some(LimitKind::Time)
-        } else if over(bytes, lim[0]) {
+        } else if over(bytes, &lim[0]) {
             Some(LimitKind::Bytes)
-        } else if over(packets, lim[1]) {
+        } else if over(packets, &lim[1]) {
             Some(LimitKind::Packets)
         } else {
             None
@@ -239,6 +279,40 @@ mod tests {
         assert!(!rt.admit(1_100, 1, 1, Direction::Inbound, &mut ev));
         assert_eq!(ev[1].kind, SaEventKind::HardExpired(LimitKind::Time));
         assert_eq!(ev[1].direction, Direction::Inbound);
+    }
+
+    #[test]
+    fn limits_change_in_place_and_remaining_follows() {
+        let mut ev = Vec::new();
+        let l = Lifetimes {
+            soft: Limits { packets: Some(10), ..Limits::default() },
+            hard: Limits { packets: Some(20), time_ns: Some(1_000), bytes: None },
+        };
+        let rt = LifetimeRt::new(&l, 500);
+        for _ in 0..5 {
+            assert!(rt.admit(600, 100, 1, Direction::Inbound, &mut ev));
+        }
+        assert_eq!(rt.remaining(600), (Some(900), None, Some(15)));
+        // Tighter: the soft limit is already passed, so the next packet raises it.
+        let tighter = Lifetimes {
+            soft: Limits { packets: Some(3), ..Limits::default() },
+            hard: Limits { packets: Some(8), time_ns: Some(1_000), bytes: Some(10_000) },
+        };
+        rt.set(&tighter);
+        assert_eq!(rt.remaining(600), (Some(900), Some(9_500), Some(3)));
+        assert!(rt.admit(600, 100, 1, Direction::Inbound, &mut ev));
+        assert_eq!(kinds(&ev), vec![SaEventKind::SoftExpired(LimitKind::Packets)]);
+        // Looser again: the SA lives on, the soft event is not repeated.
+        rt.set(&l);
+        for _ in 0..10 {
+            assert!(rt.admit(700, 100, 1, Direction::Inbound, &mut ev));
+        }
+        assert_eq!(ev.len(), 1);
+        // A later deadline moves expiry; an earlier one expires the SA at once.
+        assert!(!rt.is_hard_expired(1_499));
+        rt.set(&Lifetimes { hard: Limits { time_ns: Some(10), ..Limits::default() }, ..l });
+        assert!(rt.is_hard_expired(700));
+        assert_eq!(rt.remaining(700).0, Some(0));
     }
 
     #[test]

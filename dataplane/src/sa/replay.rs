@@ -7,8 +7,15 @@
 //! Words and the top sequence number are relaxed atomics only so that a runtime SA can be
 //! shared (`Sync`) with the control thread; exactly one worker writes them (the SA's owner),
 //! with plain load/store, never a locked instruction (see [`super::counters`]).
+//!
+//! A window built [`ReplayWindow::with_lab_sequence_restart`] also lets a sender restart
+//! its sequence numbers (see `SaConfig::lab_sequence_restart`, labs only): the caller asks
+//! [`ReplayWindow::restart_candidate`] about a refused number, and calls
+//! [`ReplayWindow::restart_at`] once that packet authenticated.
 
 use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::counters::Counter;
 
 /// Default window in packets: 64, like the ASA (`crypto ipsec security-association
 /// replay window-size`).
@@ -39,6 +46,10 @@ pub struct ReplayWindow {
     /// Ring bitmap: bit `s % 64` of word `(s / 64) % len`. One word more than the window so
     /// the word holding `top` never overlaps the oldest word still inside the window.
     words: Box<[AtomicU64]>,
+    /// Lab option: a number left of the window may restart it (see the module doc).
+    lab_restart: bool,
+    /// Restarts so far (single writer, like the rest).
+    restarts: Counter,
 }
 
 impl ReplayWindow {
@@ -51,7 +62,27 @@ impl ReplayWindow {
             size,
             top: AtomicU64::new(0),
             words: (0..n_words).map(|_| AtomicU64::new(0)).collect(),
+            lab_restart: false,
+            restarts: Counter::default(),
         }
+    }
+
+    /// The same window, letting a sender restart its sequence numbers when `on` (labs only:
+    /// it defeats anti-replay for everything older than the window; see
+    /// `SaConfig::lab_sequence_restart`).
+    pub fn with_lab_sequence_restart(mut self, on: bool) -> Self {
+        self.lab_restart = on;
+        self
+    }
+
+    /// Whether this window lets a sender restart its sequence numbers.
+    pub fn lab_sequence_restart(&self) -> bool {
+        self.lab_restart
+    }
+
+    /// How many times [`Self::restart_at`] reset the window.
+    pub fn sequence_restarts(&self) -> u64 {
+        self.restarts.get()
     }
 
     /// The same window, starting after `top` as if every packet up to it had been received
@@ -134,6 +165,34 @@ impl ReplayWindow {
             let w = &self.words[word];
             w.store(w.load(Ordering::Relaxed) | bit, Ordering::Relaxed);
         }
+    }
+
+    /// Whether a packet that [`Self::check`] refused with `err` may restart the window
+    /// instead of being dropped: only with the lab option, only left of the window (a
+    /// duplicate inside it stays a duplicate) and never sequence number 0, which no sender
+    /// uses. The option is tested first: when it is off this costs one predictable branch
+    /// on a path that already failed.
+    #[inline]
+    pub fn restart_candidate(&self, seq: u64, err: ReplayError) -> bool {
+        self.lab_restart && err == ReplayError::TooOld && seq != 0
+    }
+
+    /// Resets the window so that `seq` is its top and the only number received, as if the
+    /// sender had restarted its counter at `seq`, and counts a restart. Only for a
+    /// [`Self::restart_candidate`] whose ICV verified, and only by the single writer (same
+    /// relaxed-store discipline as [`Self::advance`]). O(window): clears every word, which
+    /// is fine for an event that happens once per replayed capture.
+    #[cold]
+    pub fn restart_at(&self, seq: u64) {
+        for w in self.words.iter() {
+            w.store(0, Ordering::Relaxed);
+        }
+        self.top.store(seq, Ordering::Relaxed);
+        if self.size != 0 {
+            let (word, bit) = self.slot(seq);
+            self.words[word].store(bit, Ordering::Relaxed);
+        }
+        self.restarts.add(1);
     }
 
     fn slot(&self, seq: u64) -> (usize, u64) {
@@ -238,6 +297,51 @@ mod tests {
         assert!(kept > 12_048 - 4096);
         assert_eq!(w.check(kept), Err(ReplayError::Duplicate));
         assert_eq!(w.check(kept + 1), Ok(()));
+    }
+
+    #[test]
+    fn restart_at_makes_seq_the_only_number_received() {
+        for size in [64, 128, 4096] {
+            let w = ReplayWindow::new(size).with_lab_sequence_restart(true);
+            for s in 1..=10_000 {
+                w.advance(s);
+            }
+            assert_eq!(w.check(5), Err(ReplayError::TooOld));
+            assert!(w.restart_candidate(5, ReplayError::TooOld));
+            w.restart_at(5);
+            assert_eq!((w.top(), w.sequence_restarts()), (5, 1));
+            assert_eq!(w.check(5), Err(ReplayError::Duplicate));
+            // Nothing from before the restart lingers: 1..=4 are inside the new window and
+            // unseen, everything above 5 is ahead.
+            for s in (1..5).chain(6..300) {
+                assert_eq!(w.check(s), Ok(()), "size {size} seq {s}");
+            }
+            for s in 6..=200 {
+                w.advance(s);
+            }
+            assert_eq!(w.check(200), Err(ReplayError::Duplicate));
+            assert_eq!(w.check(201), Ok(()));
+        }
+    }
+
+    #[test]
+    fn only_old_numbers_are_restart_candidates_and_only_with_the_option() {
+        let off = ReplayWindow::new(64);
+        let on = ReplayWindow::new(64).with_lab_sequence_restart(true);
+        assert!(!off.lab_sequence_restart() && on.lab_sequence_restart());
+        assert!(!off.restart_candidate(5, ReplayError::TooOld));
+        assert!(on.restart_candidate(5, ReplayError::TooOld));
+        assert!(!on.restart_candidate(5, ReplayError::Duplicate));
+        assert!(!on.restart_candidate(0, ReplayError::TooOld));
+    }
+
+    #[test]
+    fn restart_with_anti_replay_off_only_moves_the_top() {
+        let w = ReplayWindow::new(0).with_lab_sequence_restart(true);
+        w.advance(100);
+        w.restart_at(3);
+        assert_eq!((w.top(), w.sequence_restarts()), (3, 1));
+        assert_eq!(w.check(3), Ok(()));
     }
 
     #[test]

@@ -12,12 +12,13 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::crypto::SaCipher;
+use crate::spd::{FlowKey, TrafficSelector};
 use crate::wire::checksum;
 
 use super::Direction;
 use super::config::{DfPolicy, DscpPolicy, Encap, FragPolicy, Mode, SaConfig, SaError};
 use super::counters::SaCounters;
-use super::lifetime::{LifetimeRt, SaEvent};
+use super::lifetime::{LifetimeRt, Lifetimes, SaEvent};
 use super::replay::ReplayWindow;
 
 const NO_OWNER: u32 = u32::MAX;
@@ -199,6 +200,16 @@ impl OutboundSa {
     pub fn last_seq(&self) -> u64 {
         self.seq.load(Ordering::Relaxed).min(self.seq_max)
     }
+    /// Changes the SA's lifetimes in place (control thread; see [`Lifetimes`]). Time limits
+    /// still count from the SA's creation.
+    pub fn set_lifetimes(&self, l: &Lifetimes) {
+        self.lifetime.set(l);
+    }
+    /// What is left before the hard limits at `now`: `(nanoseconds, bytes, packets)`,
+    /// `None` for an unlimited one.
+    pub fn lifetime_remaining(&self, now: u64) -> (Option<u64>, Option<u64>, Option<u64>) {
+        self.lifetime.remaining(now)
+    }
     /// Whether a hard lifetime (or the sequence space) ran out.
     pub fn is_expired(&self, now: u64) -> bool {
         self.lifetime.is_hard_expired(now)
@@ -340,6 +351,8 @@ pub struct InboundSa {
     /// Ones' complement sum of the peer's original (pre-NAT) addresses, for the transport
     /// mode checksum fix of RFC 3948 3.1.2.
     pub(crate) original_sum: Option<u16>,
+    /// What decrypted packets may carry; empty = anything.
+    selectors: Box<[TrafficSelector]>,
     owner: AtomicU32,
 }
 
@@ -352,7 +365,8 @@ impl InboundSa {
             ReplayWindow::new(cfg.replay_window)
         } else {
             ReplayWindow::starting_at(cfg.replay_window, cfg.initial_seq)
-        };
+        }
+        .with_lab_sequence_restart(cfg.lab_sequence_restart);
         Ok(InboundSa {
             replay,
             spi: cfg.spi,
@@ -367,8 +381,24 @@ impl InboundSa {
             original_sum: cfg
                 .original_addrs
                 .map(|o| checksum::combine(&[addr_sum(o.peer), addr_sum(o.local)])),
+            selectors: cfg.traffic_selectors.clone().into_boxed_slice(),
             owner: AtomicU32::new(NO_OWNER),
         })
+    }
+
+    /// The traffic selectors decrypted packets must match (empty: no check).
+    pub fn traffic_selectors(&self) -> &[TrafficSelector] {
+        &self.selectors
+    }
+
+    /// Whether the decrypted IP packet `ip` lies inside the SA's traffic selectors (RFC 4301
+    /// 5.2, step 4); always true for an SA without selectors, false for an unreadable packet.
+    #[inline]
+    pub fn admits(&self, ip: &[u8]) -> bool {
+        if self.selectors.is_empty() {
+            return true;
+        }
+        FlowKey::from_ip(ip).is_ok_and(|k| self.selectors.iter().any(|s| s.matches(&k)))
     }
 
     pub fn spi(&self) -> u32 {
@@ -397,6 +427,14 @@ impl InboundSa {
     }
     pub fn replay_window(&self) -> &ReplayWindow {
         &self.replay
+    }
+    /// Changes the SA's lifetimes in place (control thread; see [`Lifetimes`]).
+    pub fn set_lifetimes(&self, l: &Lifetimes) {
+        self.lifetime.set(l);
+    }
+    /// What is left before the hard limits at `now`: `(nanoseconds, bytes, packets)`.
+    pub fn lifetime_remaining(&self, now: u64) -> (Option<u64>, Option<u64>, Option<u64>) {
+        self.lifetime.remaining(now)
     }
     /// Whether a hard lifetime ran out.
     pub fn is_expired(&self, now: u64) -> bool {

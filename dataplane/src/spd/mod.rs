@@ -54,7 +54,7 @@ pub use cache::{CacheConfig, CacheStats, WAYS as CACHE_WAYS};
 pub use classifier::{Classifier, RetiredSpd};
 pub use key::{FlowKey, PortsState};
 pub use linear::LinearSpd;
-pub use selector::{Action, Entry, IpPrefix, PortRange, SpdError};
+pub use selector::{Action, Entry, IpPrefix, PortRange, SpdError, TrafficSelector};
 pub use table::{Spd, TupleSpaceStats};
 
 use core::fmt;

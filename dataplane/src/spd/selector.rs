@@ -391,3 +391,56 @@ mod tests {
         assert_eq!(PortRange::new(5, 4), Err(SpdError::EmptyRange { lo: 5, hi: 4 }));
     }
 }
+
+/// The selectors of one SA's traffic (an IKEv2 traffic selector pair, a Quick Mode proxy-ID
+/// pair, or a static SA's policy): what an inbound SA may carry once decrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrafficSelector(Entry);
+
+impl TrafficSelector {
+    /// Every packet from `src` to `dst`, any protocol and port.
+    pub const fn new(src: IpPrefix, dst: IpPrefix) -> TrafficSelector {
+        TrafficSelector(Entry::new(src, dst, Action::Bypass))
+    }
+
+    /// Restricted to one protocol.
+    pub const fn with_protocol(self, protocol: IpProtocol) -> TrafficSelector {
+        TrafficSelector(self.0.with_protocol(protocol))
+    }
+
+    /// Restricted to port (or ICMP type/code) ranges.
+    pub const fn with_ports(self, src: PortRange, dst: PortRange) -> TrafficSelector {
+        TrafficSelector(self.0.with_ports(src, dst))
+    }
+
+    /// The selector of the return traffic of an outbound policy entry: addresses and ports
+    /// swapped (ICMP type/code selectors are not swapped: they describe the message).
+    pub fn reverse_of(e: &Entry) -> TrafficSelector {
+        let icmp = e.protocol.is_some_and(|p| matches!(u8::from(p), 1 | 58));
+        let (sp, dp) = if icmp { (e.src_ports, e.dst_ports) } else { (e.dst_ports, e.src_ports) };
+        TrafficSelector(Entry {
+            src: e.dst,
+            dst: e.src,
+            protocol: e.protocol,
+            src_ports: sp,
+            dst_ports: dp,
+            action: Action::Bypass,
+        })
+    }
+
+    /// Source prefix.
+    pub const fn src(&self) -> IpPrefix {
+        self.0.src
+    }
+
+    /// Destination prefix.
+    pub const fn dst(&self) -> IpPrefix {
+        self.0.dst
+    }
+
+    /// Whether `key` is inside the selector.
+    #[inline]
+    pub fn matches(&self, key: &FlowKey) -> bool {
+        self.0.matches(key)
+    }
+}

@@ -1,0 +1,1038 @@
+//! The appliance sections of a config file, beside the profile's `[eal]`, `[mempool]`,
+//! `[run]` and `[[port]]`:
+//!
+//! ```toml
+//! [[interface]]
+//! name = "inside"
+//! port = "lan"                    # a [[port]] name
+//! role = "inside"                 # or "outside"
+//! address = "10.1.0.1/24"         # or a list
+//! mac = "02:00:00:00:01:01"       # default: the port's MAC
+//! vlan = 10                       # default: untagged
+//! mtu = 1500
+//!
+//! [[route]]
+//! destination = "10.2.0.0/16"
+//! interface = "outside"
+//! via = "192.0.2.2"               # default: connected
+//!
+//! [[neighbour]]                   # static ARP entry (never aged, never overwritten)
+//! interface = "outside"
+//! address = "192.0.2.2"
+//! mac = "02:00:00:00:02:01"
+//!
+//! [[sa]]                          # static (manual) SA: the keys of `ferrogate esp` SA files
+//! tunnel = "site-b"               # groups SAs for `show crypto ipsec sa`
+//! direction = "outbound"          # or "inbound"
+//! spi = 0x1001
+//! transform = "aes128gcm16"
+//! enc_key = "0x..."
+//! local = "192.0.2.1"
+//! remote = "192.0.2.2"
+//!
+//! [[policy]]                      # ordered; the first match decides
+//! src = "10.1.0.0/16"
+//! dst = "10.2.0.0/16"
+//! protocol = "any"                # any | tcp | udp | icmp | 0..=255
+//! src_port = "any"                # any | 80 | "1000-2000" (ICMP: type)
+//! dst_port = "any"                # (ICMP: code)
+//! action = "protect"              # protect | bypass | discard
+//! sa = 0x1001                     # protect: the outbound SA's SPI
+//!
+//! [dataplane]
+//! default_action = "bypass"       # for traffic no policy matches
+//! sa_capacity = 4096              # SA table slots each way
+//! flow_cache = 65536              # per-worker 5-tuple cache entries
+//!
+//! [operator]
+//! socket = "/run/ferrogate/lab.sock"   # default: /run/ferrogate/<file_prefix>.sock
+//! ```
+//!
+//! An outbound SA with `match_src`/`match_dst` is shorthand for a protect policy, placed
+//! after the explicit ones. What an inbound SA decrypts must match the mirror of its
+//! tunnel's protect policies (the inbound policy check of RFC 4301 5.2), or its own
+//! `match_src` (the peer's networks) and `match_dst` (ours) when given; other packets are
+//! dropped and counted as `policy-mismatch`. Every error names the file, line, column and
+//! field.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use dataplane::l3::Role;
+use dataplane::sa::Direction;
+use dataplane::spd::{IpPrefix, PortRange};
+use dataplane::wire::IpProtocol;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::esp_tool::sa_file::{self, RawSa, SaFileError, SaSpec};
+use crate::profile::{Ctx, ErrorKind, Profile, ProfileError};
+
+/// The whole appliance configuration: the DPDK profile and the dataplane's state.
+#[derive(Debug, Clone)]
+pub struct ApplianceConfig {
+    pub profile: Profile,
+    pub interfaces: Vec<InterfaceConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub neighbours: Vec<NeighbourConfig>,
+    pub sas: Vec<StaticSa>,
+    /// In order; the first match decides.
+    pub policies: Vec<PolicyConfig>,
+    pub dataplane: DataplaneSettings,
+    /// The operator socket; `None`: the default for the instance.
+    pub operator_socket: Option<PathBuf>,
+}
+
+/// One L3 interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceConfig {
+    pub name: String,
+    /// Index into `profile.ports`.
+    pub port: usize,
+    pub role: Role,
+    /// IPv4 and IPv6 addresses with their prefix lengths.
+    pub addresses: Vec<(IpAddr, u8)>,
+    pub mac: Option<[u8; 6]>,
+    pub vlan: Option<u16>,
+    pub mtu: u16,
+}
+
+/// A static route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteConfig {
+    pub destination: (IpAddr, u8),
+    /// Index into `interfaces`.
+    pub interface: usize,
+    pub via: Option<IpAddr>,
+}
+
+/// A static neighbour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighbourConfig {
+    /// Index into `interfaces`.
+    pub interface: usize,
+    pub address: IpAddr,
+    pub mac: [u8; 6],
+}
+
+/// A static SA.
+#[derive(Debug, Clone)]
+pub struct StaticSa {
+    pub tunnel: String,
+    pub direction: Direction,
+    pub spec: SaSpec,
+}
+
+/// What a policy does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyAction {
+    /// Encrypt with the outbound SA of this SPI.
+    Protect {
+        sa: u32,
+    },
+    Bypass,
+    Discard,
+}
+
+/// One SPD entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyConfig {
+    pub src: IpPrefix,
+    pub dst: IpPrefix,
+    pub protocol: Option<IpProtocol>,
+    pub src_ports: PortRange,
+    pub dst_ports: PortRange,
+    pub action: PolicyAction,
+}
+
+/// Sizes and the default policy action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataplaneSettings {
+    /// For packets no policy matches: `Bypass` or `Discard`.
+    pub default_action: PolicyAction,
+    pub sa_capacity: usize,
+    pub flow_cache: usize,
+}
+
+impl Default for DataplaneSettings {
+    fn default() -> Self {
+        DataplaneSettings {
+            default_action: PolicyAction::Bypass,
+            sa_capacity: 4096,
+            flow_cache: 1 << 16,
+        }
+    }
+}
+
+impl ApplianceConfig {
+    /// Whether the file configures the appliance (has interfaces) rather than the plain
+    /// port-pair forwarder.
+    pub fn is_appliance(&self) -> bool {
+        !self.interfaces.is_empty()
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<ApplianceConfig, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+            kind: ErrorKind::Read,
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates config text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<ApplianceConfig, ProfileError> {
+        let profile = Profile::parse(path, text)?;
+        let ctx = Ctx { file: path, text };
+        let raw: RawAppliance = ctx.deserialize(text)?;
+        Validator { ctx: &ctx, profile: &profile }.validate(raw, profile.clone())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAppliance {
+    #[serde(default)]
+    interface: Vec<Spanned<RawInterface>>,
+    #[serde(default)]
+    route: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    neighbour: Vec<Spanned<RawNeighbour>>,
+    #[serde(default)]
+    sa: Vec<Spanned<RawSa>>,
+    #[serde(default)]
+    policy: Vec<Spanned<RawPolicy>>,
+    dataplane: Option<RawDataplane>,
+    operator: Option<RawOperator>,
+    // The profile's sections, checked by `Profile::parse`.
+    #[serde(default, rename = "eal")]
+    _eal: Option<toml::Value>,
+    #[serde(default, rename = "mempool")]
+    _mempool: Option<toml::Value>,
+    #[serde(default, rename = "run")]
+    _run: Option<toml::Value>,
+    #[serde(default, rename = "port")]
+    _port: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInterface {
+    name: Spanned<String>,
+    port: Spanned<String>,
+    role: Spanned<String>,
+    address: Option<Spanned<toml::Value>>,
+    mac: Option<Spanned<String>>,
+    vlan: Option<Spanned<i64>>,
+    mtu: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    destination: Spanned<String>,
+    interface: Spanned<String>,
+    via: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbour {
+    interface: Spanned<String>,
+    address: Spanned<String>,
+    mac: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    src: Spanned<String>,
+    dst: Spanned<String>,
+    protocol: Option<Spanned<toml::Value>>,
+    src_port: Option<Spanned<toml::Value>>,
+    dst_port: Option<Spanned<toml::Value>>,
+    action: Spanned<String>,
+    sa: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataplane {
+    default_action: Option<Spanned<String>>,
+    sa_capacity: Option<Spanned<i64>>,
+    flow_cache: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperator {
+    socket: Option<String>,
+}
+
+struct Validator<'a> {
+    ctx: &'a Ctx<'a>,
+    profile: &'a Profile,
+}
+
+/// `aa:bb:cc:dd:ee:ff` or `aabb.ccdd.eeff` (Cisco style).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let hex: String = s.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
+    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (i, b) in mac.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(mac)
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32` or a bare address (host prefix).
+fn parse_prefix(s: &str) -> Result<(IpAddr, u8), String> {
+    let (a, l) = s.split_once('/').map_or((s, None), |(a, l)| (a, Some(l)));
+    let addr: IpAddr =
+        a.trim().parse().map_err(|_| format!("'{s}' is not an IP address or prefix"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match l {
+        None => max,
+        Some(l) => match l.trim().parse::<u8>() {
+            Ok(n) if n <= max => n,
+            _ => return Err(format!("prefix length in '{s}' must be 0..={max}")),
+        },
+    };
+    Ok((addr, len))
+}
+
+/// Whether `a` lies in `net/len` (same family).
+fn in_prefix(net: IpAddr, len: u8, a: IpAddr) -> bool {
+    match (net, a) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(n) & m == u32::from(a) & m
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let m = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(n) & m == u128::from(a) & m
+        }
+        _ => false,
+    }
+}
+
+fn parse_ip_prefix(s: &str) -> Result<IpPrefix, String> {
+    if s.trim() == "any" {
+        return Err("'any' is ambiguous between IPv4 and IPv6: write 0.0.0.0/0 or ::/0".into());
+    }
+    let (a, l) = s.split_once('/').map_or((s, None), |(a, l)| (a, Some(l)));
+    let addr: IpAddr = a.trim().parse().map_err(|_| format!("'{s}' is not an IP prefix"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match l {
+        None => max,
+        Some(l) => match l.trim().parse::<u8>() {
+            Ok(n) if n <= max => n,
+            _ => return Err(format!("prefix length in '{s}' must be 0..={max}")),
+        },
+    };
+    IpPrefix::new(addr, len).map_err(|e| e.to_string())
+}
+
+impl Validator<'_> {
+    fn err(&self, span: Range<usize>, field: String, msg: impl Into<String>) -> ProfileError {
+        self.ctx.invalid(span, &field, msg)
+    }
+
+    fn sa_err(e: SaFileError) -> ProfileError {
+        ProfileError {
+            kind: ErrorKind::InvalidValue,
+            file: e.path,
+            line: e.line,
+            column: e.column,
+            field: e.field,
+            message: e.message,
+        }
+    }
+
+    fn validate(
+        &self,
+        raw: RawAppliance,
+        profile: Profile,
+    ) -> Result<ApplianceConfig, ProfileError> {
+        let interfaces = self.interfaces(&raw.interface)?;
+        let find_iface = |s: &Spanned<String>, field: String| {
+            interfaces.iter().position(|i| &i.name == s.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+                self.err(
+                    s.span(),
+                    field,
+                    format!("no interface named '{}' (interfaces: {known:?})", s.get_ref()),
+                )
+            })
+        };
+
+        let mut routes = Vec::with_capacity(raw.route.len());
+        for (i, r) in raw.route.iter().enumerate() {
+            let r = r.get_ref();
+            let f = |n: &str| format!("route[{i}].{n}");
+            let destination = parse_prefix(r.destination.get_ref())
+                .map_err(|m| self.err(r.destination.span(), f("destination"), m))?;
+            let interface = find_iface(&r.interface, f("interface"))?;
+            let via = match &r.via {
+                None => None,
+                Some(v) => Some(v.get_ref().trim().parse::<IpAddr>().map_err(|_| {
+                    self.err(v.span(), f("via"), format!("'{}' is not an IP address", v.get_ref()))
+                })?),
+            };
+            if let (Some(gw), Some(v)) = (via, &r.via)
+                && gw.is_ipv4() != destination.0.is_ipv4()
+            {
+                return Err(self.err(
+                    v.span(),
+                    f("via"),
+                    "the gateway and the destination must be of the same IP version",
+                ));
+            }
+            if let Some(gw) = via {
+                // An IPv6 link-local gateway is on every IPv6 link (RFC 4291 2.5.6).
+                let link_local = matches!(gw, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+                let on_link = link_local
+                    || interfaces[interface].addresses.iter().any(|&(a, l)| in_prefix(a, l, gw));
+                if !on_link {
+                    let v = r.via.as_ref().map_or(0..0, |v| v.span());
+                    return Err(self.err(
+                        v,
+                        f("via"),
+                        format!(
+                            "gateway {gw} is not on a subnet of interface '{}'",
+                            interfaces[interface].name
+                        ),
+                    ));
+                }
+            }
+            routes.push(RouteConfig { destination, interface, via });
+        }
+
+        let mut neighbours = Vec::with_capacity(raw.neighbour.len());
+        for (i, n) in raw.neighbour.iter().enumerate() {
+            let n = n.get_ref();
+            let f = |x: &str| format!("neighbour[{i}].{x}");
+            let interface = find_iface(&n.interface, f("interface"))?;
+            let address = n.address.get_ref().trim().parse::<IpAddr>().map_err(|_| {
+                self.err(
+                    n.address.span(),
+                    f("address"),
+                    format!("'{}' is not an IP address", n.address.get_ref()),
+                )
+            })?;
+            let mac = parse_mac(n.mac.get_ref())
+                .filter(|m| m[0] & 1 == 0 && *m != [0; 6])
+                .ok_or_else(|| {
+                    self.err(n.mac.span(), f("mac"), "must be a unicast MAC like 02:00:00:00:00:01")
+                })?;
+            neighbours.push(NeighbourConfig { interface, address, mac });
+        }
+
+        let sa_ctx = sa_file::Ctx { path: self.ctx.file, text: self.ctx.text };
+        let mut sas: Vec<StaticSa> = Vec::with_capacity(raw.sa.len());
+        for (i, s) in raw.sa.iter().enumerate() {
+            let f = |x: &str| format!("sa[{i}].{x}");
+            let spec = sa_file::parse_sa(&sa_ctx, "sa", i, s.get_ref()).map_err(Self::sa_err)?;
+            let Some(direction) = spec.direction else {
+                return Err(self.err(
+                    s.span(),
+                    f("direction"),
+                    "a static SA needs direction = \"inbound\" or \"outbound\"",
+                ));
+            };
+            if sas.iter().any(|o| o.direction == direction && o.spec.spi == spec.spi) {
+                return Err(self.err(
+                    s.span(),
+                    f("spi"),
+                    format!("{direction:?} SPI {:#x} defined twice", spec.spi).to_lowercase(),
+                ));
+            }
+            if direction == Direction::Outbound && spec.lab_sequence_restart {
+                return Err(self.err(
+                    s.span(),
+                    f("lab_sequence_restart"),
+                    "only meaningful on an inbound SA",
+                ));
+            }
+            if spec.lab_sequence_restart {
+                tracing::warn!(
+                    "{}: sa[{i}] (SPI {:#x}) accepts restarted sequence numbers: anti-replay \
+                     protection is weakened (lab_sequence_restart is for benchmarks only)",
+                    self.ctx.file.display(),
+                    spec.spi
+                );
+            }
+            let a = spec.local;
+            if !interfaces.iter().any(|i| i.addresses.iter().any(|&(x, _)| x == a)) {
+                return Err(self.err(
+                    s.span(),
+                    f("local"),
+                    format!("{a} is not an address of any interface"),
+                ));
+            }
+            let tunnel = spec.tunnel.clone().unwrap_or_else(|| format!("sa-{:#x}", spec.spi));
+            sas.push(StaticSa { tunnel, direction, spec });
+        }
+
+        let mut policies = Vec::with_capacity(raw.policy.len() + sas.len());
+        for (i, p) in raw.policy.iter().enumerate() {
+            policies.push(self.policy(i, p.get_ref(), &sas)?);
+        }
+        for s in sas.iter().filter(|s| s.direction == Direction::Outbound) {
+            if s.spec.match_src.is_none() && s.spec.match_dst.is_none() {
+                continue;
+            }
+            let v6 = s.spec.local.is_ipv6();
+            let any = |p: Option<sa_file::Prefix>| match p {
+                Some(p) => IpPrefix::new(p.addr, p.len),
+                None if v6 => IpPrefix::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0),
+                None => IpPrefix::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+            };
+            let (Ok(src), Ok(dst)) = (any(s.spec.match_src), any(s.spec.match_dst)) else {
+                continue;
+            };
+            policies.push(PolicyConfig {
+                src,
+                dst,
+                protocol: None,
+                src_ports: PortRange::ANY,
+                dst_ports: PortRange::ANY,
+                action: PolicyAction::Protect { sa: s.spec.spi },
+            });
+        }
+
+        let mut dataplane = DataplaneSettings::default();
+        if let Some(d) = &raw.dataplane {
+            if let Some(a) = &d.default_action {
+                dataplane.default_action = match a.get_ref().as_str() {
+                    "bypass" => PolicyAction::Bypass,
+                    "discard" => PolicyAction::Discard,
+                    other => {
+                        return Err(self.err(
+                            a.span(),
+                            "dataplane.default_action".into(),
+                            format!("'{other}': expected bypass or discard"),
+                        ));
+                    }
+                };
+            }
+            let size = |v: &Option<Spanned<i64>>, name: &str, max: i64| match v {
+                None => Ok(None),
+                Some(n) if (1..=max).contains(n.get_ref()) => Ok(Some(*n.get_ref() as usize)),
+                Some(n) => Err(self.err(
+                    n.span(),
+                    format!("dataplane.{name}"),
+                    format!("must be 1..={max}"),
+                )),
+            };
+            if let Some(n) = size(&d.sa_capacity, "sa_capacity", 1 << 24)? {
+                dataplane.sa_capacity = n;
+            }
+            if let Some(n) = size(&d.flow_cache, "flow_cache", 1 << 24)? {
+                dataplane.flow_cache = n;
+            }
+        }
+        let outbound = sas.iter().filter(|s| s.direction == Direction::Outbound).count();
+        let inbound = sas.len() - outbound;
+        if outbound.max(inbound) > dataplane.sa_capacity {
+            dataplane.sa_capacity = outbound.max(inbound).next_power_of_two();
+        }
+        let _ = self.profile;
+        Ok(ApplianceConfig {
+            profile,
+            interfaces,
+            routes,
+            neighbours,
+            sas,
+            policies,
+            dataplane,
+            operator_socket: raw.operator.and_then(|o| o.socket).map(PathBuf::from),
+        })
+    }
+
+    fn interfaces(
+        &self,
+        raw: &[Spanned<RawInterface>],
+    ) -> Result<Vec<InterfaceConfig>, ProfileError> {
+        let mut out: Vec<InterfaceConfig> = Vec::with_capacity(raw.len());
+        for (i, r) in raw.iter().enumerate() {
+            let r = r.get_ref();
+            let f = |x: &str| format!("interface[{i}].{x}");
+            let name = r.name.get_ref().clone();
+            if name.is_empty() || out.iter().any(|o| o.name == name) {
+                return Err(self.err(
+                    r.name.span(),
+                    f("name"),
+                    "names must be unique and non-empty",
+                ));
+            }
+            let port =
+                self.profile.ports.iter().position(|p| &p.name == r.port.get_ref()).ok_or_else(
+                    || {
+                        let known: Vec<&str> =
+                            self.profile.ports.iter().map(|p| p.name.as_str()).collect();
+                        self.err(
+                            r.port.span(),
+                            f("port"),
+                            format!("no [[port]] named '{}' (ports: {known:?})", r.port.get_ref()),
+                        )
+                    },
+                )?;
+            let role = match r.role.get_ref().as_str() {
+                "inside" => Role::Inside,
+                "outside" => Role::Outside,
+                other => {
+                    return Err(self.err(
+                        r.role.span(),
+                        f("role"),
+                        format!("'{other}': expected inside or outside"),
+                    ));
+                }
+            };
+            let (list, span) = match &r.address {
+                None => (Vec::new(), 0..0),
+                Some(v) => {
+                    let bad = || {
+                        self.err(
+                            v.span(),
+                            f("address"),
+                            "expected \"A.B.C.D/LEN\" or a list of them",
+                        )
+                    };
+                    let list = match v.get_ref() {
+                        toml::Value::String(s) => vec![s.clone()],
+                        toml::Value::Array(a) => a
+                            .iter()
+                            .map(|x| x.as_str().map(str::to_owned).ok_or_else(bad))
+                            .collect::<Result<Vec<_>, _>>()?,
+                        _ => return Err(bad()),
+                    };
+                    (list, v.span())
+                }
+            };
+            let mut addresses = Vec::with_capacity(list.len());
+            for a in &list {
+                let (addr, len) =
+                    parse_prefix(a).map_err(|m| self.err(span.clone(), f("address"), m))?;
+                let ok = match addr {
+                    IpAddr::V4(v) => {
+                        (1..=31).contains(&len) && !v.is_multicast() && !v.is_broadcast()
+                    }
+                    IpAddr::V6(v) => (1..=127).contains(&len) && !v.is_multicast(),
+                };
+                if !ok || addr.is_unspecified() || addr.is_loopback() {
+                    return Err(self.err(
+                        span.clone(),
+                        f("address"),
+                        format!(
+                            "'{a}': need a unicast address with a prefix (/1../31, IPv6 /1../127)"
+                        ),
+                    ));
+                }
+                addresses.push((addr, len));
+            }
+            let mac = match &r.mac {
+                None => None,
+                Some(m) => Some(
+                    parse_mac(m.get_ref()).filter(|m| m[0] & 1 == 0 && *m != [0; 6]).ok_or_else(
+                        || {
+                            self.err(
+                                m.span(),
+                                f("mac"),
+                                "must be a unicast MAC like 02:00:00:00:00:01",
+                            )
+                        },
+                    )?,
+                ),
+            };
+            let vlan = match &r.vlan {
+                None => None,
+                Some(v) if (1..=4094).contains(v.get_ref()) => Some(*v.get_ref() as u16),
+                Some(v) => return Err(self.err(v.span(), f("vlan"), "must be 1..=4094")),
+            };
+            if out.iter().any(|o| o.port == port && o.vlan == vlan) {
+                let span = r.vlan.as_ref().map_or(r.port.span(), |v| v.span());
+                return Err(self.err(
+                    span,
+                    f("vlan"),
+                    "another interface already uses this port and VLAN",
+                ));
+            }
+            let mtu = match &r.mtu {
+                None => 1500,
+                Some(m) if (576..=9600).contains(m.get_ref()) => *m.get_ref() as u16,
+                Some(m) => return Err(self.err(m.span(), f("mtu"), "must be 576..=9600")),
+            };
+            out.push(InterfaceConfig { name, port, role, addresses, mac, vlan, mtu });
+        }
+        Ok(out)
+    }
+
+    fn policy(
+        &self,
+        i: usize,
+        p: &RawPolicy,
+        sas: &[StaticSa],
+    ) -> Result<PolicyConfig, ProfileError> {
+        let f = |x: &str| format!("policy[{i}].{x}");
+        let src =
+            parse_ip_prefix(p.src.get_ref()).map_err(|m| self.err(p.src.span(), f("src"), m))?;
+        let dst =
+            parse_ip_prefix(p.dst.get_ref()).map_err(|m| self.err(p.dst.span(), f("dst"), m))?;
+        if src.addr().is_ipv4() != dst.addr().is_ipv4() {
+            return Err(self.err(
+                p.dst.span(),
+                f("dst"),
+                "src and dst must be of the same IP version",
+            ));
+        }
+        let protocol = match &p.protocol {
+            None => None,
+            Some(n) if n.get_ref().is_integer() => Some(IpProtocol::from(
+                n.get_ref()
+                    .as_integer()
+                    .and_then(|v| u8::try_from(v).ok())
+                    .ok_or_else(|| self.err(n.span(), f("protocol"), "must be 0..=255"))?,
+            )),
+            Some(s) => {
+                match s.get_ref().as_str().unwrap_or("?").to_ascii_lowercase().as_str() {
+                    "any" | "ip" => None,
+                    "tcp" => Some(IpProtocol::Tcp),
+                    "udp" => Some(IpProtocol::Udp),
+                    "icmp" => Some(IpProtocol::Icmp),
+                    "icmpv6" | "icmp6" => Some(IpProtocol::Icmpv6),
+                    "esp" => Some(IpProtocol::Esp),
+                    "gre" => Some(IpProtocol::from(47)),
+                    other => {
+                        return Err(self.err(
+                        s.span(),
+                        f("protocol"),
+                        format!("'{other}': expected any, tcp, udp, icmp, icmpv6, esp, gre or a number"),
+                    ));
+                    }
+                }
+            }
+        };
+        let ports = |v: &Option<Spanned<toml::Value>>,
+                     name: &str|
+         -> Result<PortRange, ProfileError> {
+            let (text, span) = match v {
+                None => return Ok(PortRange::ANY),
+                Some(n) => match n.get_ref() {
+                    toml::Value::Integer(i) => (i.to_string(), n.span()),
+                    toml::Value::String(s) => (s.clone(), n.span()),
+                    other => (other.to_string(), n.span()),
+                },
+            };
+            let bad = || {
+                self.err(span.clone(), f(name), format!("'{text}': expected any, a port or lo-hi"))
+            };
+            if text == "any" {
+                return Ok(PortRange::ANY);
+            }
+            let (lo, hi) = text.split_once('-').unwrap_or((&text, &text));
+            let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+            let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+            PortRange::new(lo, hi).map_err(|_| bad())
+        };
+        let src_ports = ports(&p.src_port, "src_port")?;
+        let dst_ports = ports(&p.dst_port, "dst_port")?;
+        if (!src_ports.is_any() || !dst_ports.is_any())
+            && !matches!(protocol.map(u8::from), Some(6 | 17 | 1 | 58 | 132 | 33 | 136))
+        {
+            return Err(self.err(
+                p.action.span(),
+                f("src_port"),
+                "port selectors need protocol = tcp, udp, icmp (type/code) or another protocol with ports",
+            ));
+        }
+        let action = match p.action.get_ref().as_str() {
+            "protect" => {
+                let Some(spi) = &p.sa else {
+                    return Err(self.err(
+                        p.action.span(),
+                        f("sa"),
+                        "protect needs sa = <outbound SPI>",
+                    ));
+                };
+                let found = sas.iter().find(|s| {
+                    s.direction == Direction::Outbound && i64::from(s.spec.spi) == *spi.get_ref()
+                });
+                let Some(sa) = found else {
+                    return Err(self.err(
+                        spi.span(),
+                        f("sa"),
+                        format!("no outbound [[sa]] with SPI {:#x}", spi.get_ref()),
+                    ));
+                };
+                if sa.spec.local.is_ipv4() != sa.spec.remote.is_ipv4() {
+                    return Err(self.err(spi.span(), f("sa"), "SA addresses of mixed IP versions"));
+                }
+                PolicyAction::Protect { sa: sa.spec.spi }
+            }
+            "bypass" => PolicyAction::Bypass,
+            "discard" => PolicyAction::Discard,
+            other => {
+                return Err(self.err(
+                    p.action.span(),
+                    f("action"),
+                    format!("'{other}': expected protect, bypass or discard"),
+                ));
+            }
+        };
+        if !matches!(action, PolicyAction::Protect { .. })
+            && let Some(s) = &p.sa
+        {
+            return Err(self.err(s.span(), f("sa"), "only a protect policy names an SA"));
+        }
+        Ok(PolicyConfig { src, dst, protocol, src_ports, dst_ports, action })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[eal]
+file_prefix = "t"
+worker_cores = [1]
+
+[[port]]
+name = "lan"
+vdev = "net_null0"
+
+[[port]]
+name = "wan"
+vdev = "net_null1"
+
+[[interface]]
+name = "inside"
+port = "lan"
+role = "inside"
+address = "10.1.0.1/24"
+mac = "02:00:00:00:01:01"
+
+[[interface]]
+name = "outside"
+port = "wan"
+role = "outside"
+address = ["192.0.2.1/24", "198.51.100.1/24"]
+vlan = 7
+mtu = 9000
+
+[[route]]
+destination = "10.2.0.0/16"
+interface = "outside"
+via = "192.0.2.2"
+
+[[neighbour]]
+interface = "outside"
+address = "192.0.2.2"
+mac = "0200.0000.0202"
+
+[[sa]]
+tunnel = "b"
+direction = "outbound"
+spi = 0x1001
+transform = "aes128gcm16"
+enc_key = "0x000102030405060708090a0b0c0d0e0f 10111213"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[sa]]
+tunnel = "b"
+direction = "inbound"
+spi = 0x2001
+transform = "aes256-sha256"
+enc_key = "00000000000000000000000000000000 00000000000000000000000000000000"
+auth_key = "11111111111111111111111111111111 11111111111111111111111111111111"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+lab_sequence_restart = true
+
+[[policy]]
+src = "10.1.0.0/24"
+dst = "10.2.0.0/16"
+protocol = "udp"
+dst_port = "1000-2000"
+action = "protect"
+sa = 0x1001
+
+[[policy]]
+src = "10.1.0.0/24"
+dst = "0.0.0.0/0"
+protocol = 1
+action = "bypass"
+
+[dataplane]
+default_action = "discard"
+flow_cache = 1024
+"#;
+
+    fn parse(text: &str) -> Result<ApplianceConfig, ProfileError> {
+        ApplianceConfig::parse(Path::new("fg.toml"), text)
+    }
+
+    /// The error for BASE with `from` replaced by `to`.
+    fn err(from: &str, to: &str) -> String {
+        assert!(BASE.contains(from), "{from}");
+        match parse(&BASE.replacen(from, to, 1)) {
+            Ok(_) => panic!("accepted with {to}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parses_every_section() {
+        let c = parse(BASE).unwrap();
+        assert!(c.is_appliance());
+        assert_eq!(c.interfaces.len(), 2);
+        let o = &c.interfaces[1];
+        assert_eq!((o.port, o.role, o.vlan, o.mtu), (1, Role::Outside, Some(7), 9000));
+        assert_eq!(o.addresses.len(), 2);
+        assert_eq!(c.interfaces[0].mac, Some([2, 0, 0, 0, 1, 1]));
+        assert_eq!(c.routes[0].via, Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2))));
+        assert_eq!(c.neighbours[0].mac, [2, 0, 0, 0, 2, 2]);
+        assert_eq!(c.sas.len(), 2);
+        assert!(c.sas[1].spec.lab_sequence_restart);
+        assert_eq!(c.policies.len(), 2);
+        assert_eq!(c.policies[0].action, PolicyAction::Protect { sa: 0x1001 });
+        assert_eq!(c.policies[0].dst_ports, PortRange::new(1000, 2000).unwrap());
+        assert_eq!(c.policies[1].protocol, Some(IpProtocol::Icmp));
+        assert_eq!(c.dataplane.default_action, PolicyAction::Discard);
+        assert_eq!(c.dataplane.flow_cache, 1024);
+    }
+
+    #[test]
+    fn a_profile_without_interfaces_is_the_forwarder() {
+        let text = BASE.split("[[interface]]").next().unwrap();
+        assert!(!parse(text).unwrap().is_appliance());
+    }
+
+    #[test]
+    fn errors_name_file_line_field_and_reason() {
+        let cases = [
+            (
+                r#"port = "wan""#,
+                r#"port = "wan0""#,
+                r#"fg.toml:23:8: interface[1].port: no [[port]] named 'wan0' (ports: ["lan", "wan"])"#,
+            ),
+            (
+                r#"role = "inside""#,
+                r#"role = "lan""#,
+                "fg.toml:17:8: interface[0].role: 'lan': expected inside or outside",
+            ),
+            (
+                r#"address = "10.1.0.1/24""#,
+                r#"address = "10.1.0.1/33""#,
+                "fg.toml:18:11: interface[0].address: prefix length in '10.1.0.1/33' must be 0..=32",
+            ),
+            ("vlan = 7", "vlan = 4095", "fg.toml:26:8: interface[1].vlan: must be 1..=4094"),
+            (
+                r#"via = "192.0.2.2""#,
+                r#"via = "10.9.9.9""#,
+                "fg.toml:32:7: route[0].via: gateway 10.9.9.9 is not on a subnet of interface 'outside'",
+            ),
+            (
+                r#"interface = "outside"
+address = "192.0.2.2""#,
+                r#"interface = "dmz"
+address = "192.0.2.2""#,
+                r#"fg.toml:35:13: neighbour[0].interface: no interface named 'dmz' (interfaces: ["inside", "outside"])"#,
+            ),
+            (
+                r#"mac = "0200.0000.0202""#,
+                r#"mac = "ff:ff:ff:ff:ff:ff""#,
+                "fg.toml:37:7: neighbour[0].mac: must be a unicast MAC like 02:00:00:00:00:01",
+            ),
+            (
+                "sa = 0x1001",
+                "sa = 0x1002",
+                "fg.toml:65:6: policy[0].sa: no outbound [[sa]] with SPI 0x1002",
+            ),
+            (
+                r#"direction = "outbound""#,
+                r#"direction = "sideways""#,
+                "fg.toml:41:13: sa[0].direction: 'sideways': expected inbound or outbound",
+            ),
+            (
+                r#"dst_port = "1000-2000""#,
+                r#"dst_port = "2000-1000""#,
+                "fg.toml:63:12: policy[0].dst_port: '2000-1000': expected any, a port or lo-hi",
+            ),
+            (
+                r#"default_action = "discard""#,
+                r#"default_action = "protect""#,
+                "fg.toml:74:18: dataplane.default_action: 'protect': expected bypass or discard",
+            ),
+            (
+                r#"transform = "aes128gcm16""#,
+                r#"transform = "aes128gcm17""#,
+                "fg.toml:43:13: sa[0].transform: unknown ESP transform 'aes128gcm17'",
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert_eq!(err(from, to), want);
+        }
+    }
+
+    #[test]
+    fn semantic_errors() {
+        // An inbound and an outbound SA may carry the same SPI value.
+        assert!(parse(&BASE.replacen("spi = 0x2001", "spi = 0x1001", 1)).is_ok());
+        let dup = BASE.replacen(
+            "[[policy]]",
+            "[[sa]]\ndirection = \"outbound\"\nspi = 0x1001\ntransform = \"aes128gcm16\"\n\
+             enc_key = \"0x000102030405060708090a0b0c0d0e0f 10111213\"\n\
+             local = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n\n[[policy]]",
+            1,
+        );
+        let e = parse(&dup).unwrap_err().to_string();
+        assert!(e.contains("sa[2].spi: outbound spi 0x1001 defined twice"), "{e}");
+        let e = err(r#"direction = "inbound""#, "").to_string();
+        assert!(e.contains("sa[1].direction: a static SA needs direction"), "{e}");
+        let e = err(
+            r#"direction = "outbound""#,
+            "direction = \"outbound\"\nlab_sequence_restart = true",
+        );
+        assert!(e.contains("sa[0].lab_sequence_restart: only meaningful on an inbound SA"), "{e}");
+        assert!(parse(&BASE.replacen("vlan = 7", "", 1)).is_ok());
+        let same_port =
+            BASE.replacen(r#"port = "wan""#, r#"port = "lan""#, 1).replacen("vlan = 7", "", 1);
+        let e = parse(&same_port).unwrap_err().to_string();
+        assert!(
+            e.contains("interface[1].vlan: another interface already uses this port and VLAN"),
+            "{e}"
+        );
+        let e = err(r#"local = "192.0.2.1""#, r#"local = "203.0.113.1""#);
+        assert!(e.contains("sa[0].local: 203.0.113.1 is not an address of any interface"), "{e}");
+        let e = err(r#"action = "bypass""#, "action = \"bypass\"\nsa = 0x1001");
+        assert!(e.contains("policy[1].sa: only a protect policy names an SA"), "{e}");
+        let e = err(r#"protocol = "udp""#, r#"protocol = "any""#);
+        assert!(e.contains("port selectors need protocol"), "{e}");
+        let e = err("[dataplane]", "[dataplane]\nbogus = 1");
+        assert!(e.contains("dataplane.bogus"), "{e}");
+    }
+
+    #[test]
+    fn match_selectors_on_an_outbound_sa_add_a_protect_policy() {
+        let text = BASE.replacen(
+            r#"remote = "192.0.2.2""#,
+            "remote = \"192.0.2.2\"\nmatch_src = \"10.1.0.0/24\"\nmatch_dst = \"10.3.0.0/16\"",
+            1,
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.policies.len(), 3);
+        let p = c.policies[2];
+        assert_eq!(p.action, PolicyAction::Protect { sa: 0x1001 });
+        assert_eq!(p.dst.to_string(), "10.3.0.0/16");
+    }
+}

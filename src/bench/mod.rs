@@ -1,0 +1,505 @@
+//! `ferrogate bench`: ESP throughput of the appliance on one core, with replayed traffic.
+//!
+//! Every case (direction × size × tunnels) writes its capture ([`traffic`]), then runs two
+//! child processes of this binary (`bench --child SPEC`, [`case`]): the appliance on
+//! net_pcap (`infinite_rx`) → net_null, measured from its report after a warm-up, and the
+//! plain port-pair forwarder on the same capture (the I/O-only baseline). Each run is
+//! checked ([`results`]): a run that drops most of its packets is an error, not a number.
+//! The table goes to the terminal and, unless `--no-save`, to `benches/results/` as
+//! Markdown and JSON; the output ends with one `ferrogate SIZE DIR Mpps=N` line per case.
+
+pub mod case;
+pub mod results;
+pub mod topology;
+pub mod traffic;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use case::{ChildSpec, Kind, flow_cache_for};
+use results::{CaseResult, Outcome};
+use traffic::{Dir, Plan, Size};
+
+use crate::esp_tool::sa_file::parse_transform;
+
+/// The default transform (the issue's target: AES-128-GCM with a 16-byte ICV).
+pub const DEFAULT_TRANSFORM: &str = "aes128gcm16";
+
+/// Arguments of `ferrogate bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// One tunnel, every size, both directions, short runs (under 2 minutes in all).
+    #[arg(long)]
+    pub quick: bool,
+    /// Directions [default: enc,dec].
+    #[arg(long = "dir", value_enum, value_delimiter = ',')]
+    pub dirs: Vec<Dir>,
+    /// Sizes: 64 and imix (7:4:1 of 64/594/1518) are Ethernet frame lengths without the
+    /// FCS, 1420 is the IPv4 packet length [default: 64,imix,1420].
+    #[arg(long = "size", value_enum, value_delimiter = ',')]
+    pub sizes: Vec<Size>,
+    /// Tunnel counts [default: 1,100000; --quick: 1].
+    #[arg(long = "tunnels", value_delimiter = ',')]
+    pub tunnels: Vec<u32>,
+    /// Worker lcores (1..=N; the main lcore 0 runs the control thread).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub workers: u16,
+    /// ESP transform as a strongSwan proposal: aes128gcm16, aes256gcm16, aes128-sha256, ...
+    #[arg(long, default_value = DEFAULT_TRANSFORM)]
+    pub transform: String,
+    /// Anti-replay window of the inbound SAs (0: anti-replay off).
+    #[arg(long, default_value_t = 64)]
+    pub replay_window: u32,
+    /// RX burst size.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub burst: u16,
+    /// Seconds before the measured interval [default: 1; --quick: 0.5].
+    #[arg(long, value_name = "SECS")]
+    pub warmup: Option<f64>,
+    /// Seconds measured [default: 5; --quick: 2].
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Skip the I/O-only baseline runs.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Do not write the tables to the results directory.
+    #[arg(long)]
+    pub no_save: bool,
+    /// Where the Markdown and JSON tables go.
+    #[arg(long, default_value = "benches/results", value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// Keep the generated captures, child specs and logs (their directory is printed).
+    #[arg(long)]
+    pub keep_temp: bool,
+    /// Internal: run one case described by this JSON file (a child process).
+    #[arg(long, hide = true, value_name = "SPEC")]
+    pub child: Option<PathBuf>,
+}
+
+/// One case to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseKey {
+    pub size: Size,
+    pub dir: Dir,
+    pub tunnels: u32,
+}
+
+/// The settings every case shares, after defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cases: Vec<CaseKey>,
+    pub workers: u16,
+    pub transform: String,
+    pub replay_window: u32,
+    pub burst: u16,
+    pub warmup_s: f64,
+    pub measure_s: f64,
+    pub baseline: bool,
+}
+
+impl BenchArgs {
+    /// The cases and settings, defaults filled in and checked.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let dirs = if self.dirs.is_empty() { vec![Dir::Enc, Dir::Dec] } else { self.dirs.clone() };
+        let sizes = if self.sizes.is_empty() {
+            vec![Size::B64, Size::Imix, Size::Ip1420]
+        } else {
+            self.sizes.clone()
+        };
+        let tunnels = match (&self.tunnels[..], self.quick) {
+            ([], true) => vec![1],
+            ([], false) => vec![1, 100_000],
+            (t, _) => t.to_vec(),
+        };
+        if let Some(&t) = tunnels.iter().find(|&&t| t == 0 || t > topology::MAX_TUNNELS) {
+            bail!("--tunnels {t}: must be 1..={}", topology::MAX_TUNNELS);
+        }
+        parse_transform(&self.transform).map_err(|e| anyhow::anyhow!("--transform: {e}"))?;
+        let secs = |v: Option<f64>, quick: f64, full: f64, flag: &str| match v {
+            None => Ok(if self.quick { quick } else { full }),
+            Some(s) if s.is_finite() && s > 0.0 && s < 3600.0 => Ok(s),
+            Some(_) => Err(anyhow::anyhow!("--{flag} must be a positive number of seconds")),
+        };
+        let mut cases = Vec::new();
+        for &size in &sizes {
+            for &dir in &dirs {
+                for &t in &tunnels {
+                    cases.push(CaseKey { size, dir, tunnels: t });
+                }
+            }
+        }
+        Ok(Settings {
+            cases,
+            workers: self.workers,
+            transform: self.transform.to_ascii_lowercase(),
+            replay_window: self.replay_window,
+            burst: self.burst,
+            warmup_s: secs(self.warmup, 0.5, 1.0, "warmup")?,
+            measure_s: secs(self.duration, 2.0, 5.0, "duration")?,
+            baseline: !self.no_baseline,
+        })
+    }
+}
+
+/// `ferrogate bench`.
+pub fn main(args: &BenchArgs) -> ExitCode {
+    if let Some(spec) = &args.child {
+        return match case::run_child(spec) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferrogate bench child: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(args) {
+        Ok(rows) if rows.iter().all(|r| r.failure().is_none()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("ferrogate bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs every case, prints and saves the tables; returns the rows.
+pub fn run(args: &BenchArgs) -> anyhow::Result<Vec<CaseResult>> {
+    let s = args.settings()?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if usize::from(s.workers) + 1 > cpus {
+        bail!(
+            "--workers {} needs {} CPUs (main lcore 0 + workers 1..={}); this machine has {cpus}",
+            s.workers,
+            usize::from(s.workers) + 1,
+            s.workers
+        );
+    }
+    let transform = parse_transform(&s.transform).map_err(anyhow::Error::msg)?;
+    let load_before = loadavg();
+    let started = Instant::now();
+    let stamp = utc_stamp(SystemTime::now());
+    let cpu = cpu_model();
+    eprintln!(
+        "ferrogate bench: {} case(s), {} worker(s), {}, replay window {}, warm-up {}s, \
+         measured {}s; {cpu}; load average before: {load_before}",
+        s.cases.len(),
+        s.workers,
+        s.transform,
+        s.replay_window,
+        s.warmup_s,
+        s.measure_s
+    );
+    if load_before.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()).unwrap_or(0.0)
+        > 0.5
+    {
+        eprintln!("warning: the machine is not idle (load {load_before}): figures may be low");
+    }
+    let tmp = std::env::temp_dir().join(format!("ferrogate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+
+    let mut rows = Vec::with_capacity(s.cases.len());
+    for (i, key) in s.cases.iter().enumerate() {
+        let dir = tmp.join(format!("case{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let plan = Plan {
+            dir: key.dir,
+            size: key.size,
+            tunnels: key.tunnels,
+            transform,
+            replay_window: s.replay_window,
+            queues: usize::from(s.workers),
+        };
+        let row = run_case(&s, &plan, &dir, i);
+        eprintln!(
+            "[{}/{}] {}: {}",
+            i + 1,
+            s.cases.len(),
+            row.label(),
+            match (row.mpps, row.failure()) {
+                (Some(m), _) => format!(
+                    "{m:.3} Mpps (I/O-only {})",
+                    row.io_mpps.map_or_else(|| "-".into(), |m| format!("{m:.2} Mpps"))
+                ),
+                (None, e) => format!("ERROR: {}", e.unwrap_or("no result")),
+            }
+        );
+        rows.push(row);
+        if !args.keep_temp {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    results::compare_to_one_tunnel(&mut rows);
+
+    let notes = notes(&s, &load_before, &cpu);
+    println!();
+    print!("{}", results::render_text(&rows));
+    for n in &notes {
+        println!("  {n}");
+    }
+    if !args.no_save {
+        let md = dir_save(&args.out_dir, &stamp, &s, &rows, &notes, &load_before, &cpu, started)?;
+        println!("saved {md}");
+    }
+    if args.keep_temp {
+        println!("captures, specs and child logs kept in {}", tmp.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    println!();
+    for r in &rows {
+        println!("{}", r.machine_line(DEFAULT_TRANSFORM));
+    }
+    Ok(rows)
+}
+
+/// Generates the traffic and runs both children of one case.
+fn run_case(s: &Settings, plan: &Plan, dir: &Path, index: usize) -> CaseResult {
+    let mut row = CaseResult {
+        size: plan.size,
+        dir: plan.dir,
+        tunnels: plan.tunnels,
+        workers: s.workers,
+        transform: s.transform.clone(),
+        replay_window: s.replay_window,
+        pcap_packets: 0,
+        mean_input_frame: 0.0,
+        flow_cache: 0,
+        mpps: None,
+        ns_per_packet: None,
+        gbps: None,
+        io_mpps: None,
+        vs_one_tunnel_pct: None,
+        appliance: Outcome::default(),
+        io: None,
+        error: None,
+    };
+    let t0 = Instant::now();
+    let written = match traffic::generate(plan, dir) {
+        Ok(w) => {
+            eprintln!(
+                "    {} {} {} tunnel(s): {} packets ({:.1} B mean frame) generated in {:.1}s",
+                plan.size.label(),
+                plan.dir.label(),
+                plan.tunnels,
+                w.packets,
+                w.mean_frame(),
+                t0.elapsed().as_secs_f64()
+            );
+            w
+        }
+        Err(e) => {
+            row.error = Some(format!("generating the traffic: {e:#}"));
+            return row;
+        }
+    };
+    row.pcap_packets = written.packets;
+    row.mean_input_frame = written.mean_frame();
+    row.flow_cache = flow_cache_for(written.flows);
+    let prefix = format!("fgb{}c{index}", std::process::id());
+    let spec = ChildSpec {
+        kind: Kind::Appliance,
+        dir: plan.dir,
+        tunnels: plan.tunnels,
+        transform: s.transform.clone(),
+        replay_window: s.replay_window,
+        traffic: written,
+        workers: s.workers,
+        burst: s.burst,
+        flow_cache: row.flow_cache,
+        warmup_s: s.warmup_s,
+        measure_s: s.measure_s,
+        file_prefix: format!("{prefix}a"),
+        operator_socket: dir.join("op.sock"),
+        result: dir.join("appliance-result.json"),
+    };
+    // Start-up with 100,000 tunnels builds 200,000 SAs: allow for it.
+    let limit = Duration::from_secs_f64(s.warmup_s + s.measure_s + 60.0)
+        + Duration::from_millis(u64::from(plan.tunnels));
+    match run_child(&spec, dir, "appliance", limit) {
+        Ok(v) => row.appliance = results::appliance_outcome(&v),
+        Err(e) => row.error = Some(format!("{e:#}")),
+    }
+    if s.baseline {
+        let io = ChildSpec {
+            kind: Kind::Forwarder,
+            file_prefix: format!("{prefix}f"),
+            result: dir.join("forwarder-result.json"),
+            ..spec
+        };
+        row.io = Some(match run_child(&io, dir, "forwarder", limit) {
+            Ok(v) => results::forwarder_outcome(&v),
+            Err(e) => Outcome { error: Some(format!("{e:#}")), ..Outcome::default() },
+        });
+    }
+    row.derive();
+    row
+}
+
+/// Runs one child process and returns its result JSON.
+fn run_child(spec: &ChildSpec, dir: &Path, name: &str, limit: Duration) -> anyhow::Result<Value> {
+    let spec_path = dir.join(format!("{name}-spec.json"));
+    std::fs::write(&spec_path, serde_json::to_string_pretty(spec)?)?;
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path)?;
+    let exe = std::env::current_exe().context("finding this program")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("bench")
+        .arg("--child")
+        .arg(&spec_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if std::env::var_os("FERROGATE_LOG").is_none() {
+        cmd.env("FERROGATE_LOG", "warn");
+    }
+    let _ = std::fs::remove_file(&spec.result);
+    let mut child = cmd.spawn().context("starting the child process")?;
+    let deadline = Instant::now() + limit;
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            eprintln!("    {name} run: {:.1}s wall", t0.elapsed().as_secs_f64());
+            break st;
+        }
+        if Instant::now() > deadline {
+            // Only the child this function started, by its handle.
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{name} run did not finish within {limit:?}{}", log_tail(&log_path));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if !status.success() {
+        bail!("{name} run failed ({status}){}", log_tail(&log_path));
+    }
+    let text = std::fs::read_to_string(&spec.result)
+        .with_context(|| format!("{name} run wrote no result{}", log_tail(&log_path)))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The child's own error line (or its log's last line), for error messages.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let own = text.lines().find_map(|l| l.strip_prefix("ferrogate bench child: "));
+    match own.or_else(|| lines.next_back()) {
+        Some(l) => format!(": {l}"),
+        None => String::new(),
+    }
+}
+
+/// What the table's figures mean (printed under it and saved with it).
+fn notes(s: &Settings, load: &str, cpu: &str) -> Vec<String> {
+    let mut n = vec![
+        format!(
+            "{} worker lcore(s), {}, anti-replay window {}, burst {}; {cpu}; load average \
+             before the run: {load}",
+            s.workers,
+            s.transform,
+            if s.replay_window == 0 { "off".into() } else { s.replay_window.to_string() },
+            s.burst
+        ),
+        "Sizes are Ethernet frames without FCS: 64 = 64 B frame; imix = 7:4:1 of 64/594/1518 B \
+         frames; 1420 = 1420 B IPv4 packet (1434 B frame). dec sends the ESP frames of the same \
+         plaintext."
+            .into(),
+        format!(
+            "Mpps = packets sent by the workers per second over {} s after a {} s warm-up; \
+             ns/pkt = 1e3 / (Mpps per worker); Gbit/s = of the input frames (plaintext for enc, \
+             ESP for dec), FCS excluded.",
+            s.measure_s, s.warmup_s
+        ),
+        "I/O-only = the same capture through the plain port-pair forwarder (net_pcap -> \
+         net_null), whole run including its first second."
+            .into(),
+    ];
+    if s.cases.iter().any(|c| c.tunnels > 1) {
+        n.push(
+            "N tunnels = N outbound + N inbound SAs + N /32 protect policies; enc has one flow \
+             per packet of the capture (flow cache 4 slots per flow), dec two packets per SA \
+             with sequence numbers spaced past the window, i.e. a lab sequence restart every \
+             other packet (slightly pessimistic)."
+                .into(),
+        );
+    }
+    n
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dir_save(
+    out: &Path,
+    stamp: &str,
+    s: &Settings,
+    rows: &[CaseResult],
+    notes: &[String],
+    load: &str,
+    cpu: &str,
+    started: Instant,
+) -> anyhow::Result<String> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let base = out.join(format!("bench-{stamp}"));
+    let command: Vec<String> = std::env::args().collect();
+    let mut md = format!("# ferrogate bench {stamp}\n\n`{}`\n\n", command.join(" "));
+    md.push_str(&results::render_markdown(rows));
+    md.push('\n');
+    for n in notes {
+        md.push_str(&format!("- {n}\n"));
+    }
+    let md_path = base.with_extension("md");
+    std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+    let json = json!({
+        "date_utc": stamp,
+        "command": command,
+        "cpu": cpu,
+        "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "load_average_before": load,
+        "wall_s": started.elapsed().as_secs_f64(),
+        "settings": {
+            "workers": s.workers, "transform": s.transform, "replay_window": s.replay_window,
+            "burst": s.burst, "warmup_s": s.warmup_s, "measure_s": s.measure_s,
+        },
+        "notes": notes,
+        "cases": rows,
+    });
+    let json_path = base.with_extension("json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    Ok(format!("{} and {}", md_path.display(), json_path.display()))
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim()))
+        .unwrap_or("unknown CPU");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model} ({cpus} CPUs)")
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC.
+pub fn utc_stamp(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}

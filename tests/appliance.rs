@@ -1,0 +1,1874 @@
+//! End-to-end tests of the IPsec appliance: the real `ferrogate run` binary with an
+//! appliance config (`[[interface]]`, `[[sa]]`, `[[policy]]`, ...), each run in its own
+//! process with its own EAL file prefix and `--no-huge`.
+//!
+//! - On net_pcap vdevs: a capture goes in on one port, ferrogate's output is written to
+//!   another capture, and an independent implementation checks it: scapy parses every frame
+//!   and decrypts ESP with its own `SecurityAssociation`, or builds the ESP that ferrogate
+//!   must decrypt (`tests/oracle/appliance_check.py`, Debian's `python3-scapy`).
+//! - On veth pairs in network namespaces the test creates (net_af_packet): two ferrogates
+//!   with mirrored static SAs between two Linux hosts that ping each other.
+mod common;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const PYTHON: &str = "/usr/bin/python3";
+const ORACLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/appliance_check.py");
+const PINGER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/ping.py");
+const TCP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/tcp_transfer.py");
+
+// The lab: a host 10.1.0.2 behind ferrogate's inside interface 10.1.0.1/24, ferrogate's
+// outside interface 192.0.2.1/24, tunnel peers 192.0.2.2 (AES-128-GCM) and 192.0.2.3
+// (AES-256-CBC + HMAC-SHA-256).
+const IN_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
+const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
+const OUT_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
+const PEER_B_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
+const PEER_C_MAC: [u8; 6] = [2, 0, 0, 0, 2, 3];
+const GW9_MAC: [u8; 6] = [2, 0, 0, 0, 2, 9];
+const BROADCAST: [u8; 6] = [0xff; 6];
+const HOST: [u8; 4] = [10, 1, 0, 2];
+const INSIDE: [u8; 4] = [10, 1, 0, 1];
+const OUTSIDE: [u8; 4] = [192, 0, 2, 1];
+
+/// AES-128 key || 4-byte salt (RFC 4106 section 8.1).
+const GCM_KEY: &str = "4c80cdefbb5d10da906ac73c3613a634c0ffee01";
+/// A second GCM key, for the other direction of the namespace test.
+const GCM_KEY_2: &str = "0123456789abcdeffedcba9876543210decafbad";
+const CBC_KEY: &str = "6a1f4b3c2d0e9f8a7b6c5d4e3f2a1b0c1d2e3f405162738495a6b7c8d9eaf0b1";
+const HMAC_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+// --- frames ----------------------------------------------------------------------------
+
+/// The Internet checksum (RFC 1071), written here rather than taken from the dataplane so
+/// that the test frames do not depend on the code under test.
+fn csum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for part in parts {
+        for c in part.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]));
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, ttl: u8, id: u16, df: bool, body: &[u8]) -> Vec<u8> {
+    let len = (20 + body.len()) as u16;
+    let mut p = vec![0x45, 0];
+    p.extend(len.to_be_bytes());
+    p.extend(id.to_be_bytes());
+    p.extend(if df { [0x40, 0] } else { [0, 0] });
+    p.extend([ttl, proto, 0, 0]);
+    p.extend(src);
+    p.extend(dst);
+    let c = csum(&[&p]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend(body);
+    p
+}
+
+fn fill(n: usize, seed: u16) -> Vec<u8> {
+    (0..n).map(|i| (i as u16).wrapping_mul(7).wrapping_add(seed) as u8).collect()
+}
+
+/// An IPv4/UDP packet with `n` payload bytes and a correct UDP checksum.
+fn udp(src: [u8; 4], dst: [u8; 4], ttl: u8, id: u16, dport: u16, n: usize, df: bool) -> Vec<u8> {
+    let ulen = (8 + n) as u16;
+    let mut u = Vec::with_capacity(usize::from(ulen));
+    u.extend((40000 + id).to_be_bytes());
+    u.extend(dport.to_be_bytes());
+    u.extend(ulen.to_be_bytes());
+    u.extend([0, 0]);
+    u.extend(fill(n, id));
+    let mut pseudo = Vec::with_capacity(12);
+    pseudo.extend(src);
+    pseudo.extend(dst);
+    pseudo.extend([0, 17]);
+    pseudo.extend(ulen.to_be_bytes());
+    let c = match csum(&[&pseudo, &u]) {
+        0 => 0xffff,
+        c => c,
+    };
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    ipv4(src, dst, 17, ttl, id, df, &u)
+}
+
+/// An ICMP echo request with `n` payload bytes.
+fn echo_request(src: [u8; 4], dst: [u8; 4], ttl: u8, id: u16, seq: u16, n: usize) -> Vec<u8> {
+    let mut m = vec![8, 0, 0, 0];
+    m.extend(0x4242u16.to_be_bytes());
+    m.extend(seq.to_be_bytes());
+    m.extend(fill(n, seq));
+    let c = csum(&[&m]);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4(src, dst, 1, ttl, id, false, &m)
+}
+
+/// `ip` with another TTL and its header checksum recomputed.
+fn with_ttl(ip: &[u8], ttl: u8) -> Vec<u8> {
+    let mut p = ip.to_vec();
+    p[8] = ttl;
+    p[10..12].copy_from_slice(&[0, 0]);
+    let c = csum(&[&p[..20]]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// An Ethernet frame, padded to the 60-byte minimum.
+fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend(dst);
+    f.extend(src);
+    f.extend(ethertype.to_be_bytes());
+    f.extend(payload);
+    f.resize(f.len().max(60), 0);
+    f
+}
+
+/// An 802.1Q-tagged Ethernet frame, padded to the 60-byte minimum.
+fn eth_vlan(dst: [u8; 6], src: [u8; 6], vid: u16, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut inner = vid.to_be_bytes().to_vec();
+    inner.extend(ethertype.to_be_bytes());
+    inner.extend(payload);
+    eth(dst, src, 0x8100, &inner)
+}
+
+/// An ARP frame (RFC 826, Ethernet/IPv4).
+fn arp(dst: [u8; 6], op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
+    let mut a = vec![0, 1, 8, 0, 6, 4];
+    a.extend(op.to_be_bytes());
+    a.extend(sha);
+    a.extend(spa);
+    a.extend(tha);
+    a.extend(tpa);
+    eth(dst, sha, 0x0806, &a)
+}
+
+fn mac(m: [u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+fn ip(a: [u8; 4]) -> String {
+    std::net::Ipv4Addr::from(a).to_string()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// The frames of a capture ferrogate wrote; none if it wrote no file.
+fn captured(path: &Path) -> Vec<Vec<u8>> {
+    if path.exists() { read_pcap(path) } else { Vec::new() }
+}
+
+// --- the scapy oracle ------------------------------------------------------------------
+
+fn oracle(req: &Value) -> Value {
+    let mut child = Command::new(PYTHON)
+        .arg(ORACLE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run /usr/bin/python3 (scripts/setup.sh installs python3-scapy)");
+    // The oracle reads all of its input before it writes: no deadlock.
+    child.stdin.take().expect("stdin").write_all(req.to_string().as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("oracle output");
+    assert!(
+        out.status.success(),
+        "scapy oracle failed ({}): is python3-scapy installed? run scripts/setup.sh\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("oracle JSON")
+}
+
+/// An SA as the oracle describes it.
+fn oracle_sa(spi: u32, gcm: bool, src: [u8; 4], dst: [u8; 4]) -> Value {
+    if gcm {
+        json!({"spi": spi, "crypt": "AES-GCM", "crypt_key": GCM_KEY, "auth": null,
+               "auth_key": "", "src": ip(src), "dst": ip(dst)})
+    } else {
+        json!({"spi": spi, "crypt": "AES-CBC", "crypt_key": CBC_KEY, "auth": "SHA2-256-128",
+               "auth_key": HMAC_KEY, "src": ip(src), "dst": ip(dst)})
+    }
+}
+
+/// scapy's view of `frames`, decrypting ESP with `sas`.
+fn inspect(sas: &[Value], frames: &[Vec<u8>]) -> Vec<Value> {
+    let frames: Vec<String> = frames.iter().map(|f| hex(f)).collect();
+    let r = oracle(&json!({"op": "inspect", "sas": sas, "frames": frames}));
+    r["frames"].as_array().expect("frames").clone()
+}
+
+// --- configs and runs ------------------------------------------------------------------
+
+/// Writes an appliance config named `name` (its EAL prefix is `<env prefix>-<name>`, its
+/// operator socket `<name>.sock` in the test directory): the profile sections for
+/// `ports` (`(name, vdev)`), then `body` (the appliance sections).
+fn write_config(env: &TestEnv, name: &str, ports: &[(&str, String)], body: &str) -> Instance {
+    let prefix = format!("{}-{name}", env.prefix);
+    let socket = env.path(&format!("{name}.sock"));
+    let mut c = format!(
+        "[eal]\nfile_prefix = \"{prefix}\"\nmain_core = 0\nworker_cores = [1]\nmemory_mb = 64\n\
+         hugepages = \"never\"\nin_memory = true\nlog_level = \"error\"\n\n\
+         [mempool]\nmbufs = 2047\ncache = 32\n\n\
+         [run]\nburst = 32\nstats_interval_ms = 0\nidle_sleep_us = 100\nwait_link_up_ms = 0\n"
+    );
+    for (n, v) in ports {
+        write!(c, "\n[[port]]\nname = \"{n}\"\nvdev = \"{v}\"\nrx_desc = 256\ntx_desc = 256\n")
+            .unwrap();
+    }
+    c.push_str(body);
+    write!(c, "\n[operator]\nsocket = \"{}\"\n", socket.display()).unwrap();
+    let config = env.path(&format!("{name}.toml"));
+    std::fs::write(&config, c).unwrap();
+    Instance { prefix, config, socket, report: env.path(&format!("{name}-report.json")) }
+}
+
+/// One configured ferrogate.
+struct Instance {
+    prefix: String,
+    config: PathBuf,
+    socket: PathBuf,
+    report: PathBuf,
+}
+
+impl Instance {
+    /// `ferrogate run` arguments: stop after `duration` seconds.
+    fn args(&self, duration: &str) -> Vec<String> {
+        [
+            "run",
+            "--config",
+            &self.config.to_string_lossy(),
+            "--report-json",
+            &self.report.to_string_lossy(),
+            "--file-prefix",
+            &self.prefix,
+            "--no-huge",
+            "--duration",
+            duration,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Runs it for `duration` seconds; returns its stdout and JSON report.
+    fn run_for(&self, duration: &str) -> (String, Report) {
+        let args = self.args(duration);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_ferrogate(&argv, LIMIT);
+        let stdout = assert_success(&out);
+        (stdout, self.read_report())
+    }
+
+    /// Starts it (optionally inside network namespace `netns`), to be stopped with
+    /// [`Running::stop`]; it ends by itself after `safety` seconds in any case.
+    fn start(&self, netns: Option<&str>, safety: &str) -> Running {
+        let args = self.args(safety);
+        let mut argv: Vec<&str> = Vec::new();
+        if let Some(ns) = netns {
+            argv.extend(["ip", "netns", "exec", ns]);
+        }
+        argv.push(FERROGATE);
+        argv.extend(args.iter().map(String::as_str));
+        Running { child: Some(spawn(argv[0], &argv[1..])) }
+    }
+
+    /// Reads the report of a run that ended, and checks it left no DPDK files.
+    fn read_report(&self) -> Report {
+        assert_eq!(dpdk_leftovers(&self.prefix), Vec::<PathBuf>::new(), "DPDK files left");
+        let text = std::fs::read_to_string(&self.report)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.report.display()));
+        Report(serde_json::from_str(&text).expect("report JSON"))
+    }
+
+    /// Waits until the operator socket answers.
+    fn wait_ready(&self, running: &mut Running) {
+        let start = Instant::now();
+        while show_sas(&self.socket).is_none() {
+            if let Some(status) = running.child.as_mut().and_then(|c| c.try_wait().ok()).flatten() {
+                let out = running.child.take().expect("child").wait_with_output().unwrap();
+                panic!(
+                    "ferrogate {} exited ({status}) before it was ready\nstdout:\n{}\nstderr:\n{}",
+                    self.prefix,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{}: not ready in 30 s",
+                self.prefix
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// What DPDK left behind for `prefix` (hugepage files, runtime directory).
+fn dpdk_leftovers(prefix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(d) = std::fs::read_dir("/dev/hugepages") {
+        let stem = format!("{prefix}map_");
+        out.extend(
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&stem))
+                .map(|e| e.path()),
+        );
+    }
+    let run = Path::new("/var/run/dpdk").join(prefix);
+    if run.exists() {
+        out.push(run);
+    }
+    out
+}
+
+impl Drop for Instance {
+    /// A killed run may leave DPDK files (its prefix is not the [`TestEnv`]'s).
+    fn drop(&mut self) {
+        for p in dpdk_leftovers(&self.prefix) {
+            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        }
+    }
+}
+
+/// A ferrogate process; killed on drop if the test did not stop it (a failing test leaves
+/// no process behind).
+struct Running {
+    child: Option<Child>,
+}
+
+impl Running {
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(mut self) -> Output {
+        let child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let out = wait_bounded(child, LIMIT);
+        assert_success(&out);
+        out
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A run's `--report-json`.
+struct Report(Value);
+
+impl Report {
+    /// A pipeline counter summed over the workers.
+    fn total(&self, name: &str) -> u64 {
+        self.0["workers"]
+            .as_array()
+            .expect("workers")
+            .iter()
+            .map(|w| w["counters"][name].as_u64().unwrap_or_else(|| panic!("no counter {name}")))
+            .sum()
+    }
+
+    /// Every counter whose name starts with `drop_` and is not zero.
+    fn drops(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for w in self.0["workers"].as_array().expect("workers") {
+            for (k, v) in w["counters"].as_object().expect("counters") {
+                let v = v.as_u64().unwrap_or(0);
+                if k.starts_with("drop_") && v != 0 {
+                    out.push((k.clone(), v));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `ferrogate show crypto ipsec sa --json` against `socket`; `None` while it does not
+/// answer.
+fn show_sas(socket: &Path) -> Option<Vec<Value>> {
+    let out = Command::new(FERROGATE)
+        .args(["show", "crypto", "ipsec", "sa", "--json", "--socket"])
+        .arg(socket)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice::<Value>(&out.stdout).ok()?.as_array().cloned()
+}
+
+fn sa_of<'a>(sas: &'a [Value], spi: u32, direction: &str) -> &'a Value {
+    sas.iter()
+        .find(|s| s["spi"] == spi && s["direction"] == direction)
+        .unwrap_or_else(|| panic!("no {direction} SA {spi:#x} in {sas:#?}"))
+}
+
+/// Polls the operator socket until `done` holds for the SA list (or panics after 20 s).
+fn wait_for_sas(socket: &Path, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = show_sas(socket)
+            && done(&s)
+        {
+            return s;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            panic!("SA counters never reached the expected values: {:#?}", show_sas(socket));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn pcap_port(n: u32, rx: Option<&Path>, tx: Option<&Path>) -> String {
+    let mut s = format!("net_pcap{n}");
+    if let Some(p) = rx {
+        write!(s, ",rx_pcap={}", p.display()).unwrap();
+    }
+    if let Some(p) = tx {
+        write!(s, ",tx_pcap={}", p.display()).unwrap();
+    }
+    s
+}
+
+/// Interfaces of the pcap lab: `lan` is the inside port, `wan` the outside one.
+const INTERFACES: &str = r#"
+[[interface]]
+name = "inside"
+port = "lan"
+role = "inside"
+address = "10.1.0.1/24"
+mac = "02:00:00:00:01:01"
+
+[[interface]]
+name = "outside"
+port = "wan"
+role = "outside"
+address = "192.0.2.1/24"
+mac = "02:00:00:00:02:01"
+"#;
+
+fn outbound_sas() -> String {
+    format!(
+        r#"
+[[sa]]
+tunnel = "site-b"
+direction = "outbound"
+spi = 0x1001
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[sa]]
+tunnel = "site-c"
+direction = "outbound"
+spi = 0x2001
+transform = "aes256-sha256"
+enc_key = "0x{CBC_KEY}"
+auth_key = "0x{HMAC_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.3"
+"#
+    )
+}
+
+/// The encrypt lab: protect 10.2/16 (GCM) and 10.3/16 (CBC), bypass 10.4/16, discard
+/// 10.5/16, default discard; static neighbours for both peers.
+fn encrypt_body(extra: &str) -> String {
+    format!(
+        r#"{INTERFACES}
+[[route]]
+destination = "10.2.0.0/16"
+interface = "outside"
+via = "192.0.2.2"
+
+[[route]]
+destination = "10.3.0.0/16"
+interface = "outside"
+via = "192.0.2.3"
+
+[[route]]
+destination = "10.4.0.0/16"
+interface = "outside"
+via = "192.0.2.2"
+
+[[neighbour]]
+interface = "outside"
+address = "192.0.2.2"
+mac = "02:00:00:00:02:02"
+
+[[neighbour]]
+interface = "outside"
+address = "192.0.2.3"
+mac = "02:00:00:00:02:03"
+{extra}{sas}
+[[policy]]
+src = "10.1.0.0/24"
+dst = "10.2.0.0/16"
+action = "protect"
+sa = 0x1001
+
+[[policy]]
+src = "10.1.0.0/24"
+dst = "10.3.0.0/16"
+action = "protect"
+sa = 0x2001
+
+[[policy]]
+src = "10.1.0.0/24"
+dst = "10.4.0.0/16"
+protocol = "udp"
+action = "bypass"
+
+[[policy]]
+src = "10.1.0.0/24"
+dst = "10.5.0.0/16"
+action = "discard"
+
+[dataplane]
+default_action = "discard"
+"#,
+        sas = outbound_sas()
+    )
+}
+
+/// Checks one ESP frame against what ferrogate was given: Ethernet from the outside MAC to
+/// the peer's, outer header from 192.0.2.1 to the peer, SPI and sequence number; returns
+/// the inner packet scapy decrypted.
+fn check_esp(f: &Value, peer: [u8; 4], peer_mac: [u8; 6], spi: u32, seq: u64) -> Vec<u8> {
+    assert_eq!(f["eth_dst"], mac(peer_mac), "{f}");
+    assert_eq!(f["eth_src"], mac(OUT_MAC), "{f}");
+    assert_eq!(f["type"], 0x0800, "{f}");
+    let o = &f["ip"];
+    assert_eq!(
+        (&o["src"], &o["dst"], &o["proto"]),
+        (&json!(ip(OUTSIDE)), &json!(ip(peer)), &json!(50)),
+        "{f}"
+    );
+    assert_eq!(o["chksum_ok"], true, "outer header checksum: {f}");
+    assert_eq!(o["len"], o["frame_room"], "outer total length vs frame: {f}");
+    assert_eq!(o["ttl"], 64, "outer TTL is the SA's (default 64): {f}");
+    let e = &f["esp"];
+    assert_eq!((e["spi"].as_u64(), e["seq"].as_u64()), (Some(u64::from(spi)), Some(seq)), "{f}");
+    let inner = e["inner"].as_str().unwrap_or_else(|| panic!("scapy could not decrypt: {f}"));
+    unhex(inner)
+}
+
+/// The header checksum of an IPv4 packet is right.
+fn header_checksum_ok(p: &[u8]) -> bool {
+    csum(&[&p[..usize::from(p[0] & 0x0f) * 4]]) == 0
+}
+
+/// Plaintext from the inside host goes out of the outside port as ESP that scapy decrypts
+/// with the SA keys, per SA in order with sequence numbers 1..N, to the static neighbour's
+/// MAC; the bypass flow leaves in clear (TTL - 1), the discard flows and the flow no policy
+/// matches (default discard) do not leave at all and are counted in `drop_spd`.
+#[test]
+fn inside_plaintext_leaves_as_esp_that_scapy_decrypts() {
+    let env = TestEnv::new("appl-enc");
+    let (inp, lan_out, wan_out) =
+        (env.path("in.pcap"), env.path("lan-out.pcap"), env.path("wan-out.pcap"));
+    // Interleaved GCM and CBC tunnel traffic: UDP and ICMP, 28 to 1420 bytes, some DF.
+    let sizes = [0usize, 18, 100, 555, 1000, 1372, 1392];
+    let mut sent: Vec<(u32, Vec<u8>)> = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        let id = i as u16;
+        sent.push((0x1001, udp(HOST, [10, 2, 0, 7], 64, 100 + id, 5001, n, i % 2 == 0)));
+        sent.push((0x2001, udp(HOST, [10, 3, 0, 9], 33, 200 + id, 5002, n, i % 2 == 1)));
+    }
+    for (i, n) in [0usize, 56, 1392].into_iter().enumerate() {
+        let id = i as u16;
+        sent.push((0x1001, echo_request(HOST, [10, 2, 0, 7], 64, 300 + id, id + 1, n)));
+        sent.push((0x2001, echo_request(HOST, [10, 3, 0, 9], 5, 400 + id, id + 1, n)));
+    }
+    let bypass: Vec<Vec<u8>> =
+        (0..3).map(|i| udp(HOST, [10, 4, 0, 1], 64, 500 + i, 53, 40, false)).collect();
+    let discard: Vec<Vec<u8>> =
+        (0..4).map(|i| udp(HOST, [10, 5, 0, 1], 64, 600 + i, 53, 40, false)).collect();
+    let unmatched = udp(HOST, [10, 6, 0, 1], 64, 700, 53, 40, false);
+    // ICMP to the bypass subnet: the bypass policy is UDP only, so the default discards it.
+    let unmatched_icmp = echo_request(HOST, [10, 4, 0, 1], 64, 701, 1, 8);
+
+    let mut frames = Vec::new();
+    let mut b = bypass.iter();
+    let mut d = discard.iter();
+    for (k, (_, p)) in sent.iter().enumerate() {
+        frames.push(eth(IN_MAC, HOST_MAC, 0x0800, p));
+        if k % 4 == 1
+            && let Some(p) = b.next()
+        {
+            frames.push(eth(IN_MAC, HOST_MAC, 0x0800, p));
+        }
+        if k % 4 == 3
+            && let Some(p) = d.next()
+        {
+            frames.push(eth(IN_MAC, HOST_MAC, 0x0800, p));
+        }
+    }
+    for p in b.chain(d).chain([&unmatched, &unmatched_icmp]) {
+        frames.push(eth(IN_MAC, HOST_MAC, 0x0800, p));
+    }
+    write_pcap(&inp, &frames);
+
+    let ports = [
+        ("lan", pcap_port(0, Some(&inp), Some(&lan_out))),
+        ("wan", pcap_port(1, None, Some(&wan_out))),
+    ];
+    let fg = write_config(&env, "enc", &ports, &encrypt_body(""));
+    let (_, report) = fg.run_for("2");
+
+    let out = captured(&wan_out);
+    let sas = [
+        oracle_sa(0x1001, true, OUTSIDE, [192, 0, 2, 2]),
+        oracle_sa(0x2001, false, OUTSIDE, [192, 0, 2, 3]),
+    ];
+    let seen = inspect(&sas, &out);
+    let esp: Vec<&Value> = seen.iter().filter(|f| f.get("esp").is_some()).collect();
+    let clear: Vec<&Value> = seen.iter().filter(|f| f.get("esp").is_none()).collect();
+    assert_eq!(esp.len(), sent.len(), "one ESP frame per protected packet: {seen:#?}");
+    let mut next_seq = [(0x1001u32, 1u64), (0x2001, 1)];
+    for (f, (spi, p)) in esp.iter().zip(&sent) {
+        let (peer, peer_mac) = if *spi == 0x1001 {
+            ([192, 0, 2, 2], PEER_B_MAC)
+        } else {
+            ([192, 0, 2, 3], PEER_C_MAC)
+        };
+        let seq = next_seq.iter_mut().find(|(s, _)| s == spi).unwrap();
+        let inner = check_esp(f, peer, peer_mac, *spi, seq.1);
+        seq.1 += 1;
+        // The inner packet is the one sent; its TTL is checked by
+        // `encapsulation_decrements_the_inner_ttl` (RFC 4301 section 5.1.2.1).
+        assert_eq!(inner.len(), p.len(), "inner length: {f}");
+        assert!(header_checksum_ok(&inner), "inner header checksum: {f}");
+        let masked = |x: &[u8]| {
+            let mut x = x.to_vec();
+            x[8] = 0;
+            x[10..12].copy_from_slice(&[0, 0]);
+            x
+        };
+        assert_eq!(masked(&inner), masked(p), "inner packet differs (TTL aside): {f}");
+        let df = |x: &[u8]| x[6] & 0x40 != 0;
+        assert_eq!(
+            f["ip"]["flags"].as_u64().unwrap() & 2 != 0,
+            df(p),
+            "outer DF copies the inner DF: {f}"
+        );
+    }
+    assert_eq!(clear.len(), bypass.len(), "only the bypass flow leaves in clear: {clear:#?}");
+    for (f, p) in clear.iter().zip(&bypass) {
+        assert_eq!(
+            (&f["eth_dst"], &f["eth_src"]),
+            (&json!(mac(PEER_B_MAC)), &json!(mac(OUT_MAC))),
+            "{f}"
+        );
+        assert_eq!(
+            unhex(f["ip"]["hex"].as_str().unwrap()),
+            with_ttl(p, 63),
+            "bypass: TTL - 1 only: {f}"
+        );
+    }
+    assert!(captured(&lan_out).is_empty(), "nothing goes back to the inside");
+    assert_eq!(report.total("rx"), frames.len() as u64);
+    assert_eq!(report.total("tx"), (sent.len() + bypass.len()) as u64);
+    assert_eq!(report.drops(), vec![("drop_spd".to_owned(), (discard.len() + 2) as u64)]);
+}
+
+/// RFC 4301 section 5.1.2.1, note (3): "TTL in the inner header is decremented by the
+/// encapsulator prior to forwarding" — the inside host's packet is forwarded by ferrogate,
+/// so its TTL goes down by one before it is encrypted, and a packet whose TTL runs out is
+/// not encrypted but answered with an ICMP time-exceeded, as for any forwarded packet.
+#[test]
+fn encapsulation_decrements_the_inner_ttl() {
+    let env = TestEnv::new("appl-ttl");
+    let (inp, lan_out, wan_out) =
+        (env.path("in.pcap"), env.path("lan-out.pcap"), env.path("wan-out.pcap"));
+    let live = udp(HOST, [10, 2, 0, 7], 64, 1, 5001, 100, false);
+    let dying = udp(HOST, [10, 2, 0, 7], 1, 2, 5001, 100, false);
+    write_pcap(
+        &inp,
+        &[eth(IN_MAC, HOST_MAC, 0x0800, &live), eth(IN_MAC, HOST_MAC, 0x0800, &dying)],
+    );
+    let ports = [
+        ("lan", pcap_port(0, Some(&inp), Some(&lan_out))),
+        ("wan", pcap_port(1, None, Some(&wan_out))),
+    ];
+    let host = r#"
+[[neighbour]]
+interface = "inside"
+address = "10.1.0.2"
+mac = "02:00:00:00:01:02"
+"#;
+    let fg = write_config(&env, "ttl", &ports, &encrypt_body(host));
+    let (_, report) = fg.run_for("1.5");
+
+    let sas = [oracle_sa(0x1001, true, OUTSIDE, [192, 0, 2, 2])];
+    let seen = inspect(&sas, &captured(&wan_out));
+    assert_eq!(seen.len(), 1, "only the live packet is encrypted: {seen:#?}");
+    let inner = check_esp(&seen[0], [192, 0, 2, 2], PEER_B_MAC, 0x1001, 1);
+    assert_eq!(inner, with_ttl(&live, 63), "inner TTL 64 -> 63, checksum updated");
+    let back = inspect(&[], &captured(&lan_out));
+    assert_eq!(back.len(), 1, "one ICMP time-exceeded to the host: {back:#?}");
+    let f = &back[0];
+    assert_eq!((&f["ip"]["src"], &f["ip"]["dst"]), (&json!(ip(INSIDE)), &json!(ip(HOST))), "{f}");
+    assert_eq!((&f["icmp"]["type"], &f["icmp"]["code"]), (&json!(11), &json!(0)), "{f}");
+    assert_eq!(report.total("drop_ttl"), 1);
+    assert_eq!(report.total("icmp_errors"), 1);
+}
+
+/// An inside packet too big for the GCM tunnel (SA MTU 1500: at most 1438 inner bytes, the
+/// encrypted part padded to 16) is fragmented before encryption when its DF bit is clear
+/// (each fragment its own ESP packet; scapy reassembles the original from them), and
+/// refused with an ICMP fragmentation-needed carrying the tunnel's MTU when DF is set
+/// (RFC 1191; RFC 4301 section 8.2.1). A DF packet of exactly 1438 bytes still fits.
+#[test]
+fn oversized_inside_packets_are_fragmented_before_encryption_or_refused() {
+    let env = TestEnv::new("appl-frag");
+    let (inp, lan_out, wan_out) =
+        (env.path("in.pcap"), env.path("lan-out.pcap"), env.path("wan-out.pcap"));
+    let dst = [10, 2, 0, 7];
+    let big = udp(HOST, dst, 64, 1, 5001, 1472, false);
+    let big_df = udp(HOST, dst, 64, 2, 5001, 1472, true);
+    let fits_df = udp(HOST, dst, 64, 3, 5001, 1438 - 28, true);
+    let over_df = udp(HOST, dst, 64, 4, 5001, 1439 - 28, true);
+    let frames: Vec<Vec<u8>> = [&big, &big_df, &fits_df, &over_df]
+        .iter()
+        .map(|p| eth(IN_MAC, HOST_MAC, 0x0800, p))
+        .collect();
+    write_pcap(&inp, &frames);
+    let ports = [
+        ("lan", pcap_port(0, Some(&inp), Some(&lan_out))),
+        ("wan", pcap_port(1, None, Some(&wan_out))),
+    ];
+    let host = r#"
+[[neighbour]]
+interface = "inside"
+address = "10.1.0.2"
+mac = "02:00:00:00:01:02"
+"#;
+    let fg = write_config(&env, "frag", &ports, &encrypt_body(host));
+    let (_, report) = fg.run_for("1.5");
+
+    let sas = [oracle_sa(0x1001, true, OUTSIDE, [192, 0, 2, 2])];
+    let seen = inspect(&sas, &captured(&wan_out));
+    assert_eq!(
+        seen.len(),
+        3,
+        "two fragments of the first packet, then the 1438-byte one: {seen:#?}"
+    );
+    let inner: Vec<Vec<u8>> = seen
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            assert!(f["ip"]["len"].as_u64().unwrap() <= 1500, "outer within the MTU: {f}");
+            check_esp(f, [192, 0, 2, 2], PEER_B_MAC, 0x1001, i as u64 + 1)
+        })
+        .collect();
+    // In the order of the packets they come from: see
+    // `fragments_keep_their_place_in_the_sa_sequence` for the order on the wire.
+    let mut by_origin: Vec<&Vec<u8>> = inner.iter().collect();
+    by_origin.sort_by_key(|p| {
+        (u16::from_be_bytes([p[4], p[5]]), u16::from_be_bytes([p[6], p[7]]) & 0x1fff)
+    });
+    let (first, second, whole) = (by_origin[0], by_origin[1], by_origin[2]);
+    let field = |p: &[u8], at: usize| u16::from_be_bytes([p[at], p[at + 1]]);
+    assert!(header_checksum_ok(first) && header_checksum_ok(second));
+    assert_eq!((field(first, 4), field(second, 4)), (1, 1), "fragments of packet 1");
+    assert_eq!(field(first, 6), 0x2000, "first fragment: MF, offset 0");
+    let first_payload = first.len() - 20;
+    assert_eq!(first_payload % 8, 0);
+    assert_eq!(usize::from(field(second, 6)), first_payload / 8, "second: offset, no MF");
+    let mut joined = first[20..].to_vec();
+    joined.extend(&second[20..]);
+    assert_eq!(joined, big[20..].to_vec(), "the fragments reassemble to the packet");
+    let masked = |x: &[u8]| {
+        let mut x = x.to_vec();
+        x[8] = 0;
+        x[10..12].copy_from_slice(&[0, 0]);
+        x
+    };
+    assert_eq!(masked(whole), masked(&fits_df), "1438 bytes with DF fit unfragmented");
+
+    let back = inspect(&[], &captured(&lan_out));
+    assert_eq!(back.len(), 2, "one fragmentation-needed per refused DF packet: {back:#?}");
+    for (f, refused) in back.iter().zip([&big_df, &over_df]) {
+        assert_eq!(
+            (&f["eth_dst"], &f["eth_src"]),
+            (&json!(mac(HOST_MAC)), &json!(mac(IN_MAC))),
+            "{f}"
+        );
+        assert_eq!(f["ip"]["dst"], ip(HOST), "{f}");
+        assert_eq!(f["ip"]["chksum_ok"], true, "{f}");
+        let icmp = &f["icmp"];
+        assert_eq!(
+            (&icmp["type"], &icmp["code"], &icmp["seq"]),
+            (&json!(3), &json!(4), &json!(1438)),
+            "{f}"
+        );
+        assert_eq!(icmp["chksum_ok"], true, "{f}");
+        let quoted = unhex(icmp["payload"].as_str().unwrap());
+        assert!(quoted.len() >= 28, "{f}");
+        assert_eq!(masked(&quoted[..28]), masked(&refused[..28]), "quotes the refused packet: {f}");
+    }
+    assert_eq!(report.total("tx"), 5);
+    assert_eq!(report.drops(), vec![]);
+}
+
+/// Issue 4: "Packet order within an SA is preserved." The fragments of one inside packet
+/// (fragmented before encryption) are consecutive in the SA's sequence: a packet that came
+/// in after the fragmented one must not be sent between its fragments.
+#[test]
+fn fragments_keep_their_place_in_the_sa_sequence() {
+    let env = TestEnv::new("appl-ford");
+    let (inp, wan_out) = (env.path("in.pcap"), env.path("wan-out.pcap"));
+    let big = udp(HOST, [10, 2, 0, 7], 64, 1, 5001, 1472, false);
+    let small = udp(HOST, [10, 2, 0, 7], 64, 2, 5001, 100, false);
+    write_pcap(&inp, &[eth(IN_MAC, HOST_MAC, 0x0800, &big), eth(IN_MAC, HOST_MAC, 0x0800, &small)]);
+    let ports =
+        [("lan", pcap_port(0, Some(&inp), None)), ("wan", pcap_port(1, None, Some(&wan_out)))];
+    let fg = write_config(&env, "ford", &ports, &encrypt_body(""));
+    fg.run_for("1.5");
+    let sas = [oracle_sa(0x1001, true, OUTSIDE, [192, 0, 2, 2])];
+    let seen = inspect(&sas, &captured(&wan_out));
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    let ids: Vec<u16> = seen
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let inner = check_esp(f, [192, 0, 2, 2], PEER_B_MAC, 0x1001, i as u64 + 1);
+            u16::from_be_bytes([inner[4], inner[5]])
+        })
+        .collect();
+    assert_eq!(ids, [1, 1, 2], "sequence numbers 1, 2: packet 1's fragments; 3: packet 2");
+}
+
+/// The inbound body: inbound SAs from both peers, the inside host as a static neighbour.
+fn decrypt_body() -> String {
+    format!(
+        r#"{INTERFACES}
+[[neighbour]]
+interface = "inside"
+address = "10.1.0.2"
+mac = "02:00:00:00:01:02"
+
+[[sa]]
+tunnel = "site-b"
+direction = "inbound"
+spi = 0x3001
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[sa]]
+tunnel = "site-c"
+direction = "inbound"
+spi = 0x4001
+transform = "aes256-sha256"
+enc_key = "0x{CBC_KEY}"
+auth_key = "0x{HMAC_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.3"
+"#
+    )
+}
+
+/// ESP that scapy builds for the two inbound SAs comes in on the outside port; ferrogate
+/// decrypts it and forwards the inner packets (TTL - 1) to the inside host, in order. A
+/// replayed packet and two tampered ones (ciphertext bit, ICV bit) are dropped and charged
+/// to their SA (`replay`, `auth-failed`), and a tampered packet does not move the replay
+/// window: the genuine packet with the same sequence number that follows is accepted.
+#[test]
+fn esp_from_outside_is_decrypted_and_replays_and_forgeries_are_dropped() {
+    let env = TestEnv::new("appl-dec");
+    let (wan_in, lan_out) = (env.path("wan-in.pcap"), env.path("lan-out.pcap"));
+    let gcm_inner: Vec<Vec<u8>> = [0usize, 20, 333, 1000, 1400, 64, 7, 1200]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            if i % 3 == 2 {
+                echo_request([10, 2, 0, 5], HOST, 60, 10 + i as u16, i as u16, n)
+            } else {
+                udp([10, 2, 0, 5], HOST, 60, 10 + i as u16, 7000, n, i % 2 == 0)
+            }
+        })
+        .collect();
+    let cbc_inner: Vec<Vec<u8>> = [1usize, 100, 900, 1380, 15]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| udp([10, 3, 0, 5], HOST, 20, 50 + i as u16, 7001, n, false))
+        .collect();
+    let seal = |spi: u32,
+                gcm: bool,
+                peer: [u8; 4],
+                peer_mac: [u8; 6],
+                inner: &[Vec<u8>]|
+     -> Vec<Vec<u8>> {
+        let packets: Vec<Value> = inner
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({"seq": i + 1, "packet": hex(p)}))
+            .collect();
+        let r = oracle(&json!({
+            "op": "seal", "sa": oracle_sa(spi, gcm, peer, OUTSIDE),
+            "eth_src": mac(peer_mac), "eth_dst": mac(OUT_MAC), "packets": packets,
+        }));
+        r["frames"].as_array().unwrap().iter().map(|h| unhex(h.as_str().unwrap())).collect()
+    };
+    let gcm = seal(0x3001, true, [192, 0, 2, 2], PEER_B_MAC, &gcm_inner);
+    let cbc = seal(0x4001, false, [192, 0, 2, 3], PEER_C_MAC, &cbc_inner);
+    let flip = |f: &[u8], at: usize| {
+        let mut f = f.to_vec();
+        f[at] ^= 0x01;
+        f
+    };
+    // (frame, the inner packet that must come out of it, if any)
+    let mut input: Vec<(Vec<u8>, Option<&Vec<u8>>)> = Vec::new();
+    for ((g, gi), (c, ci)) in gcm.iter().zip(&gcm_inner).zip(cbc.iter().zip(&cbc_inner)).take(4) {
+        input.push((g.clone(), Some(gi)));
+        input.push((c.clone(), Some(ci)));
+    }
+    // GCM: a replay of sequence number 3, then packet 6 with a bit flipped in its
+    // ciphertext before the genuine packet 6 (a forgery must not move the window).
+    input.push((gcm[2].clone(), None));
+    input.push((gcm[4].clone(), Some(&gcm_inner[4])));
+    input.push((flip(&gcm[5], 14 + 20 + 8 + 8 + 3), None));
+    for (g, gi) in gcm.iter().zip(&gcm_inner).skip(5) {
+        input.push((g.clone(), Some(gi)));
+    }
+    // CBC + HMAC: packet 5 with a bit of its ICV flipped, then the genuine packet 5.
+    input.push((flip(&cbc[4], cbc[4].len() - 1), None));
+    input.push((cbc[4].clone(), Some(&cbc_inner[4])));
+    write_pcap(&wan_in, &input.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>());
+
+    let ports =
+        [("lan", pcap_port(0, None, Some(&lan_out))), ("wan", pcap_port(1, Some(&wan_in), None))];
+    let fg = write_config(&env, "dec", &ports, &decrypt_body());
+    let mut running = fg.start(None, "30");
+    fg.wait_ready(&mut running);
+    let sas = wait_for_sas(&fg.socket, |s| {
+        let done = |spi, n| s.iter().any(|x| x["spi"] == spi && x["packets"] == n);
+        done(0x3001, 8) && done(0x4001, 5)
+    });
+    running.stop();
+    let report = fg.read_report();
+
+    let gcm_sa = sa_of(&sas, 0x3001, "inbound");
+    assert_eq!(gcm_sa["seq"], 8, "highest authenticated sequence number: {gcm_sa}");
+    assert_eq!(gcm_sa["drops"], json!({"replay": 1, "auth-failed": 1}), "{gcm_sa}");
+    let cbc_sa = sa_of(&sas, 0x4001, "inbound");
+    assert_eq!(cbc_sa["seq"], 5, "{cbc_sa}");
+    assert_eq!(cbc_sa["drops"], json!({"auth-failed": 1}), "{cbc_sa}");
+
+    let expected: Vec<&Vec<u8>> = input.iter().filter_map(|(_, p)| *p).collect();
+    let out = captured(&lan_out);
+    let seen = inspect(&[], &out);
+    assert_eq!(
+        seen.len(),
+        expected.len(),
+        "one plaintext packet per genuine ESP packet: {seen:#?}"
+    );
+    for (f, p) in seen.iter().zip(&expected) {
+        assert_eq!(
+            (&f["eth_dst"], &f["eth_src"]),
+            (&json!(mac(HOST_MAC)), &json!(mac(IN_MAC))),
+            "{f}"
+        );
+        assert_eq!(
+            unhex(f["ip"]["hex"].as_str().unwrap()),
+            with_ttl(p, p[8] - 1),
+            "inner, TTL - 1: {f}"
+        );
+    }
+    assert_eq!(report.total("rx"), input.len() as u64);
+    assert_eq!(report.total("tx"), expected.len() as u64);
+    assert_eq!(report.drops(), vec![("drop_esp".to_owned(), 3)]);
+}
+
+/// ESP in UDP (RFC 3948) with static SAs, `encap = "udp"`, both ways: inside traffic leaves
+/// as UDP 4500 -> 4500 ESP that scapy decrypts, and scapy's UDP-encapsulated ESP is
+/// decrypted to the inside. What is addressed to the appliance itself on the outside is
+/// sorted out: IKE on UDP 500 and on UDP 4500 (non-ESP marker) goes to the control plane,
+/// a NAT keepalive is dropped (RFC 3948 section 2.3), an echo request is answered.
+#[test]
+fn udp_encapsulated_esp_both_ways_and_ike_keepalive_and_ping_to_the_outside() {
+    let env = TestEnv::new("appl-natt");
+    let paths: Vec<PathBuf> = ["lan-in", "lan-out", "wan-in", "wan-out"]
+        .iter()
+        .map(|n| env.path(&format!("{n}.pcap")))
+        .collect();
+    let (lan_in, lan_out, wan_in, wan_out) = (&paths[0], &paths[1], &paths[2], &paths[3]);
+    let peer = [192, 0, 2, 2];
+    let out_plain: Vec<Vec<u8>> = [100usize, 1000]
+        .iter()
+        .map(|&n| udp(HOST, [10, 2, 0, 7], 64, n as u16, 5001, n, false))
+        .collect();
+    write_pcap(
+        lan_in,
+        &out_plain.iter().map(|p| eth(IN_MAC, HOST_MAC, 0x0800, p)).collect::<Vec<_>>(),
+    );
+    let in_plain: Vec<Vec<u8>> = [10usize, 1200]
+        .iter()
+        .map(|&n| udp([10, 2, 0, 5], HOST, 50, n as u16, 6001, n, false))
+        .collect();
+    let mut inbound = oracle_sa(0x6001, true, peer, OUTSIDE);
+    inbound["crypt_key"] = json!(GCM_KEY_2);
+    inbound["nat_t"] = json!([4500, 4500]);
+    let packets: Vec<Value> =
+        in_plain.iter().enumerate().map(|(i, p)| json!({"seq": i + 1, "packet": hex(p)})).collect();
+    let sealed = oracle(&json!({
+        "op": "seal", "sa": inbound, "eth_src": mac(PEER_B_MAC), "eth_dst": mac(OUT_MAC),
+        "packets": packets,
+    }));
+    let mut wan: Vec<Vec<u8>> =
+        sealed["frames"].as_array().unwrap().iter().map(|h| unhex(h.as_str().unwrap())).collect();
+    let to_us = |sport: u16, dport: u16, payload: &[u8]| {
+        let mut u = Vec::new();
+        u.extend(sport.to_be_bytes());
+        u.extend(dport.to_be_bytes());
+        u.extend(((8 + payload.len()) as u16).to_be_bytes());
+        u.extend([0, 0]);
+        u.extend(payload);
+        eth(OUT_MAC, PEER_B_MAC, 0x0800, &ipv4(peer, OUTSIDE, 17, 64, 9, false, &u))
+    };
+    // An IKE_SA_INIT-sized header (RFC 7296 section 3.1): SPIs, next payload, version 2.0,
+    // exchange 34, flags, message ID 0, length 28.
+    let mut ike = fill(8, 1);
+    ike.extend([0; 8]);
+    ike.extend([0, 0x20, 34, 0x08, 0, 0, 0, 0, 0, 0, 0, 28]);
+    let mut marked = vec![0; 4];
+    marked.extend(&ike);
+    wan.push(to_us(500, 500, &ike));
+    wan.push(to_us(4500, 4500, &marked));
+    wan.push(to_us(4500, 4500, &[0xff]));
+    let ping = echo_request(peer, OUTSIDE, 64, 10, 7, 32);
+    wan.push(eth(OUT_MAC, PEER_B_MAC, 0x0800, &ping));
+    write_pcap(wan_in, &wan);
+
+    let body = format!(
+        r#"{INTERFACES}
+[[neighbour]]
+interface = "outside"
+address = "192.0.2.2"
+mac = "02:00:00:00:02:02"
+
+[[neighbour]]
+interface = "inside"
+address = "10.1.0.2"
+mac = "02:00:00:00:01:02"
+
+[[sa]]
+tunnel = "nat-t"
+direction = "outbound"
+spi = 0x5001
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY}"
+encap = "udp"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[sa]]
+tunnel = "nat-t"
+direction = "inbound"
+spi = 0x6001
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY_2}"
+encap = "udp"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[policy]]
+src = "10.1.0.0/24"
+dst = "10.2.0.0/16"
+action = "protect"
+sa = 0x5001
+"#
+    );
+    let ports = [
+        ("lan", pcap_port(0, Some(lan_in), Some(lan_out))),
+        ("wan", pcap_port(1, Some(wan_in), Some(wan_out))),
+    ];
+    let fg = write_config(&env, "natt", &ports, &body);
+    let (_, report) = fg.run_for("1.5");
+
+    let sas = [oracle_sa(0x5001, true, OUTSIDE, peer)];
+    let outside = inspect(&sas, &captured(wan_out));
+    let esp: Vec<&Value> = outside.iter().filter(|f| f.get("esp").is_some()).collect();
+    assert_eq!(esp.len(), out_plain.len(), "{outside:#?}");
+    for (i, (f, p)) in esp.iter().zip(&out_plain).enumerate() {
+        assert_eq!(f["ip"]["proto"], 17, "{f}");
+        let u = &f["udp"];
+        assert_eq!((&u["sport"], &u["dport"]), (&json!(4500), &json!(4500)), "{f}");
+        assert_eq!(u["len"].as_u64().unwrap() + 20, f["ip"]["len"].as_u64().unwrap(), "{f}");
+        let e = &f["esp"];
+        assert_eq!((&e["spi"], &e["seq"]), (&json!(0x5001), &json!(i + 1)), "{f}");
+        assert_eq!(
+            (&f["eth_dst"], &f["eth_src"]),
+            (&json!(mac(PEER_B_MAC)), &json!(mac(OUT_MAC))),
+            "{f}"
+        );
+        let inner = unhex(e["inner"].as_str().unwrap_or_else(|| panic!("scapy: {f}")));
+        assert_eq!(inner.len(), p.len(), "{f}");
+        assert_eq!(inner[20..], p[20..], "{f}");
+    }
+    let echo: Vec<&Value> = outside.iter().filter(|f| f.get("icmp").is_some()).collect();
+    assert_eq!(echo.len(), 1, "{outside:#?}");
+    let e = echo[0];
+    assert_eq!(
+        (&e["eth_dst"], &e["ip"]["src"], &e["ip"]["dst"]),
+        (&json!(mac(PEER_B_MAC)), &json!(ip(OUTSIDE)), &json!(ip(peer))),
+        "{e}"
+    );
+    assert_eq!(
+        (&e["icmp"]["type"], &e["icmp"]["seq"], &e["icmp"]["chksum_ok"]),
+        (&json!(0), &json!(7), &json!(true)),
+        "{e}"
+    );
+    assert_eq!(outside.len(), 3, "{outside:#?}");
+
+    let inside = inspect(&[], &captured(lan_out));
+    assert_eq!(inside.len(), in_plain.len(), "{inside:#?}");
+    for (f, p) in inside.iter().zip(&in_plain) {
+        assert_eq!(unhex(f["ip"]["hex"].as_str().unwrap()), with_ttl(p, 49), "{f}");
+    }
+    assert_eq!(report.0["events"]["punts_ike"], 2, "{}", report.0);
+    assert_eq!(report.total("echo_replies"), 1);
+    assert_eq!(report.drops(), vec![("drop_classify".to_owned(), 1)], "the keepalive");
+}
+
+/// An inside interface on VLAN 10 (802.1Q): tagged ARP is answered tagged, tagged traffic
+/// is encrypted (the ESP leaves untagged on the outside), decrypted traffic goes back
+/// tagged to the MAC learned from the ARP request, and frames of another VLAN or untagged
+/// ones match no interface and are dropped.
+#[test]
+fn vlan_tagged_inside_interface() {
+    let env = TestEnv::new("appl-vlan");
+    let paths: Vec<PathBuf> = ["lan-in", "lan-out", "wan-in", "wan-out"]
+        .iter()
+        .map(|n| env.path(&format!("{n}.pcap")))
+        .collect();
+    let (lan_in, lan_out, wan_in, wan_out) = (&paths[0], &paths[1], &paths[2], &paths[3]);
+    let out_plain = udp(HOST, [10, 2, 0, 7], 64, 1, 5001, 300, false);
+    let mut arp_req = arp(BROADCAST, 1, HOST_MAC, HOST, [0; 6], INSIDE);
+    arp_req.truncate(42);
+    write_pcap(
+        lan_in,
+        &[
+            eth_vlan(BROADCAST, HOST_MAC, 10, 0x0806, &arp_req[14..]),
+            eth_vlan(IN_MAC, HOST_MAC, 10, 0x0800, &out_plain),
+            eth(IN_MAC, HOST_MAC, 0x0800, &out_plain),
+            eth_vlan(IN_MAC, HOST_MAC, 20, 0x0800, &out_plain),
+        ],
+    );
+    let in_plain = udp([10, 2, 0, 5], HOST, 30, 2, 6001, 200, false);
+    let sealed = oracle(&json!({
+        "op": "seal", "sa": oracle_sa(0x3001, true, [192, 0, 2, 2], OUTSIDE),
+        "eth_src": mac(PEER_B_MAC), "eth_dst": mac(OUT_MAC),
+        "packets": [{"seq": 1, "packet": hex(&in_plain)}],
+    }));
+    write_pcap(wan_in, &[unhex(sealed["frames"][0].as_str().unwrap())]);
+    let body = format!(
+        r#"
+[[interface]]
+name = "inside"
+port = "lan"
+role = "inside"
+address = "10.1.0.1/24"
+mac = "02:00:00:00:01:01"
+vlan = 10
+
+[[interface]]
+name = "outside"
+port = "wan"
+role = "outside"
+address = "192.0.2.1/24"
+mac = "02:00:00:00:02:01"
+
+[[neighbour]]
+interface = "outside"
+address = "192.0.2.2"
+mac = "02:00:00:00:02:02"
+
+[[sa]]
+tunnel = "site-b"
+direction = "outbound"
+spi = 0x1001
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[sa]]
+tunnel = "site-b"
+direction = "inbound"
+spi = 0x3001
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[policy]]
+src = "10.1.0.0/24"
+dst = "10.2.0.0/16"
+action = "protect"
+sa = 0x1001
+"#
+    );
+    let ports = [
+        ("lan", pcap_port(0, Some(lan_in), Some(lan_out))),
+        ("wan", pcap_port(1, Some(wan_in), Some(wan_out))),
+    ];
+    let fg = write_config(&env, "vlan", &ports, &body);
+    let (_, report) = fg.run_for("1.5");
+
+    let sas = [oracle_sa(0x1001, true, OUTSIDE, [192, 0, 2, 2])];
+    let outside = inspect(&sas, &captured(wan_out));
+    assert_eq!(outside.len(), 1, "only the VLAN 10 packet is encrypted: {outside:#?}");
+    assert!(outside[0].get("vlan").is_none(), "the outside is untagged: {}", outside[0]);
+    let inner = check_esp(&outside[0], [192, 0, 2, 2], PEER_B_MAC, 0x1001, 1);
+    assert_eq!(inner[20..], out_plain[20..]);
+
+    let inside = inspect(&[], &captured(lan_out));
+    for f in &inside {
+        assert_eq!(f["vlan"], 10, "tagged: {f}");
+        assert_eq!(
+            (&f["eth_dst"], &f["eth_src"]),
+            (&json!(mac(HOST_MAC)), &json!(mac(IN_MAC))),
+            "{f}"
+        );
+    }
+    let arp_ops = |op: u64| inside.iter().filter(move |f| f["arp"]["op"] == op);
+    let replies: Vec<&Value> = arp_ops(2).collect();
+    assert_eq!(replies.len(), 1, "{inside:#?}");
+    let a = &replies[0]["arp"];
+    assert_eq!((&a["psrc"], &a["pdst"]), (&json!(ip(INSIDE)), &json!(ip(HOST))), "{a}");
+    // The entry learned from the host's request is reconfirmed with unicast requests while
+    // traffic flows (the neighbour table's reduced RFC 4861 machine).
+    for f in arp_ops(1) {
+        assert_eq!((&f["arp"]["psrc"], &f["arp"]["pdst"]), (&json!(ip(INSIDE)), &json!(ip(HOST))));
+    }
+    let data: Vec<&Value> = inside.iter().filter(|f| f.get("ip").is_some()).collect();
+    assert_eq!(data.len(), 1, "the decrypted packet: {inside:#?}");
+    assert_eq!(unhex(data[0]["ip"]["hex"].as_str().unwrap()), with_ttl(&in_plain, 29));
+    assert_eq!(inside.len(), 2 + arp_ops(1).count(), "{inside:#?}");
+    assert_eq!(report.drops(), vec![("drop_classify".to_owned(), 2)], "untagged and VLAN 20");
+}
+
+/// Both directions of the GCM tunnel to 192.0.2.2, the host and the peer as static
+/// neighbours, a route to the remote subnet.
+fn tunnel_body() -> String {
+    format!(
+        r#"{INTERFACES}
+[[route]]
+destination = "10.2.0.0/16"
+interface = "outside"
+via = "192.0.2.2"
+
+[[neighbour]]
+interface = "outside"
+address = "192.0.2.2"
+mac = "02:00:00:00:02:02"
+
+[[neighbour]]
+interface = "inside"
+address = "10.1.0.2"
+mac = "02:00:00:00:01:02"
+
+[[sa]]
+tunnel = "site-b"
+direction = "outbound"
+spi = 0x1001
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[sa]]
+tunnel = "site-b"
+direction = "inbound"
+spi = 0x3001
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY_2}"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[policy]]
+src = "10.1.0.0/24"
+dst = "10.2.0.0/16"
+action = "protect"
+sa = 0x1001
+
+[dataplane]
+default_action = "discard"
+"#
+    )
+}
+
+/// Runs the tunnel config with `inner` packets arriving from the peer through the inbound
+/// SA (sequence numbers 1..); returns scapy's view of the outside and the inside output,
+/// and the report.
+fn through_tunnel(env: &TestEnv, inner: &[Vec<u8>]) -> (Vec<Value>, Vec<Value>, Report) {
+    let (wan_in, wan_out, lan_out) =
+        (env.path("wan-in.pcap"), env.path("wan-out.pcap"), env.path("lan-out.pcap"));
+    let mut sa = oracle_sa(0x3001, true, [192, 0, 2, 2], OUTSIDE);
+    sa["crypt_key"] = json!(GCM_KEY_2);
+    let packets: Vec<Value> =
+        inner.iter().enumerate().map(|(i, p)| json!({"seq": i + 1, "packet": hex(p)})).collect();
+    let sealed = oracle(&json!({
+        "op": "seal", "sa": sa, "eth_src": mac(PEER_B_MAC), "eth_dst": mac(OUT_MAC),
+        "packets": packets,
+    }));
+    let frames: Vec<Vec<u8>> =
+        sealed["frames"].as_array().unwrap().iter().map(|h| unhex(h.as_str().unwrap())).collect();
+    write_pcap(&wan_in, &frames);
+    let ports = [
+        ("lan", pcap_port(0, None, Some(&lan_out))),
+        ("wan", pcap_port(1, Some(&wan_in), Some(&wan_out))),
+    ];
+    let fg = write_config(env, "tun", &ports, &tunnel_body());
+    let (_, report) = fg.run_for("1.5");
+    let sas = [oracle_sa(0x1001, true, OUTSIDE, [192, 0, 2, 2])];
+    (inspect(&sas, &captured(&wan_out)), inspect(&[], &captured(&lan_out)), report)
+}
+
+/// An echo request from the remote subnet to ferrogate's inside address, through the
+/// tunnel (what `ping 10.1.0.1` from behind the peer sends): after decryption it is for
+/// ferrogate itself. It may be answered (through the tunnel: the reply matches the protect
+/// policy) or dropped, but ferrogate must not route it out of the inside interface and
+/// broadcast ARP requests for its own address.
+#[test]
+fn decrypted_packets_for_the_appliance_itself_are_not_routed() {
+    let env = TestEnv::new("appl-self");
+    let ping = echo_request([10, 2, 0, 5], INSIDE, 64, 1, 1, 32);
+    let (outside, inside, report) = through_tunnel(&env, &[ping]);
+    for f in &inside {
+        assert!(f.get("arp").is_none_or(|a| a["pdst"] != ip(INSIDE)), "ARP for itself: {f}");
+    }
+    assert!(inside.iter().all(|f| f.get("ip").is_none()), "{inside:#?}");
+    for f in &outside {
+        let e = f.get("esp").unwrap_or_else(|| panic!("only ESP may leave: {f}"));
+        let reply = unhex(e["inner"].as_str().unwrap_or_else(|| panic!("scapy: {f}")));
+        assert_eq!((reply[9], reply[20]), (1, 0), "an echo reply: {f}");
+        assert_eq!(
+            (reply[12..16].to_vec(), reply[16..20].to_vec()),
+            (INSIDE.to_vec(), vec![10, 2, 0, 5])
+        );
+    }
+    assert_eq!(report.total("echo_replies") as usize, outside.len());
+}
+
+/// An ICMP error ferrogate generates about tunnel traffic (here time-exceeded for a
+/// decrypted packet whose TTL runs out) is subject to the SPD like any packet leaving the
+/// outside (RFC 4301 section 6.1.1): with a default of discard and no policy for
+/// 192.0.2.1 -> 10.2.0.5 it must not leave in clear, where it would quote the decrypted
+/// packet's header to anyone on the outside link.
+#[test]
+fn icmp_errors_about_tunnel_traffic_do_not_leave_in_clear() {
+    let env = TestEnv::new("appl-icmp");
+    let dying = udp([10, 2, 0, 5], HOST, 1, 2, 7000, 50, false);
+    let (outside, inside, report) = through_tunnel(&env, &[dying]);
+    assert_eq!(report.total("drop_ttl"), 1);
+    assert!(inside.is_empty(), "{inside:#?}");
+    for f in &outside {
+        assert!(f.get("esp").is_some(), "only ESP may leave the outside: {f}");
+    }
+}
+
+/// Own addresses and ARP, on captures: an ARP request for the inside address is answered
+/// (and teaches ferrogate the host's MAC), an echo request to it is answered, an ARP request
+/// for another address is not; a packet to a next hop with no static neighbour makes
+/// ferrogate broadcast an ARP request and hold the packet: the reply releases it (the
+/// request leaves first), and a next hop that never answers gets three requests
+/// (RFC 4861 section 10's MAX_MULTICAST_SOLICIT, one a second) and its packet is dropped.
+#[test]
+fn own_addresses_answer_arp_and_ping_and_next_hops_are_resolved() {
+    let env = TestEnv::new("appl-arp");
+    let paths: Vec<PathBuf> = ["lan-in", "lan-out", "wan-in", "wan-out"]
+        .iter()
+        .map(|n| env.path(&format!("{n}.pcap")))
+        .collect();
+    let (lan_in, lan_out, wan_in, wan_out) = (&paths[0], &paths[1], &paths[2], &paths[3]);
+    let ping = echo_request(HOST, INSIDE, 64, 77, 1, 56);
+    let to_gw9 = udp(HOST, [10, 9, 0, 5], 64, 78, 9, 30, false);
+    let to_gw10 = udp(HOST, [10, 8, 0, 5], 64, 79, 9, 30, false);
+    write_pcap(
+        lan_in,
+        &[
+            arp(BROADCAST, 1, HOST_MAC, HOST, [0; 6], INSIDE),
+            eth(IN_MAC, HOST_MAC, 0x0800, &ping),
+            arp(BROADCAST, 1, HOST_MAC, HOST, [0; 6], [10, 1, 0, 99]),
+            eth(IN_MAC, HOST_MAC, 0x0800, &to_gw9),
+            eth(IN_MAC, HOST_MAC, 0x0800, &to_gw10),
+        ],
+    );
+    // The outside port is polled after the inside one: the reply comes after the request.
+    write_pcap(wan_in, &[arp(OUT_MAC, 2, GW9_MAC, [192, 0, 2, 9], OUT_MAC, OUTSIDE)]);
+    let body = format!(
+        r#"{INTERFACES}
+[[route]]
+destination = "10.9.0.0/16"
+interface = "outside"
+via = "192.0.2.9"
+
+[[route]]
+destination = "10.8.0.0/16"
+interface = "outside"
+via = "192.0.2.10"
+"#
+    );
+    let ports = [
+        ("lan", pcap_port(0, Some(lan_in), Some(lan_out))),
+        ("wan", pcap_port(1, Some(wan_in), Some(wan_out))),
+    ];
+    let fg = write_config(&env, "arp", &ports, &body);
+    let (_, report) = fg.run_for("4.5");
+
+    let inside = inspect(&[], &captured(lan_out));
+    let arp_reply = json!({
+        "op": 2, "hwsrc": mac(IN_MAC), "psrc": ip(INSIDE), "hwdst": mac(HOST_MAC), "pdst": ip(HOST),
+    });
+    let replies: Vec<&Value> =
+        inside.iter().filter(|f| f.get("arp").is_some_and(|a| a["op"] == 2)).collect();
+    assert_eq!(replies.len(), 1, "one ARP reply (none for 10.1.0.99): {inside:#?}");
+    assert_eq!(
+        (&replies[0]["eth_dst"], &replies[0]["eth_src"]),
+        (&json!(mac(HOST_MAC)), &json!(mac(IN_MAC)))
+    );
+    assert_eq!(replies[0]["arp"], arp_reply);
+    let echo: Vec<&Value> = inside.iter().filter(|f| f.get("icmp").is_some()).collect();
+    assert_eq!(echo.len(), 1, "one echo reply: {inside:#?}");
+    let e = echo[0];
+    assert_eq!((&e["eth_dst"], &e["eth_src"]), (&json!(mac(HOST_MAC)), &json!(mac(IN_MAC))), "{e}");
+    assert_eq!((&e["ip"]["src"], &e["ip"]["dst"]), (&json!(ip(INSIDE)), &json!(ip(HOST))), "{e}");
+    assert_eq!(e["ip"]["chksum_ok"], true, "{e}");
+    let req_payload = hex(&ping[28..]);
+    assert_eq!(
+        e["icmp"],
+        json!({
+            "type": 0, "code": 0, "id": 0x4242, "seq": 1, "chksum_ok": true,
+            "payload": req_payload,
+        })
+    );
+    // Anything else on the inside may only be ferrogate re-confirming the host (unicast).
+    for f in &inside {
+        let ok = f.get("arp").is_some_and(|a| a["op"] == 2)
+            || f.get("icmp").is_some()
+            || (f["eth_dst"] == mac(HOST_MAC) && f.get("arp").is_some_and(|a| a["op"] == 1));
+        assert!(ok, "unexpected frame on the inside: {f}");
+    }
+
+    let outside = inspect(&[], &captured(wan_out));
+    let request_for = |target: &str| -> Vec<usize> {
+        outside
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.get("arp").is_some_and(|a| a["op"] == 1 && a["pdst"] == target))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    for f in outside.iter().filter(|f| f.get("arp").is_some()) {
+        assert_eq!(
+            (&f["eth_dst"], &f["eth_src"]),
+            (&json!(mac(BROADCAST)), &json!(mac(OUT_MAC))),
+            "{f}"
+        );
+        let a = &f["arp"];
+        assert_eq!(
+            (&a["op"], &a["hwsrc"], &a["psrc"]),
+            (&json!(1), &json!(mac(OUT_MAC)), &json!(ip(OUTSIDE))),
+            "{f}"
+        );
+    }
+    let gw9 = request_for("192.0.2.9");
+    let gw10 = request_for("192.0.2.10");
+    assert_eq!(gw9.len(), 1, "192.0.2.9 answered the first request: {outside:#?}");
+    assert_eq!(gw10.len(), 3, "three requests for the silent 192.0.2.10: {outside:#?}");
+    let data: Vec<(usize, &Value)> =
+        outside.iter().enumerate().filter(|(_, f)| f.get("ip").is_some()).collect();
+    assert_eq!(data.len(), 1, "only the packet to the resolved next hop leaves: {outside:#?}");
+    let (at, f) = data[0];
+    assert!(at > gw9[0], "the ARP request leaves before the packet it resolves for");
+    assert_eq!((&f["eth_dst"], &f["eth_src"]), (&json!(mac(GW9_MAC)), &json!(mac(OUT_MAC))), "{f}");
+    assert_eq!(unhex(f["ip"]["hex"].as_str().unwrap()), with_ttl(&to_gw9, 63));
+    assert_eq!(outside.len(), 5, "{outside:#?}");
+
+    assert_eq!(report.total("arp_replies"), 1);
+    assert_eq!(report.total("echo_replies"), 1);
+    assert_eq!(report.total("arp_requests") as usize, gw9.len() + gw10.len() + inside.len() - 2);
+    assert_eq!(report.drops(), vec![("drop_neighbour".to_owned(), 1)]);
+}
+
+/// The example config in dpdk-config/ runs as shipped (with a test file prefix and
+/// --no-huge): the lab capture replayed for ever is encrypted by its outbound SA, every
+/// packet, nothing dropped. Its operator socket is the default one for the prefix.
+#[test]
+fn shipped_appliance_lab_config_encrypts_the_lab_capture() {
+    let env = TestEnv::new("appl-lab");
+    let fg = Instance {
+        prefix: env.prefix.clone(),
+        config: Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config/appliance-lab.toml"),
+        socket: ferrogate::operator::client::default_socket_path(&env.prefix),
+        report: env.path("report.json"),
+    };
+    let mut running = fg.start(None, "30");
+    fg.wait_ready(&mut running);
+    let sas = wait_for_sas(&fg.socket, |s| {
+        s.iter().any(|x| {
+            x["spi"] == 0x1001 && x["direction"] == "outbound" && x["packets"].as_u64() > Some(1000)
+        })
+    });
+    let out = running.stop();
+    let report = fg.read_report();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("with --no-huge"), "{stdout}");
+    let rx = report.total("rx");
+    let encrypted = sa_of(&sas, 0x1001, "outbound")["packets"].as_u64().unwrap();
+    assert!(rx >= encrypted, "the capture is replayed: rx {rx}, encrypted {encrypted}");
+    // Default discard and one protect policy: a packet that leaves was encrypted.
+    assert_eq!(report.total("tx"), rx, "every packet is protected and leaves");
+    assert_eq!(report.drops(), vec![]);
+    let esp_drops = report.0["workers"][0]["esp_drops"].as_object().map_or(0, |m| m.len());
+    assert_eq!(esp_drops, 0, "{}", report.0);
+}
+
+// --- two ferrogates between two Linux hosts --------------------------------------------
+
+/// Network namespaces made for one test, deleted on drop (with their veths).
+struct Namespaces(Vec<String>);
+
+impl Namespaces {
+    /// Creates them, or says why not (no root, no netns support) so the test can skip.
+    fn create(names: &[String]) -> Result<Self, String> {
+        let mut made = Namespaces(Vec::new());
+        for n in names {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+            let out = Command::new("ip")
+                .args(["netns", "add", n])
+                .output()
+                .map_err(|e| format!("cannot run ip: {e}"))?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+            }
+            made.0.push(n.clone());
+        }
+        Ok(made)
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+        }
+    }
+}
+
+/// Runs `cmd` in namespace `ns`; panics with its stderr on failure.
+fn in_ns(ns: &str, cmd: &[&str]) {
+    let out =
+        Command::new("ip").args(["netns", "exec", ns]).args(cmd).output().expect("ip netns exec");
+    assert!(out.status.success(), "{ns}: {cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Uid:").map(|u| u.split_whitespace().nth(1) == Some("0"))
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// One gateway of the namespace test: inside `lan` and outside `wan` on af_packet veths,
+/// static SAs both ways (AES-128-GCM), a protect policy for the far subnet, default
+/// discard, no static neighbours.
+#[allow(clippy::too_many_arguments)]
+fn gateway_body(
+    inside: &str,
+    outside: &str,
+    local: &str,
+    remote: &str,
+    far: &str,
+    near: &str,
+    out_spi: u32,
+    out_key: &str,
+    in_spi: u32,
+    in_key: &str,
+) -> String {
+    format!(
+        r#"
+[[interface]]
+name = "inside"
+port = "lan"
+role = "inside"
+address = "{inside}"
+
+[[interface]]
+name = "outside"
+port = "wan"
+role = "outside"
+address = "{outside}"
+
+[[route]]
+destination = "{far}"
+interface = "outside"
+via = "{remote}"
+
+[[sa]]
+tunnel = "peer"
+direction = "outbound"
+spi = {out_spi}
+transform = "aes128gcm16"
+enc_key = "0x{out_key}"
+local = "{local}"
+remote = "{remote}"
+
+[[sa]]
+tunnel = "peer"
+direction = "inbound"
+spi = {in_spi}
+transform = "aes128gcm16"
+enc_key = "0x{in_key}"
+local = "{local}"
+remote = "{remote}"
+
+[[policy]]
+src = "{near}"
+dst = "{far}"
+action = "protect"
+sa = {out_spi}
+
+[dataplane]
+default_action = "discard"
+"#
+    )
+}
+
+/// Pings `dst` from namespace `ns` five times, 0.2 s apart, waiting 2 s for each reply;
+/// returns how many replies came. Uses iputils `ping` when installed, else
+/// `tests/oracle/ping.py` (a raw-socket pinger with the same options and summary line).
+fn ping(ns: &str, dst: &str) -> (usize, String) {
+    let have_ping = Command::new("ping").arg("-V").output().is_ok_and(|o| o.status.success());
+    let mut argv = vec!["ip", "netns", "exec", ns];
+    if have_ping {
+        argv.extend(["ping", "-n", "-c", "5", "-i", "0.2", "-W", "2", dst]);
+    } else {
+        argv.extend([PYTHON, PINGER, "-c", "5", "-i", "0.2", "-W", "2", dst]);
+    }
+    let out = run_command(&argv, LIMIT);
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let received = text
+        .lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once("packets transmitted, ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no ping summary in:\n{text}"));
+    (received, text)
+}
+
+/// h1 (10.1.0.2) pings h2 (10.2.0.2) through ferrogate A and ferrogate B: Linux hosts in
+/// their own namespaces, the two gateways on net_af_packet ports of veth pairs
+/// (h1 - A inside, A outside - B outside, B inside - h2), mirrored static SAs, no static
+/// neighbours (ARP between the hosts and the gateways and between A and B must work).
+/// The SA counters of both gateways prove the middle link carried the traffic as ESP.
+/// Then 1 MiB over TCP from h1 to h2, checked end to end by SHA-256: full-size segments
+/// with DF do not fit the tunnel, so this needs path MTU discovery through ferrogate.
+#[test]
+fn linux_hosts_ping_each_other_through_two_ferrogates() {
+    if !has_two_cpus() {
+        eprintln!("skipped: the appliance needs a worker lcore on a second CPU");
+        return;
+    }
+    if !is_root() {
+        eprintln!("skipped: creating network namespaces needs root");
+        return;
+    }
+    let env = TestEnv::new("appl-ns");
+    let pid = std::process::id();
+    // A and B each in their own namespace: DPDK's af_packet derives its PACKET_FANOUT
+    // group id from the pid and the ifindex, and two processes' ids can collide within one
+    // namespace (EINVAL at probe).
+    let names: Vec<String> =
+        ["h1", "h2", "ga", "gb"].iter().map(|n| format!("fgt-{n}-{pid}")).collect();
+    let ns = match Namespaces::create(&names) {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("skipped: cannot create network namespaces: {why}");
+            return;
+        }
+    };
+    let (h1, h2, ga, gb) = (&ns.0[0], &ns.0[1], &ns.0[2], &ns.0[3]);
+    for n in [h1, h2, ga, gb] {
+        // No IPv6: the kernel would otherwise send its own ND/MLD frames.
+        in_ns(n, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        in_ns(n, &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        in_ns(n, &["ip", "link", "set", "lo", "up"]);
+    }
+    // The veth names live in the test's own namespaces, so they cannot clash.
+    in_ns(ga, &["ip", "link", "add", "a-in", "type", "veth", "peer", "name", "eth0", "netns", h1]);
+    in_ns(gb, &["ip", "link", "add", "b-in", "type", "veth", "peer", "name", "eth0", "netns", h2]);
+    in_ns(
+        ga,
+        &["ip", "link", "add", "a-out", "type", "veth", "peer", "name", "b-out", "netns", gb],
+    );
+    for (n, l) in [(ga, "a-in"), (ga, "a-out"), (gb, "b-in"), (gb, "b-out")] {
+        in_ns(n, &["ip", "link", "set", l, "up"]);
+    }
+    // net_af_packet hands ferrogate what the hosts' kernels put on the veth: with checksum
+    // and segmentation offloads that would be TCP segments without a checksum, or larger
+    // than the MTU. Real NICs finish them; here the hosts must.
+    let offloads_off =
+        Command::new("ethtool").arg("--version").output().is_ok_and(|o| o.status.success());
+    for (n, addr, via) in [(h1, "10.1.0.2/24", "10.1.0.1"), (h2, "10.2.0.2/24", "10.2.0.1")] {
+        if offloads_off {
+            in_ns(n, &["ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off"]);
+        }
+        in_ns(n, &["ip", "addr", "add", addr, "dev", "eth0"]);
+        in_ns(n, &["ip", "link", "set", "eth0", "up"]);
+        in_ns(n, &["ip", "route", "add", "default", "via", via]);
+    }
+
+    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
+    let a = write_config(
+        &env,
+        "a",
+        &[("lan", afp(0, "a-in")), ("wan", afp(1, "a-out"))],
+        &gateway_body(
+            "10.1.0.1/24",
+            "192.0.2.1/24",
+            "192.0.2.1",
+            "192.0.2.2",
+            "10.2.0.0/24",
+            "10.1.0.0/24",
+            0x1001,
+            GCM_KEY,
+            0x2001,
+            GCM_KEY_2,
+        ),
+    );
+    let b = write_config(
+        &env,
+        "b",
+        &[("lan", afp(0, "b-in")), ("wan", afp(1, "b-out"))],
+        &gateway_body(
+            "10.2.0.1/24",
+            "192.0.2.2/24",
+            "192.0.2.2",
+            "192.0.2.1",
+            "10.1.0.0/24",
+            "10.2.0.0/24",
+            0x2001,
+            GCM_KEY_2,
+            0x1001,
+            GCM_KEY,
+        ),
+    );
+    // Processes are declared after the namespaces: they are killed (if still running)
+    // before the namespaces go.
+    let mut run_a = a.start(Some(ga), "60");
+    let mut run_b = b.start(Some(gb), "60");
+    a.wait_ready(&mut run_a);
+    b.wait_ready(&mut run_b);
+
+    let (received, text) = ping(h1, "10.2.0.2");
+    // TCP from h1 to h2: full-size segments with DF do not fit the tunnel (1438 inner
+    // bytes at most), so the transfer also needs path MTU discovery to work through
+    // ferrogate's fragmentation-needed.
+    let tcp = offloads_off.then(|| {
+        let server = spawn("ip", &["netns", "exec", h2, PYTHON, TCP, "serve", "10.2.0.2", "5001"]);
+        let client = run_command(
+            &["ip", "netns", "exec", h1, PYTHON, TCP, "send", "10.2.0.2", "5001", "1048576"],
+            LIMIT,
+        );
+        (client, wait_bounded(server, LIMIT))
+    });
+    // Every packet A encrypted B decrypted, and the other way round: once the last
+    // packets in flight have arrived, the two gateways' SA counters agree.
+    let count =
+        |sas: &[Value], spi: u32, dir: &str| sa_of(sas, spi, dir)["packets"].as_u64().unwrap();
+    let start = Instant::now();
+    let (sas_a, sas_b) = loop {
+        let sas_a = show_sas(&a.socket).expect("A answers");
+        let sas_b = show_sas(&b.socket).expect("B answers");
+        let agree = count(&sas_a, 0x1001, "outbound") == count(&sas_b, 0x1001, "inbound")
+            && count(&sas_b, 0x2001, "outbound") == count(&sas_a, 0x2001, "inbound");
+        if agree || start.elapsed() > Duration::from_secs(10) {
+            break (sas_a, sas_b);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    run_a.stop();
+    run_b.stop();
+    let (rep_a, rep_b) = (a.read_report(), b.read_report());
+    let context = format!("ping:\n{text}\nA: {sas_a:#?}\n{}\nB: {sas_b:#?}\n{}", rep_a.0, rep_b.0);
+    assert!(received >= 4, "at least 4 of 5 replies (the first may be late)\n{context}");
+    match &tcp {
+        Some((client, served)) => {
+            let last = |o: &Output| {
+                String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or("").to_owned()
+            };
+            let (sent, got) = (last(client), last(served));
+            assert!(
+                client.status.success() && sent.starts_with("1048576 ") && got == sent,
+                "TCP transfer: sent {sent:?}, received {got:?}\nclient: {}\nserver: {}\n{context}",
+                String::from_utf8_lossy(&client.stderr),
+                String::from_utf8_lossy(&served.stderr),
+            );
+        }
+        None => eprintln!("TCP transfer skipped: ethtool is not installed"),
+    }
+    if tcp.is_some() {
+        let too_big = sa_of(&sas_a, 0x1001, "outbound")["drops"]["too-big"].as_u64();
+        assert!(too_big >= Some(1), "h1 learnt the tunnel's MTU from A\n{context}");
+    }
+
+    let (a_out, b_in) = (count(&sas_a, 0x1001, "outbound"), count(&sas_b, 0x1001, "inbound"));
+    let (b_out, a_in) = (count(&sas_b, 0x2001, "outbound"), count(&sas_a, 0x2001, "inbound"));
+    assert!(
+        a_out >= received as u64 && b_in == a_out,
+        "requests as ESP A -> B: {a_out} / {b_in}\n{context}"
+    );
+    assert!(
+        b_out >= received as u64 && a_in == b_out,
+        "replies as ESP B -> A: {b_out} / {a_in}\n{context}"
+    );
+    eprintln!(
+        "ping: {received} of 5 replies; TCP: {}; ESP A->B {a_out} packets, B->A {b_out}; \
+         A's outbound SA drops {}",
+        if tcp.is_some() { "1 MiB" } else { "skipped" },
+        sa_of(&sas_a, 0x1001, "outbound")["drops"]
+    );
+    for (name, r) in [("A", &rep_a), ("B", &rep_b)] {
+        assert_eq!(r.total("drop_no_sa"), 0, "{name}\n{context}");
+        assert_eq!(r.total("drop_esp"), 0, "{name}\n{context}");
+        assert!(r.total("arp_replies") >= 1, "{name} answered its host's ARP\n{context}");
+        assert!(r.total("arp_requests") >= 2, "{name} resolved its peer and its host\n{context}");
+    }
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
