@@ -15,12 +15,13 @@ HUGE_SYSFS=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 HUGE_DIR=/dev/hugepages
 
 # Build: DPDK headers and libraries, pkg-config, libclang for bindgen, a C compiler for the
-# shim, intel-ipsec-mb. Tests and demo: libpcap (net_pcap), scapy, iproute2, tcpdump.
+# shim, intel-ipsec-mb. Tests and demo: libpcap (net_pcap), scapy, iproute2, tcpdump, ping and
+# ethtool (the two-namespace test turns veth offloads off).
 # Interop tests of later work: strongSwan with userspace ESP (never libreswan: it removes
 # strongSwan).
 PACKAGES=(
     dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev build-essential
-    libipsec-mb-dev python3-scapy libpcap-dev iproute2 tcpdump
+    libipsec-mb-dev python3-scapy libpcap-dev iproute2 tcpdump iputils-ping ethtool
     strongswan-charon strongswan-swanctl libcharon-extra-plugins
     libstrongswan-extra-plugins strongswan-pki
     ca-certificates curl

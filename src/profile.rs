@@ -70,6 +70,10 @@ pub struct EalSettings {
     pub main_core: u32,
     /// Worker lcores' cores (may be empty: the main lcore then forwards).
     pub worker_cores: Vec<u32>,
+    /// The CPU each lcore (main first, then the workers) runs on; empty: lcore N on CPU N.
+    /// Several lcores on one CPU let a small lab machine run more workers than it has CPUs
+    /// (they then share it: for tests, not for throughput).
+    pub cpus: Vec<u32>,
     /// Memory to reserve, MB.
     pub memory_mb: u32,
     /// Hugepage use.
@@ -228,6 +232,7 @@ struct RawEal {
     file_prefix: Spanned<String>,
     main_core: Option<Spanned<u32>>,
     worker_cores: Option<Spanned<Vec<u32>>>,
+    cpus: Option<Spanned<Vec<u32>>>,
     memory_mb: Option<Spanned<u32>>,
     hugepages: Option<Hugepages>,
     in_memory: Option<bool>,
@@ -302,10 +307,17 @@ impl Profile {
         let e = &self.eal;
         let mut cores = vec![e.main_core];
         cores.extend(&e.worker_cores);
-        let cores: Vec<String> = cores.iter().map(u32::to_string).collect();
+        let (flag, list) = if e.cpus.is_empty() {
+            let l: Vec<String> = cores.iter().map(u32::to_string).collect();
+            ("-l", l.join(","))
+        } else {
+            let l: Vec<String> =
+                cores.iter().zip(&e.cpus).map(|(l, c)| format!("{l}@{c}")).collect();
+            ("--lcores", l.join(","))
+        };
         let mut a = vec![
-            "-l".to_owned(),
-            cores.join(","),
+            flag.to_owned(),
+            list,
             "--main-lcore".to_owned(),
             e.main_core.to_string(),
             "--file-prefix".to_owned(),
@@ -412,6 +424,7 @@ impl Ctx<'_> {
 
     fn validate(&self, raw: RawProfile) -> Result<Profile, ProfileError> {
         let eal_span = raw.eal.span();
+        let raw_interfaces = raw._interface;
         let e = raw.eal.into_inner();
 
         let prefix = e.file_prefix;
@@ -459,6 +472,31 @@ impl Ctx<'_> {
                     seen.push(c);
                 }
                 cores
+            }
+        };
+        let cpus = match e.cpus {
+            None => Vec::new(),
+            Some(c) => {
+                let n = 1 + worker_cores.len();
+                let list = c.get_ref();
+                if list.len() != n {
+                    return Err(self.invalid(
+                        c.span(),
+                        "eal.cpus",
+                        format!(
+                            "{} CPU(s) for {n} lcore(s): give one per lcore, the main one first",
+                            list.len()
+                        ),
+                    ));
+                }
+                if let Some(bad) = list.iter().find(|&&x| x >= MAX_LCORE) {
+                    return Err(self.invalid(
+                        c.span(),
+                        "eal.cpus",
+                        format!("CPU {bad} is not below {MAX_LCORE}"),
+                    ));
+                }
+                c.into_inner()
             }
         };
         let memory_mb = match e.memory_mb {
@@ -621,7 +659,8 @@ impl Ctx<'_> {
                 mtu: p.mtu.map(Spanned::into_inner),
             });
         }
-        if ports.len() % 2 != 0 {
+        // The appliance ([[interface]] tables) routes between any number of ports.
+        if ports.len() % 2 != 0 && raw_interfaces.is_none() {
             return Err(self.invalid(
                 last_span,
                 "port",
@@ -635,6 +674,7 @@ impl Ctx<'_> {
                 file_prefix: prefix.into_inner(),
                 main_core,
                 worker_cores,
+                cpus,
                 memory_mb,
                 hugepages: e.hugepages.unwrap_or_default(),
                 in_memory: e.in_memory.unwrap_or(true),
@@ -769,8 +809,8 @@ mod tests {
             3,
             "eal.bogus",
             "dpdk-config/t.toml:3:1: eal.bogus: unknown field `bogus`, expected one of \
-             `file_prefix`, `main_core`, `worker_cores`, `memory_mb`, `hugepages`, `in_memory`, \
-             `log_level`, `extra_args`",
+             `file_prefix`, `main_core`, `worker_cores`, `cpus`, `memory_mb`, `hugepages`, \
+             `in_memory`, `log_level`, `extra_args`",
         );
         check(
             &format!("{GOOD}speed = 3\n"),

@@ -1872,3 +1872,150 @@ fn linux_hosts_ping_each_other_through_two_ferrogates() {
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
+
+/// Two worker lcores (sharing CPU 1 through `[eal] cpus`, as a 2-CPU machine must): the one
+/// RX queue of the outside port is polled by worker 0, which keeps the ESP of the SAs it
+/// owns and hands the others to worker 1 by SPI (the owner of an SA is fixed, so its replay
+/// window has one writer). Every packet comes out exactly once, each SA's packets in their
+/// order, each SA's on its owner's TX queue.
+#[test]
+fn two_workers_spread_inbound_esp_by_spi_and_keep_each_sa_in_order() {
+    use dataplane::pipeline::steer::spi_owner;
+    let env = TestEnv::new("appl-2w");
+    // Two SPIs owned by different workers.
+    let a = 0x3001u32;
+    let b = (0x4001u32..).find(|&s| spi_owner(s, 2) != spi_owner(a, 2)).unwrap();
+    let inner = |base: u16, n: usize| -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| udp([10, 2, 0, 5], HOST, 60, base + i as u16, 7000, 40 + i * 7, false))
+            .collect()
+    };
+    let (ia, ib) = (inner(1000, 60), inner(5000, 60));
+    let seal = |spi: u32, inner: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        let packets: Vec<Value> = inner
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({"seq": i + 1, "packet": hex(p)}))
+            .collect();
+        let r = oracle(&json!({
+            "op": "seal", "sa": oracle_sa(spi, true, [192, 0, 2, 2], OUTSIDE),
+            "eth_src": mac(PEER_B_MAC), "eth_dst": mac(OUT_MAC), "packets": packets,
+        }));
+        r["frames"].as_array().unwrap().iter().map(|h| unhex(h.as_str().unwrap())).collect()
+    };
+    let (ea, eb) = (seal(a, &ia), seal(b, &ib));
+    // Interleaved, as two tunnels share a link.
+    let wan_in: Vec<Vec<u8>> =
+        ea.iter().zip(&eb).flat_map(|(x, y)| [x.clone(), y.clone()]).collect();
+    let (wan_pcap, empty) = (env.path("wan-in.pcap"), env.path("empty.pcap"));
+    write_pcap(&wan_pcap, &wan_in);
+    write_pcap(&empty, &[]);
+    let out: Vec<PathBuf> = (0..2).map(|q| env.path(&format!("lan-out{q}.pcap"))).collect();
+    let sink: Vec<PathBuf> = (0..2).map(|q| env.path(&format!("wan-out{q}.pcap"))).collect();
+    let prefix = format!("{}-2w", env.prefix);
+    let config = env.path("2w.toml");
+    let report = env.path("2w-report.json");
+    let body = format!(
+        r#"[eal]
+file_prefix = "{prefix}"
+main_core = 0
+worker_cores = [1, 2]
+cpus = [0, 1, 1]
+memory_mb = 64
+hugepages = "never"
+in_memory = true
+log_level = "error"
+
+[mempool]
+mbufs = 4095
+cache = 32
+
+[run]
+burst = 32
+stats_interval_ms = 0
+idle_sleep_us = 100
+wait_link_up_ms = 0
+
+[[port]]
+name = "lan"
+vdev = "net_pcap0,rx_pcap={empty},tx_pcap={o0},tx_pcap={o1}"
+rx_queues = 1
+rx_desc = 256
+tx_desc = 256
+
+[[port]]
+name = "wan"
+vdev = "net_pcap1,rx_pcap={wan},tx_pcap={s0},tx_pcap={s1}"
+rx_queues = 1
+rx_desc = 256
+tx_desc = 256
+{INTERFACES}
+[[neighbour]]
+interface = "inside"
+address = "10.1.0.2"
+mac = "02:00:00:00:01:02"
+
+[[sa]]
+tunnel = "a"
+direction = "inbound"
+spi = {a}
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[[sa]]
+tunnel = "b"
+direction = "inbound"
+spi = {b}
+transform = "aes128gcm16"
+enc_key = "0x{GCM_KEY}"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+
+[operator]
+socket = "{sock}"
+"#,
+        empty = empty.display(),
+        o0 = out[0].display(),
+        o1 = out[1].display(),
+        wan = wan_pcap.display(),
+        s0 = sink[0].display(),
+        s1 = sink[1].display(),
+        sock = env.path("2w.sock").display(),
+    );
+    std::fs::write(&config, body).unwrap();
+    let args = [
+        "run",
+        "--config",
+        &config.to_string_lossy(),
+        "--report-json",
+        &report.to_string_lossy(),
+        "--no-huge",
+        "--duration",
+        "3",
+    ]
+    .map(|s| s.to_string());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_success(&run_ferrogate(&argv, LIMIT));
+    assert_eq!(dpdk_leftovers(&prefix), Vec::<PathBuf>::new(), "DPDK files left");
+    let rep: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let workers = rep["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2);
+    for w in workers {
+        assert_eq!(w["counters"]["rx"], 60, "each worker processed one SA's packets: {w}");
+        assert_eq!(w["counters"]["drop_esp"], 0, "{w}");
+        assert_eq!(w["handoff_full"], 0, "{w}");
+    }
+    // Worker w sends on TX queue w of the inside port: its SA's packets, in order, TTL - 1.
+    for (q, file) in out.iter().enumerate() {
+        let frames = read_pcap(file);
+        let spi = if spi_owner(a, 2) == q as u32 { a } else { b };
+        let want = if spi == a { &ia } else { &ib };
+        assert_eq!(frames.len(), want.len(), "queue {q} (SA {spi:#x})");
+        for (f, w) in frames.iter().zip(want) {
+            assert_eq!(&f[..6], &HOST_MAC);
+            assert_eq!(&f[14..], &with_ttl(w, 59)[..], "queue {q}: in order, TTL - 1");
+        }
+    }
+}

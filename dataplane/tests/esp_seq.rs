@@ -214,4 +214,11 @@ fn workers_sharing_one_sa_never_reuse_a_number() {
     for w in &per_worker {
         assert!(w.windows(2).all(|p| p[0] < p[1]), "each worker's numbers increase");
     }
+    // The SA's counters and lifetime usage are shared by the workers: none lost.
+    assert_eq!(o.counters().packets.get(), n as u64, "packets counted by all workers");
+    let malformed = o.counters().drops.get(dataplane::sa::DropReason::Malformed);
+    let sent: u64 = (0..3usize)
+        .map(|t| (0..100usize).map(|r| 1 + (r * 5 + t) % 24).sum::<usize>() as u64)
+        .sum();
+    assert_eq!(malformed + n as u64, sent, "every drop counted too");
 }

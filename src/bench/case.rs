@@ -110,6 +110,7 @@ impl ChildSpec {
         let mut profile = Profile {
             path: PathBuf::from(format!("<bench {}>", self.file_prefix)),
             eal: EalSettings {
+                cpus: Vec::new(),
                 file_prefix: self.file_prefix.clone(),
                 main_core: 0,
                 worker_cores: (1..=u32::from(self.workers)).collect(),

@@ -360,11 +360,17 @@ fn run_child(spec: &ChildSpec, dir: &Path, name: &str, limit: Duration) -> anyho
     let mut child = cmd.spawn().context("starting the child process")?;
     let deadline = Instant::now() + limit;
     let t0 = Instant::now();
+    let mut cpu_share = None;
     let status = loop {
         if let Some(st) = child.try_wait()? {
-            eprintln!("    {name} run: {:.1}s wall", t0.elapsed().as_secs_f64());
+            eprintln!(
+                "    {name} run: {:.1}s wall, worker CPU share {}",
+                t0.elapsed().as_secs_f64(),
+                cpu_share.map_or_else(|| "?".into(), |s: f64| format!("{:.0}%", s * 100.0))
+            );
             break st;
         }
+        cpu_share = worker_cpu_share(child.id()).or(cpu_share);
         if Instant::now() > deadline {
             // Only the child this function started, by its handle.
             let _ = child.kill();
@@ -378,7 +384,43 @@ fn run_child(spec: &ChildSpec, dir: &Path, name: &str, limit: Duration) -> anyho
     }
     let text = std::fs::read_to_string(&spec.result)
         .with_context(|| format!("{name} run wrote no result{}", log_tail(&log_path)))?;
-    Ok(serde_json::from_str(&text)?)
+    let mut v: Value = serde_json::from_str(&text)?;
+    v["worker_cpu_share"] = json!(cpu_share);
+    Ok(v)
+}
+
+/// `USER_HZ`: the unit of the times in `/proc/<pid>/task/<tid>/stat` (100 on Linux x86).
+const USER_HZ: f64 = 100.0;
+
+/// The smallest share of its lifetime that a worker lcore thread (`rte-worker-*`) of
+/// process `pid` spent on a CPU. Workers busy-poll, so anything well below 1 means other
+/// programs took their core and the figures are low. `None` before a worker has run 1 s.
+fn worker_cpu_share(pid: u32) -> Option<f64> {
+    let uptime: f64 =
+        std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+    let mut least: Option<f64> = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let dir = task.path();
+        let is_worker =
+            std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.starts_with("rte-worker"));
+        if !is_worker {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
+        // Fields after the command name, which may hold spaces: state (3), ..., utime (14),
+        // stime (15), ..., starttime (22).
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let f: Vec<f64> = rest.split_whitespace().skip(1).map_while(|x| x.parse().ok()).collect();
+        let (Some(utime), Some(stime), Some(start)) = (f.get(10), f.get(11), f.get(18)) else {
+            continue;
+        };
+        let life = uptime * USER_HZ - start;
+        if life >= USER_HZ {
+            let share = ((utime + stime) / life).min(1.0);
+            least = Some(least.map_or(share, |l: f64| l.min(share)));
+        }
+    }
+    least
 }
 
 /// The child's own error line (or its log's last line), for error messages.

@@ -13,6 +13,8 @@ use super::traffic::{Dir, Size};
 pub const MIN_DELIVERED: f64 = 0.5;
 /// Below this fraction a run gets a warning note.
 pub const WARN_DELIVERED: f64 = 0.99;
+/// A worker thread that got less of its core than this shared it with other programs.
+pub const BUSY_SHARE: f64 = 0.95;
 
 /// One child's packets over its measured interval, checked.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -21,6 +23,9 @@ pub struct Outcome {
     pub rx: u64,
     pub tx: u64,
     pub hugepages: bool,
+    /// The smallest share of its lifetime a worker thread spent on a CPU (below ~0.95:
+    /// other programs took its core).
+    pub worker_cpu_share: Option<f64>,
     /// Non-zero drop counters over the whole run (pipeline, ESP engine, TX rings).
     pub drops: BTreeMap<String, u64>,
     pub notes: Vec<String>,
@@ -32,6 +37,15 @@ impl Outcome {
     /// Packets sent per second, millions.
     pub fn mpps(&self) -> Option<f64> {
         (self.error.is_none() && self.seconds > 0.0).then(|| self.tx as f64 / self.seconds / 1e6)
+    }
+
+    fn check_cpu(&mut self, v: &Value) {
+        self.worker_cpu_share = v["worker_cpu_share"].as_f64();
+        if let Some(share) = self.worker_cpu_share
+            && share < BUSY_SHARE
+        {
+            self.notes.push(format!("worker had {:.0}% of its core: machine busy", share * 100.0));
+        }
     }
 
     fn check_delivery(&mut self) {
@@ -104,6 +118,7 @@ pub fn appliance_outcome(v: &Value) -> Outcome {
         return o;
     }
     o.check_delivery();
+    o.check_cpu(v);
     // Everything must leave by the sink: packets sent back out of the traffic port mean a
     // wrong route or a reflected frame.
     let sink_tx = port(v, "sink").map_or(0, |p| u(p, &["tx_packets"]));
@@ -141,6 +156,7 @@ pub fn forwarder_outcome(v: &Value) -> Outcome {
         o.drops.insert("tx_full".into(), dropped);
     }
     o.check_delivery();
+    o.check_cpu(v);
     o
 }
 
@@ -257,10 +273,11 @@ fn cells(r: &CaseResult) -> [String; 8] {
     if !r.appliance.hugepages && r.error.is_none() {
         notes.push("--no-huge".into());
     }
-    if let Some(io) = &r.io
-        && let Some(e) = &io.error
-    {
-        notes.push(format!("I/O-only run: {e}"));
+    if let Some(io) = &r.io {
+        if let Some(e) = &io.error {
+            notes.push(format!("I/O-only run: {e}"));
+        }
+        notes.extend(io.notes.iter().map(|n| format!("I/O-only run: {n}")));
     }
     [
         r.label(),

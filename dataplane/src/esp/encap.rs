@@ -123,7 +123,15 @@ pub fn encap_burst<'w, B: PacketBuf, A: BufAlloc<B>>(
         *ops = recycle(burst);
     }
 
-    // Finish: count, fragment after encryption where planned.
+    // Finish: count, fragment after encryption where planned. Packets and bytes are added
+    // once per run of one SA (a locked add: several workers may share an outbound SA).
+    let mut counted: Option<(&OutboundSa, u64, u64)> = None;
+    let flush = |c: Option<(&OutboundSa, u64, u64)>| {
+        if let Some((sa, packets, bytes)) = c {
+            sa.counters().packets.add_shared(packets);
+            sa.counters().bytes.add_shared(bytes);
+        }
+    };
     for (job, &status) in jobs.iter().zip(statuses.iter()) {
         let sa = sas[job.sa];
         let ok = status == OpStatus::Ok;
@@ -143,8 +151,14 @@ pub fn encap_burst<'w, B: PacketBuf, A: BufAlloc<B>>(
                 match res {
                     Ok(n) => {
                         stats.fragments_out.add(n as u64);
-                        sa.counters().packets.add(1);
-                        sa.counters().bytes.add(job.inner_len as u64);
+                        let len = job.inner_len as u64;
+                        match &mut counted {
+                            Some((cur, p, b)) if ptr::eq(*cur, sa) => {
+                                *p += 1;
+                                *b += len;
+                            }
+                            other => flush(other.replace((sa, 1, len))),
+                        }
                         dispositions[i] = Disposition::Forward;
                     }
                     Err(r) => {
@@ -162,6 +176,7 @@ pub fn encap_burst<'w, B: PacketBuf, A: BufAlloc<B>>(
             }
         }
     }
+    flush(counted);
     if extra_sa.contains(&FAILED) {
         let mut idx = 0;
         extra.retain(|_| {
@@ -214,6 +229,10 @@ struct SeqRun<'s> {
     block: Option<SeqBlock>,
     /// Packets left in the run, the current one included.
     left: usize,
+    /// Bytes and packets admitted by the SA's lifetime in this run, added to its shared
+    /// counters when the run ends (one locked add per run: several workers may use an
+    /// outbound SA).
+    admitted: (u64, u64),
 }
 
 impl<'s> SeqRun<'s> {
@@ -233,10 +252,14 @@ impl<'s> SeqRun<'s> {
         sa.take_seq(block, self.left, events)
     }
 
-    /// Ends the run: numbers reserved for packets that were dropped go back if they can.
+    /// Ends the run: numbers reserved for packets that were dropped go back if they can,
+    /// and the run's lifetime usage is published.
     fn finish(&mut self) {
-        if let (Some(sa), Some(block)) = (self.sa.take(), self.block.take()) {
-            sa.release_seq(block);
+        if let Some(sa) = self.sa.take() {
+            if let Some(block) = self.block.take() {
+                sa.release_seq(block);
+            }
+            sa.lifetime.flush_run(&mut self.admitted);
         }
     }
 }
@@ -320,7 +343,8 @@ fn prepare<B: PacketBuf, A: BufAlloc<B>>(
     if pkt.headroom() < head || pkt.tailroom() < tail || out_len > usize::from(u16::MAX) {
         return Err(drop(DropReason::NoBuffer));
     }
-    if !sa.lifetime.admit(now, inner_len as u64, sa.spi, crate::sa::Direction::Outbound, events) {
+    let dir = crate::sa::Direction::Outbound;
+    if !sa.lifetime.admit_run(now, inner_len as u64, &mut seqs.admitted, sa.spi, dir, events) {
         return Err(drop(DropReason::SaExpired));
     }
     let seq = seqs.take(events).ok_or_else(|| drop(DropReason::SequenceOverflow))?;
@@ -343,7 +367,7 @@ fn prepare<B: PacketBuf, A: BufAlloc<B>>(
     pkt.prepend(head).map_err(|_| drop(DropReason::NoBuffer))?;
     let d = pkt.data_mut();
     match sa.mode {
-        Mode::Tunnel => write_outer(sa, d, out_len, inner_tos, &info, frag_after),
+        Mode::Tunnel => write_outer(sa, d, out_len, inner_tos, &info, frag_after, seq),
         Mode::Transport => {
             d.copy_within(head..head + info.hdr_len, 0);
             let proto = if sa.udp.is_some() { IpProtocol::Udp } else { IpProtocol::Esp };
@@ -393,6 +417,7 @@ fn write_outer(
     inner_tos: u8,
     info: &IpInfo,
     frag_after: bool,
+    seq: u64,
 ) {
     let hl = usize::from(sa.outer_len);
     d[..hl].copy_from_slice(&sa.outer[..hl]);
@@ -412,7 +437,10 @@ fn write_outer(
             DfPolicy::Set => true,
             DfPolicy::Clear => false,
         } && !frag_after;
-        let ident = sa.next_ident();
+        // The ESP sequence number's low bits: unique per SA among the last 65,536 packets
+        // like a counter (RFC 6864), and with no shared per-SA state to write, whichever
+        // worker sends the packet.
+        let ident = seq as u16;
         let mut p = Ipv4Packet::new_unchecked(&mut *d);
         p.set_dscp_ecn(tos);
         p.set_total_len(out_len as u16);

@@ -107,6 +107,13 @@ impl Counter {
         self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
 
+    /// Adds `n` from one of several writers (an outbound SA used by several workers): one
+    /// locked add, so call it once per run of packets, not per packet.
+    #[inline]
+    pub fn add_shared(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// The current value (any thread).
     #[inline]
     pub fn get(&self) -> u64 {
@@ -125,10 +132,11 @@ impl Default for DropCounters {
 }
 
 impl DropCounters {
-    /// Counts one drop.
+    /// Counts one drop. Drops are rare, and an outbound SA may be used by several workers:
+    /// a locked add, so no count is lost.
     #[inline]
     pub fn count(&self, reason: DropReason) {
-        self.0[reason.index()].add(1);
+        self.0[reason.index()].add_shared(1);
     }
 
     /// Drops counted for `reason`.

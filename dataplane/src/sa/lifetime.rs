@@ -176,6 +176,50 @@ impl LifetimeRt {
         true
     }
 
+    /// [`LifetimeRt::admit`] for an SA several workers may use (outbound): the usage this
+    /// worker admitted in its current run of packets is kept in `run` (bytes, packets)
+    /// instead of the shared counters, which [`LifetimeRt::flush_run`] updates once per run.
+    /// The limits are checked against the shared counters plus the run, so they are exact
+    /// for one worker and may be overshot by at most one burst per other worker.
+    #[inline]
+    pub(crate) fn admit_run(
+        &self,
+        now: u64,
+        len: u64,
+        run: &mut (u64, u64),
+        spi: u32,
+        direction: Direction,
+        events: &mut Vec<SaEvent>,
+    ) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        if state & HARD_FIRED != 0 {
+            return false;
+        }
+        let bytes = self.bytes.get().saturating_add(run.0).saturating_add(len);
+        let packets = self.packets.get().saturating_add(run.1).saturating_add(1);
+        if let Some(kind) = Self::reached(&self.hard, bytes, packets, now, false) {
+            self.fire(state | HARD_FIRED, spi, direction, SaEventKind::HardExpired(kind), events);
+            return false;
+        }
+        if state & SOFT_FIRED == 0
+            && let Some(kind) = Self::reached(&self.soft, bytes, packets, now, true)
+        {
+            self.fire(state | SOFT_FIRED, spi, direction, SaEventKind::SoftExpired(kind), events);
+        }
+        run.0 += len;
+        run.1 += 1;
+        true
+    }
+
+    /// Adds a run's usage (see [`LifetimeRt::admit_run`]) to the shared counters.
+    pub(crate) fn flush_run(&self, run: &mut (u64, u64)) {
+        if run.1 != 0 {
+            self.bytes.add_shared(run.0);
+            self.packets.add_shared(run.1);
+        }
+        *run = (0, 0);
+    }
+
     /// Raises a sequence-number event (outbound only), once per kind.
     pub(crate) fn sequence_event(
         &self,

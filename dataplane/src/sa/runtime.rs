@@ -323,12 +323,11 @@ impl OutboundSa {
         }
     }
 
-    /// The next IPv4 identification value of the outer header (single writer).
+    /// The next identification of an outer IPv6 fragment header (fragmenting after
+    /// encryption: rare, and several workers may share the SA, hence a locked add).
     #[inline]
     pub(crate) fn next_ident(&self) -> u16 {
-        let v = self.ident.load(Ordering::Relaxed).wrapping_add(1);
-        self.ident.store(v, Ordering::Relaxed);
-        v as u16
+        self.ident.fetch_add(1, Ordering::Relaxed).wrapping_add(1) as u16
     }
 }
 
