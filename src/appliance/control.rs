@@ -5,7 +5,7 @@
 //! counted and logged (rate-limited): with static SAs they mean a peer or a policy that the
 //! config does not cover.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use dataplane::crypto::Cipher;
@@ -30,15 +30,38 @@ const LOG_INTERVAL_S: u64 = 5;
 
 pub(crate) struct Control<'c> {
     cfg: &'c ApplianceConfig,
-    /// `(spi, table index)` of the static outbound SAs.
-    outbound: Vec<(u32, SaIndex)>,
+    /// Table index of each static outbound SA, by SPI.
+    outbound: HashMap<u32, SaIndex>,
+    /// The first protect policy of each tunnel (its selectors are shown), by tunnel name.
+    tunnel_policy: HashMap<String, usize>,
     stats: EventStats,
     last_log: [Option<Instant>; 3],
 }
 
 impl<'c> Control<'c> {
     pub(crate) fn new(cfg: &'c ApplianceConfig, outbound: Vec<(u32, SaIndex)>) -> Self {
-        Control { cfg, outbound, stats: EventStats::default(), last_log: [None; 3] }
+        // Maps built once: a snapshot of 100,000 tunnels must not search lists per SA.
+        let tunnel_of: HashMap<u32, &str> = cfg
+            .sas
+            .iter()
+            .filter(|o| o.direction == Direction::Outbound)
+            .map(|o| (o.spec.spi, o.tunnel.as_str()))
+            .collect();
+        let mut tunnel_policy = HashMap::new();
+        for (i, p) in cfg.policies.iter().enumerate() {
+            if let PolicyAction::Protect { sa } = p.action
+                && let Some(t) = tunnel_of.get(&sa)
+            {
+                tunnel_policy.entry((*t).to_owned()).or_insert(i);
+            }
+        }
+        Control {
+            cfg,
+            outbound: outbound.into_iter().collect(),
+            tunnel_policy,
+            stats: EventStats::default(),
+            last_log: [None; 3],
+        }
     }
 
     pub(crate) fn stats(&self) -> EventStats {
@@ -212,7 +235,7 @@ impl<'c> Control<'c> {
                 (sa.counters(), sa.replay_window().top(), sa.lifetime_remaining(now_ns))
             }
             Direction::Outbound => {
-                let idx = self.outbound.iter().find(|(x, _)| *x == spec.spi).map(|p| p.1)?;
+                let idx = *self.outbound.get(&spec.spi)?;
                 let sa = table.outbound(idx)?;
                 (sa.counters(), sa.last_seq(), sa.lifetime_remaining(now_ns))
             }
@@ -224,18 +247,8 @@ impl<'c> Control<'c> {
             .iter()
             .find(|i| i.addresses.iter().any(|(a, _)| *a == spec.local))
             .map_or_else(String::new, |i| i.name.clone());
-        // Selectors: the protect policy that uses the outbound SA of this tunnel.
-        let out_spi = self
-            .cfg
-            .sas
-            .iter()
-            .find(|o| o.tunnel == s.tunnel && o.direction == Direction::Outbound)
-            .map(|o| o.spec.spi);
-        let policy = self
-            .cfg
-            .policies
-            .iter()
-            .find(|p| matches!(p.action, PolicyAction::Protect { sa } if Some(sa) == out_spi));
+        // Selectors: the tunnel's (first) protect policy.
+        let policy = self.tunnel_policy.get(&s.tunnel).map(|&i| &self.cfg.policies[i]);
         Some(SaSnap {
             tunnel: s.tunnel.clone(),
             interface,

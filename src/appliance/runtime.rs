@@ -11,6 +11,7 @@
 //! - The control thread drains the workers' event rings (punts, ACQUIREs, SA lifetime
 //!   events), reclaims retired SAs, serves the operator socket and prints statistics.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use dataplane::esp::BufAlloc;
 use dataplane::l3::{Interface, Interfaces, Ipv4Cidr, Ipv6Cidr, NextHop, Route, RouteTable};
 use dataplane::pipeline::steer::Steering;
 use dataplane::pipeline::{Counters, Worker, WorkerConfig};
-use dataplane::queue::{Command, Consumer, ControlEnd, Producer, channel, worker_queues};
+use dataplane::queue::{Consumer, ControlEnd, Producer, channel, worker_queues};
 use dataplane::sa::{DropReason, InboundSa, OutboundSa};
 use dataplane::spd::{
     Action, CacheConfig, Entry, IpPrefix, PolicyId, SaIndex, Spd, TrafficSelector,
@@ -210,10 +211,11 @@ fn build_sas(
     })
     .map_err(|e| anyhow::anyhow!("building the SA table: {e:?}"))?;
     let mut outbound = Vec::new();
+    let by_tunnel = policies_by_tunnel(cfg);
     for s in &cfg.sas {
         let mut sc = s.spec.config(s.direction);
         if s.direction == dataplane::sa::Direction::Inbound {
-            sc.traffic_selectors = inbound_selectors(cfg, s);
+            sc.traffic_selectors = inbound_selectors(cfg, &by_tunnel, s);
             if sc.traffic_selectors.is_empty() {
                 tracing::warn!(
                     "inbound SA {:#x} ({}): no protect policy in its tunnel and no match_src/\
@@ -244,9 +246,33 @@ fn build_sas(
     Ok((table, outbound))
 }
 
+/// The protect policies of each tunnel, by tunnel name (built once: the lookups below would
+/// otherwise be quadratic in the number of tunnels).
+fn policies_by_tunnel(cfg: &ApplianceConfig) -> HashMap<&str, Vec<usize>> {
+    let tunnel_of: HashMap<u32, &str> = cfg
+        .sas
+        .iter()
+        .filter(|o| o.direction == dataplane::sa::Direction::Outbound)
+        .map(|o| (o.spec.spi, o.tunnel.as_str()))
+        .collect();
+    let mut by: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in cfg.policies.iter().enumerate() {
+        if let PolicyAction::Protect { sa } = p.action
+            && let Some(t) = tunnel_of.get(&sa)
+        {
+            by.entry(t).or_default().push(i);
+        }
+    }
+    by
+}
+
 /// What an inbound static SA may carry once decrypted: its own `match_src`/`match_dst` (the
 /// peer's side, ours) when given, else the mirror of its tunnel's protect policies.
-fn inbound_selectors(cfg: &ApplianceConfig, sa: &StaticSa) -> Vec<TrafficSelector> {
+fn inbound_selectors(
+    cfg: &ApplianceConfig,
+    by_tunnel: &HashMap<&str, Vec<usize>>,
+    sa: &StaticSa,
+) -> Vec<TrafficSelector> {
     let any = |v6: bool| {
         let a =
             if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
@@ -264,16 +290,12 @@ fn inbound_selectors(cfg: &ApplianceConfig, sa: &StaticSa) -> Vec<TrafficSelecto
             _ => Vec::new(),
         };
     }
-    let out_spis: Vec<u32> = cfg
-        .sas
-        .iter()
-        .filter(|o| o.tunnel == sa.tunnel && o.direction == dataplane::sa::Direction::Outbound)
-        .map(|o| o.spec.spi)
-        .collect();
-    cfg.policies
-        .iter()
-        .filter(|p| matches!(p.action, PolicyAction::Protect { sa } if out_spis.contains(&sa)))
-        .map(|p| {
+    by_tunnel
+        .get(sa.tunnel.as_str())
+        .into_iter()
+        .flatten()
+        .map(|&i| {
+            let p = &cfg.policies[i];
             let mut e =
                 Entry::new(p.src, p.dst, Action::Bypass).with_ports(p.src_ports, p.dst_ports);
             e.protocol = p.protocol;
@@ -289,11 +311,12 @@ fn build_spd(
 ) -> anyhow::Result<(Spd, Vec<(PolicyId, SaIndex)>)> {
     let mut entries = Vec::with_capacity(cfg.policies.len());
     let mut binds = Vec::new();
+    let index: HashMap<u32, SaIndex> = outbound.iter().copied().collect();
     for (i, p) in cfg.policies.iter().enumerate() {
         let action = match p.action {
             PolicyAction::Protect { sa } => {
                 let id = PolicyId(i as u32);
-                if let Some(&(_, idx)) = outbound.iter().find(|(spi, _)| *spi == sa) {
+                if let Some(&idx) = index.get(&sa) {
                     binds.push((id, idx));
                 }
                 Action::Protect(id)
@@ -493,7 +516,7 @@ fn appliance(
         .zip(tx_by_worker.into_iter().zip(producers.into_iter().zip(consumers)))
         .enumerate()
     {
-        let (mut control, queues) = worker_queues(w as u32, COMMAND_RING, EVENT_RING);
+        let (control, queues) = worker_queues(w as u32, COMMAND_RING, EVENT_RING);
         let pool = pool_for(eal.socket_of_lcore(lcore));
         let reader = table.reader(w as u32).map_err(|e| anyhow::anyhow!("SA reader: {e:?}"))?;
         let mut pipeline = Worker::new(
@@ -515,9 +538,7 @@ fn appliance(
             .map_err(|e| anyhow::anyhow!("static neighbour {}: {e:?}", n.address))?;
         }
         for &(policy, sa) in &binds {
-            if control.commands.push(Command::BindSa { policy, sa: Some(sa) }).is_err() {
-                bail!("too many policies to bind before start (command ring {COMMAND_RING})");
-            }
+            pipeline.bind_sa(policy, Some(sa));
         }
         let steer = if n_workers > 1 {
             let burst = usize::from(profile.run.burst);

@@ -360,17 +360,12 @@ fn run_child(spec: &ChildSpec, dir: &Path, name: &str, limit: Duration) -> anyho
     let mut child = cmd.spawn().context("starting the child process")?;
     let deadline = Instant::now() + limit;
     let t0 = Instant::now();
-    let mut cpu_share = None;
+    let mut cpu = CpuSampler::new(child.id());
     let status = loop {
         if let Some(st) = child.try_wait()? {
-            eprintln!(
-                "    {name} run: {:.1}s wall, worker CPU share {}",
-                t0.elapsed().as_secs_f64(),
-                cpu_share.map_or_else(|| "?".into(), |s: f64| format!("{:.0}%", s * 100.0))
-            );
             break st;
         }
-        cpu_share = worker_cpu_share(child.id()).or(cpu_share);
+        cpu.sample();
         if Instant::now() > deadline {
             // Only the child this function started, by its handle.
             let _ = child.kill();
@@ -379,6 +374,12 @@ fn run_child(spec: &ChildSpec, dir: &Path, name: &str, limit: Duration) -> anyho
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    let cpu_share = cpu.share(spec.measure_s);
+    eprintln!(
+        "    {name} run: {:.1}s wall, worker CPU share {}",
+        t0.elapsed().as_secs_f64(),
+        cpu_share.map_or_else(|| "?".into(), |s| format!("{:.0}%", s * 100.0))
+    );
     if !status.success() {
         bail!("{name} run failed ({status}){}", log_tail(&log_path));
     }
@@ -392,35 +393,70 @@ fn run_child(spec: &ChildSpec, dir: &Path, name: &str, limit: Duration) -> anyho
 /// `USER_HZ`: the unit of the times in `/proc/<pid>/task/<tid>/stat` (100 on Linux x86).
 const USER_HZ: f64 = 100.0;
 
-/// The smallest share of its lifetime that a worker lcore thread (`rte-worker-*`) of
-/// process `pid` spent on a CPU. Workers busy-poll, so anything well below 1 means other
-/// programs took their core and the figures are low. `None` before a worker has run 1 s.
-fn worker_cpu_share(pid: u32) -> Option<f64> {
-    let uptime: f64 =
-        std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
-    let mut least: Option<f64> = None;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
-        let dir = task.path();
-        let is_worker =
-            std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.starts_with("rte-worker"));
-        if !is_worker {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
-        // Fields after the command name, which may hold spaces: state (3), ..., utime (14),
-        // stime (15), ..., starttime (22).
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
-        let f: Vec<f64> = rest.split_whitespace().skip(1).map_while(|x| x.parse().ok()).collect();
-        let (Some(utime), Some(stime), Some(start)) = (f.get(10), f.get(11), f.get(18)) else {
-            continue;
-        };
-        let life = uptime * USER_HZ - start;
-        if life >= USER_HZ {
-            let share = ((utime + stime) / life).min(1.0);
-            least = Some(least.map_or(share, |l: f64| l.min(share)));
+/// Samples of the CPU time of a child's worker lcore threads (`rte-worker-*`), which
+/// busy-poll while the run lasts: a share well below 1 means other programs took the
+/// worker's core and the figures are low.
+struct CpuSampler {
+    pid: u32,
+    /// `(uptime in ticks, least CPU ticks of any worker thread)`.
+    samples: Vec<(f64, f64)>,
+}
+
+impl CpuSampler {
+    fn new(pid: u32) -> Self {
+        CpuSampler { pid, samples: Vec::new() }
+    }
+
+    fn sample(&mut self) {
+        if let Some(s) = self.read() {
+            self.samples.push(s);
         }
     }
-    least
+
+    fn read(&self) -> Option<(f64, f64)> {
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let mut least: Option<f64> = None;
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.pid)).ok()?.flatten() {
+            let dir = task.path();
+            let is_worker = std::fs::read_to_string(dir.join("comm"))
+                .is_ok_and(|c| c.starts_with("rte-worker"));
+            let stat =
+                if is_worker { std::fs::read_to_string(dir.join("stat")).ok() } else { None };
+            // Fields after the command name (which may hold spaces): state (3), ppid (4),
+            // ..., utime (14), stime (15).
+            let Some((_, rest)) = stat.as_deref().and_then(|s| s.rsplit_once(')')) else {
+                continue;
+            };
+            let f: Vec<f64> =
+                rest.split_whitespace().skip(1).map_while(|x| x.parse().ok()).collect();
+            if let (Some(u), Some(s)) = (f.get(10), f.get(11)) {
+                least = Some(least.map_or(u + s, |l: f64| l.min(u + s)));
+            }
+        }
+        Some((uptime * USER_HZ, least?))
+    }
+
+    /// The largest share of CPU the workers got over any `window` seconds of samples (the
+    /// run itself: start-up and teardown, where they wait, give lower shares).
+    fn share(&self, window: f64) -> Option<f64> {
+        let w = window * USER_HZ;
+        let mut best: Option<f64> = None;
+        for (j, &(t1, c1)) in self.samples.iter().enumerate() {
+            let Some(&(t0, c0)) = self.samples[..j].iter().find(|(t, _)| t1 - t <= w) else {
+                continue;
+            };
+            if t1 - t0 >= 0.8 * w {
+                let share = ((c1 - c0) / (t1 - t0)).clamp(0.0, 1.0);
+                best = Some(best.map_or(share, |b: f64| b.max(share)));
+            }
+        }
+        best
+    }
 }
 
 /// The child's own error line (or its log's last line), for error messages.

@@ -1,8 +1,8 @@
 //! Interface descriptions and the "is this one of my addresses" lookups.
 
 use core::fmt;
-use std::collections::HashMap;
 
+use super::FastMap;
 use crate::buf::{BufError, PacketBuf};
 use crate::wire::{EtherType, EthernetAddress, EthernetFrame, Ipv4Addr, Ipv6Addr, ethernet};
 
@@ -262,16 +262,16 @@ impl Interface {
 #[derive(Debug, Clone, Default)]
 pub struct Interfaces {
     list: Vec<Interface>,
-    own_v4: HashMap<Ipv4Addr, IfIndex>,
-    own_v6: HashMap<Ipv6Addr, IfIndex>,
+    own_v4: FastMap<Ipv4Addr, IfIndex>,
+    own_v6: FastMap<Ipv6Addr, IfIndex>,
 }
 
 impl Interfaces {
     /// Builds the set; interfaces get indices in the order given. An address configured on
     /// two interfaces belongs to the first.
     pub fn new(list: Vec<Interface>) -> Interfaces {
-        let mut own_v4 = HashMap::new();
-        let mut own_v6 = HashMap::new();
+        let mut own_v4 = FastMap::default();
+        let mut own_v6 = FastMap::default();
         for (index, iface) in list.iter().enumerate() {
             for c in &iface.ipv4 {
                 own_v4.entry(c.addr()).or_insert(index);

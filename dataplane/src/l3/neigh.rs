@@ -32,7 +32,9 @@
 //! caller closure as [`NeighEvent`]s; the caller turns solicitations into frames with
 //! [`emit_arp_request`] and [`emit_ns`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use super::FastMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -197,7 +199,7 @@ struct Slot<A, B> {
 pub struct NeighTable<A, B> {
     cfg: NeighConfig,
     slots: Vec<Slot<A, B>>,
-    index: HashMap<(IfIndex, A), usize>,
+    index: FastMap<(IfIndex, A), usize>,
     free: Vec<usize>,
     stats: NeighStats,
 }
@@ -221,7 +223,7 @@ impl<A: NeighAddr, B: PacketBuf> NeighTable<A, B> {
         NeighTable {
             cfg,
             slots,
-            index: HashMap::with_capacity(cfg.capacity),
+            index: FastMap::with_capacity_and_hasher(cfg.capacity, Default::default()),
             free: (0..cfg.capacity).rev().collect(),
             stats: NeighStats::default(),
         }

@@ -5,9 +5,9 @@
 //! handful in practice), whatever the number of routes. Routes change only from the
 //! control plane; lookups allocate nothing.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
+use super::FastMap;
 use super::iface::{IfIndex, Interfaces, Ipv4Cidr, Ipv6Cidr, mask_u32, mask_u128};
 use crate::wire::{Ipv4Addr, Ipv6Addr};
 
@@ -63,14 +63,14 @@ impl LpmKey for u128 {
 #[derive(Debug, Clone)]
 struct Lpm<K, V> {
     /// Indexed by prefix length.
-    tables: Vec<HashMap<K, V>>,
+    tables: Vec<FastMap<K, V>>,
     /// Prefix lengths with at least one route, longest first.
     lens: Vec<u8>,
 }
 
 impl<K: LpmKey, V: Copy> Lpm<K, V> {
     fn new() -> Self {
-        Lpm { tables: (0..=K::BITS).map(|_| HashMap::new()).collect(), lens: Vec::new() }
+        Lpm { tables: (0..=K::BITS).map(|_| FastMap::default()).collect(), lens: Vec::new() }
     }
 
     fn insert(&mut self, key: K, len: u8, value: V) -> Option<V> {
@@ -98,7 +98,7 @@ impl<K: LpmKey, V: Copy> Lpm<K, V> {
     }
 
     fn len(&self) -> usize {
-        self.tables.iter().map(HashMap::len).sum()
+        self.tables.iter().map(FastMap::len).sum()
     }
 }
 

@@ -40,7 +40,9 @@ use crate::l3::neigh::{self, NeighConfig, NeighError, NeighTable};
 use crate::l3::{IfIndex, Interfaces, Role, RouteTable};
 use crate::queue::{Command, CountersReply, Event, WorkerEnd};
 use crate::sa::{DropReason, OutboundSa};
-use crate::spd::{AcquireConfig, AcquireTable, CacheConfig, Classifier, Decision, Spd, SpdError};
+use crate::spd::{
+    AcquireConfig, AcquireTable, CacheConfig, Classifier, Decision, PolicyId, Spd, SpdError,
+};
 use crate::table::{SaIndex, SaReader, SaRefs};
 use crate::wire::icmpv6::{self, Message as Icmpv6Message};
 use crate::wire::{EthernetAddress, IpProtocol, Ipv4Addr, Ipv6Addr, Ipv6Packet, ipv6};
@@ -309,6 +311,12 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
     /// The IPv6 neighbour table (neighbour discovery).
     pub fn neighbours_v6(&self) -> &NeighTable<Ipv6Addr, B> {
         &self.out.neigh6
+    }
+
+    /// Binds `policy`'s outbound SA before the worker starts (at run time the control plane
+    /// sends [`Command::BindSa`], which also releases the packets held for an ACQUIRE).
+    pub fn bind_sa(&mut self, policy: PolicyId, sa: Option<SaIndex>) {
+        self.spd.bind_sa(policy, sa);
     }
 
     /// Adds a permanent neighbour (static ARP entry); packets already held for it are
