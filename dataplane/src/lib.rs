@@ -25,6 +25,7 @@ pub mod crypto;
 pub mod esp;
 pub mod l3;
 pub mod pipeline;
+mod prefetch;
 pub mod queue;
 pub mod sa;
 pub mod spd;

@@ -30,6 +30,16 @@ pub(crate) enum EngineSa {
 }
 
 impl SaCipher {
+    /// Starts loading the key data a seal or open of this SA reads first.
+    #[inline]
+    pub fn prefetch(&self) {
+        match &self.imp {
+            EngineSa::Rust(r) => crate::prefetch::lines(r, 4),
+            #[cfg(feature = "ipsec-mb")]
+            EngineSa::Mb(m) => m.prefetch(),
+        }
+    }
+
     /// Builds the context for `transform` on `engine`. A CBC SA draws its IV key from the OS
     /// random source here, once.
     pub fn new(

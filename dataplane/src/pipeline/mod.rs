@@ -41,7 +41,8 @@ use crate::l3::{IfIndex, Interfaces, Role, RouteTable};
 use crate::queue::{Command, CountersReply, Event, WorkerEnd};
 use crate::sa::{DropReason, OutboundSa};
 use crate::spd::{
-    AcquireConfig, AcquireTable, CacheConfig, Classifier, Decision, PolicyId, Spd, SpdError,
+    AcquireConfig, AcquireTable, CacheConfig, Classifier, Decision, FlowKey, PolicyId, Spd,
+    SpdError,
 };
 use crate::table::{SaIndex, SaReader, SaRefs};
 use crate::wire::icmpv6::{self, Message as Icmpv6Message};
@@ -222,6 +223,8 @@ pub struct Worker<B: PacketBuf, A: BufAlloc<B>> {
     // Scratch, cleared every burst and never shrunk.
     decap: Vec<B>,
     decap_ingress: Vec<IfIndex>,
+    /// The SPI of each packet in `decap` (0 when unreadable).
+    decap_spi: Vec<u32>,
     encap: Vec<B>,
     encap_sa: Vec<SaIndex>,
     /// Per collected packet: whether its SA was still installed at the encap lookup.
@@ -231,6 +234,10 @@ pub struct Worker<B: PacketBuf, A: BufAlloc<B>> {
     extra_pending: Vec<Option<B>>,
     /// `originated` while it is routed (see [`Worker::route_originated`]).
     originated: Vec<B>,
+    /// Plaintext packets of the burst waiting for the SPD, with their ingress interface.
+    to_classify: Vec<(IfIndex, B)>,
+    /// Their flow keys (`None`: unreadable).
+    keys: Vec<Option<FlowKey>>,
 }
 
 impl<B: PacketBuf, A: BufAlloc<B>> core::fmt::Debug for Worker<B, A> {
@@ -279,12 +286,15 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
             refs: SaRefs::with_capacity(b),
             decap: Vec::with_capacity(b),
             decap_ingress: Vec::with_capacity(b),
+            decap_spi: Vec::with_capacity(b),
             encap: Vec::with_capacity(b),
             encap_sa: Vec::with_capacity(b),
             encap_found: Vec::with_capacity(b),
             extra: Vec::with_capacity(b),
             extra_pending: Vec::with_capacity(b),
             originated: Vec::with_capacity(b),
+            to_classify: Vec::with_capacity(b),
+            keys: Vec::with_capacity(b),
         })
     }
 
@@ -354,6 +364,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
     ) {
         self.decap.clear();
         self.decap_ingress.clear();
+        self.decap_spi.clear();
         self.encap.clear();
         self.encap_sa.clear();
         for pkt in pkts.drain(..) {
@@ -386,21 +397,35 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
                         self.punt(reason, pkt);
                     }
                 }
-                Verdict::EspToUs { .. } => match strip_l2(pkt, c.l3_offset, c.l3_len) {
-                    Some(pkt) => {
-                        self.decap.push(pkt);
-                        self.decap_ingress.push(iface);
+                Verdict::EspToUs { esp_offset, .. } => {
+                    // The SA's slot starts loading now; `run_decap` looks it up later.
+                    let spi = pkt
+                        .data()
+                        .get(esp_offset..esp_offset + 4)
+                        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                        .map_or(0, u32::from_be_bytes);
+                    self.sas.prefetch_inbound(spi);
+                    self.decap_spi.push(spi);
+                    match strip_l2(pkt, c.l3_offset, c.l3_len) {
+                        Some(pkt) => {
+                            self.decap.push(pkt);
+                            self.decap_ingress.push(iface);
+                        }
+                        None => {
+                            self.decap_spi.pop();
+                            self.out.counters.drop_malformed += 1;
+                        }
                     }
-                    None => self.out.counters.drop_malformed += 1,
-                },
+                }
                 Verdict::Forward(Family::V4 | Family::V6) => {
                     match strip_l2(pkt, c.l3_offset, c.l3_len) {
-                        Some(pkt) => self.outbound(Some(iface), pkt, now_ns, tx),
+                        Some(pkt) => self.to_classify.push((iface, pkt)),
                         None => self.out.counters.drop_malformed += 1,
                     }
                 }
             }
         }
+        self.run_outbound(now_ns, tx);
         self.run_decap(now_ns, tx);
         self.run_encap(now_ns, tx);
         self.route_originated(now_ns, tx);
@@ -463,17 +488,59 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
     fn outbound(
         &mut self,
         ingress: Option<IfIndex>,
-        mut pkt: B,
+        pkt: B,
         now_ns: u64,
         tx: &mut impl FnMut(u16, B),
     ) {
-        let (key, decision) = match self.spd.classify_packet(pkt.data()) {
-            Ok(kd) => kd,
-            Err(_) => {
-                self.out.counters.drop_malformed += 1;
-                return;
+        match FlowKey::from_ip(pkt.data()) {
+            Ok(key) => self.outbound_with_key(ingress, pkt, key, now_ns, tx),
+            Err(_) => self.out.counters.drop_malformed += 1,
+        }
+    }
+
+    /// Stage 2 for the plaintext packets a burst collected: their flow keys first, with
+    /// the flow-cache sets they need prefetched, then classification, so the cache misses
+    /// of the burst overlap instead of stalling one after another.
+    fn run_outbound(&mut self, now_ns: u64, tx: &mut impl FnMut(u16, B)) {
+        if self.to_classify.is_empty() {
+            return;
+        }
+        self.keys.clear();
+        for (_, pkt) in &self.to_classify {
+            let key = FlowKey::from_ip(pkt.data()).ok();
+            if let Some(k) = &key {
+                self.spd.prefetch(k);
             }
-        };
+            self.keys.push(key);
+        }
+        let mut batch = core::mem::take(&mut self.to_classify);
+        let mut keys = core::mem::take(&mut self.keys);
+        for ((ingress, pkt), key) in batch.drain(..).zip(keys.drain(..)) {
+            match key {
+                Some(key) => self.outbound_with_key(Some(ingress), pkt, key, now_ns, tx),
+                None => self.out.counters.drop_malformed += 1,
+            }
+        }
+        self.to_classify = batch;
+        self.keys = keys;
+        // The SAs' slots were prefetched at classification: now their hot lines and keys,
+        // while decapsulation runs, before `run_encap` reads them.
+        for &idx in &self.encap_sa {
+            if let Some(sa) = self.sas.outbound(idx) {
+                sa.prefetch();
+            }
+        }
+    }
+
+    fn outbound_with_key(
+        &mut self,
+        ingress: Option<IfIndex>,
+        mut pkt: B,
+        key: FlowKey,
+        now_ns: u64,
+        tx: &mut impl FnMut(u16, B),
+    ) {
+        let decision = self.spd.classify(&key);
         let (policy, sa) = match decision {
             Decision::Bypass => {
                 return self.out.output(pkt, ingress, ingress.is_some(), now_ns, tx);
@@ -492,11 +559,12 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
             return;
         }
         match sa {
-            Some(idx) if self.sas.outbound(idx).is_some() => {
+            // Whether the SA is still installed is checked once, in `run_encap`.
+            Some(idx) => {
+                self.sas.prefetch_outbound(idx);
                 self.encap.push(pkt);
                 self.encap_sa.push(idx);
             }
-            Some(_) => self.out.counters.drop_no_sa += 1,
             None => {
                 let o = self.acquire.on_missing_sa(policy, &key, pkt, now_ns);
                 if !o.held {
@@ -597,7 +665,15 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
         if self.decap.is_empty() {
             return;
         }
-        let Worker { esp, sas, decap, decap_ingress, out, queues, .. } = self;
+        let Worker { esp, sas, decap, decap_ingress, decap_spi, out, queues, .. } = self;
+        // The SAs' hot lines and keys start loading for the whole burst before the first
+        // packet needs them (their slots were prefetched at classification).
+        for &spi in decap_spi.iter() {
+            if let Some(sa) = sas.inbound(spi) {
+                sa.prefetch();
+            }
+        }
+        decap_spi.clear();
         let r = esp::decap_burst(esp, decap, |spi| sas.inbound(spi), &mut out.alloc, now_ns);
         for ((pkt, r), &ingress) in decap.drain(..).zip(r.iter()).zip(decap_ingress.iter()) {
             match r.disposition {

@@ -96,6 +96,19 @@ impl ReplayWindow {
         w
     }
 
+    /// Starts loading the bitmap word that holds the top of the window, where the next
+    /// packets land.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        let n = self.words.len();
+        if n != 0 {
+            let top = self.top.load(Ordering::Relaxed);
+            if let Some(w) = self.words.get((top / 64) as usize % n) {
+                crate::prefetch::lines(w, 1);
+            }
+        }
+    }
+
     /// Window size in packets (0 = off).
     pub fn size(&self) -> u32 {
         self.size as u32

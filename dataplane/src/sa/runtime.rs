@@ -200,6 +200,13 @@ impl OutboundSa {
     pub fn last_seq(&self) -> u64 {
         self.seq.load(Ordering::Relaxed).min(self.seq_max)
     }
+    /// Starts loading what encapsulation reads: the SA's hot fields and its key data.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::prefetch::lines(self, 2);
+        self.cipher.prefetch();
+    }
+
     /// Changes the SA's lifetimes in place (control thread; see [`Lifetimes`]). Time limits
     /// still count from the SA's creation.
     pub fn set_lifetimes(&self, l: &Lifetimes) {
@@ -426,6 +433,17 @@ impl InboundSa {
     }
     pub fn replay_window(&self) -> &ReplayWindow {
         &self.replay
+    }
+    /// Starts loading what decapsulation reads: the hot fields, the replay bitmap's word
+    /// at the top of the window, the key data and the traffic selectors.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::prefetch::lines(self, 2);
+        self.replay.prefetch();
+        self.cipher.prefetch();
+        if let Some(first) = self.selectors.first() {
+            crate::prefetch::lines(first, 2);
+        }
     }
     /// Changes the SA's lifetimes in place (control thread; see [`Lifetimes`]).
     pub fn set_lifetimes(&self, l: &Lifetimes) {

@@ -101,6 +101,14 @@ impl FlowCache {
         (key.hash(self.seed) as usize & self.set_mask) * WAYS
     }
 
+    /// Starts loading `key`'s set (four slots, one line each).
+    #[inline]
+    pub(crate) fn prefetch(&self, key: &FlowKey) {
+        if let Some(slot) = self.slots.get(self.set(key)) {
+            crate::prefetch::lines(slot, WAYS);
+        }
+    }
+
     /// The cached (entry index, verdict) for `key`, counting a hit or a miss. On a miss,
     /// the error is the key's set, to hand to [`FlowCache::insert`] with the outcome.
     #[inline]

@@ -624,6 +624,21 @@ impl<I, O> SaReader<I, O> {
         (n.key == idx.0).then_some(&n.value)
     }
 
+    /// Starts loading the home slot [`SaReader::inbound`] will read for `spi`.
+    #[inline]
+    pub fn prefetch_inbound(&self, spi: u32) {
+        let s = &*self.shared;
+        s.inbound.prefetch(s.in_codec.slot(spi));
+    }
+
+    /// Starts loading the slot [`SaReader::outbound`] will read for `idx`: call it for a
+    /// burst's SAs before looking them up, so the misses overlap.
+    #[inline]
+    pub fn prefetch_outbound(&self, idx: SaIndex) {
+        let s = &*self.shared;
+        s.outbound.prefetch(s.out_codec.slot(idx.0));
+    }
+
     /// Looks up a burst: `out[i]` for `spis[i]` (pairs beyond the shorter slice are left
     /// alone). All slot loads of a chunk are issued before any node is read, so their cache
     /// misses overlap (VPP prefetches the same way); at a million SAs this is several times

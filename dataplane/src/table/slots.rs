@@ -108,6 +108,14 @@ impl<T> Slots<T> {
         unsafe { p.as_ref() }
     }
 
+    /// Starts loading the pointer cell of slot `i` (a hint; nothing is read).
+    #[inline]
+    pub(crate) fn prefetch(&self, i: usize) {
+        if let Some(cell) = self.ptrs.get(i) {
+            crate::prefetch::lines(cell, 1);
+        }
+    }
+
     /// Control thread: publishes `v` in slot `i` and returns what was there, to retire.
     pub(crate) fn publish(&self, i: usize, v: Owned<T>) -> Option<Owned<T>> {
         let old = self.ptrs[i].swap(v.into_raw(), Ordering::AcqRel);

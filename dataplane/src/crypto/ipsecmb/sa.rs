@@ -71,6 +71,21 @@ impl MbSa {
         with_key_mgr(|m| Self::build(m, t, keys))
     }
 
+    /// Starts loading the key data of this SA's cipher: the GCM key data (round keys and
+    /// hash key powers) or the AES schedule and HMAC states.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        let k = &*self.keys;
+        match self.kind {
+            ffi::KIND_GCM => crate::prefetch::lines(&k.gcm, 8),
+            ffi::KIND_CBC | ffi::KIND_CTR => {
+                crate::prefetch::lines(&k.enc, 4);
+                crate::prefetch::lines(&k.ipad, 2);
+            }
+            _ => crate::prefetch::lines(k, 1),
+        }
+    }
+
     fn build(m: *mut ffi::ImbMgr, t: Transform, keys: &SaKeys) -> Option<Self> {
         let mut k = Box::new(MbKeys {
             gcm: [0; GCM_KEY_BYTES],
