@@ -41,7 +41,7 @@ use crate::l3::{IfIndex, Interfaces, Role, RouteTable};
 use crate::queue::{Command, CountersReply, Event, WorkerEnd};
 use crate::sa::{DropReason, OutboundSa};
 use crate::spd::{
-    AcquireConfig, AcquireTable, CacheConfig, Classifier, Decision, FlowKey, PolicyId, Spd,
+    AcquireConfig, AcquireTable, CacheConfig, Classifier, Decision, FlowKey, Found, PolicyId, Spd,
     SpdError,
 };
 use crate::table::{SaIndex, SaReader, SaRefs};
@@ -238,6 +238,8 @@ pub struct Worker<B: PacketBuf, A: BufAlloc<B>> {
     to_classify: Vec<(IfIndex, B)>,
     /// Their flow keys (`None`: unreadable).
     keys: Vec<Option<FlowKey>>,
+    /// Their flow-cache lookups.
+    found: Vec<Option<Found>>,
 }
 
 impl<B: PacketBuf, A: BufAlloc<B>> core::fmt::Debug for Worker<B, A> {
@@ -295,6 +297,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
             originated: Vec::with_capacity(b),
             to_classify: Vec::with_capacity(b),
             keys: Vec::with_capacity(b),
+            found: Vec::with_capacity(b),
         })
     }
 
@@ -513,14 +516,25 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
             }
             self.keys.push(key);
         }
+        // The flow-cache lookups, which prefetch what the decisions read.
+        self.found.clear();
+        for key in &self.keys {
+            let found = key.as_ref().map(|k| self.spd.lookup(k));
+            self.found.push(found);
+        }
         let mut batch = core::mem::take(&mut self.to_classify);
         let mut keys = core::mem::take(&mut self.keys);
-        for ((ingress, pkt), key) in batch.drain(..).zip(keys.drain(..)) {
-            match key {
-                Some(key) => self.outbound_with_key(Some(ingress), pkt, key, now_ns, tx),
-                None => self.out.counters.drop_malformed += 1,
+        let mut found = core::mem::take(&mut self.found);
+        for (((ingress, pkt), key), f) in batch.drain(..).zip(keys.drain(..)).zip(found.drain(..)) {
+            match (key, f) {
+                (Some(key), Some(f)) => {
+                    let decision = self.spd.finish(&key, f);
+                    self.outbound_decided(Some(ingress), pkt, key, decision, now_ns, tx)
+                }
+                _ => self.out.counters.drop_malformed += 1,
             }
         }
+        self.found = found;
         self.to_classify = batch;
         self.keys = keys;
         // The SAs' slots were prefetched at classification: now their hot lines and keys,
@@ -535,12 +549,24 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
     fn outbound_with_key(
         &mut self,
         ingress: Option<IfIndex>,
-        mut pkt: B,
+        pkt: B,
         key: FlowKey,
         now_ns: u64,
         tx: &mut impl FnMut(u16, B),
     ) {
         let decision = self.spd.classify(&key);
+        self.outbound_decided(ingress, pkt, key, decision, now_ns, tx)
+    }
+
+    fn outbound_decided(
+        &mut self,
+        ingress: Option<IfIndex>,
+        mut pkt: B,
+        key: FlowKey,
+        decision: Decision,
+        now_ns: u64,
+        tx: &mut impl FnMut(u16, B),
+    ) {
         let (policy, sa) = match decision {
             Decision::Bypass => {
                 return self.out.output(pkt, ingress, ingress.is_some(), now_ns, tx);

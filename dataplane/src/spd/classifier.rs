@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::cache::{CacheConfig, CacheStats, FlowCache};
 use super::key::FlowKey;
 use super::selector::SpdError;
-use super::table::{NO_ENTRY, Spd};
+use super::table::{NO_ENTRY, Spd, Verdict};
 use super::{Decision, PolicyId, SaIndex};
 use crate::wire;
 
@@ -42,6 +42,15 @@ pub struct Classifier {
     bindings: HashMap<PolicyId, SaIndex>,
     entry_hits: Box<[u64]>,
     default_hits: u64,
+}
+
+/// What [`Classifier::lookup`] found for a packet, to hand to [`Classifier::finish`].
+#[derive(Debug, Clone, Copy)]
+pub struct Found {
+    entry: u32,
+    verdict: Verdict,
+    /// The flow cache's epoch at the lookup: the SPD it refers to.
+    epoch: u32,
 }
 
 impl Classifier {
@@ -93,6 +102,16 @@ impl Classifier {
     /// Classifies one packet by its key: flow cache first, tuple-space search on a miss.
     #[inline]
     pub fn classify(&mut self, key: &FlowKey) -> Decision {
+        let found = self.lookup(key);
+        self.finish(key, found)
+    }
+
+    /// The first half of [`Classifier::classify`], for a burst: finds the entry (flow
+    /// cache, or the SPD search on a miss) and starts loading what [`Classifier::finish`]
+    /// reads (the entry's hit counter, the policy and its SA), so that calling `lookup` for
+    /// every packet of a burst and then `finish` for each overlaps those misses.
+    #[inline]
+    pub fn lookup(&mut self, key: &FlowKey) -> Found {
         let (entry, verdict) = match self.cache.lookup(key) {
             Ok(hit) => hit,
             Err(set) => {
@@ -101,6 +120,20 @@ impl Classifier {
                 (entry, verdict)
             }
         };
+        if let Some(hits) = self.entry_hits.get(entry as usize) {
+            crate::prefetch::lines(hits, 1);
+        }
+        self.spd.prefetch_decision(verdict, &self.bound);
+        Found { entry, verdict, epoch: self.cache.epoch() }
+    }
+
+    /// The second half of [`Classifier::classify`] for `key`: counts the hit and decides. A
+    /// `Found` from before a policy change (a new SPD between the two halves) is looked up
+    /// again.
+    #[inline]
+    pub fn finish(&mut self, key: &FlowKey, found: Found) -> Decision {
+        let found = if found.epoch == self.cache.epoch() { found } else { self.lookup(key) };
+        let Found { entry, verdict, .. } = found;
         match self.entry_hits.get_mut(entry as usize) {
             Some(hits) => *hits += 1,
             None => {

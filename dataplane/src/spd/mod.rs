@@ -51,7 +51,7 @@ pub use acquire::{
     PROBE as ACQUIRE_PROBE,
 };
 pub use cache::{CacheConfig, CacheStats, WAYS as CACHE_WAYS};
-pub use classifier::{Classifier, RetiredSpd};
+pub use classifier::{Classifier, Found, RetiredSpd};
 pub use key::{FlowKey, PortsState};
 pub use linear::LinearSpd;
 pub use selector::{Action, Entry, IpPrefix, PortRange, SpdError, TrafficSelector};

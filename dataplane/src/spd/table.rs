@@ -288,6 +288,19 @@ impl Spd {
         }
     }
 
+    /// Starts loading what [`Spd::decision`] will read for `verdict`.
+    #[inline]
+    pub(crate) fn prefetch_decision(&self, verdict: Verdict, sa: &[Option<SaIndex>]) {
+        if let Verdict::Protect(slot) = verdict {
+            if let Some(p) = self.policies.get(slot as usize) {
+                crate::prefetch::lines(p, 1);
+            }
+            if let Some(b) = sa.get(slot as usize) {
+                crate::prefetch::lines(b, 1);
+            }
+        }
+    }
+
     /// Turns a verdict into a decision, with `sa_of` the SA bound to a policy slot.
     #[inline]
     pub(crate) fn decision(&self, verdict: Verdict, sa: &[Option<SaIndex>]) -> Decision {
