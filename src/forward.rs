@@ -124,6 +124,18 @@ pub fn run(
     opts: &RunOptions,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<RunReport> {
+    with_eal(profile, opts, |eal, profile, huge| forward(eal, profile, opts, &stop, huge))
+}
+
+/// Starts the EAL for `profile` (with the command line's overrides), runs `f`, then removes
+/// the run's DPDK files, also when start-up failed half-way. `f` gets the EAL, the profile
+/// as overridden and whether hugepages are in use; the DPDK objects it makes are gone
+/// (ports closed) before the EAL is cleaned up.
+pub(crate) fn with_eal<T>(
+    profile: &Profile,
+    opts: &RunOptions,
+    f: impl FnOnce(&Eal, &Profile, bool) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let mut profile = profile.clone();
     if let Some(p) = &opts.file_prefix {
         profile.eal.file_prefix = p.clone();
@@ -133,18 +145,45 @@ pub fn run(
     let args = profile.eal_args(huge);
     tracing::info!("EAL arguments: {}", args.join(" "));
     let prefix = profile.eal.file_prefix.clone();
-
-    // Ports are stopped and closed inside `forward`, then the EAL is cleaned up (dropped),
-    // then its files are removed, also when start-up failed half-way.
-    let result = Eal::init(&args)
-        .context("starting the DPDK EAL")
-        .and_then(|eal| forward(&eal, &profile, opts, &stop, huge));
+    let result =
+        Eal::init(&args).context("starting the DPDK EAL").and_then(|eal| f(&eal, &profile, huge));
     if let Err(e) =
         crate::dpdk::remove_runtime_files(&prefix, Path::new(crate::dpdk::DEFAULT_HUGEDIR))
     {
         tracing::warn!("could not remove DPDK runtime files for prefix {prefix}: {e}");
     }
     result
+}
+
+/// One mbuf pool per NUMA socket in use, as `(socket, pool)`.
+pub(crate) type Pools<'e> = Vec<(u32, Mempool<'e>)>;
+
+/// The profile's ports, and one mbuf pool on every NUMA socket a port or one of `lcores`
+/// is on.
+pub(crate) fn open_ports<'e>(
+    eal: &'e Eal,
+    profile: &Profile,
+    lcores: &[u32],
+) -> anyhow::Result<(Vec<Port<'e>>, Pools<'e>)> {
+    let mut ports = Vec::with_capacity(profile.ports.len());
+    for p in &profile.ports {
+        let port = Port::by_name(eal, p.device.port_name()).with_context(|| {
+            format!("port {:?}: known ports: {:?}", p.name, Port::all_names(eal))
+        })?;
+        ports.push(port);
+    }
+    let mut sockets: Vec<u32> = ports.iter().map(Port::socket).collect();
+    sockets.extend(lcores.iter().map(|&c| eal.socket_of_lcore(c)));
+    sockets.sort_unstable();
+    sockets.dedup();
+    let mp = &profile.mempool;
+    let mut pools: Vec<(u32, Mempool<'_>)> = Vec::new();
+    for &s in &sockets {
+        let pool = Mempool::new(eal, &format!("fg_pool_s{s}"), mp.mbufs, mp.cache, mp.data_room, s)
+            .with_context(|| format!("creating the mbuf pool on socket {s}"))?;
+        pools.push((s, pool));
+    }
+    Ok((ports, pools))
 }
 
 fn forward(
@@ -158,25 +197,8 @@ fn forward(
     let n_fwd = u16::try_from(fwd_cores.len()).context("too many forwarding lcores")?;
     let workers_on_main = profile.eal.worker_cores.is_empty();
 
-    // Find the ports first: a pool goes on every socket a port or forwarding lcore is on.
-    let mut ports = Vec::with_capacity(profile.ports.len());
-    for p in &profile.ports {
-        let port = Port::by_name(eal, p.device.port_name()).with_context(|| {
-            format!("port {:?}: known ports: {:?}", p.name, Port::all_names(eal))
-        })?;
-        ports.push(port);
-    }
-    let mut sockets: Vec<u32> = ports.iter().map(Port::socket).collect();
-    sockets.extend(fwd_cores.iter().map(|&c| eal.socket_of_lcore(c)));
-    sockets.sort_unstable();
-    sockets.dedup();
-    let mp = &profile.mempool;
-    let mut pools: Vec<(u32, Mempool<'_>)> = Vec::new();
-    for &s in &sockets {
-        let pool = Mempool::new(eal, &format!("fg_pool_s{s}"), mp.mbufs, mp.cache, mp.data_room, s)
-            .with_context(|| format!("creating the mbuf pool on socket {s}"))?;
-        pools.push((s, pool));
-    }
+    // A pool goes on every socket a port or forwarding lcore is on.
+    let (mut ports, pools) = open_ports(eal, profile, &fwd_cores)?;
 
     let mut rx_all = Vec::new();
     let mut tx_all = Vec::new();

@@ -13,7 +13,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,8 +32,8 @@ use dataplane::wire::EthernetAddress;
 
 use super::config::{ApplianceConfig, PolicyAction, StaticSa};
 use super::report::{ApplianceReport, Measured, WorkerReport};
-use crate::dpdk::{Burst, Eal, Mbuf, Mempool, Port, PortConfig, RxQueue, TxQueue};
-use crate::forward::{RunOptions, choose_hugepages, fmt_mac, print_stats, wait_for_links};
+use crate::dpdk::{Burst, Eal, Mbuf, Mempool, PortConfig, RxQueue, TxQueue};
+use crate::forward::{RunOptions, fmt_mac, open_ports, print_stats, wait_for_links, with_eal};
 
 /// Control → worker commands and worker → control events per worker.
 const COMMAND_RING: usize = 1024;
@@ -175,24 +174,11 @@ pub fn run(
     opts: &RunOptions,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<ApplianceReport> {
-    let mut cfg = cfg.clone();
-    if let Some(p) = &opts.file_prefix {
-        cfg.profile.eal.file_prefix = p.clone();
-    }
-    let eal_cfg = &cfg.profile.eal;
-    let huge = choose_hugepages(opts.hugepages.unwrap_or(eal_cfg.hugepages), eal_cfg.memory_mb)?;
-    let args = cfg.profile.eal_args(huge);
-    tracing::info!("EAL arguments: {}", args.join(" "));
-    let prefix = cfg.profile.eal.file_prefix.clone();
-    let result = Eal::init(&args)
-        .context("starting the DPDK EAL")
-        .and_then(|eal| appliance(&eal, &cfg, opts, &stop, huge));
-    if let Err(e) =
-        crate::dpdk::remove_runtime_files(&prefix, Path::new(crate::dpdk::DEFAULT_HUGEDIR))
-    {
-        tracing::warn!("could not remove DPDK runtime files for prefix {prefix}: {e}");
-    }
-    result
+    with_eal(&cfg.profile, opts, |eal, profile, huge| {
+        let mut cfg = cfg.clone();
+        cfg.profile = profile.clone();
+        appliance(eal, &cfg, opts, &stop, huge)
+    })
 }
 
 /// The SA table with the config's static SAs, and the outbound index of each SPI.
@@ -355,24 +341,7 @@ fn appliance(
     let n_workers = lcores.len();
     let n_tx = u16::try_from(n_workers).context("too many worker lcores")?;
 
-    let mut ports = Vec::with_capacity(profile.ports.len());
-    for p in &profile.ports {
-        let port = Port::by_name(eal, p.device.port_name()).with_context(|| {
-            format!("port {:?}: known ports: {:?}", p.name, Port::all_names(eal))
-        })?;
-        ports.push(port);
-    }
-    let mut sockets: Vec<u32> = ports.iter().map(Port::socket).collect();
-    sockets.extend(lcores.iter().map(|&c| eal.socket_of_lcore(c)));
-    sockets.sort_unstable();
-    sockets.dedup();
-    let mp = &profile.mempool;
-    let mut pools: Vec<(u32, Mempool<'_>)> = Vec::new();
-    for &s in &sockets {
-        let pool = Mempool::new(eal, &format!("fg_pool_s{s}"), mp.mbufs, mp.cache, mp.data_room, s)
-            .with_context(|| format!("creating the mbuf pool on socket {s}"))?;
-        pools.push((s, pool));
-    }
+    let (mut ports, pools) = open_ports(eal, profile, &lcores)?;
     let pool_for =
         |socket: u32| pools.iter().find(|(s, _)| *s == socket).map_or(pools[0].1, |p| p.1);
 
