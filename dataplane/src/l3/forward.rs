@@ -1,5 +1,5 @@
-//! Per-packet IP forwarding helpers: TTL / hop-limit decrement, ICMP time-exceeded
-//! generation, echo replies for our own addresses and the ICMP error rate limiter.
+//! Per-packet IP forwarding helpers: TTL / hop-limit decrement, ICMP error generation
+//! (time exceeded, fragmentation needed / packet too big), echo replies for our own addresses and the ICMP error rate limiter.
 //!
 //! The buffers handed in and out are IP packets (L2 stripped); the caller prepends L2
 //! after routing the result like any other locally originated packet.
@@ -105,19 +105,41 @@ pub fn may_send_error_v6(ip: &[u8]) -> bool {
     }
 }
 
-/// Writes an IPv4 packet from `src` carrying ICMP time-exceeded (TTL exceeded in transit)
-/// about `offending` into `buf`, quoting as much of it as fits in 576 bytes (RFC 1812
-/// section 4.3.2.3). Returns the packet length. Check [`may_send_error_v4`] and the rate
-/// limiter first.
-pub fn emit_time_exceeded_v4(
+/// An ICMP / ICMPv6 error a router sends about a packet it does not forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpError {
+    /// TTL / hop limit exceeded in transit (RFC 1812 5.3.1, RFC 4443 3.3).
+    TimeExceeded,
+    /// Larger than the next link's `mtu`: ICMP "fragmentation needed and DF set" with the
+    /// next-hop MTU (RFC 1191 section 4), or ICMPv6 "packet too big" (RFC 4443 3.2).
+    TooBig { mtu: u16 },
+}
+
+/// DSCP of generated ICMP errors: CS6, "internetwork control" (RFC 4594 section 3.2).
+const ERROR_DSCP: u8 = 0xc0;
+
+/// Writes an IPv4 packet from `src` carrying `kind` about `offending` into `buf`, quoting
+/// as much of it as fits in 576 bytes (RFC 1812 section 4.3.2.3). Returns the packet
+/// length. Check [`may_send_error_v4`] and the rate limiter first.
+pub fn emit_error_v4(
     src: Ipv4Addr,
     offending: &[u8],
+    kind: IcmpError,
     buf: &mut [u8],
 ) -> Result<usize, ForwardError> {
     let pkt = Ipv4Packet::new_checked(offending).map_err(|_| ForwardError::Malformed)?;
     let quoted_len = usize::from(pkt.total_len()).min(icmpv4::ERROR_DATA_MAX_LEN);
     let quoted = offending.get(..quoted_len).ok_or(ForwardError::Malformed)?;
-    let icmp = Icmpv4Repr::TimeExceeded { reason: Icmpv4TimeExceeded::TtlExpired, data: quoted };
+    let icmp = match kind {
+        IcmpError::TimeExceeded => {
+            Icmpv4Repr::TimeExceeded { reason: Icmpv4TimeExceeded::TtlExpired, data: quoted }
+        }
+        IcmpError::TooBig { mtu } => Icmpv4Repr::DstUnreachable {
+            reason: icmpv4::DstUnreachable::FragRequired,
+            next_hop_mtu: mtu,
+            data: quoted,
+        },
+    };
     let icmp_len = icmp.buffer_len();
     let ip_repr = Ipv4Repr {
         src_addr: src,
@@ -125,7 +147,7 @@ pub fn emit_time_exceeded_v4(
         next_header: IpProtocol::Icmp,
         payload_len: icmp_len,
         hop_limit: DEFAULT_TTL,
-        dscp_ecn: 0xc0, // CS6, "internetwork control" (RFC 4594 section 3.2).
+        dscp_ecn: ERROR_DSCP,
         dont_frag: false,
     };
     let total = ipv4::HEADER_LEN + icmp_len;
@@ -137,12 +159,13 @@ pub fn emit_time_exceeded_v4(
     Ok(total)
 }
 
-/// Writes an IPv6 packet from `src` carrying ICMPv6 time-exceeded (hop limit exceeded in
-/// transit) about `offending` into `buf`, quoting as much as fits in the minimum MTU
-/// (RFC 4443 section 3.3). Returns the packet length.
-pub fn emit_time_exceeded_v6(
+/// Writes an IPv6 packet from `src` carrying `kind` about `offending` into `buf`, quoting
+/// as much as fits in the minimum MTU (RFC 4443 section 2.4 (c)). Returns the packet
+/// length.
+pub fn emit_error_v6(
     src: Ipv6Addr,
     offending: &[u8],
+    kind: IcmpError,
     buf: &mut [u8],
 ) -> Result<usize, ForwardError> {
     let pkt = Ipv6Packet::new_checked(offending).map_err(|_| ForwardError::Malformed)?;
@@ -150,8 +173,12 @@ pub fn emit_time_exceeded_v6(
         (ipv6::HEADER_LEN + usize::from(pkt.payload_len())).min(icmpv6::ERROR_DATA_MAX_LEN);
     let quoted = offending.get(..quoted_len).ok_or(ForwardError::Malformed)?;
     let dst = pkt.src_addr();
-    let icmp =
-        Icmpv6Repr::TimeExceeded { reason: Icmpv6TimeExceeded::HopLimitExceeded, data: quoted };
+    let icmp = match kind {
+        IcmpError::TimeExceeded => {
+            Icmpv6Repr::TimeExceeded { reason: Icmpv6TimeExceeded::HopLimitExceeded, data: quoted }
+        }
+        IcmpError::TooBig { mtu } => Icmpv6Repr::PktTooBig { mtu: u32::from(mtu), data: quoted },
+    };
     let icmp_len = icmp.buffer_len();
     let ip_repr = Ipv6Repr {
         src_addr: src,
@@ -159,7 +186,7 @@ pub fn emit_time_exceeded_v6(
         next_header: IpProtocol::Icmpv6,
         payload_len: icmp_len,
         hop_limit: DEFAULT_TTL,
-        traffic_class: 0xc0,
+        traffic_class: ERROR_DSCP,
         flow_label: 0,
     };
     let total = ipv6::HEADER_LEN + icmp_len;
@@ -171,28 +198,56 @@ pub fn emit_time_exceeded_v6(
     Ok(total)
 }
 
-/// Writes the time-exceeded error (v4 or v6, by the offending packet's version) about
-/// `offending`, received on `ingress`, into `buf`, sourced from the ingress interface's
-/// address: its primary IPv4 address, or for IPv6 the address that fits the offender's
-/// source (RFC 1812 section 4.3.2.4; RFC 4443 section 2.2). Does not check
-/// [`may_send_error_v4`] / [`may_send_error_v6`] or the rate limiter: the caller does.
-pub fn emit_time_exceeded(
+/// [`emit_error_v4`] for time-exceeded.
+pub fn emit_time_exceeded_v4(
+    src: Ipv4Addr,
+    offending: &[u8],
+    buf: &mut [u8],
+) -> Result<usize, ForwardError> {
+    emit_error_v4(src, offending, IcmpError::TimeExceeded, buf)
+}
+
+/// [`emit_error_v6`] for time-exceeded.
+pub fn emit_time_exceeded_v6(
+    src: Ipv6Addr,
+    offending: &[u8],
+    buf: &mut [u8],
+) -> Result<usize, ForwardError> {
+    emit_error_v6(src, offending, IcmpError::TimeExceeded, buf)
+}
+
+/// Writes `kind` (v4 or v6, by the offending packet's version) about `offending`,
+/// received on `ingress`, into `buf`, sourced from the ingress interface's address: its
+/// primary IPv4 address, or for IPv6 the address that fits the offender's source (RFC 1812
+/// section 4.3.2.4; RFC 4443 section 2.2). Does not check [`may_send_error_v4`] /
+/// [`may_send_error_v6`] or the rate limiter: the caller does.
+pub fn emit_error(
     ingress: &Interface,
     offending: &[u8],
+    kind: IcmpError,
     buf: &mut [u8],
 ) -> Result<usize, ForwardError> {
     match offending.first().map(|b| b >> 4) {
         Some(4) => {
             let src = ingress.primary_ipv4().ok_or(ForwardError::Unsupported)?;
-            emit_time_exceeded_v4(src, offending, buf)
+            emit_error_v4(src, offending, kind, buf)
         }
         Some(6) => {
             let pkt = Ipv6Packet::new_checked(offending).map_err(|_| ForwardError::Malformed)?;
             let src = ingress.source_ipv6_for(pkt.src_addr()).ok_or(ForwardError::Unsupported)?;
-            emit_time_exceeded_v6(src, offending, buf)
+            emit_error_v6(src, offending, kind, buf)
         }
         _ => Err(ForwardError::Malformed),
     }
+}
+
+/// [`emit_error`] for time-exceeded.
+pub fn emit_time_exceeded(
+    ingress: &Interface,
+    offending: &[u8],
+    buf: &mut [u8],
+) -> Result<usize, ForwardError> {
+    emit_error(ingress, offending, IcmpError::TimeExceeded, buf)
 }
 
 /// Turns an ICMPv4 echo request to one of our addresses into the echo reply, in place:

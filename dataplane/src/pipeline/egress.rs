@@ -14,15 +14,11 @@ use core::mem;
 
 use crate::buf::PacketBuf;
 use crate::esp::{self, BufAlloc};
-use crate::l3::forward::{self, ForwardError, IcmpRateLimiter, Ttl};
+use crate::l3::forward::{self, ForwardError, IcmpError, IcmpRateLimiter, Ttl};
 use crate::l3::neigh::{self, NeighEvent, NeighTable};
-use crate::l3::{IfIndex, Interface, Interfaces, NextHop, Route, RouteTable};
-use crate::wire::icmpv4::{self, DstUnreachable};
+use crate::l3::{IfIndex, Interfaces, NextHop, Route, RouteTable};
 use crate::wire::icmpv6;
-use crate::wire::{
-    EtherType, EthernetAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol,
-    Ipv4Addr, Ipv4Packet, Ipv4Repr, Ipv6Addr, Ipv6Packet, Ipv6Repr, ipv4, ipv6,
-};
+use crate::wire::{EtherType, EthernetAddress, Ipv4Addr, Ipv4Packet, Ipv6Addr, Ipv6Packet, ipv6};
 
 use super::Counters;
 
@@ -39,19 +35,6 @@ const MIN_FRAME: usize = 60;
 /// link-layer address option (RFC 4861 section 4.3).
 const NS_FRAME_MAX: usize =
     18 + ipv6::HEADER_LEN + icmpv6::ND_HEADER_LEN + icmpv6::LLADDR_OPTION_LEN;
-
-/// DSCP of generated ICMP errors: CS6, "internetwork control" (RFC 4594 section 3.2).
-const ERROR_DSCP: u8 = 0xc0;
-
-/// Which ICMP error to send about a packet that is not forwarded.
-#[derive(Debug, Clone, Copy)]
-enum IcmpError {
-    /// TTL / hop limit exceeded in transit.
-    TimeExceeded,
-    /// Larger than the egress link's MTU (given): "fragmentation needed" (IPv4, DF set) or
-    /// "packet too big" (IPv6).
-    TooBig(u16),
-}
 
 /// Everything stage 3 reads and writes, split off the worker so it can run while the ESP
 /// engine's per-burst results are still borrowed.
@@ -121,7 +104,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
         if forwarded && let Some(mtu) = self.exceeded_mtu(route.iface, len) {
             if df {
                 self.counters.drop_frag_needed += 1;
-                self.icmp_error(IcmpError::TooBig(mtu), &pkt, ingress, now_ns);
+                self.icmp_error(IcmpError::TooBig { mtu }, &pkt, ingress, now_ns);
                 return;
             }
             // RFC 791: a router fragments what may be fragmented; the fragments follow the
@@ -204,7 +187,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
         };
         if forwarded && let Some(mtu) = self.exceeded_mtu(route.iface, len) {
             self.counters.drop_packet_too_big += 1;
-            self.icmp_error(IcmpError::TooBig(mtu), &pkt, ingress, now_ns);
+            self.icmp_error(IcmpError::TooBig { mtu }, &pkt, ingress, now_ns);
             return;
         }
         let next_hop = route.next_hop_addr(dst);
@@ -385,11 +368,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
             self.counters.drop_no_buffer += 1;
             return;
         };
-        let written = match kind {
-            IcmpError::TimeExceeded => forward::emit_time_exceeded(ifc, data, b.data_mut()),
-            IcmpError::TooBig(mtu) => emit_too_big(ifc, data, mtu, b.data_mut()),
-        };
-        let Ok(n) = written else { return };
+        let Ok(n) = forward::emit_error(ifc, data, kind, b.data_mut()) else { return };
         if b.trim(b.len().saturating_sub(n)).is_err() {
             return;
         }
@@ -417,73 +396,5 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
             _ => return None,
         };
         Some(self.ifaces.get(iface)?.role)
-    }
-}
-
-/// Writes the error for a packet too big for a link of `mtu` bytes, sourced from `ingress`
-/// like [`forward::emit_time_exceeded`]: ICMP "fragmentation needed and DF set" (type 3
-/// code 4) with the next-hop MTU in the header (RFC 1191 section 4), quoting what fits in
-/// 576 bytes; or ICMPv6 "packet too big" (type 2) with the MTU, quoting what fits in 1280
-/// bytes (RFC 4443 section 3.2). Returns the packet length.
-fn emit_too_big(
-    ingress: &Interface,
-    offending: &[u8],
-    mtu: u16,
-    buf: &mut [u8],
-) -> Result<usize, ForwardError> {
-    match offending.first().map(|b| b >> 4) {
-        Some(4) => {
-            let src = ingress.primary_ipv4().ok_or(ForwardError::Unsupported)?;
-            let pkt = Ipv4Packet::new_checked(offending).map_err(|_| ForwardError::Malformed)?;
-            let quoted_len = usize::from(pkt.total_len()).min(icmpv4::ERROR_DATA_MAX_LEN);
-            let quoted = offending.get(..quoted_len).ok_or(ForwardError::Malformed)?;
-            let icmp = Icmpv4Repr::DstUnreachable {
-                reason: DstUnreachable::FragRequired,
-                next_hop_mtu: mtu,
-                data: quoted,
-            };
-            let ip_repr = Ipv4Repr {
-                src_addr: src,
-                dst_addr: pkt.src_addr(),
-                next_header: IpProtocol::Icmp,
-                payload_len: icmp.buffer_len(),
-                hop_limit: forward::DEFAULT_TTL,
-                dscp_ecn: ERROR_DSCP,
-                dont_frag: false,
-            };
-            let total = ipv4::HEADER_LEN + icmp.buffer_len();
-            let out = buf.get_mut(..total).ok_or(ForwardError::NoRoom)?;
-            let mut ip = Ipv4Packet::new_unchecked(out);
-            ip_repr.emit(&mut ip).map_err(|_| ForwardError::NoRoom)?;
-            icmp.emit(&mut Icmpv4Packet::new_unchecked(ip.payload_mut()))
-                .map_err(|_| ForwardError::NoRoom)?;
-            Ok(total)
-        }
-        Some(6) => {
-            let pkt = Ipv6Packet::new_checked(offending).map_err(|_| ForwardError::Malformed)?;
-            let dst = pkt.src_addr();
-            let src = ingress.source_ipv6_for(dst).ok_or(ForwardError::Unsupported)?;
-            let quoted_len =
-                (ipv6::HEADER_LEN + usize::from(pkt.payload_len())).min(icmpv6::ERROR_DATA_MAX_LEN);
-            let quoted = offending.get(..quoted_len).ok_or(ForwardError::Malformed)?;
-            let icmp = Icmpv6Repr::PktTooBig { mtu: u32::from(mtu), data: quoted };
-            let ip_repr = Ipv6Repr {
-                src_addr: src,
-                dst_addr: dst,
-                next_header: IpProtocol::Icmpv6,
-                payload_len: icmp.buffer_len(),
-                hop_limit: forward::DEFAULT_TTL,
-                traffic_class: ERROR_DSCP,
-                flow_label: 0,
-            };
-            let total = ipv6::HEADER_LEN + icmp.buffer_len();
-            let out = buf.get_mut(..total).ok_or(ForwardError::NoRoom)?;
-            let mut ip = Ipv6Packet::new_unchecked(out);
-            ip_repr.emit(&mut ip).map_err(|_| ForwardError::NoRoom)?;
-            icmp.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(ip.payload_mut()))
-                .map_err(|_| ForwardError::NoRoom)?;
-            Ok(total)
-        }
-        _ => Err(ForwardError::Malformed),
     }
 }
