@@ -46,9 +46,14 @@ impl Mbuf<'_> {
         usize::from(unsafe { ffi::fg_pktmbuf_data_len(self.ptr.as_ptr()) })
     }
 
-    fn data_ptr(&self) -> *mut u8 {
-        // SAFETY: self owns a valid mbuf; mtod only computes buf_addr + data_off.
-        unsafe { ffi::fg_pktmbuf_mtod(self.ptr.as_ptr()) }.cast()
+    /// The first segment's data pointer and length, in one call into the shim.
+    #[inline]
+    fn view(&self) -> (*mut u8, usize) {
+        let mut len = 0u16;
+        // SAFETY: self owns a valid mbuf; the shim writes the length through the pointer to
+        // a local and returns buf_addr + data_off.
+        let p = unsafe { ffi::fg_pktmbuf_view(self.ptr.as_ptr(), &mut len) };
+        (p.cast(), usize::from(len))
     }
 }
 
@@ -77,14 +82,16 @@ fn len16(n: usize) -> Option<u16> {
 
 impl PacketBuf for Mbuf<'_> {
     fn data(&self) -> &[u8] {
+        let (p, len) = self.view();
         // SAFETY: the first segment holds data_len initialised bytes at mtod; the borrow
         // of self keeps the mbuf alive and unmodified.
-        unsafe { std::slice::from_raw_parts(self.data_ptr(), self.data_len()) }
+        unsafe { std::slice::from_raw_parts(p, len) }
     }
 
     fn data_mut(&mut self) -> &mut [u8] {
+        let (p, len) = self.view();
         // SAFETY: as in `data`, and the unique borrow of self makes the slice exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.data_ptr(), self.data_len()) }
+        unsafe { std::slice::from_raw_parts_mut(p, len) }
     }
 
     fn headroom(&self) -> usize {

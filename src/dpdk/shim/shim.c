@@ -23,6 +23,11 @@ int fg_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsig
 void fg_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
 char *fg_pktmbuf_mtod(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, char *); }
 uint16_t fg_pktmbuf_data_len(const struct rte_mbuf *m) { return rte_pktmbuf_data_len(m); }
+char *fg_pktmbuf_view(struct rte_mbuf *m, uint16_t *len)
+{
+    *len = rte_pktmbuf_data_len(m);
+    return rte_pktmbuf_mtod(m, char *);
+}
 uint32_t fg_pktmbuf_pkt_len(const struct rte_mbuf *m) { return rte_pktmbuf_pkt_len(m); }
 uint16_t fg_pktmbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
 uint16_t fg_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_headroom(m); }

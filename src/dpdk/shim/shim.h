@@ -30,6 +30,8 @@ int fg_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsig
 void fg_pktmbuf_free(struct rte_mbuf *m);
 char *fg_pktmbuf_mtod(struct rte_mbuf *m);
 uint16_t fg_pktmbuf_data_len(const struct rte_mbuf *m);
+/* The first segment's data and its length in one call (the packet path asks for both). */
+char *fg_pktmbuf_view(struct rte_mbuf *m, uint16_t *len);
 uint32_t fg_pktmbuf_pkt_len(const struct rte_mbuf *m);
 uint16_t fg_pktmbuf_nb_segs(const struct rte_mbuf *m);
 uint16_t fg_pktmbuf_headroom(const struct rte_mbuf *m);
