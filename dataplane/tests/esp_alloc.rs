@@ -7,7 +7,7 @@ mod alloc_counter;
 
 use std::sync::atomic::Ordering;
 
-use alloc_counter::{ALLOCS, COUNTING, Counting};
+use alloc_counter::{ALLOCS, Counting, counting};
 
 use dataplane::buf::{PacketBuf, VecBuf};
 use dataplane::esp::{self, Disposition, EspWorker, VecBufAlloc};
@@ -46,7 +46,7 @@ fn warmed_up_bursts_do_not_allocate() {
                 for (b, p) in bufs.iter_mut().zip(&plain) {
                     b.reset(p, 256);
                 }
-                COUNTING.store(round == 2, Ordering::Relaxed);
+                counting(round == 2);
                 let d = esp::encap_burst(&mut w, &sas, &mut bufs, &mut extra, &mut VecBufAlloc, 0);
                 assert!(d.iter().all(|d| *d == Disposition::Forward));
                 let r = esp::decap_burst(
@@ -57,7 +57,7 @@ fn warmed_up_bursts_do_not_allocate() {
                     0,
                 );
                 assert!(r.iter().all(|r| r.disposition == Disposition::Forward));
-                COUNTING.store(false, Ordering::Relaxed);
+                counting(false);
             }
             for (b, p) in bufs.iter().zip(&plain) {
                 assert_eq!(b.data(), &p[..]);

@@ -6,7 +6,7 @@ mod alloc_counter;
 
 use std::sync::atomic::Ordering;
 
-use alloc_counter::{ALLOCS, COUNTING, Counting};
+use alloc_counter::{ALLOCS, Counting, counting};
 
 use dataplane::buf::VecBuf;
 use dataplane::l3::classify::{Verdict, classify};
@@ -102,7 +102,7 @@ fn l3_work_does_not_allocate_after_setup() {
     let mut events6: Vec<NeighEvent<Ipv6Addr, VecBuf>> = Vec::with_capacity(64);
     let mut frame_buf = [0u8; 128];
 
-    COUNTING.store(true, Ordering::SeqCst);
+    counting(true);
     let mut now = 0u64;
     let mut sent = 0usize;
     for round in 0..200u64 {
@@ -169,7 +169,7 @@ fn l3_work_does_not_allocate_after_setup() {
             }
         }
     }
-    COUNTING.store(false, Ordering::SeqCst);
+    counting(false);
     assert_eq!(ALLOCS.load(Ordering::SeqCst), 0);
     assert!(sent > 0);
     assert!(neigh.stats().solicits > 0);

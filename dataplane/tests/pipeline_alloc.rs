@@ -8,7 +8,7 @@ mod alloc_counter;
 
 use std::sync::atomic::Ordering;
 
-use alloc_counter::{ALLOCS, COUNTING, Counting};
+use alloc_counter::{ALLOCS, Counting, counting};
 
 use dataplane::buf::VecBuf;
 
@@ -22,9 +22,9 @@ const BURST: usize = 32;
 #[test]
 fn steady_state_tunnel_traffic_allocates_nothing() {
     // The counter sees allocations at all.
-    COUNTING.store(true, Ordering::SeqCst);
+    counting(true);
     drop(std::hint::black_box(vec![0u8; 16]));
-    COUNTING.store(false, Ordering::SeqCst);
+    counting(false);
     assert!(ALLOCS.load(Ordering::SeqCst) > 0);
 
     let mut net = Net::new();
@@ -51,7 +51,7 @@ fn steady_state_tunnel_traffic_allocates_nothing() {
         b_out.clear();
         let measured = round >= 3;
         ALLOCS.store(0, Ordering::SeqCst);
-        COUNTING.store(measured, Ordering::SeqCst);
+        counting(measured);
         let now = net.now + round * 1000;
         net.a.w.process_rx(IN_PORT, &mut burst, now, &mut |p, b| a_out.push((p, b)));
         b_in.extend(a_out.drain(..).map(|(p, b)| {
@@ -61,7 +61,7 @@ fn steady_state_tunnel_traffic_allocates_nothing() {
         net.b.w.process_rx(OUT_PORT, &mut b_in, now, &mut |p, b| b_out.push((p, b)));
         net.a.w.poll_control(now, &mut |p, b| a_out.push((p, b)));
         net.b.w.poll_control(now, &mut |p, b| b_out.push((p, b)));
-        COUNTING.store(false, Ordering::SeqCst);
+        counting(false);
         if measured {
             assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "round {round} allocated");
         }

@@ -12,7 +12,7 @@ mod alloc_counter;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 
-use alloc_counter::{ALLOCS, COUNTING, Counting};
+use alloc_counter::{ALLOCS, Counting, counting};
 
 use dataplane::buf::{PacketBuf, VecBuf};
 use dataplane::pipeline::steer::{Steering, inbound_spi, spi_for_owner, spi_owner};
@@ -211,9 +211,9 @@ fn rings() -> Vec<Ends> {
 #[test]
 fn steering_across_three_workers_is_exactly_once_in_order_and_allocation_free() {
     // The counter sees allocations at all.
-    COUNTING.store(true, Ordering::SeqCst);
+    counting(true);
     drop(std::hint::black_box(vec![0u8; 16]));
-    COUNTING.store(false, Ordering::SeqCst);
+    counting(false);
     assert!(ALLOCS.load(Ordering::SeqCst) > 0);
 
     let mut traffic = Traffic::new();
@@ -237,13 +237,13 @@ fn steering_across_three_workers_is_exactly_once_in_order_and_allocation_free() 
             let input: Vec<u32> = pkts.iter().map(|p| id_of(p.data())).collect();
             let to = &mut ends[w as usize].to;
             ALLOCS.store(0, Ordering::SeqCst);
-            COUNTING.store(round > 0, Ordering::SeqCst);
+            counting(round > 0);
             let handed = steer[w as usize].split(&mut pkts, |owner, p| {
                 assert_ne!(owner, w);
                 let ring = to[owner as usize].as_mut().expect("a ring to every other worker");
                 ring.push(p).expect("handoff ring has room");
             });
-            COUNTING.store(false, Ordering::SeqCst);
+            counting(false);
             allocs_after_warmup += ALLOCS.load(Ordering::SeqCst);
             handed_total += handed;
             assert_eq!(handed + pkts.len(), BURST);
@@ -268,9 +268,9 @@ fn steering_across_three_workers_is_exactly_once_in_order_and_allocation_free() 
             for c in &mut ends[w].from {
                 from_ring.clear();
                 ALLOCS.store(0, Ordering::SeqCst);
-                COUNTING.store(round > 0, Ordering::SeqCst);
+                counting(round > 0);
                 c.pop_burst(&mut from_ring, usize::MAX);
-                COUNTING.store(false, Ordering::SeqCst);
+                counting(false);
                 allocs_after_warmup += ALLOCS.load(Ordering::SeqCst);
                 for p in &from_ring {
                     let id = id_of(p.data());
