@@ -292,52 +292,18 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
-/// `10.0.0.0/8`, `2001:db8::/32` or a bare address (host prefix).
+/// `10.0.0.0/8`, `2001:db8::/32` or a bare address (host prefix): the SA file's parser.
 fn parse_prefix(s: &str) -> Result<(IpAddr, u8), String> {
-    let (a, l) = s.split_once('/').map_or((s, None), |(a, l)| (a, Some(l)));
-    let addr: IpAddr =
-        a.trim().parse().map_err(|_| format!("'{s}' is not an IP address or prefix"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let len = match l {
-        None => max,
-        Some(l) => match l.trim().parse::<u8>() {
-            Ok(n) if n <= max => n,
-            _ => return Err(format!("prefix length in '{s}' must be 0..={max}")),
-        },
-    };
-    Ok((addr, len))
+    sa_file::Prefix::parse(s).map(|p| (p.addr, p.len))
 }
 
-/// Whether `a` lies in `net/len` (same family).
-fn in_prefix(net: IpAddr, len: u8, a: IpAddr) -> bool {
-    match (net, a) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(n) & m == u32::from(a) & m
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let m = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(n) & m == u128::from(a) & m
-        }
-        _ => false,
-    }
-}
-
+/// A policy selector; `any` is refused because it names no family.
 fn parse_ip_prefix(s: &str) -> Result<IpPrefix, String> {
     if s.trim() == "any" {
         return Err("'any' is ambiguous between IPv4 and IPv6: write 0.0.0.0/0 or ::/0".into());
     }
-    let (a, l) = s.split_once('/').map_or((s, None), |(a, l)| (a, Some(l)));
-    let addr: IpAddr = a.trim().parse().map_err(|_| format!("'{s}' is not an IP prefix"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let len = match l {
-        None => max,
-        Some(l) => match l.trim().parse::<u8>() {
-            Ok(n) if n <= max => n,
-            _ => return Err(format!("prefix length in '{s}' must be 0..={max}")),
-        },
-    };
-    IpPrefix::new(addr, len).map_err(|e| e.to_string())
+    let p = sa_file::Prefix::parse(s)?;
+    IpPrefix::new(p.addr, p.len).map_err(|e| e.to_string())
 }
 
 impl Validator<'_> {
@@ -399,7 +365,10 @@ impl Validator<'_> {
                 // An IPv6 link-local gateway is on every IPv6 link (RFC 4291 2.5.6).
                 let link_local = matches!(gw, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
                 let on_link = link_local
-                    || interfaces[interface].addresses.iter().any(|&(a, l)| in_prefix(a, l, gw));
+                    || interfaces[interface]
+                        .addresses
+                        .iter()
+                        .any(|&(addr, len)| sa_file::Prefix { addr, len }.contains(gw));
                 if !on_link {
                     let v = r.via.as_ref().map_or(0..0, |v| v.span());
                     return Err(self.err(

@@ -77,7 +77,7 @@ impl Prefix {
         }
     }
 
-    fn parse(s: &str) -> Result<Prefix, String> {
+    pub(crate) fn parse(s: &str) -> Result<Prefix, String> {
         let (addr, len) = match s.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
