@@ -1,8 +1,36 @@
-//! ferrogate control plane.
+//! ferrogate control plane: pure Rust, sans-IO. Nothing here reads a clock (callers pass
+//! [`time::Time`]), opens a socket or uses an unseeded RNG, so every timer is testable on a
+//! virtual clock.
 //!
-//! This crate will hold the sans-IO IKEv1/IKEv2 state machines, the policy model (crypto
-//! maps, ACLs, transform sets, proposals, tunnel groups), multi-peer failover and HA. None of
-//! that exists yet: each arrives with its own issue (policy #5, IKEv2 #6, failover #7,
-//! IKEv1 #8, HA #9). The crate is part of the workspace now so that the layout, lints and CI
-//! are in place before the first protocol code lands; it exports nothing.
+//! - [`policy`]: the crypto-map policy model (ACLs, IKE policies, transform sets, IKEv2
+//!   proposals, crypto maps, tunnel groups) parsed and validated from the TOML config;
+//! - [`crypto`]: the IKE crypto suite (Diffie-Hellman groups, PRFs, key derivation, the
+//!   encrypted-payload ciphers);
+//! - [`ikev2`]: IKEv2 (RFC 7296): codec, negotiation, the SA state machine, DoS defences;
+//! - [`retransmit`]: the request retransmission schedule both IKE versions use;
+//! - [`keylog`]: the opt-in tshark key log lines;
+//! - [`asa_import`]: converts a Cisco ASA running-config's crypto sections into a ferrogate
+//!   config.
 #![forbid(unsafe_code)]
+
+pub mod asa_import;
+pub mod crypto;
+pub mod ikev2;
+pub mod keylog;
+pub mod policy;
+pub mod retransmit;
+pub mod time;
+
+/// The tracing targets of the `debug crypto ...` facilities (the reference document's
+/// debug commands): the control plane logs protocol detail under these, and the appliance
+/// raises their levels at run time.
+pub mod log {
+    /// `debug crypto ikev2 protocol`.
+    pub const IKEV2_PROTOCOL: &str = "ikev2_protocol";
+    /// `debug crypto ikev2 platform`.
+    pub const IKEV2_PLATFORM: &str = "ikev2_platform";
+    /// `debug crypto ikev1`.
+    pub const IKEV1: &str = "ikev1";
+    /// `debug crypto ike-common`.
+    pub const IKE_COMMON: &str = "ike_common";
+}
