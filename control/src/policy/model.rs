@@ -1,0 +1,529 @@
+//! The typed, validated policy: what the IKE daemons and the dataplane programming read.
+//!
+//! Each type names the ASA command it corresponds to. Lists are in canonical order after a
+//! load: policies by priority, crypto map entries by (name, sequence), named objects by
+//! name, algorithm lists most- to least-secure.
+
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use dataplane::spd::IpPrefix;
+use zeroize::Zeroizing;
+
+use super::acl::AccessList;
+use super::algorithms::{DhGroup, EspEncryption, EspIntegrity, IkeEncryption, IkeIntegrity, Prf};
+use super::keywords::keyword_enum;
+
+/// Everything `control::policy` loads from the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyConfig {
+    /// `[ike]`: global IKE settings.
+    pub ike: IkeGlobals,
+    /// `[[access_list]]`, by name.
+    pub access_lists: Vec<AccessList>,
+    /// `[[ikev1_policy]]`, by priority.
+    pub ikev1_policies: Vec<Ikev1Policy>,
+    /// `[[ikev2_policy]]`, by priority.
+    pub ikev2_policies: Vec<Ikev2Policy>,
+    /// `[[transform_set]]`, by name.
+    pub transform_sets: Vec<TransformSet>,
+    /// `[[ipsec_proposal]]`, by name.
+    pub ipsec_proposals: Vec<IpsecProposal>,
+    /// `[[crypto_map]]`, by (name, sequence).
+    pub crypto_maps: Vec<CryptoMapEntry>,
+    /// `[[crypto_interface]]`, by interface name.
+    pub crypto_interfaces: Vec<CryptoInterface>,
+    /// `[[trustpoint]]`, by name.
+    pub trustpoints: Vec<Trustpoint>,
+    /// `[[address_pool]]`, by name.
+    pub address_pools: Vec<AddressPool>,
+    /// `[[tunnel_group]]`, by name.
+    pub tunnel_groups: Vec<TunnelGroup>,
+    /// `[ha]`, if present.
+    pub ha: Option<HaConfig>,
+    /// `[management]`.
+    pub management: Management,
+}
+
+impl PolicyConfig {
+    /// The access list with this name.
+    pub fn access_list(&self, name: &str) -> Option<&AccessList> {
+        self.access_lists.iter().find(|a| a.name == name)
+    }
+
+    /// The transform set with this name.
+    pub fn transform_set(&self, name: &str) -> Option<&TransformSet> {
+        self.transform_sets.iter().find(|t| t.name == name)
+    }
+
+    /// The IPsec proposal with this name.
+    pub fn ipsec_proposal(&self, name: &str) -> Option<&IpsecProposal> {
+        self.ipsec_proposals.iter().find(|p| p.name == name)
+    }
+
+    /// The tunnel group with this name.
+    pub fn tunnel_group(&self, name: &str) -> Option<&TunnelGroup> {
+        self.tunnel_groups.iter().find(|t| t.name == name)
+    }
+
+    /// The tunnel group that authenticates `peer` on a LAN-to-LAN crypto map: the one named
+    /// by the address, else `DefaultL2LGroup` (the ASA's lookup).
+    pub fn tunnel_group_for_peer(&self, peer: IpAddr) -> Option<&TunnelGroup> {
+        self.tunnel_group(&peer.to_string()).or_else(|| self.tunnel_group(DEFAULT_L2L_GROUP))
+    }
+
+    /// The crypto map entry `(name, sequence)`.
+    pub fn crypto_map(&self, name: &str, sequence: u16) -> Option<&CryptoMapEntry> {
+        self.crypto_maps.iter().find(|m| m.name == name && m.sequence == sequence)
+    }
+}
+
+/// The ASA's default LAN-to-LAN tunnel group, used for peers without their own.
+pub const DEFAULT_L2L_GROUP: &str = "DefaultL2LGroup";
+
+keyword_enum! {
+    /// How we identify ourselves in IKE (`crypto isakmp identity`).
+    pub enum IkeIdentity {
+        /// Our IP address.
+        Address = "address",
+        /// Our host name.
+        Hostname = "hostname",
+        /// Address for pre-shared keys, certificate DN for certificates.
+        Auto = "auto",
+    }
+}
+
+/// `[ike]`: global IKE settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeGlobals {
+    /// Accept DH groups 1, 2, 5 and 24.
+    pub allow_weak_dh: bool,
+    /// `crypto isakmp identity`.
+    pub identity: IkeIdentity,
+    /// `crypto isakmp nat-traversal N`; 0 disables keepalives.
+    pub nat_keepalive_seconds: u32,
+    /// First retransmission timeout; doubles each try.
+    pub retransmit_interval_ms: u32,
+    /// Retransmissions before the final try.
+    pub retransmit_tries: u32,
+    /// Default DPD threshold (`isakmp keepalive threshold`).
+    pub dpd_interval_seconds: u32,
+    /// Default DPD retry (`isakmp keepalive retry`).
+    pub dpd_retry_seconds: u32,
+    /// Half-open load (percent of `max_half_open`) above which COOKIEs are demanded
+    /// (`crypto ikev2 cookie-challenge`).
+    pub cookie_threshold_percent: u32,
+    /// Half-open SA limit (`crypto ikev2 limit max-in-negotiation-sa`).
+    pub max_half_open: u32,
+    /// Half-open SA limit per peer address.
+    pub max_half_open_per_peer: u32,
+    /// Accept inbound traffic only on the first SA of a pair of peers, as the ASA does.
+    pub single_sa: bool,
+}
+
+impl Default for IkeGlobals {
+    fn default() -> Self {
+        IkeGlobals {
+            allow_weak_dh: false,
+            identity: IkeIdentity::Address,
+            nat_keepalive_seconds: 20,
+            retransmit_interval_ms: 2000,
+            retransmit_tries: 5,
+            dpd_interval_seconds: 10,
+            dpd_retry_seconds: 2,
+            cookie_threshold_percent: 50,
+            max_half_open: 10000,
+            max_half_open_per_peer: 50,
+            single_sa: false,
+        }
+    }
+}
+
+keyword_enum! {
+    /// IKEv1 phase 1 authentication (`authentication pre-share|rsa-sig`).
+    pub enum Ikev1Authentication {
+        /// Pre-shared key.
+        PreShare = "pre-share",
+        /// RSA signatures with certificates.
+        RsaSig = "rsa-sig",
+    }
+}
+
+/// `crypto ikev1 policy PRIORITY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ikev1Policy {
+    /// Lower is tried first (1..65535).
+    pub priority: u16,
+    /// `authentication`.
+    pub authentication: Ikev1Authentication,
+    /// `encryption` (CBC ciphers only).
+    pub encryption: IkeEncryption,
+    /// `hash`.
+    pub hash: Prf,
+    /// `group`.
+    pub group: DhGroup,
+    /// `lifetime` in seconds.
+    pub lifetime_seconds: u32,
+}
+
+/// `crypto ikev2 policy PRIORITY`. Every list is sorted most- to least-secure.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ikev2Policy {
+    /// Lower is tried first (1..65535).
+    pub priority: u16,
+    /// `encryption`.
+    pub encryption: Vec<IkeEncryption>,
+    /// `integrity`.
+    pub integrity: Vec<IkeIntegrity>,
+    /// `prf`.
+    pub prf: Vec<Prf>,
+    /// `group`.
+    pub groups: Vec<DhGroup>,
+    /// `lifetime seconds`.
+    pub lifetime_seconds: u32,
+}
+
+keyword_enum! {
+    /// IPsec encapsulation mode (`mode tunnel|transport`).
+    pub enum IpsecMode {
+        /// Tunnel mode.
+        Tunnel = "tunnel",
+        /// Transport mode.
+        Transport = "transport",
+    }
+}
+
+/// `crypto ipsec ikev1 transform-set NAME ENCRYPTION INTEGRITY` (+ `mode`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TransformSet {
+    /// Name.
+    pub name: String,
+    /// ESP cipher.
+    pub encryption: EspEncryption,
+    /// ESP integrity.
+    pub integrity: EspIntegrity,
+    /// Mode.
+    pub mode: IpsecMode,
+}
+
+/// `crypto ipsec ikev2 ipsec-proposal NAME` / `protocol esp encryption|integrity ...`.
+/// Lists sorted most- to least-secure.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IpsecProposal {
+    /// Name.
+    pub name: String,
+    /// `protocol esp encryption`.
+    pub encryption: Vec<EspEncryption>,
+    /// `protocol esp integrity`.
+    pub integrity: Vec<EspIntegrity>,
+}
+
+keyword_enum! {
+    /// An IKE version a crypto map uses.
+    pub enum IkeVersion {
+        /// IKEv1 (ISAKMP).
+        Ikev1 = "ikev1",
+        /// IKEv2.
+        Ikev2 = "ikev2",
+    }
+}
+
+keyword_enum! {
+    /// `crypto map NAME SEQ set connection-type`.
+    pub enum ConnectionType {
+        /// Only accept tunnels.
+        AnswerOnly = "answer-only",
+        /// Only initiate tunnels.
+        OriginateOnly = "originate-only",
+        /// Both (the default; IKEv2 multi-peer requires it).
+        Bidirectional = "bidirectional",
+    }
+}
+
+/// `set security-association lifetime kilobytes N|unlimited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KilobyteLifetime {
+    /// Rekey after this many kilobytes.
+    Limited(u32),
+    /// No volume limit.
+    Unlimited,
+}
+
+/// One crypto map entry (`crypto map NAME SEQ ...`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CryptoMapEntry {
+    /// Map name (`crypto map NAME`).
+    pub name: String,
+    /// Sequence (1..65535), unique per map name.
+    pub sequence: u16,
+    /// `match address ACL`.
+    pub match_address: String,
+    /// `set peer`: 1..10 addresses in failover order.
+    pub peers: Vec<IpAddr>,
+    /// The IKE versions tried per peer, in order.
+    pub ike_versions: Vec<IkeVersion>,
+    /// `set ikev1 transform-set`.
+    pub ikev1_transform_sets: Vec<String>,
+    /// `set ikev2 ipsec-proposal`.
+    pub ikev2_proposals: Vec<String>,
+    /// `set pfs groupN`; `None`: no PFS.
+    pub pfs: Option<DhGroup>,
+    /// `set security-association lifetime seconds`.
+    pub lifetime_seconds: u32,
+    /// `set security-association lifetime kilobytes`.
+    pub lifetime_kilobytes: KilobyteLifetime,
+    /// `set connection-type`.
+    pub connection_type: ConnectionType,
+    /// `set security-association replay window-size`; 0 disables anti-replay.
+    pub replay_window: u16,
+    /// `false` = `set nat-t-disable`.
+    pub nat_t: bool,
+    /// `set reverse-route`.
+    pub reverse_route: bool,
+}
+
+impl CryptoMapEntry {
+    /// Whether the entry uses this IKE version.
+    pub fn uses(&self, v: IkeVersion) -> bool {
+        self.ike_versions.contains(&v)
+    }
+}
+
+keyword_enum! {
+    /// `crypto ipsec fragmentation before-encryption|after-encryption`.
+    pub enum Fragmentation {
+        /// Fragment the plaintext, then encrypt each fragment.
+        BeforeEncryption = "before-encryption",
+        /// Encrypt, then fragment the ESP packet.
+        AfterEncryption = "after-encryption",
+    }
+}
+
+keyword_enum! {
+    /// `crypto ipsec df-bit copy-df|set-df|clear-df`.
+    pub enum DfBit {
+        /// Copy the inner DF bit.
+        Copy = "copy",
+        /// Always set DF.
+        Set = "set",
+        /// Always clear DF.
+        Clear = "clear",
+    }
+}
+
+/// What runs on one interface: `crypto map NAME interface IF`, `crypto ikev1|ikev2 enable
+/// IF`, `crypto ipsec fragmentation ... IF`, `crypto ipsec df-bit ... IF`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CryptoInterface {
+    /// The dataplane interface name.
+    pub interface: String,
+    /// The crypto map applied to it.
+    pub crypto_map: Option<String>,
+    /// IKEv1 enabled.
+    pub ikev1: bool,
+    /// IKEv2 enabled.
+    pub ikev2: bool,
+    /// Fragmentation policy.
+    pub fragmentation: Fragmentation,
+    /// DF bit policy.
+    pub df_bit: DfBit,
+}
+
+/// `crypto ca trustpoint NAME` with its enrolled certificates (paths; not read here).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Trustpoint {
+    /// Name.
+    pub name: String,
+    /// CA certificates (PEM), at least one.
+    pub ca_certificates: Vec<PathBuf>,
+    /// Our certificate.
+    pub certificate: Option<PathBuf>,
+    /// Our private key (present exactly when `certificate` is).
+    pub private_key: Option<PathBuf>,
+}
+
+/// `ip local pool NAME FIRST-LAST` or `ipv6 local pool NAME PREFIX N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PoolRange {
+    /// IPv4 addresses `first..=last`.
+    V4 {
+        /// First address.
+        first: Ipv4Addr,
+        /// Last address.
+        last: Ipv4Addr,
+    },
+    /// One /128 per client from this IPv6 prefix.
+    V6(IpPrefix),
+}
+
+impl PoolRange {
+    /// Whether two pools share an address.
+    pub fn overlaps(&self, other: &PoolRange) -> bool {
+        match (self, other) {
+            (PoolRange::V4 { first: a, last: b }, PoolRange::V4 { first: c, last: d }) => {
+                a <= d && c <= b
+            }
+            (PoolRange::V6(p), PoolRange::V6(q)) => p.contains(q.addr()) || q.contains(p.addr()),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for PoolRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolRange::V4 { first, last } => write!(f, "{first}-{last}"),
+            PoolRange::V6(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// A remote-access address pool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AddressPool {
+    /// Name.
+    pub name: String,
+    /// Addresses.
+    pub range: PoolRange,
+}
+
+/// A pre-shared key or HA key: inline (zeroized on drop) or a file to read at start-up.
+/// `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// The key itself.
+    Inline(Zeroizing<String>),
+    /// A file holding the key (`*_file` keys); read by the caller, not here.
+    File(PathBuf),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Inline(_) => f.write_str("Secret(<hidden>)"),
+            Secret::File(p) => f.debug_tuple("SecretFile").field(p).finish(),
+        }
+    }
+}
+
+keyword_enum! {
+    /// `tunnel-group NAME type ...`.
+    pub enum TunnelGroupType {
+        /// LAN-to-LAN; the name is the peer's address.
+        IpsecL2l = "ipsec-l2l",
+        /// Remote access.
+        RemoteAccess = "remote-access",
+    }
+}
+
+keyword_enum! {
+    /// `ikev2 local-authentication|remote-authentication ...`.
+    pub enum Ikev2Authentication {
+        /// Pre-shared key.
+        PreSharedKey = "pre-shared-key",
+        /// Certificate (needs a trustpoint).
+        Certificate = "certificate",
+    }
+}
+
+keyword_enum! {
+    /// `peer-id-validate`.
+    pub enum PeerIdValidate {
+        /// The peer's identity must match its certificate.
+        Required = "required",
+        /// Check if the peer's certificate allows it.
+        IfSupported = "if-supported",
+        /// Validate against the certificate only.
+        Cert = "cert",
+        /// Do not check.
+        NoCheck = "nocheck",
+    }
+}
+
+/// `isakmp keepalive threshold N retry M` or `isakmp keepalive disable` (DPD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Keepalive {
+    /// No DPD.
+    Disabled,
+    /// DPD after `threshold` seconds of silence, retried every `retry` seconds.
+    Enabled {
+        /// Seconds of silence before a check (10..3600).
+        threshold: u32,
+        /// Retry interval (2..10).
+        retry: u32,
+    },
+}
+
+/// `tunnel-group NAME type ...` with its `ipsec-attributes` and `general-attributes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelGroup {
+    /// Name (the peer's address for `ipsec-l2l`).
+    pub name: String,
+    /// Type.
+    pub kind: TunnelGroupType,
+    /// `ikev1 pre-shared-key`.
+    pub ikev1_pre_shared_key: Option<Secret>,
+    /// `ikev2 local-authentication`.
+    pub ikev2_local_authentication: Option<Ikev2Authentication>,
+    /// `ikev2 local-authentication pre-shared-key KEY`.
+    pub ikev2_local_pre_shared_key: Option<Secret>,
+    /// `ikev2 remote-authentication`.
+    pub ikev2_remote_authentication: Option<Ikev2Authentication>,
+    /// `ikev2 remote-authentication pre-shared-key KEY`.
+    pub ikev2_remote_pre_shared_key: Option<Secret>,
+    /// `ikev1 trust-point` / `ikev2 local-authentication certificate TP`.
+    pub trustpoint: Option<String>,
+    /// `peer-id-validate`.
+    pub peer_id_validate: PeerIdValidate,
+    /// `isakmp keepalive` (absent in the file: the `[ike]` DPD defaults).
+    pub keepalive: Keepalive,
+    /// `address-pool` (remote access).
+    pub address_pools: Vec<String>,
+    /// `dns-server value` (remote access).
+    pub dns_servers: Vec<IpAddr>,
+    /// `default-domain value` (remote access).
+    pub default_domain: Option<String>,
+}
+
+keyword_enum! {
+    /// `failover lan unit primary|secondary`.
+    pub enum HaRole {
+        /// Primary unit.
+        Primary = "primary",
+        /// Secondary unit.
+        Secondary = "secondary",
+    }
+}
+
+/// `[ha]`: failover (`failover lan interface`, `failover key`, `failover polltime`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaConfig {
+    /// Role.
+    pub role: HaRole,
+    /// The failover link's interface.
+    pub interface: String,
+    /// Our address on it.
+    pub local: IpAddr,
+    /// The mate's address.
+    pub peer: IpAddr,
+    /// `failover key` (or `key_file`).
+    pub key: Secret,
+    /// Hello interval (`failover polltime unit msec`).
+    pub poll_ms: u32,
+    /// Declare the mate failed after this much silence (`holdtime`).
+    pub hold_ms: u32,
+    /// Seconds before a recovered primary takes over again; 0 = never.
+    pub preempt_seconds: u32,
+}
+
+/// `[management]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Management {
+    /// Prometheus endpoint; `None`: off.
+    pub metrics: Option<SocketAddr>,
+    /// User to drop to after DPDK start.
+    pub user: Option<String>,
+    /// Group to drop to.
+    pub group: Option<String>,
+}
