@@ -1,0 +1,189 @@
+//! What an [`IkeSa`](super::IkeSa) reports to its owner: datagrams to send and typed events.
+//!
+//! Every IKE SA ends with exactly one terminal event, [`Event::Closed`] or [`Event::Failed`],
+//! preceded by a [`Event::ChildSaDown`] for each Child SA that was up.
+
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use crate::crypto::{DhError, DirectionKeys};
+use crate::ikev2::proposal::Selected;
+use crate::ikev2::wire::{ExchangeType, IdRepr, NotifyType, PayloadType, TrafficSelector};
+
+use super::config::Mode;
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// Source (our configured IKE address).
+    pub from: SocketAddr,
+    /// The whole IKE message (no non-ESP marker: port 4500 framing is the caller's).
+    pub bytes: Vec<u8>,
+}
+
+/// The IKE SA as established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeSaInfo {
+    /// Initiator's SPI.
+    pub spi_i: u64,
+    /// Responder's SPI.
+    pub spi_r: u64,
+    /// Whether we are the original initiator.
+    pub initiator: bool,
+    /// The peer's IKE address.
+    pub peer: SocketAddr,
+    /// The identity the peer authenticated as.
+    pub peer_id: IdRepr,
+    /// The IKE SA's transforms.
+    pub transforms: Selected,
+    /// The NAT detection hashes showed a NAT between us (RFC 7296 section 2.23).
+    pub nat_detected: bool,
+}
+
+/// A Child SA pair ready for the dataplane, its keys mapped to this side's directions.
+/// Built only from an authenticated IKE SA with negotiated selectors (see
+/// [`AuthVerified`](super::auth::AuthVerified) and [`TsNarrowed`](super::child::TsNarrowed)).
+#[derive(Debug)]
+pub struct ChildSa {
+    /// The SPI the peer sends to us with (the one we chose).
+    pub inbound_spi: u32,
+    /// The SPI we send to the peer with (the one it chose).
+    pub outbound_spi: u32,
+    /// The negotiated ESP transforms.
+    pub transforms: Selected,
+    /// Keys of the inbound SA.
+    pub inbound: DirectionKeys,
+    /// Keys of the outbound SA.
+    pub outbound: DirectionKeys,
+    /// Our side's traffic selectors.
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's side's traffic selectors.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// Hard lifetime in seconds (0: none).
+    pub lifetime_seconds: u64,
+    /// Hard lifetime in kilobytes (0: none).
+    pub lifetime_kilobytes: u64,
+    /// Encapsulation mode.
+    pub mode: Mode,
+}
+
+/// Why an IKE SA ended normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// [`IkeSa::close`](super::IkeSa::close) was called.
+    Local,
+    /// The peer deleted the IKE SA (RFC 7296 section 1.4.1).
+    PeerDeleted,
+}
+
+/// Why a negotiation or an IKE SA failed. Typed for the multi-peer failover logic, which
+/// moves to the next peer on some causes and not on others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureCause {
+    /// A request went unanswered through the whole retransmission schedule.
+    PeerUnreachable {
+        /// Sends of the last request, the first included.
+        sends: u32,
+        /// From its first send to giving up.
+        waited: Duration,
+    },
+    /// No common proposal; the text names both sides' offers where this side knows them.
+    NoProposalChosen(String),
+    /// The peer's AUTH did not verify, or the peer rejected ours.
+    AuthenticationFailed(String),
+    /// No acceptable traffic selectors.
+    TsUnacceptable,
+    /// The peer wants a DH group we could not switch to (not configured, or a second
+    /// INVALID_KE_PAYLOAD).
+    InvalidKe {
+        /// The group the peer asked for.
+        requested: u16,
+    },
+    /// The peer broke the protocol.
+    ProtocolError(ProtocolError),
+}
+
+impl fmt::Display for FailureCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureCause::PeerUnreachable { sends, waited } => {
+                write!(f, "peer unreachable after {sends} sends in {}s", waited.as_secs())
+            }
+            FailureCause::NoProposalChosen(s) => write!(f, "NO_PROPOSAL_CHOSEN: {s}"),
+            FailureCause::AuthenticationFailed(s) => write!(f, "AUTHENTICATION_FAILED: {s}"),
+            FailureCause::TsUnacceptable => f.write_str("TS_UNACCEPTABLE"),
+            FailureCause::InvalidKe { requested } => {
+                write!(f, "INVALID_KE_PAYLOAD: peer wants group {requested}")
+            }
+            FailureCause::ProtocolError(e) => write!(f, "protocol error: {e}"),
+        }
+    }
+}
+
+/// A protocol violation by the peer (or an algorithm it chose that we cannot run).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A required payload is missing.
+    #[error("{exchange} without {payload}")]
+    MissingPayload {
+        /// The exchange.
+        exchange: ExchangeType,
+        /// The payload it lacked.
+        payload: PayloadType,
+    },
+    /// The peer answered with an error notify we have no specific handling for.
+    #[error("peer sent {0}")]
+    ErrorNotify(NotifyType),
+    /// The responder's SA payload is not a valid choice from our offer.
+    #[error("bad proposal choice: {0}")]
+    BadChoice(String),
+    /// The KE payload's group differs from the negotiated one.
+    #[error("KE payload for group {got}, negotiated {expected}")]
+    KeGroupMismatch {
+        /// Negotiated group.
+        expected: u16,
+        /// Group of the KE payload.
+        got: u16,
+    },
+    /// The peer's public value is invalid.
+    #[error("key exchange: {0}")]
+    KeyExchange(DhError),
+    /// A negotiated algorithm this implementation cannot run.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// An authenticated message whose content did not parse.
+    #[error("malformed message: {0}")]
+    Malformed(crate::ikev2::wire::Error),
+}
+
+/// What an IKE SA reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// The IKE SA is authenticated and up.
+    Established(IkeSaInfo),
+    /// A Child SA to install in the dataplane.
+    ChildSaUp(ChildSa),
+    /// The Child SA requested with the IKE SA was refused (the IKE SA stays up, RFC 7296
+    /// section 2.21.3).
+    ChildSaFailed(FailureCause),
+    /// A Child SA to remove from the dataplane.
+    ChildSaDown {
+        /// Its inbound SPI.
+        inbound_spi: u32,
+        /// Its outbound SPI.
+        outbound_spi: u32,
+    },
+    /// The IKE SA ended normally (terminal).
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The negotiation or the IKE SA failed (terminal).
+    Failed(FailureCause),
+}

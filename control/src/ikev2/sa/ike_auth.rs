@@ -1,0 +1,398 @@
+//! The IKE_AUTH exchange (RFC 7296 section 1.2): identities, PSK AUTH (section 2.15) and the
+//! first Child SA, all inside the SK payload. A Child SA refused with NO_PROPOSAL_CHOSEN or
+//! TS_UNACCEPTABLE leaves the IKE SA up (section 2.21.3); a failed AUTH ends it
+//! (section 2.21.2).
+
+use rand_core::CryptoRng;
+
+use crate::ikev2::proposal::Selected;
+use crate::ikev2::wire::{
+    AuthMethod, AuthRepr, ExchangeType, IdRepr, NotifyRepr, NotifyType, Payload, PayloadBody,
+    PayloadType, TsRepr,
+};
+use crate::log::IKEV2_PROTOCOL;
+use crate::time::Time;
+
+use super::auth::{AuthVerified, SignedOctets, psk_auth, verify};
+use super::child::{self, ChildOffer, KeySource, allocate_spi};
+use super::context::{Context, Inbound, State, error_notify};
+use super::established::Established;
+use super::events::{Event, FailureCause, IkeSaInfo, ProtocolError};
+use super::exchange::Purpose;
+use super::keys::IkeKeys;
+use super::protect::Opened;
+
+/// What IKE_SA_INIT leaves for IKE_AUTH.
+pub(crate) struct AuthSetup {
+    pub keys: IkeKeys,
+    pub ike: Selected,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    pub message1: Vec<u8>,
+    pub message2: Vec<u8>,
+    pub nat_detected: bool,
+}
+
+/// The payloads of an opened IKE_AUTH message.
+struct AuthPayloads<'a> {
+    id: Option<&'a IdRepr>,
+    auth: Option<&'a AuthRepr>,
+    sa: Option<&'a crate::ikev2::wire::SaRepr>,
+    tsi: Option<&'a TsRepr>,
+    tsr: Option<&'a TsRepr>,
+}
+
+fn auth_payloads(o: &Opened, id_type: PayloadType) -> AuthPayloads<'_> {
+    let mut a = AuthPayloads { id: None, auth: None, sa: None, tsi: None, tsr: None };
+    for p in &o.payloads {
+        match p {
+            Payload::IdI(id) if id_type == PayloadType::IdI => a.id = a.id.or(Some(id)),
+            Payload::IdR(id) if id_type == PayloadType::IdR => a.id = a.id.or(Some(id)),
+            Payload::Auth(x) => a.auth = a.auth.or(Some(x)),
+            Payload::Sa(x) => a.sa = a.sa.or(Some(x)),
+            Payload::TsI(x) => a.tsi = a.tsi.or(Some(x)),
+            Payload::TsR(x) => a.tsr = a.tsr.or(Some(x)),
+            _ => {}
+        }
+    }
+    a
+}
+
+/// Checks the peer's identity and AUTH. `Err` is the reason for AUTHENTICATION_FAILED.
+fn authenticate(
+    cx: &Context,
+    setup: &AuthSetup,
+    o: &Opened,
+    a: &AuthPayloads<'_>,
+) -> Result<(IdRepr, AuthVerified), String> {
+    let id_type = if cx.initiator { PayloadType::IdR } else { PayloadType::IdI };
+    let (Some(id), Some(auth), Some(id_body)) = (a.id, a.auth, o.raw_body(id_type)) else {
+        return Err("no identity or AUTH payload".into());
+    };
+    if let Some(expected) = &cx.cfg.remote_id
+        && expected != id
+    {
+        return Err(format!("peer identity {id} is not the configured {expected}"));
+    }
+    if auth.method != AuthMethod::SharedKeyMic {
+        return Err(format!("auth method {} instead of PSK", auth.method));
+    }
+    // The peer signs its own message of IKE_SA_INIT and our nonce.
+    let (real_message, peer_nonce, sk_p) = if cx.initiator {
+        (&setup.message2, &setup.ni, &setup.keys.sk_pr)
+    } else {
+        (&setup.message1, &setup.nr, &setup.keys.sk_pi)
+    };
+    let octets = SignedOctets { real_message, peer_nonce, sk_p, id_body };
+    let psk = cx.cfg.remote_psk(id);
+    verify(setup.keys.prf, psk.as_bytes(), &octets, &auth.data)
+        .map(|token| (id.clone(), token))
+        .ok_or_else(|| format!("AUTH of {id} does not verify"))
+}
+
+/// Our ID and AUTH payloads.
+fn our_auth(cx: &Context, setup: &AuthSetup) -> Option<[Payload; 2]> {
+    let id = cx.cfg.local_id.clone();
+    let id_body = id.to_vec().ok()?;
+    let (real_message, peer_nonce, sk_p) = if cx.initiator {
+        (&setup.message1, &setup.nr, &setup.keys.sk_pi)
+    } else {
+        (&setup.message2, &setup.ni, &setup.keys.sk_pr)
+    };
+    let octets = SignedOctets { real_message, peer_nonce, sk_p, id_body: &id_body };
+    let data = psk_auth(setup.keys.prf, cx.cfg.psk_local.as_bytes(), &octets);
+    let auth = AuthRepr {
+        method: AuthMethod::SharedKeyMic,
+        algorithm_identifier: None,
+        data: data.as_bytes().to_vec(),
+    };
+    let id = if cx.initiator { Payload::IdI(id) } else { Payload::IdR(id) };
+    Some([id, Payload::Auth(auth)])
+}
+
+fn established_event(cx: &Context, setup: &AuthSetup, peer_id: IdRepr) -> Event {
+    Event::Established(IkeSaInfo {
+        spi_i: cx.spi_i,
+        spi_r: cx.spi_r,
+        initiator: cx.initiator,
+        peer: cx.cfg.remote_addr,
+        peer_id,
+        transforms: setup.ike.clone(),
+        nat_detected: setup.nat_detected,
+    })
+}
+
+fn key_source(setup: &AuthSetup, initiator: bool) -> KeySource<'_> {
+    KeySource {
+        prf: setup.keys.prf,
+        sk_d: &setup.keys.sk_d,
+        ni: &setup.ni,
+        nr: &setup.nr,
+        initiator,
+    }
+}
+
+/// Sends the initiator's IKE_AUTH request.
+pub(crate) fn start<R: CryptoRng + ?Sized>(
+    cx: &mut Context,
+    now: Time,
+    setup: AuthSetup,
+    rng: &mut R,
+) -> State {
+    let spi_in = allocate_spi(cx.spis.as_mut(), rng);
+    let offer = ChildOffer::new(&cx.cfg.child, spi_in);
+    let Some(auth) = our_auth(cx, &setup) else {
+        return cx.fail(
+            now,
+            FailureCause::ProtocolError(ProtocolError::Unsupported(
+                "local identity cannot be encoded".into(),
+            )),
+        );
+    };
+    let mut payloads = Vec::from(auth);
+    if let Some(id) = &cx.cfg.remote_id {
+        // IDr: which of the responder's identities we want (section 1.2); after our AUTH
+        // would also do, but strongSwan and the ASA expect IDi, [IDr], AUTH.
+        payloads.insert(1, Payload::IdR(id.clone()));
+    }
+    payloads.push(Payload::Sa(offer.sa()));
+    payloads.push(Payload::TsI(TsRepr { selectors: offer.tsi.clone() }));
+    payloads.push(Payload::TsR(TsRepr { selectors: offer.tsr.clone() }));
+    cx.request_encrypted(&setup.keys, now, ExchangeType::IkeAuth, &payloads, Purpose::Auth, rng);
+    State::SentAuth(Box::new(ExpectAuthResponse { setup, offer }))
+}
+
+/// The initiator after its IKE_AUTH request.
+pub(crate) struct ExpectAuthResponse {
+    setup: AuthSetup,
+    offer: ChildOffer,
+}
+
+impl ExpectAuthResponse {
+    pub fn handle_response<R: CryptoRng + ?Sized>(
+        self: Box<Self>,
+        cx: &mut Context,
+        now: Time,
+        msg: &Inbound<'_>,
+        rng: &mut R,
+    ) -> State {
+        let o = match cx.open(&self.setup.keys, msg) {
+            Ok(o) => o,
+            Err(None) => return State::SentAuth(self),
+            Err(Some(e)) => {
+                return cx.fail(now, FailureCause::ProtocolError(ProtocolError::Malformed(e)));
+            }
+        };
+        cx.requests.complete();
+        cx.last_heard = now;
+        let a = auth_payloads(&o, PayloadType::IdR);
+        if a.auth.is_none() {
+            let cause = match error_notify(&o.payloads) {
+                Some(NotifyType::AuthenticationFailed) => {
+                    FailureCause::AuthenticationFailed("peer rejected our AUTH".into())
+                }
+                Some(t) => FailureCause::ProtocolError(ProtocolError::ErrorNotify(t)),
+                None => FailureCause::ProtocolError(ProtocolError::MissingPayload {
+                    exchange: ExchangeType::IkeAuth,
+                    payload: PayloadType::Auth,
+                }),
+            };
+            return cx.fail(now, cause);
+        }
+        let (peer_id, token) = match authenticate(cx, &self.setup, &o, &a) {
+            Ok(x) => x,
+            Err(why) => {
+                tracing::debug!(target: IKEV2_PROTOCOL, "responder AUTH failed: {why}");
+                // Tell the responder, which thinks the SA is up (section 2.21.2).
+                let n =
+                    [Payload::Notify(NotifyRepr::new(NotifyType::AuthenticationFailed, vec![]))];
+                let keys = &self.setup.keys;
+                cx.request_encrypted(
+                    keys,
+                    now,
+                    ExchangeType::Informational,
+                    &n,
+                    Purpose::Notice,
+                    rng,
+                );
+                return cx.fail(now, FailureCause::AuthenticationFailed(why));
+            }
+        };
+        cx.events.push_back(established_event(cx, &self.setup, peer_id));
+        // The Child SA's outcome: installed, or refused (and to delete if the responder
+        // installed it, section 2.9).
+        let mut up = None;
+        let mut delete = None;
+        match (a.sa, a.tsi, a.tsr) {
+            (Some(sa), Some(tsi), Some(tsr)) => {
+                match self.offer.accept(sa, &tsi.selectors, &tsr.selectors) {
+                    Ok((selected, ts)) => {
+                        let ks = key_source(&self.setup, true);
+                        let spi_in = self.offer.spi_in;
+                        match child::install(&token, ts, selected, spi_in, &ks, &cx.cfg.child) {
+                            Ok(c) => up = Some(c),
+                            Err(e) => {
+                                delete = Some(spi_in);
+                                let cause = FailureCause::ProtocolError(e);
+                                cx.events.push_back(Event::ChildSaFailed(cause));
+                            }
+                        }
+                    }
+                    Err(cause) => {
+                        tracing::debug!(target: IKEV2_PROTOCOL, "Child SA refused: {cause}");
+                        delete = Some(self.offer.spi_in);
+                        cx.events.push_back(Event::ChildSaFailed(cause));
+                    }
+                }
+            }
+            _ => {
+                let cause = match error_notify(&o.payloads) {
+                    Some(NotifyType::NoProposalChosen) => {
+                        let ours: Vec<String> =
+                            self.offer.proposals.iter().map(ToString::to_string).collect();
+                        FailureCause::NoProposalChosen(format!(
+                            "peer chose none of our ESP offer [{}]",
+                            ours.join(", ")
+                        ))
+                    }
+                    Some(NotifyType::TsUnacceptable) => FailureCause::TsUnacceptable,
+                    Some(t) => FailureCause::ProtocolError(ProtocolError::ErrorNotify(t)),
+                    None => FailureCause::ProtocolError(ProtocolError::MissingPayload {
+                        exchange: ExchangeType::IkeAuth,
+                        payload: PayloadType::Sa,
+                    }),
+                };
+                cx.events.push_back(Event::ChildSaFailed(cause));
+            }
+        }
+        let this = *self;
+        let mut est = Established::new(this.setup.keys);
+        if let Some(c) = up {
+            est.add_child(c.inbound_spi, c.outbound_spi);
+            cx.events.push_back(Event::ChildSaUp(c));
+        }
+        if let Some(spi) = delete {
+            est.queue_delete_child(spi);
+        }
+        Box::new(est).start(cx, now, rng)
+    }
+}
+
+/// The responder after its IKE_SA_INIT answer.
+pub(crate) struct ExpectAuthRequest {
+    setup: AuthSetup,
+    /// Half-open SAs are given up after the peer's whole retransmission schedule.
+    deadline: Time,
+}
+
+impl ExpectAuthRequest {
+    pub fn new(cx: &Context, now: Time, setup: AuthSetup) -> ExpectAuthRequest {
+        ExpectAuthRequest { setup, deadline: now + cx.drain_time() }
+    }
+
+    pub fn deadline(&self) -> Time {
+        self.deadline
+    }
+
+    pub fn handle_timeout(self: Box<Self>, cx: &mut Context, now: Time) -> State {
+        if now < self.deadline {
+            return State::WaitAuth(self);
+        }
+        let waited = now.since(self.deadline) + cx.drain_time();
+        cx.fail(now, FailureCause::PeerUnreachable { sends: 1, waited })
+    }
+
+    pub fn handle_request<R: CryptoRng + ?Sized>(
+        self: Box<Self>,
+        cx: &mut Context,
+        now: Time,
+        msg: &Inbound<'_>,
+        rng: &mut R,
+    ) -> State {
+        if msg.header.exchange_type != ExchangeType::IkeAuth {
+            cx.stats.unexpected += 1;
+            return State::WaitAuth(self);
+        }
+        let keys = &self.setup.keys;
+        let o = match cx.open(keys, msg) {
+            Ok(o) => o,
+            Err(None) => return State::WaitAuth(self),
+            Err(Some(e)) => {
+                let n = [Payload::Notify(NotifyRepr::new(NotifyType::InvalidSyntax, vec![]))];
+                cx.answer_encrypted(keys, msg, &n, rng);
+                return cx.fail(now, FailureCause::ProtocolError(ProtocolError::Malformed(e)));
+            }
+        };
+        cx.stats.requests_processed += 1;
+        cx.last_heard = now;
+        let a = auth_payloads(&o, PayloadType::IdI);
+        let (peer_id, token) = match authenticate(cx, &self.setup, &o, &a) {
+            Ok(x) => x,
+            Err(why) => {
+                tracing::debug!(target: IKEV2_PROTOCOL, "initiator AUTH failed: {why}");
+                let n =
+                    [Payload::Notify(NotifyRepr::new(NotifyType::AuthenticationFailed, vec![]))];
+                cx.answer_encrypted(keys, msg, &n, rng);
+                return cx.fail(now, FailureCause::AuthenticationFailed(why));
+            }
+        };
+        let Some(auth) = our_auth(cx, &self.setup) else {
+            return cx.fail(
+                now,
+                FailureCause::ProtocolError(ProtocolError::Unsupported(
+                    "local identity cannot be encoded".into(),
+                )),
+            );
+        };
+        let mut payloads = Vec::from(auth);
+        let mut child_sa = None;
+        let mut child_failed = None;
+        match (a.sa, a.tsi, a.tsr) {
+            (Some(sa), Some(tsi), Some(tsr)) => {
+                match child::respond(&cx.cfg.child, sa, &tsi.selectors, &tsr.selectors) {
+                    Ok((selected, ts)) => {
+                        let spi_in = allocate_spi(cx.spis.as_mut(), rng);
+                        payloads.push(Payload::Sa(selected.to_wire(&spi_in.to_be_bytes())));
+                        payloads.push(Payload::TsI(TsRepr { selectors: ts.remote().to_vec() }));
+                        payloads.push(Payload::TsR(TsRepr { selectors: ts.local().to_vec() }));
+                        let ks = key_source(&self.setup, false);
+                        match child::install(&token, ts, selected, spi_in, &ks, &cx.cfg.child) {
+                            Ok(c) => child_sa = Some(c),
+                            Err(e) => {
+                                payloads.truncate(2);
+                                payloads.push(Payload::Notify(NotifyRepr::new(
+                                    NotifyType::NoProposalChosen,
+                                    vec![],
+                                )));
+                                child_failed = Some(FailureCause::ProtocolError(e));
+                            }
+                        }
+                    }
+                    Err((notify, cause)) => {
+                        tracing::debug!(target: IKEV2_PROTOCOL, "Child SA refused: {cause}");
+                        payloads.push(Payload::Notify(NotifyRepr::new(notify, vec![])));
+                        child_failed = Some(cause);
+                    }
+                }
+            }
+            _ => {
+                child_failed = Some(FailureCause::ProtocolError(ProtocolError::MissingPayload {
+                    exchange: ExchangeType::IkeAuth,
+                    payload: PayloadType::Sa,
+                }));
+            }
+        }
+        cx.answer_encrypted(keys, msg, &payloads, rng);
+        cx.events.push_back(established_event(cx, &self.setup, peer_id));
+        let this = *self;
+        let mut est = Established::new(this.setup.keys);
+        if let Some(c) = child_sa {
+            est.add_child(c.inbound_spi, c.outbound_spi);
+            cx.events.push_back(Event::ChildSaUp(c));
+        }
+        if let Some(cause) = child_failed {
+            cx.events.push_back(Event::ChildSaFailed(cause));
+        }
+        Box::new(est).start(cx, now, rng)
+    }
+}

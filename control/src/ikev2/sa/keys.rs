@@ -1,0 +1,130 @@
+//! The negotiated IKE SA's keys, mapped to this side: the SK payload ciphers for what we
+//! send and what we receive, SK_d for Child SAs and SK_pi / SK_pr for AUTH
+//! (RFC 7296 sections 2.14 and 2.15).
+
+use crate::crypto::keys::skeyseed;
+use crate::crypto::{
+    DhGroup as CryptoDhGroup, EncrAlg, IkeKeyLengths, IkeSaKeys, IntegAlg, PrfAlg, SecretBytes,
+    SharedSecret, SkCipher,
+};
+use crate::ikev2::proposal::Selected;
+use crate::ikev2::wire::{DhGroup, EncrId, IntegId};
+
+use super::events::ProtocolError;
+
+/// The algorithms of a negotiated IKE SA proposal, as the crypto suite knows them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IkeAlgs {
+    pub prf: PrfAlg,
+    pub encr: EncrAlg,
+    pub integ: Option<IntegAlg>,
+}
+
+fn unsupported(e: impl core::fmt::Display) -> ProtocolError {
+    ProtocolError::Unsupported(e.to_string())
+}
+
+impl IkeAlgs {
+    /// From what the negotiation picked.
+    pub fn from_selected(s: &Selected) -> Result<IkeAlgs, ProtocolError> {
+        let (id, bits) = s.encr;
+        let encr = EncrAlg::from_iana(id.into(), bits).map_err(unsupported)?;
+        let prf = s.prf.ok_or_else(|| unsupported("IKE SA without PRF"))?;
+        let prf = PrfAlg::from_iana(prf.into()).map_err(unsupported)?;
+        let integ = match s.integ {
+            Some(i) if !encr.is_aead() => Some(IntegAlg::from_iana(i.into()).map_err(unsupported)?),
+            None if encr.is_aead() => None,
+            _ => return Err(unsupported("integrity transform does not fit the cipher")),
+        };
+        Ok(IkeAlgs { prf, encr, integ })
+    }
+}
+
+/// The crypto suite's group for a wire group number.
+pub(crate) fn crypto_group(g: DhGroup) -> Result<CryptoDhGroup, ProtocolError> {
+    CryptoDhGroup::from_iana(g.into()).map_err(unsupported)
+}
+
+/// One IKE SA's keys, from this side's point of view. Zeroized on drop (each key is).
+pub(crate) struct IkeKeys {
+    pub prf: PrfAlg,
+    pub sk_d: SecretBytes,
+    pub sk_pi: SecretBytes,
+    pub sk_pr: SecretBytes,
+    /// Seals what we send (SK_ei/SK_ai for the initiator, SK_er/SK_ar for the responder).
+    pub outbound: SkCipher,
+    /// Opens what we receive.
+    pub inbound: SkCipher,
+}
+
+impl core::fmt::Debug for IkeKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("IkeKeys(<redacted>)")
+    }
+}
+
+impl IkeKeys {
+    /// SKEYSEED and the seven keys (section 2.14), for the original `initiator` or not.
+    pub fn derive(
+        algs: IkeAlgs,
+        g_ir: &SharedSecret,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+        initiator: bool,
+    ) -> Result<IkeKeys, ProtocolError> {
+        let seed = skeyseed(algs.prf, ni, nr, g_ir);
+        let lengths = IkeKeyLengths::for_transforms(algs.prf, algs.encr, algs.integ);
+        let k = IkeSaKeys::derive(
+            algs.prf,
+            &seed,
+            ni,
+            nr,
+            &spi_i.to_be_bytes(),
+            &spi_r.to_be_bytes(),
+            lengths,
+        )
+        .map_err(unsupported)?;
+        let cipher = |e: &SecretBytes, a: &SecretBytes| {
+            SkCipher::new(algs.encr, algs.integ, e.as_bytes(), a.as_bytes()).map_err(unsupported)
+        };
+        let i2r = cipher(&k.sk_ei, &k.sk_ai)?;
+        let r2i = cipher(&k.sk_er, &k.sk_ar)?;
+        let (outbound, inbound) = if initiator { (i2r, r2i) } else { (r2i, i2r) };
+        Ok(IkeKeys {
+            prf: algs.prf,
+            sk_d: k.sk_d,
+            sk_pi: k.sk_pi,
+            sk_pr: k.sk_pr,
+            outbound,
+            inbound,
+        })
+    }
+}
+
+/// Bytes of KEYMAT one ESP SA's encryption key takes, salt / nonce included
+/// (RFC 7296 section 2.17 and the ciphers' RFCs); `None` for a cipher we cannot key.
+pub(crate) fn esp_encr_key_len(id: EncrId, bits: Option<u16>) -> Option<usize> {
+    let bytes = bits.map(|b| usize::from(b / 8));
+    match id {
+        EncrId::Null => Some(0),
+        // RFC 2451: three 64-bit DES keys.
+        EncrId::TripleDes => Some(24),
+        // RFC 3686 section 5.1 and RFC 4543 section 8: a 4-byte nonce after the key.
+        EncrId::AesCtr | EncrId::NullAuthAesGmac => bytes.map(|b| b + 4),
+        // RFC 4309 section 7.1: a 3-byte salt after the key.
+        EncrId::AesCcm8 | EncrId::AesCcm12 | EncrId::AesCcm16 => bytes.map(|b| b + 3),
+        other => EncrAlg::from_iana(other.into(), bits).ok().map(EncrAlg::key_len),
+    }
+}
+
+/// Bytes of KEYMAT one ESP SA's integrity key takes (0 for none / AEAD).
+pub(crate) fn esp_integ_key_len(id: Option<IntegId>) -> Option<usize> {
+    match id {
+        None | Some(IntegId::None) => Some(0),
+        // RFC 3566 section 2.1 and RFC 4494 section 2: 128-bit AES keys.
+        Some(IntegId::AesXcbc96 | IntegId::AesCmac96) => Some(16),
+        Some(other) => IntegAlg::from_iana(other.into()).ok().map(IntegAlg::key_len),
+    }
+}

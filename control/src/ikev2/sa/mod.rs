@@ -1,0 +1,406 @@
+//! The IKEv2 SA state machine (RFC 7296), sans-IO: one [`IkeSa`] per IKE SA, initiator or
+//! responder, with pre-shared key authentication, the first Child SA, INFORMATIONAL
+//! (DELETE, liveness checks) and request retransmission; and an [`IkeEndpoint`] that routes
+//! datagrams to SAs by SPI.
+//!
+//! Like quinn's `Connection`, an `IkeSa` does no I/O and reads no clock:
+//!
+//! - inputs: [`IkeSa::handle`] (a datagram), [`IkeSa::handle_timeout`], and the mutators
+//!   [`IkeSa::close`], [`IkeSa::delete_child`], [`IkeSa::note_inbound_traffic`];
+//! - outputs, to poll after every input in this order: [`IkeSa::poll_transmit`],
+//!   [`IkeSa::poll_timeout`], [`IkeSa::poll_event`].
+//!
+//! The exchange state is a rustls-style enum of per-state structs, each consumed by value:
+//! the initiator goes `ExpectSaInitResponse` → `ExpectAuthResponse` → `Established`, the
+//! responder is created from an IKE_SA_INIT request and goes `ExpectAuthRequest` →
+//! `Established`; every end is `Dead`, which only replays cached answers until the peer can
+//! no longer be retransmitting. Keys live only in the states that use them.
+//!
+//! Not implemented: CREATE_CHILD_SA (rekeying, more Child SAs: answered NO_ADDITIONAL_SAS),
+//! certificates and EAP, IKE fragmentation (RFC 7383), NAT-T port floating and MOBIKE,
+//! windows above 1, issuing COOKIEs as a responder.
+
+pub mod auth;
+pub mod child;
+pub mod config;
+mod context;
+mod endpoint;
+mod established;
+pub mod events;
+mod exchange;
+mod ike_auth;
+mod init;
+mod keys;
+mod protect;
+
+use core::net::SocketAddr;
+
+use rand_core::CryptoRng;
+
+use crate::ikev2::wire::{ExchangeType, Header, HeaderRepr, Message};
+use crate::log::IKEV2_PROTOCOL;
+use crate::time::Time;
+
+pub use self::auth::AuthVerified;
+pub use self::child::{MIN_SPI, RandomSpis, SpiAllocator, TsNarrowed};
+pub use self::config::{ChildConfig, ConfigError, Mode, PeerConfig, Psk};
+pub use self::endpoint::{EndpointStats, IkeEndpoint, SaHandle, SpiAllocatorFactory};
+pub use self::events::{
+    ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, ProtocolError, Transmit,
+};
+
+use self::context::{Context, Dead, Inbound, State};
+use self::exchange::{RequestCheck, RequestTimeout};
+
+/// Counters of what an IKE SA dropped or repeated, for `show crypto ikev2 sa detail`-style
+/// diagnostics and for tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams that did not parse as an IKE message.
+    pub malformed: u64,
+    /// Messages for other SPIs.
+    pub wrong_spi: u64,
+    /// Responses to no outstanding request, requests outside the window, messages of the
+    /// wrong direction or exchange for the state.
+    pub unexpected: u64,
+    /// SK payloads whose ICV did not verify (RFC 7296 section 2.21.1: dropped silently).
+    pub integrity_failures: u64,
+    /// Requests of the peer processed (a retransmission is not processed again).
+    pub requests_processed: u64,
+    /// Our requests retransmitted.
+    pub retransmits: u64,
+    /// Cached answers sent again for retransmitted requests.
+    pub replays: u64,
+    /// Messages we failed to build (never expected).
+    pub internal_errors: u64,
+}
+
+/// The result of offering an IKE_SA_INIT request to [`IkeSa::accept`].
+#[derive(Debug)]
+pub enum Accept {
+    /// A new responder SA (whose answer is queued).
+    Sa(Box<IkeSa>),
+    /// Answered without keeping state (NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD, ...); the
+    /// event, if any, reports a failed negotiation.
+    Stateless {
+        /// The error answer.
+        transmit: Transmit,
+        /// The failed negotiation to report, if it is one (not for INVALID_KE_PAYLOAD,
+        /// which the initiator is expected to retry).
+        failure: Option<FailureCause>,
+    },
+    /// Not a valid IKE_SA_INIT request: dropped without an answer (RFC 7296 section 2.21.1
+    /// forbids answering unauthenticated garbage in ways that amplify).
+    Drop,
+}
+
+/// One IKE SA with one peer.
+pub struct IkeSa {
+    cx: Context,
+    state: State,
+}
+
+impl core::fmt::Debug for IkeSa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IkeSa")
+            .field("spi_i", &format_args!("{:016x}", self.cx.spi_i))
+            .field("spi_r", &format_args!("{:016x}", self.cx.spi_r))
+            .field("initiator", &self.cx.initiator)
+            .field("state", &self.state.name())
+            .finish()
+    }
+}
+
+/// A random non-zero IKE SPI (RFC 7296 section 3.1: zero only for an unknown responder SPI).
+fn random_ike_spi<R: CryptoRng + ?Sized>(rng: &mut R) -> u64 {
+    rng.next_u64().max(1)
+}
+
+impl IkeSa {
+    /// Starts an IKE SA as the initiator: the IKE_SA_INIT request is queued.
+    pub fn initiate<R: CryptoRng + ?Sized>(
+        now: Time,
+        cfg: PeerConfig,
+        rng: &mut R,
+    ) -> Result<IkeSa, ConfigError> {
+        cfg.validate()?;
+        let spi_i = random_ike_spi(rng);
+        let mut cx = Context::new(cfg, true, spi_i, 0, now);
+        let state = init::start(&mut cx, now, rng)?;
+        Ok(IkeSa { cx, state })
+    }
+
+    /// Answers an IKE_SA_INIT request as the responder with `cfg` (chosen by the caller,
+    /// e.g. by the source address; `remote_addr` is replaced by `from`).
+    pub fn accept<R: CryptoRng + ?Sized>(
+        now: Time,
+        mut cfg: PeerConfig,
+        datagram: &[u8],
+        from: SocketAddr,
+        rng: &mut R,
+    ) -> Accept {
+        if cfg.validate().is_err() {
+            return Accept::Drop;
+        }
+        let Ok(message) = Message::parse(datagram) else { return Accept::Drop };
+        let h = &message.header;
+        if h.exchange_type != ExchangeType::IkeSaInit
+            || h.response
+            || !h.initiator
+            || h.message_id != 0
+            || h.spi_r != 0
+            || h.spi_i == 0
+        {
+            return Accept::Drop;
+        }
+        cfg.remote_addr = from;
+        let spi_r = random_ike_spi(rng);
+        let mut cx = Context::new(cfg, false, h.spi_i, spi_r, now);
+        match init::respond(&mut cx, now, &message, datagram, from, rng) {
+            Ok(state) => Accept::Sa(Box::new(IkeSa { cx, state })),
+            Err(stateless) => *stateless,
+        }
+    }
+
+    /// Replaces the source of inbound Child SA SPIs. The initiator allocates when the
+    /// IKE_SA_INIT answer arrives, the responder when the IKE_AUTH request does.
+    pub fn set_spi_allocator(&mut self, alloc: Box<dyn SpiAllocator>) {
+        self.cx.spis = alloc;
+    }
+
+    /// Processes a datagram from the peer.
+    pub fn handle<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        datagram: &[u8],
+        from: SocketAddr,
+        rng: &mut R,
+    ) {
+        let cx = &mut self.cx;
+        let Ok(view) = Header::new_checked(datagram) else {
+            cx.stats.malformed += 1;
+            return;
+        };
+        let header = match HeaderRepr::parse(&view) {
+            Ok(h) if usize::try_from(view.length()).ok() == Some(datagram.len()) => h,
+            _ => {
+                cx.stats.malformed += 1;
+                return;
+            }
+        };
+        // The responder's SPI is unknown in answers to IKE_SA_INIT (the initiator learns it
+        // there) and in retransmissions of the request (answered from the cache).
+        let init = header.exchange_type == ExchangeType::IkeSaInit;
+        let init_answer = cx.initiator && matches!(self.state, State::SentInit(_)) && init;
+        let init_again = !cx.initiator && init && !header.response && header.spi_r == 0;
+        if header.spi_i != cx.spi_i || (header.spi_r != cx.spi_r && !init_answer && !init_again) {
+            cx.stats.wrong_spi += 1;
+            return;
+        }
+        // The Initiator flag names the original initiator: a message with our own flag is
+        // reflected or forged.
+        if header.initiator == cx.initiator {
+            cx.stats.unexpected += 1;
+            return;
+        }
+        let msg = Inbound { header, bytes: datagram, from };
+        tracing::trace!(target: IKEV2_PROTOCOL, "received {header} in {}", self.state.name());
+        let state = core::mem::replace(&mut self.state, State::Dead(Dead::GONE));
+        self.state = if header.response {
+            if !cx.requests.matches(header.message_id, header.exchange_type) {
+                cx.stats.unexpected += 1;
+                state
+            } else {
+                Self::dispatch_response(state, cx, now, &msg, rng)
+            }
+        } else {
+            match cx.responses.check(header.message_id, datagram) {
+                RequestCheck::Replay(answer) => {
+                    cx.stats.replays += 1;
+                    cx.send_to(from, answer);
+                    state
+                }
+                RequestCheck::Drop => {
+                    cx.stats.unexpected += 1;
+                    state
+                }
+                RequestCheck::New => Self::dispatch_request(state, cx, now, &msg, rng),
+            }
+        };
+    }
+
+    fn dispatch_response<R: CryptoRng + ?Sized>(
+        state: State,
+        cx: &mut Context,
+        now: Time,
+        msg: &Inbound<'_>,
+        rng: &mut R,
+    ) -> State {
+        match state {
+            State::SentInit(s) => s.handle_response(cx, now, msg, rng),
+            State::SentAuth(s) => s.handle_response(cx, now, msg, rng),
+            State::Established(s) => s.handle_response(cx, now, msg, rng),
+            other => {
+                cx.stats.unexpected += 1;
+                other
+            }
+        }
+    }
+
+    fn dispatch_request<R: CryptoRng + ?Sized>(
+        state: State,
+        cx: &mut Context,
+        now: Time,
+        msg: &Inbound<'_>,
+        rng: &mut R,
+    ) -> State {
+        match state {
+            State::WaitAuth(s) => s.handle_request(cx, now, msg, rng),
+            State::Established(s) => s.handle_request(cx, now, msg, rng),
+            other => {
+                cx.stats.unexpected += 1;
+                other
+            }
+        }
+    }
+
+    /// Runs the timers due at `now`; calling it early or twice does nothing.
+    pub fn handle_timeout<R: CryptoRng + ?Sized>(&mut self, now: Time, rng: &mut R) {
+        let cx = &mut self.cx;
+        let mut state = core::mem::replace(&mut self.state, State::Dead(Dead::GONE));
+        match cx.requests.on_timeout(now) {
+            RequestTimeout::Wait => {}
+            RequestTimeout::Resend(bytes) => {
+                cx.stats.retransmits += 1;
+                tracing::debug!(target: IKEV2_PROTOCOL, spi_i = cx.spi_i, "retransmitting");
+                cx.send_to(cx.cfg.remote_addr, bytes);
+            }
+            RequestTimeout::GiveUp { sends, waited, purpose } => {
+                state = match state {
+                    State::Established(s) => s.give_up(cx, now, sends, waited, purpose),
+                    State::Dead(d) => State::Dead(d),
+                    _ => cx.fail(now, FailureCause::PeerUnreachable { sends, waited }),
+                };
+            }
+        }
+        self.state = match state {
+            State::Established(s) => s.handle_timeout(cx, now, rng),
+            State::WaitAuth(s) => s.handle_timeout(cx, now),
+            State::Dead(Dead { until: Some(t) }) if now >= t => State::Dead(Dead::GONE),
+            other => other,
+        };
+    }
+
+    /// Deletes the IKE SA (and with it its Child SAs, RFC 7296 section 1.4.1): an
+    /// INFORMATIONAL with a Delete payload once established, else the negotiation is
+    /// abandoned at once.
+    pub fn close<R: CryptoRng + ?Sized>(&mut self, now: Time, rng: &mut R) {
+        let cx = &mut self.cx;
+        let state = core::mem::replace(&mut self.state, State::Dead(Dead::GONE));
+        self.state = match state {
+            State::Established(s) => s.close(cx, now, rng),
+            State::Dead(d) => State::Dead(d),
+            _ => cx.finish(now, Event::Closed { reason: CloseReason::Local }),
+        };
+    }
+
+    /// Deletes one Child SA by its inbound SPI (RFC 7296 section 1.4.1). Returns false if
+    /// there is no such Child SA.
+    pub fn delete_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        inbound_spi: u32,
+        rng: &mut R,
+    ) -> bool {
+        match &mut self.state {
+            State::Established(s) => s.delete_child(&mut self.cx, now, inbound_spi, rng),
+            _ => false,
+        }
+    }
+
+    /// Reports authenticated traffic from the peer (inbound ESP), which proves it alive and
+    /// postpones the liveness check (RFC 7296 section 1.4).
+    pub fn note_inbound_traffic(&mut self, now: Time) {
+        self.cx.last_heard = self.cx.last_heard.max(now);
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.cx.transmits.pop_front()
+    }
+
+    /// When [`IkeSa::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let state = match &self.state {
+            State::Established(s) => s.poll_timeout(&self.cx),
+            State::WaitAuth(s) => Some(s.deadline()),
+            State::Dead(d) => d.until,
+            _ => None,
+        };
+        match (self.cx.requests.poll_timeout(), state) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.cx.events.pop_front()
+    }
+
+    /// The initiator's SPI.
+    pub fn spi_i(&self) -> u64 {
+        self.cx.spi_i
+    }
+
+    /// The responder's SPI (zero until the IKE_SA_INIT answer).
+    pub fn spi_r(&self) -> u64 {
+        self.cx.spi_r
+    }
+
+    /// Our SPI: the one the peer's messages are routed by.
+    pub fn local_spi(&self) -> u64 {
+        if self.cx.initiator { self.cx.spi_i } else { self.cx.spi_r }
+    }
+
+    /// Whether we are the original initiator.
+    pub fn is_initiator(&self) -> bool {
+        self.cx.initiator
+    }
+
+    /// The peer's IKE address.
+    pub fn peer(&self) -> SocketAddr {
+        self.cx.cfg.remote_addr
+    }
+
+    /// Whether the IKE SA is up.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established(_))
+    }
+
+    /// Whether the SA has ended (a terminal event was emitted).
+    pub fn is_dead(&self) -> bool {
+        matches!(self.state, State::Dead(_))
+    }
+
+    /// Whether the SA has ended and no longer needs to answer retransmissions at `now`: the
+    /// owner may drop it.
+    pub fn is_drained(&self, now: Time) -> bool {
+        matches!(&self.state, State::Dead(d) if d.until.is_none_or(|t| now >= t))
+            && self.cx.transmits.is_empty()
+            && self.cx.events.is_empty()
+    }
+
+    /// The inbound SPIs of the Child SAs that are up.
+    pub fn child_spis(&self) -> Vec<(u32, u32)> {
+        match &self.state {
+            State::Established(s) => s.children().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Drop and retransmission counters.
+    pub fn stats(&self) -> Stats {
+        self.cx.stats
+    }
+}

@@ -1,0 +1,1155 @@
+//! The IKEv2 SA state machine between two endpoints on a virtual network (quinn's `Pair`
+//! harness): a virtual clock jumped to the next timer or arrival, a fixed latency, and a
+//! fault hook that drops, duplicates or delays each datagram. Whole retransmission and
+//! liveness schedules run in milliseconds, deterministically (seeded RNGs).
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+
+use control::ikev2::proposal::{Encr, LocalProposal};
+use control::ikev2::sa::{
+    ChildConfig, ChildSa, CloseReason, Event, FailureCause, IkeEndpoint, Mode, PeerConfig, Psk,
+    SaHandle,
+};
+use control::ikev2::selectors::{PolicySelectors, from_prefix};
+use control::ikev2::wire::{
+    DhGroup, EncrId, ExchangeType, IdRepr, IntegId, Message, NotifyType, Payload, PrfId,
+    ProtocolId, TrafficSelector,
+};
+use control::retransmit::RetransmitPolicy;
+use control::time::Time;
+use proptest::prelude::*;
+use rand_core::{Infallible, TryCryptoRng, TryRng};
+use sha2::{Digest, Sha256};
+
+/// Deterministic test RNG: SHA-256(seed | counter) blocks. Not for production use.
+struct TestRng {
+    seed: [u8; 32],
+    counter: u64,
+}
+
+impl TestRng {
+    fn new(tag: &str) -> Self {
+        TestRng { seed: Sha256::digest(tag.as_bytes()).into(), counter: 0 }
+    }
+}
+
+impl TryRng for TestRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(32) {
+            let mut h = Sha256::new();
+            h.update(self.seed);
+            h.update(self.counter.to_be_bytes());
+            self.counter += 1;
+            chunk.copy_from_slice(&h.finalize()[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for TestRng {}
+
+// ---------------------------------------------------------------------------------------
+// Configuration.
+
+const I_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
+const R_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 500);
+
+fn ike(encr: Encr, integ: Option<IntegId>, dh: &[DhGroup]) -> LocalProposal {
+    LocalProposal {
+        protocol: ProtocolId::Ike,
+        encr: vec![encr],
+        prf: vec![PrfId::HmacSha2_256],
+        integ: integ.into_iter().collect(),
+        dh: dh.to_vec(),
+        esn: vec![],
+    }
+}
+
+fn esp(encr: Encr, integ: Option<IntegId>) -> LocalProposal {
+    LocalProposal {
+        protocol: ProtocolId::Esp,
+        encr: vec![encr],
+        prf: vec![],
+        integ: integ.into_iter().collect(),
+        dh: vec![],
+        esn: vec![],
+    }
+}
+
+fn net(a: [u8; 4], len: u8) -> TrafficSelector {
+    from_prefix(IpAddr::V4(Ipv4Addr::from(a)), len)
+}
+
+const CBC256: Encr = (EncrId::AesCbc, Some(256));
+const GCM128: Encr = (EncrId::AesGcm16, Some(128));
+const CHACHA: Encr = (EncrId::ChaCha20Poly1305, None);
+
+/// One side's configuration: `local` / `remote` are 10.1/16 and 10.2/16 seen from the
+/// initiator.
+fn config(initiator: bool, ike_p: LocalProposal, esp_p: LocalProposal) -> PeerConfig {
+    let (i_net, r_net) = (net([10, 1, 0, 0], 16), net([10, 2, 0, 0], 16));
+    let (local_addr, remote_addr, local, remote, me, peer) = if initiator {
+        (I_ADDR, R_ADDR, i_net, r_net, "i.example", "r.example")
+    } else {
+        (R_ADDR, I_ADDR, r_net, i_net, "r.example", "i.example")
+    };
+    PeerConfig {
+        local_addr,
+        remote_addr,
+        local_id: IdRepr::fqdn(me),
+        remote_id: Some(IdRepr::fqdn(peer)),
+        psk_local: Psk::new(b"correct horse battery staple"),
+        psk_remote: Psk::new(b"correct horse battery staple"),
+        psk_by_id: vec![],
+        ike_proposals: vec![ike_p],
+        child: ChildConfig {
+            esp_proposals: vec![esp_p],
+            selectors: PolicySelectors { local: vec![local], remote: vec![remote] },
+            lifetime_seconds: 3600,
+            lifetime_kilobytes: 4_608_000,
+            mode: Mode::Tunnel,
+        },
+        retransmit: RetransmitPolicy::default(),
+        dpd_interval: Duration::ZERO,
+        allow_weak_dh: false,
+    }
+}
+
+fn gcm_pair() -> (PeerConfig, PeerConfig) {
+    let i = config(true, ike(GCM128, None, &[DhGroup::Ecp256]), esp(GCM128, None));
+    let r = config(false, ike(GCM128, None, &[DhGroup::Ecp256]), esp(GCM128, None));
+    (i, r)
+}
+
+fn x25519_pair() -> (PeerConfig, PeerConfig) {
+    let i = config(true, ike(CHACHA, None, &[DhGroup::Curve25519]), esp(CHACHA, None));
+    let r = config(false, ike(CHACHA, None, &[DhGroup::Curve25519]), esp(CHACHA, None));
+    (i, r)
+}
+
+// ---------------------------------------------------------------------------------------
+// The harness.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    /// Initiator to responder.
+    IToR,
+    /// Responder to initiator.
+    RToI,
+}
+
+/// What the network does with one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Deliver,
+    Drop,
+    Duplicate,
+    Delay(Duration),
+}
+
+/// One datagram as sent (before the fault hook), for assertions.
+#[derive(Debug, Clone)]
+struct Sent {
+    at: Time,
+    dir: Dir,
+    /// Index among the datagrams sent in that direction, from 0.
+    n: usize,
+    bytes: Vec<u8>,
+}
+
+struct Side {
+    ep: IkeEndpoint,
+    addr: SocketAddr,
+    inbound: Vec<(Time, SocketAddr, Vec<u8>)>,
+    rng: TestRng,
+    events: Vec<(Time, SaHandle, Event)>,
+    sent: usize,
+}
+
+impl Side {
+    fn new(ep: IkeEndpoint, addr: SocketAddr, tag: &str) -> Side {
+        Side { ep, addr, inbound: Vec::new(), rng: TestRng::new(tag), events: Vec::new(), sent: 0 }
+    }
+}
+
+type Fault = Box<dyn FnMut(Dir, usize, &[u8]) -> Fate>;
+
+struct Pair {
+    time: Time,
+    latency: Duration,
+    i: Side,
+    r: Side,
+    fault: Fault,
+    log: Vec<Sent>,
+    /// The initiator's SA.
+    h: SaHandle,
+}
+
+impl Pair {
+    /// An initiator endpoint that has just started `icfg`, and a responder endpoint that
+    /// answers with `rcfg`.
+    fn new(icfg: PeerConfig, rcfg: PeerConfig) -> Pair {
+        let mut i = Side::new(IkeEndpoint::new(vec![]), I_ADDR, "initiator");
+        let r = Side::new(IkeEndpoint::new(vec![rcfg]), R_ADDR, "responder");
+        let h = i.ep.connect(Time::ZERO, icfg, &mut i.rng).expect("valid config");
+        Pair {
+            time: Time::ZERO,
+            latency: Duration::from_millis(10),
+            i,
+            r,
+            fault: Box::new(|_, _, _| Fate::Deliver),
+            log: Vec::new(),
+            h,
+        }
+        // The first request stays queued until the first step, under the fault hook.
+    }
+
+    fn with_fault(mut self, f: impl FnMut(Dir, usize, &[u8]) -> Fate + 'static) -> Pair {
+        self.fault = Box::new(f);
+        self
+    }
+
+    /// Moves both sides' output onto the wire and their events into the logs.
+    fn flush(&mut self) {
+        for dir in [Dir::IToR, Dir::RToI] {
+            let (src, dst) = match dir {
+                Dir::IToR => (&mut self.i, &mut self.r),
+                Dir::RToI => (&mut self.r, &mut self.i),
+            };
+            while let Some(t) = src.ep.poll_transmit() {
+                assert_eq!(t.from, src.addr, "sent from the configured address");
+                assert_eq!(t.to, dst.addr, "sent to the peer");
+                let n = src.sent;
+                src.sent += 1;
+                self.log.push(Sent { at: self.time, dir, n, bytes: t.bytes.clone() });
+                let at = self.time + self.latency;
+                match (self.fault)(dir, n, &t.bytes) {
+                    Fate::Deliver => dst.inbound.push((at, src.addr, t.bytes)),
+                    Fate::Drop => {}
+                    Fate::Duplicate => {
+                        dst.inbound.push((at, src.addr, t.bytes.clone()));
+                        dst.inbound.push((at, src.addr, t.bytes));
+                    }
+                    Fate::Delay(d) => dst.inbound.push((at + d, src.addr, t.bytes)),
+                }
+            }
+            while let Some((h, e)) = src.ep.poll_event() {
+                src.events.push((self.time, h, e));
+            }
+        }
+    }
+
+    /// Delivers what has arrived and runs the timers that are due, at the current time.
+    fn step(&mut self) {
+        for side in [&mut self.i, &mut self.r] {
+            side.inbound.sort_by_key(|x| x.0);
+            let due = side.inbound.iter().take_while(|x| x.0 <= self.time).count();
+            let arrived: Vec<_> = side.inbound.drain(..due).collect();
+            for (_, from, bytes) in arrived {
+                side.ep.handle(self.time, &bytes, from, &mut side.rng);
+            }
+            if side.ep.poll_timeout().is_some_and(|t| t <= self.time) {
+                side.ep.handle_timeout(self.time, &mut side.rng);
+            }
+        }
+        self.flush();
+    }
+
+    fn next_wakeup(&self) -> Option<Time> {
+        [&self.i, &self.r]
+            .into_iter()
+            .flat_map(|s| s.ep.poll_timeout().into_iter().chain(s.inbound.iter().map(|x| x.0)))
+            .min()
+    }
+
+    /// Runs until `end` (virtual), jumping from event to event.
+    fn run_until(&mut self, end: Time) {
+        for _ in 0..100_000 {
+            self.step();
+            match self.next_wakeup() {
+                Some(t) if t <= end => self.time = self.time.max(t),
+                _ => {
+                    self.time = self.time.max(end);
+                    self.step();
+                    return;
+                }
+            }
+        }
+        panic!("no progress at {}", self.time);
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let end = self.time + d;
+        self.run_until(end);
+    }
+
+    /// Runs the handshake (a few virtual seconds suffice without loss).
+    fn establish(&mut self) {
+        self.run_for(Duration::from_secs(5));
+        assert!(self.i.ep.sa(self.h).is_some_and(|sa| sa.is_established()), "initiator up");
+    }
+
+    /// The responder's one SA.
+    fn rh(&self) -> SaHandle {
+        self.r.events.iter().find(|e| matches!(e.2, Event::Established(_))).expect("responder up").1
+    }
+
+    fn rng_i(&mut self) -> &mut TestRng {
+        &mut self.i.rng
+    }
+}
+
+fn children(s: &Side) -> Vec<&ChildSa> {
+    s.events
+        .iter()
+        .filter_map(|e| if let Event::ChildSaUp(c) = &e.2 { Some(c) } else { None })
+        .collect()
+}
+
+fn failures(s: &Side) -> Vec<&FailureCause> {
+    s.events
+        .iter()
+        .filter_map(|e| if let Event::Failed(c) = &e.2 { Some(c) } else { None })
+        .collect()
+}
+
+fn child_failures(s: &Side) -> Vec<&FailureCause> {
+    s.events
+        .iter()
+        .filter_map(|e| if let Event::ChildSaFailed(c) = &e.2 { Some(c) } else { None })
+        .collect()
+}
+
+fn downs(s: &Side) -> Vec<(u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.2 {
+            Event::ChildSaDown { inbound_spi, outbound_spi } => Some((inbound_spi, outbound_spi)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(s: &Side) -> Vec<CloseReason> {
+    s.events
+        .iter()
+        .filter_map(|e| if let Event::Closed { reason } = e.2 { Some(reason) } else { None })
+        .collect()
+}
+
+fn established(s: &Side) -> usize {
+    s.events.iter().filter(|e| matches!(e.2, Event::Established(_))).count()
+}
+
+/// Datagrams of one direction and exchange, as parsed messages.
+fn messages(log: &[Sent], dir: Dir, exchange: ExchangeType) -> Vec<(Time, Message)> {
+    log.iter()
+        .filter(|s| s.dir == dir)
+        .filter_map(|s| Message::parse(&s.bytes).ok().map(|m| (s.at, m)))
+        .filter(|(_, m)| m.header.exchange_type == exchange)
+        .collect()
+}
+
+/// Both sides' Child SAs mirror each other: SPIs, keys, transforms, selectors.
+fn assert_crosswise(a: &ChildSa, b: &ChildSa) {
+    assert_eq!(a.inbound_spi, b.outbound_spi);
+    assert_eq!(a.outbound_spi, b.inbound_spi);
+    assert_ne!(a.inbound_spi, a.outbound_spi);
+    assert_eq!(a.outbound.encr.as_bytes(), b.inbound.encr.as_bytes(), "my out = your in");
+    assert_eq!(a.inbound.encr.as_bytes(), b.outbound.encr.as_bytes(), "my in = your out");
+    assert_eq!(a.outbound.integ.as_bytes(), b.inbound.integ.as_bytes());
+    assert_eq!(a.inbound.integ.as_bytes(), b.outbound.integ.as_bytes());
+    assert_ne!(a.inbound.encr.as_bytes(), a.outbound.encr.as_bytes(), "two directions");
+    assert_eq!(a.transforms.encr, b.transforms.encr);
+    assert_eq!(a.transforms.integ, b.transforms.integ);
+    assert_eq!(a.local_ts, b.remote_ts);
+    assert_eq!(a.remote_ts, b.local_ts);
+    assert!(a.inbound_spi >= 256 && a.outbound_spi >= 256, "reserved SPIs unused");
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) Establishment with three suites.
+
+fn establish_and_check(icfg: PeerConfig, rcfg: PeerConfig, encr_len: usize, integ_len: usize) {
+    let mut p = Pair::new(icfg, rcfg);
+    p.establish();
+    assert_eq!((established(&p.i), established(&p.r)), (1, 1));
+    let (ci, cr) = (children(&p.i), children(&p.r));
+    assert_eq!((ci.len(), cr.len()), (1, 1), "one Child SA each");
+    assert_crosswise(ci[0], cr[0]);
+    assert_eq!(ci[0].outbound.encr.len(), encr_len);
+    assert_eq!(ci[0].outbound.integ.len(), integ_len);
+    assert_eq!(ci[0].local_ts, vec![net([10, 1, 0, 0], 16)]);
+    assert_eq!(ci[0].lifetime_seconds, 3600);
+    assert!(failures(&p.i).is_empty() && failures(&p.r).is_empty());
+    // Two exchanges, no retransmission: 2 datagrams each way.
+    assert_eq!(p.log.len(), 4);
+    let Event::Established(info) = &p.i.events[0].2 else { panic!("first event") };
+    assert_eq!(info.peer_id, IdRepr::fqdn("r.example"));
+    assert!(info.initiator && !info.nat_detected);
+    assert_eq!(info.peer, R_ADDR);
+    let sa = p.i.ep.sa(p.h).unwrap();
+    assert_eq!(sa.child_spis(), vec![(ci[0].inbound_spi, ci[0].outbound_spi)]);
+}
+
+#[test]
+fn ikev2_sa_establishes_aes256_sha256_modp2048() {
+    let integ = Some(IntegId::HmacSha2_256_128);
+    let i = config(true, ike(CBC256, integ, &[DhGroup::Modp2048]), esp(CBC256, integ));
+    let r = config(false, ike(CBC256, integ, &[DhGroup::Modp2048]), esp(CBC256, integ));
+    establish_and_check(i, r, 32, 32);
+}
+
+#[test]
+fn ikev2_sa_establishes_aes128gcm16_prfsha256_ecp256() {
+    let (i, r) = gcm_pair();
+    establish_and_check(i, r, 20, 0);
+}
+
+#[test]
+fn ikev2_sa_establishes_curve25519_chacha20poly1305() {
+    let (i, r) = x25519_pair();
+    establish_and_check(i, r, 36, 0);
+}
+
+#[test]
+fn ikev2_sa_wildcard_responder_looks_the_key_up_by_identity() {
+    let (i, mut r) = gcm_pair();
+    r.remote_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    r.remote_id = None;
+    r.psk_remote = Psk::new(b"the group key, not this peer's");
+    r.psk_by_id = vec![(IdRepr::fqdn("i.example"), Psk::new(b"correct horse battery staple"))];
+    let mut p = Pair::new(i, r);
+    p.establish();
+    assert_eq!(children(&p.r).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) INVALID_KE_PAYLOAD.
+
+#[test]
+fn ikev2_sa_invalid_ke_retries_once_with_the_requested_group() {
+    let mut i =
+        config(true, ike(GCM128, None, &[DhGroup::Modp2048, DhGroup::Ecp256]), esp(GCM128, None));
+    i.ike_proposals[0].dh = vec![DhGroup::Modp2048, DhGroup::Ecp256];
+    let r = config(false, ike(GCM128, None, &[DhGroup::Ecp256]), esp(GCM128, None));
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let init_i = messages(&p.log, Dir::IToR, ExchangeType::IkeSaInit);
+    let init_r = messages(&p.log, Dir::RToI, ExchangeType::IkeSaInit);
+    assert_eq!(init_i.len(), 2, "the guess, then the retry");
+    let ke_group = |m: &Message| {
+        m.payloads.iter().find_map(|p| if let Payload::Ke(k) = p { Some(k.group) } else { None })
+    };
+    assert_eq!(ke_group(&init_i[0].1), Some(DhGroup::Modp2048));
+    assert_eq!(ke_group(&init_i[1].1), Some(DhGroup::Ecp256));
+    let n = init_r[0].1.notify(NotifyType::InvalidKePayload).expect("INVALID_KE_PAYLOAD");
+    assert_eq!(n.invalid_ke_group(), Some(DhGroup::Ecp256));
+    assert_eq!(init_r[0].1.header.spi_r, 0, "stateless answer");
+    assert_eq!(init_i[0].1.header.spi_i, init_i[1].1.header.spi_i, "same SPI");
+    assert_eq!(init_i[1].1.header.message_id, 0);
+    let Event::Established(info) = &p.i.events[0].2 else { panic!() };
+    assert_eq!(info.transforms.dh, Some(DhGroup::Ecp256));
+    assert_crosswise(children(&p.i)[0], children(&p.r)[0]);
+}
+
+#[test]
+fn ikev2_sa_invalid_ke_for_a_group_we_did_not_offer_fails() {
+    // A responder that answers INVALID_KE_PAYLOAD(ECP_384) although we offered only 19:
+    // forged or broken, and retrying would not help.
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.flush();
+    let req = p.log[0].bytes.clone();
+    let m = Message::parse(&req).unwrap();
+    let answer = Message {
+        header: control::ikev2::wire::HeaderRepr { response: true, initiator: false, ..m.header },
+        payloads: vec![Payload::Notify(control::ikev2::wire::NotifyRepr::new(
+            NotifyType::InvalidKePayload,
+            20u16.to_be_bytes().to_vec(),
+        ))],
+    };
+    let h = p.h;
+    p.i.ep.handle(Time::ZERO, &answer.to_vec().unwrap(), R_ADDR, &mut p.i.rng);
+    p.flush();
+    assert!(matches!(failures(&p.i)[..], [FailureCause::InvalidKe { requested: 20 }]));
+    assert!(p.i.ep.sa(h).unwrap().is_dead());
+}
+
+#[test]
+fn ikev2_sa_cookie_is_echoed_first_in_the_repeated_request() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.flush();
+    let m = Message::parse(&p.log[0].bytes).unwrap();
+    let cookie = control::ikev2::wire::NotifyRepr::new(NotifyType::Cookie, vec![0xc0; 33]);
+    let answer = Message {
+        header: control::ikev2::wire::HeaderRepr { response: true, initiator: false, ..m.header },
+        payloads: vec![Payload::Notify(cookie.clone())],
+    };
+    // Taken off the wire before the real responder sees the first request.
+    p.r.inbound.clear();
+    p.i.ep.handle(Time::ZERO, &answer.to_vec().unwrap(), R_ADDR, &mut p.i.rng);
+    p.flush();
+    let again = Message::parse(&p.log.last().unwrap().bytes).unwrap();
+    assert_eq!(again.payloads[0], Payload::Notify(cookie));
+    assert_eq!(again.payloads[1..], m.payloads[..], "otherwise the same request");
+    // The real responder (which ignores cookies it did not ask for) completes it.
+    p.establish();
+    assert_eq!(children(&p.r).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) Wrong PSK.
+
+#[test]
+fn ikev2_sa_wrong_psk_fails_on_both_sides_when_the_responder_checks() {
+    let (mut i, r) = gcm_pair();
+    i.psk_local = Psk::new(b"wrong");
+    let mut p = Pair::new(i, r);
+    p.run_for(Duration::from_secs(5));
+    assert!(matches!(failures(&p.i)[..], [FailureCause::AuthenticationFailed(_)]));
+    assert!(matches!(failures(&p.r)[..], [FailureCause::AuthenticationFailed(_)]));
+    assert_eq!(established(&p.i) + established(&p.r), 0);
+    assert!(children(&p.i).is_empty() && children(&p.r).is_empty());
+    let auth_r = messages(&p.log, Dir::RToI, ExchangeType::IkeAuth);
+    assert_eq!(auth_r.len(), 1);
+}
+
+#[test]
+fn ikev2_sa_wrong_psk_fails_on_both_sides_when_the_initiator_checks() {
+    let (i, mut r) = gcm_pair();
+    r.psk_local = Psk::new(b"wrong");
+    let mut p = Pair::new(i, r);
+    p.run_for(Duration::from_secs(5));
+    assert!(matches!(failures(&p.i)[..], [FailureCause::AuthenticationFailed(_)]));
+    assert_eq!(established(&p.i), 0);
+    // The responder believed it and installed the Child SA; the initiator's notice
+    // (INFORMATIONAL with AUTHENTICATION_FAILED) takes it down again.
+    assert!(matches!(failures(&p.r)[..], [FailureCause::AuthenticationFailed(_)]));
+    let up = children(&p.r)[0];
+    assert_eq!(downs(&p.r), vec![(up.inbound_spi, up.outbound_spi)]);
+}
+
+#[test]
+fn ikev2_sa_unexpected_peer_identity_is_an_authentication_failure() {
+    let (i, mut r) = gcm_pair();
+    r.remote_id = Some(IdRepr::fqdn("someone-else.example"));
+    let mut p = Pair::new(i, r);
+    p.run_for(Duration::from_secs(5));
+    assert!(
+        matches!(failures(&p.r)[..], [FailureCause::AuthenticationFailed(s)] if s.contains("someone-else"))
+    );
+    assert!(matches!(failures(&p.i)[..], [FailureCause::AuthenticationFailed(_)]));
+}
+
+// ---------------------------------------------------------------------------------------
+// (d) No common proposal.
+
+#[test]
+fn ikev2_sa_no_common_ike_proposal_names_both_offers() {
+    let integ = Some(IntegId::HmacSha2_256_128);
+    let i = config(true, ike(CBC256, integ, &[DhGroup::Modp2048]), esp(GCM128, None));
+    let r = config(false, ike(GCM128, None, &[DhGroup::Ecp256]), esp(GCM128, None));
+    let mut p = Pair::new(i, r);
+    p.run_for(Duration::from_secs(5));
+    let [FailureCause::NoProposalChosen(ri)] = failures(&p.r)[..] else {
+        panic!("{:?}", p.r.events)
+    };
+    assert!(ri.contains("ENCR_AES_CBC_256") && ri.contains("ENCR_AES_GCM_16_128"), "{ri}");
+    assert!(ri.contains("offered") && ri.contains("configured"), "{ri}");
+    let [FailureCause::NoProposalChosen(ii)] = failures(&p.i)[..] else {
+        panic!("{:?}", p.i.events)
+    };
+    assert!(ii.contains("ENCR_AES_CBC_256"), "{ii}");
+    assert_eq!(p.log.len(), 2, "one request, one stateless answer");
+    assert!(p.r.ep.is_empty(), "no responder state kept");
+}
+
+#[test]
+fn ikev2_sa_no_common_esp_proposal_keeps_the_ike_sa() {
+    let i = config(true, ike(GCM128, None, &[DhGroup::Ecp256]), esp(CHACHA, None));
+    let r = config(false, ike(GCM128, None, &[DhGroup::Ecp256]), esp(GCM128, None));
+    let mut p = Pair::new(i, r);
+    p.establish();
+    assert_eq!((established(&p.i), established(&p.r)), (1, 1));
+    assert!(children(&p.i).is_empty() && children(&p.r).is_empty());
+    assert!(
+        matches!(child_failures(&p.r)[..], [FailureCause::NoProposalChosen(s)] if s.contains("CHACHA20"))
+    );
+    assert!(matches!(child_failures(&p.i)[..], [FailureCause::NoProposalChosen(_)]));
+    assert!(failures(&p.i).is_empty() && failures(&p.r).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// (e) Traffic selectors.
+
+#[test]
+fn ikev2_sa_responder_narrows_any_to_its_policy() {
+    let (mut i, r) = gcm_pair();
+    let any = TrafficSelector::ipv4_any();
+    i.child.selectors = PolicySelectors { local: vec![any.clone()], remote: vec![any] };
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let (ci, cr) = (children(&p.i)[0], children(&p.r)[0]);
+    assert_eq!(ci.local_ts, vec![net([10, 1, 0, 0], 16)], "narrowed to the responder's remote");
+    assert_eq!(ci.remote_ts, vec![net([10, 2, 0, 0], 16)]);
+    assert_crosswise(ci, cr);
+}
+
+#[test]
+fn ikev2_sa_disjoint_selectors_are_ts_unacceptable_and_keep_the_ike_sa() {
+    let (mut i, r) = gcm_pair();
+    i.child.selectors.remote = vec![net([172, 16, 0, 0], 12)];
+    let mut p = Pair::new(i, r);
+    p.establish();
+    assert!(matches!(child_failures(&p.i)[..], [FailureCause::TsUnacceptable]));
+    assert!(matches!(child_failures(&p.r)[..], [FailureCause::TsUnacceptable]));
+    assert!(p.r.ep.sa(p.rh()).unwrap().is_established());
+    let auth_r = messages(&p.log, Dir::RToI, ExchangeType::IkeAuth);
+    let inner_ok = auth_r.len() == 1 && auth_r[0].1.encrypted().is_some();
+    assert!(inner_ok, "the answer is encrypted and single");
+}
+
+#[test]
+fn ikev2_sa_responder_narrows_its_wider_policy_to_the_request() {
+    // The responder's policy (10.2/16) is wider than the request (10.2.1/24): the answer
+    // is the request, never the wider policy (the initiator would refuse that).
+    let (mut i, r) = gcm_pair();
+    i.child.selectors.remote = vec![net([10, 2, 1, 0], 24)];
+    let mut p = Pair::new(i, r);
+    p.establish();
+    assert_eq!(children(&p.i)[0].remote_ts, vec![net([10, 2, 1, 0], 24)]);
+}
+
+// ---------------------------------------------------------------------------------------
+// (f) Loss, duplication, retransmission.
+
+#[test]
+fn ikev2_sa_total_loss_follows_the_schedule_and_gives_up_after_127s() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r).with_fault(|_, _, _| Fate::Drop);
+    p.run_until(Time::from_secs(200));
+    let sends: Vec<u64> = p.log.iter().map(|s| s.at.as_millis() / 1000).collect();
+    assert_eq!(sends, [0, 1, 3, 7, 15, 31, 63]);
+    assert!(p.log.windows(2).all(|w| w[0].bytes == w[1].bytes), "identical retransmissions");
+    let at = p.i.events.iter().find(|e| matches!(e.2, Event::Failed(_))).unwrap().0;
+    assert_eq!(at, Time::from_secs(127));
+    assert!(matches!(
+        failures(&p.i)[..],
+        [FailureCause::PeerUnreachable { sends: 7, waited }] if waited.as_secs() == 127
+    ));
+    assert_eq!(p.i.ep.sa(p.h).unwrap().stats().retransmits, 6);
+}
+
+#[test]
+fn ikev2_sa_lost_auth_response_is_answered_from_the_cache() {
+    let (i, r) = gcm_pair();
+    // The responder's second datagram is its IKE_AUTH answer.
+    let mut p = Pair::new(i, r)
+        .with_fault(|d, n, _| if d == Dir::RToI && n == 1 { Fate::Drop } else { Fate::Deliver });
+    p.establish();
+    let auth_i = messages(&p.log, Dir::IToR, ExchangeType::IkeAuth);
+    let auth_r = messages(&p.log, Dir::RToI, ExchangeType::IkeAuth);
+    assert_eq!(auth_i.len(), 2, "retransmitted once");
+    assert_eq!(auth_i[1].0, auth_i[0].0 + Duration::from_secs(1));
+    assert_eq!(auth_r.len(), 2);
+    assert_eq!(auth_r[0].1, auth_r[1].1, "the same answer, byte for byte");
+    let rsa = p.r.ep.sa(p.rh()).unwrap().stats();
+    assert_eq!((rsa.requests_processed, rsa.replays), (2, 1), "IKE_SA_INIT and IKE_AUTH once");
+    assert_eq!((children(&p.i).len(), children(&p.r).len()), (1, 1));
+    assert_crosswise(children(&p.i)[0], children(&p.r)[0]);
+}
+
+#[test]
+fn ikev2_sa_lost_init_response_is_answered_from_the_cache() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r)
+        .with_fault(|d, n, _| if d == Dir::RToI && n == 0 { Fate::Drop } else { Fate::Deliver });
+    p.establish();
+    let init_r = messages(&p.log, Dir::RToI, ExchangeType::IkeSaInit);
+    assert_eq!(init_r.len(), 2);
+    assert_eq!(init_r[0].1, init_r[1].1, "same SPI, keys and nonce: one responder SA");
+    assert_eq!(p.r.ep.len(), 1);
+    assert_crosswise(children(&p.i)[0], children(&p.r)[0]);
+}
+
+#[test]
+fn ikev2_sa_duplicated_datagrams_are_processed_once() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r).with_fault(|_, _, _| Fate::Duplicate);
+    p.establish();
+    assert_eq!((established(&p.i), established(&p.r)), (1, 1));
+    assert_eq!((children(&p.i).len(), children(&p.r).len()), (1, 1));
+    let rs = p.r.ep.sa(p.rh()).unwrap().stats();
+    assert_eq!(rs.requests_processed, 2);
+    assert_eq!(rs.replays, 2, "each duplicate request got the cached answer");
+    let is = p.i.ep.sa(p.h).unwrap().stats();
+    assert!(is.unexpected >= 3, "duplicate and replayed answers ignored: {is:?}");
+    assert_eq!(p.r.ep.len(), 1);
+}
+
+#[test]
+fn ikev2_sa_reordered_and_late_answers_are_ignored() {
+    let (i, r) = gcm_pair();
+    // The IKE_SA_INIT answer is 1.5 s late: the request is retransmitted at 1 s, both
+    // answers arrive, the second is stale.
+    let mut p = Pair::new(i, r).with_fault(|d, n, _| {
+        if d == Dir::RToI && n == 0 {
+            Fate::Delay(Duration::from_millis(1500))
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.establish();
+    assert_eq!((children(&p.i).len(), children(&p.r).len()), (1, 1));
+    assert!(p.i.ep.sa(p.h).unwrap().stats().unexpected >= 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// (g) Liveness.
+
+fn dpd_pair(secs: u64) -> Pair {
+    let (mut i, mut r) = gcm_pair();
+    i.dpd_interval = Duration::from_secs(secs);
+    r.dpd_interval = Duration::from_secs(secs);
+    Pair::new(i, r)
+}
+
+#[test]
+fn ikev2_sa_answering_peer_is_kept() {
+    let mut p = dpd_pair(10);
+    p.establish();
+    p.run_for(Duration::from_secs(300));
+    let checks = messages(&p.log, Dir::IToR, ExchangeType::Informational).len()
+        + messages(&p.log, Dir::RToI, ExchangeType::Informational).len();
+    // One side's check keeps the other from needing its own (it heard from the peer).
+    assert!(checks >= 2 * 28, "a check and its answer every ~10 s: {checks}");
+    assert!(failures(&p.i).is_empty() && failures(&p.r).is_empty());
+    assert!(p.i.ep.sa(p.h).unwrap().is_established());
+    assert!(p.r.ep.sa(p.rh()).unwrap().is_established());
+}
+
+#[test]
+fn ikev2_sa_silent_peer_is_detected() {
+    let mut p = dpd_pair(10);
+    p.establish();
+    let t0 = p.time;
+    p.fault = Box::new(|d, _, _| if d == Dir::RToI { Fate::Drop } else { Fate::Deliver });
+    p.run_for(Duration::from_secs(200));
+    let (at, _, _) = p.i.events.iter().find(|e| matches!(e.2, Event::Failed(_))).expect("failed");
+    assert!(matches!(failures(&p.i)[..], [FailureCause::PeerUnreachable { sends: 7, .. }]));
+    // Last heard at the handshake (t = 0.02 s): checked at 10 s, given up 127 s later.
+    assert!(t0 < Time::from_secs(10));
+    assert_eq!(at.as_millis() / 1000, 137, "10 s idle + 127 s schedule");
+    let up = children(&p.i)[0];
+    assert_eq!(downs(&p.i), vec![(up.inbound_spi, up.outbound_spi)], "Child SA down first");
+}
+
+#[test]
+fn ikev2_sa_inbound_esp_traffic_postpones_the_liveness_check() {
+    let mut p = dpd_pair(10);
+    p.establish();
+    let before = p.log.len();
+    for _ in 0..12 {
+        p.run_for(Duration::from_secs(5));
+        let now = p.time;
+        p.i.ep.sa_mut(p.h).unwrap().note_inbound_traffic(now);
+    }
+    let from_i = p.log[before..].iter().filter(|s| s.dir == Dir::IToR).count();
+    // The responder still checks (it saw no traffic), the initiator only answers.
+    let from_i_requests = p.log[before..]
+        .iter()
+        .filter(|s| s.dir == Dir::IToR)
+        .filter_map(|s| Message::parse(&s.bytes).ok())
+        .filter(|m| !m.header.response)
+        .count();
+    assert_eq!(from_i_requests, 0, "no check while ESP arrives");
+    assert!(from_i >= 5, "answers to the responder's checks: {from_i}");
+}
+
+// ---------------------------------------------------------------------------------------
+// (h) DELETE.
+
+fn assert_both_down_and_closed(p: &Pair, i_reason: CloseReason, r_reason: CloseReason) {
+    let (ci, cr) = (children(&p.i)[0], children(&p.r)[0]);
+    assert_eq!(downs(&p.i), vec![(ci.inbound_spi, ci.outbound_spi)]);
+    assert_eq!(downs(&p.r), vec![(cr.inbound_spi, cr.outbound_spi)]);
+    assert_eq!(closes(&p.i), vec![i_reason]);
+    assert_eq!(closes(&p.r), vec![r_reason]);
+    // ChildSaDown precedes the terminal event.
+    for s in [&p.i, &p.r] {
+        let last = &s.events.last().unwrap().2;
+        assert!(matches!(last, Event::Closed { .. }), "{last:?}");
+    }
+}
+
+#[test]
+fn ikev2_sa_initiator_delete_closes_both() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let (now, h) = (p.time, p.h);
+    p.i.ep.close(now, h, &mut p.i.rng);
+    p.flush();
+    p.run_for(Duration::from_secs(5));
+    assert_both_down_and_closed(&p, CloseReason::Local, CloseReason::PeerDeleted);
+    p.run_for(Duration::from_secs(200));
+    assert!(p.i.ep.is_empty() && p.r.ep.is_empty(), "drained and forgotten");
+}
+
+#[test]
+fn ikev2_sa_responder_delete_closes_both() {
+    let (i, r) = x25519_pair();
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let (now, rh) = (p.time, p.rh());
+    p.r.ep.close(now, rh, &mut p.r.rng);
+    p.flush();
+    p.run_for(Duration::from_secs(5));
+    assert_both_down_and_closed(&p, CloseReason::PeerDeleted, CloseReason::Local);
+}
+
+#[test]
+fn ikev2_sa_lost_delete_answer_is_replayed_and_still_closes_both() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.establish();
+    // Drop the responder's answer to the DELETE (its third datagram).
+    p.fault = Box::new(|d, n, _| if d == Dir::RToI && n == 2 { Fate::Drop } else { Fate::Deliver });
+    let (now, h) = (p.time, p.h);
+    p.i.ep.close(now, h, &mut p.i.rng);
+    p.flush();
+    p.run_for(Duration::from_secs(10));
+    assert_both_down_and_closed(&p, CloseReason::Local, CloseReason::PeerDeleted);
+    assert_eq!(p.r.ep.sa(p.rh()).unwrap().stats().replays, 1, "the dead SA answered again");
+}
+
+#[test]
+fn ikev2_sa_child_delete_is_answered_with_the_paired_spi() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let (cr_in, cr_out) = (children(&p.r)[0].inbound_spi, children(&p.r)[0].outbound_spi);
+    let (now, rh) = (p.time, p.rh());
+    assert!(!p.r.ep.delete_child(now, rh, 0x1234, &mut p.r.rng), "unknown SPI");
+    assert!(p.r.ep.delete_child(now, rh, cr_in, &mut p.r.rng));
+    p.flush();
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(downs(&p.r), vec![(cr_in, cr_out)]);
+    assert_eq!(downs(&p.i), vec![(cr_out, cr_in)]);
+    assert!(closes(&p.i).is_empty() && closes(&p.r).is_empty(), "the IKE SA stays");
+    assert!(p.i.ep.sa(p.h).unwrap().is_established());
+    assert!(p.i.ep.sa(p.h).unwrap().child_spis().is_empty());
+    let _ = p.rng_i();
+}
+
+// ---------------------------------------------------------------------------------------
+// (i) Garbage and hostile input.
+
+#[test]
+fn ikev2_sa_garbage_is_counted_and_ignored() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let captured: Vec<Vec<u8>> = p.log.iter().map(|s| s.bytes.clone()).collect();
+    let (h, rh, now) = (p.h, p.rh(), p.time);
+    let mut inputs: Vec<Vec<u8>> = vec![vec![], vec![0; 27], vec![0xff; 28], vec![0; 2000]];
+    for c in &captured {
+        for n in [1, 27, 28, 29, c.len() - 1] {
+            inputs.push(c[..n].to_vec());
+        }
+        let mut flipped = c.clone();
+        *flipped.last_mut().unwrap() ^= 0x80; // the ICV of SK messages
+        inputs.push(flipped);
+        let mut spi = c.clone();
+        spi[3] ^= 1;
+        inputs.push(spi);
+        let mut longer = c.clone();
+        longer.push(0);
+        inputs.push(longer);
+    }
+    for bytes in &inputs {
+        p.i.ep.handle(now, bytes, R_ADDR, &mut p.i.rng);
+        p.r.ep.handle(now, bytes, I_ADDR, &mut p.r.rng);
+    }
+    // Replays of the captured genuine requests get cached answers only.
+    p.flush();
+    p.run_for(Duration::from_secs(5));
+    let (is, rs) = (p.i.ep.sa(h).unwrap().stats(), p.r.ep.sa(rh).unwrap().stats());
+    assert!(is.malformed + is.wrong_spi + is.unexpected + is.integrity_failures > 0);
+    assert!(rs.unexpected > 0, "old message IDs: {rs:?}");
+    assert_eq!(rs.requests_processed, 2);
+    assert!(p.i.ep.sa(h).unwrap().is_established() && p.r.ep.sa(rh).unwrap().is_established());
+    assert!(failures(&p.i).is_empty() && failures(&p.r).is_empty());
+}
+
+#[test]
+fn ikev2_sa_unexpected_exchanges_get_the_right_answer() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.establish();
+    // The initiator's IKE_AUTH request again, as a CREATE_CHILD_SA with a new message ID,
+    // is not authentic (the ICV covers the header): dropped.
+    let auth = messages(&p.log, Dir::IToR, ExchangeType::IkeAuth)[0].1.clone();
+    let mut bytes = auth.to_vec().unwrap();
+    bytes[18] = 36;
+    bytes[23] = 2;
+    let (now, rh) = (p.time, p.rh());
+    p.r.ep.handle(now, &bytes, I_ADDR, &mut p.r.rng);
+    assert_eq!(p.r.ep.sa(rh).unwrap().stats().integrity_failures, 1);
+    // An IKE_SA_INIT response nobody asked for.
+    let init = messages(&p.log, Dir::RToI, ExchangeType::IkeSaInit)[0].1.clone();
+    p.i.ep.handle(now, &init.to_vec().unwrap(), R_ADDR, &mut p.i.rng);
+    assert!(p.i.ep.sa(p.h).unwrap().stats().unexpected >= 1);
+    assert!(p.r.ep.sa(rh).unwrap().is_established());
+}
+
+/// The scenario of the mutation test (curve25519, fast): the handshake, then the initiator
+/// deletes the IKE SA at 5 s; 6 datagrams in all. `inject`: a datagram to deliver just
+/// before the genuine datagram it was made from arrives.
+fn scenario(inject: Option<(&Sent, &[u8])>) -> Pair {
+    let (i, r) = x25519_pair();
+    let mut p = Pair::new(i, r);
+    let (mut injected, mut closed) = (false, false);
+    for _ in 0..2000 {
+        if let Some((target, bad)) = inject
+            && !injected
+            && p.log.iter().any(|s| s.dir == target.dir && s.n == target.n)
+        {
+            injected = true;
+            let now = p.time;
+            match target.dir {
+                Dir::IToR => p.r.ep.handle(now, bad, I_ADDR, &mut p.r.rng),
+                Dir::RToI => p.i.ep.handle(now, bad, R_ADDR, &mut p.i.rng),
+            }
+            p.flush();
+        }
+        if !closed && p.time >= Time::from_secs(5) {
+            closed = true;
+            let (now, h) = (p.time, p.h);
+            p.i.ep.close(now, h, &mut p.i.rng);
+            p.flush();
+        }
+        p.step();
+        let close_at = Time::from_secs(5);
+        p.time = match p.next_wakeup() {
+            // Before the close, never jump past it.
+            Some(t) if !closed => t.min(close_at).max(p.time),
+            None if !closed => close_at,
+            Some(t) if t <= Time::from_secs(300) => t.max(p.time),
+            _ => break,
+        };
+    }
+    p
+}
+
+#[test]
+fn ikev2_sa_mutation_scenario_is_six_datagrams() {
+    let p = scenario(None);
+    assert_eq!(p.log.len(), 6);
+    assert_eq!((children(&p.i).len(), children(&p.r).len()), (1, 1));
+    assert_eq!(
+        (closes(&p.i), closes(&p.r)),
+        (vec![CloseReason::Local], vec![CloseReason::PeerDeleted])
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A mutated copy of one datagram (handshake or DELETE) is delivered just before the
+    /// genuine one: nothing panics, and when the copy was an encrypted message (which
+    /// cannot be forged) the run still ends as a clean one does.
+    #[test]
+    fn ikev2_sa_mutated_messages_never_panic(
+        which in 0usize..6,
+        pos in any::<prop::sample::Index>(),
+        kind in 0u8..4,
+        byte in any::<u8>(),
+    ) {
+        let capture = scenario(None).log;
+        let target = &capture[which];
+        let mut bad = target.bytes.clone();
+        let at = pos.index(bad.len());
+        match kind {
+            0 => bad[at] ^= byte | 1,
+            1 => bad.truncate(at),
+            2 => bad.insert(at, byte),
+            _ => bad[at] = byte,
+        }
+        let p = scenario(Some((target, &bad)));
+        if Message::parse(&target.bytes).is_ok_and(|m| m.encrypted().is_some()) {
+            prop_assert_eq!(children(&p.i).len(), 1);
+            prop_assert_eq!(children(&p.r).len(), 1);
+            prop_assert_eq!(closes(&p.i), vec![CloseReason::Local]);
+            prop_assert_eq!(closes(&p.r), vec![CloseReason::PeerDeleted]);
+        }
+    }
+
+    /// Random bytes behind a header with the established SA's SPIs (so they reach the
+    /// decryption and parsing code, not only the SPI check) change nothing.
+    #[test]
+    fn ikev2_sa_random_payloads_never_panic(
+        tail in prop::collection::vec(any::<u8>(), 0..300),
+        exchange in prop::sample::select(vec![34u8, 35, 36, 37, 99]),
+        flags in prop::sample::select(vec![0x08u8, 0x20, 0x28, 0x00]),
+        mid in 0u32..4,
+        next in any::<u8>(),
+    ) {
+        let (i, r) = x25519_pair();
+        let mut p = Pair::new(i, r);
+        p.establish();
+        let genuine = &p.log[2].bytes;
+        let mut bytes = genuine[..16].to_vec();
+        bytes.extend_from_slice(&[next, 0x20, exchange, flags]);
+        bytes.extend_from_slice(&mid.to_be_bytes());
+        bytes.extend_from_slice(&u32::try_from(28 + tail.len()).unwrap().to_be_bytes());
+        bytes.extend_from_slice(&tail);
+        let (now, h, rh) = (p.time, p.h, p.rh());
+        p.i.ep.handle(now, &bytes, R_ADDR, &mut p.i.rng);
+        p.r.ep.handle(now, &bytes, I_ADDR, &mut p.r.rng);
+        p.flush();
+        p.run_for(Duration::from_secs(5));
+        prop_assert!(p.i.ep.sa(h).unwrap().is_established());
+        prop_assert!(p.r.ep.sa(rh).unwrap().is_established());
+        prop_assert_eq!(p.r.ep.sa(rh).unwrap().stats().requests_processed, 2);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Identities, SPI allocation, half-open SAs.
+
+#[test]
+fn ikev2_sa_ipv4_and_key_id_identities_authenticate() {
+    let (mut i, mut r) = gcm_pair();
+    let key_id = IdRepr { id_type: control::ikev2::wire::IdType::KeyId, data: vec![1, 2, 3] };
+    i.local_id = IdRepr::ipv4(Ipv4Addr::new(192, 0, 2, 1));
+    r.remote_id = Some(i.local_id.clone());
+    r.local_id = key_id.clone();
+    i.remote_id = Some(key_id.clone());
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let Event::Established(info) = &p.i.events[0].2 else { panic!() };
+    assert_eq!(info.peer_id, key_id);
+    let Event::Established(info) = &p.r.events[0].2 else { panic!() };
+    assert_eq!(info.peer_id, IdRepr::ipv4(Ipv4Addr::new(192, 0, 2, 1)));
+    assert_eq!(info.spi_r, p.r.ep.sa(p.rh()).unwrap().spi_r());
+}
+
+/// Hands out consecutive SPIs from a base, as a dataplane SA table would.
+struct Counting(u32);
+
+impl control::ikev2::sa::SpiAllocator for Counting {
+    fn allocate(&mut self, _random: u32) -> u32 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+#[test]
+fn ikev2_sa_spis_come_from_the_allocator() {
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.i.ep.sa_mut(p.h).unwrap().set_spi_allocator(Box::new(Counting(0x1000)));
+    p.r.ep.set_spi_allocator_factory(Box::new(|| Box::new(Counting(0x2000))));
+    p.establish();
+    assert_eq!(children(&p.i)[0].inbound_spi, 0x1001);
+    assert_eq!(children(&p.r)[0].inbound_spi, 0x2001);
+    assert_crosswise(children(&p.i)[0], children(&p.r)[0]);
+}
+
+#[test]
+fn ikev2_sa_half_open_responder_gives_up_and_late_duplicates_start_nothing() {
+    let (i, r) = gcm_pair();
+    // The initiator's IKE_AUTH never arrives.
+    let mut p = Pair::new(i, r)
+        .with_fault(|d, n, _| if d == Dir::IToR && n >= 1 { Fate::Drop } else { Fate::Deliver });
+    p.run_until(Time::from_secs(300));
+    assert!(matches!(failures(&p.r)[..], [FailureCause::PeerUnreachable { .. }]));
+    assert!(matches!(failures(&p.i)[..], [FailureCause::PeerUnreachable { sends: 7, .. }]));
+    assert!(p.r.ep.is_empty(), "the half-open SA is forgotten");
+
+    // Established, then the first IKE_SA_INIT request arrives again, late.
+    let (i, r) = gcm_pair();
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let first = p.log[0].bytes.clone();
+    let now = p.time;
+    p.r.ep.handle(now, &first, I_ADDR, &mut p.r.rng);
+    p.flush();
+    assert_eq!(p.r.ep.len(), 1, "no second responder SA");
+    assert_eq!(p.r.ep.sa(p.rh()).unwrap().stats().unexpected, 1);
+}
+
+#[test]
+fn ikev2_sa_requests_from_unconfigured_peers_are_dropped() {
+    let (i, mut r) = gcm_pair();
+    r.remote_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)), 500);
+    let mut p = Pair::new(i, r);
+    p.run_for(Duration::from_secs(2));
+    assert!(p.r.ep.is_empty());
+    assert_eq!(p.r.ep.stats().no_config, 2, "the request and its retransmission");
+    assert!(p.log.iter().all(|s| s.dir == Dir::IToR), "no answer");
+}
+
+// ---------------------------------------------------------------------------------------
+// A real peer's request.
+
+/// strongSwan 5.9's IKE_SA_INIT request (`aes256-sha256-x25519`, 10.99.0.1 → 10.99.0.2),
+/// the capture of `ikev2_wire_strongswan.rs`.
+const STRONGSWAN_SA_INIT: &str = concat!(
+    "4b024b47a1dae2a000000000000000002120220800000000000000f0220000300000002c010100040300000c",
+    "0100000c800e0100030000080300000c0300000802000005000000080400001f28000028001f0000a7f29e5e",
+    "41c35b43ff49064e5481c232c68d38a8a70003f593d572f2f4221b1229000024a6cc3f6551dd8c99f744e4df",
+    "208a839b022279298089630bf4439755fe8e39c22900001c000040040a4951a8f1153cada8677ffa665f98a2",
+    "8b64c9022900001c000040055e1e3a78cccd77b9126fa33791f26614e508c04f290000080000402e29000010",
+    "0000402f00020003000400050000000800004016",
+);
+
+#[test]
+fn ikev2_sa_answers_a_strongswan_ike_sa_init() {
+    use control::ikev2::sa::{Accept, IkeSa};
+    let bytes: Vec<u8> = (0..STRONGSWAN_SA_INIT.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&STRONGSWAN_SA_INIT[i..i + 2], 16).unwrap())
+        .collect();
+    let peer: SocketAddr = "10.99.0.1:500".parse().unwrap();
+    let integ = Some(IntegId::HmacSha2_256_128);
+    let mut cfg = config(false, ike(CBC256, integ, &[DhGroup::Curve25519]), esp(CBC256, integ));
+    cfg.local_addr = "10.99.0.2:500".parse().unwrap();
+    let mut rng = TestRng::new("strongswan");
+    let Accept::Sa(mut sa) = IkeSa::accept(Time::ZERO, cfg, &bytes, peer, &mut rng) else {
+        panic!("not accepted")
+    };
+    let t = sa.poll_transmit().expect("answer");
+    assert_eq!(t.to, peer);
+    let m = Message::parse(&t.bytes).unwrap();
+    assert_eq!(m.header.spi_i, 0x4b02_4b47_a1da_e2a0);
+    assert_eq!(m.header.spi_r, sa.spi_r());
+    assert!(m.header.response && !m.header.initiator);
+    let Payload::Sa(chosen) = &m.payloads[0] else { panic!("SA first") };
+    assert_eq!(
+        chosen.proposals[0].to_string(),
+        "#1 IKE:ENCR_AES_CBC_256/PRF_HMAC_SHA2_256/AUTH_HMAC_SHA2_256_128/CURVE_25519"
+    );
+    let Payload::Ke(ke) = &m.payloads[1] else { panic!("KE second") };
+    assert_eq!((ke.group, ke.data.len()), (DhGroup::Curve25519, 32));
+    assert!(m.notify(NotifyType::NatDetectionSourceIp).is_some());
+    assert!(m.notify(NotifyType::NatDetectionDestinationIp).is_some());
+    // Its retransmission gets the same answer.
+    sa.handle(Time::from_secs(1), &bytes, peer, &mut rng);
+    assert_eq!(sa.poll_transmit().unwrap().bytes, t.bytes);
+}
