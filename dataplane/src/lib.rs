@@ -23,6 +23,7 @@
 pub mod buf;
 pub mod crypto;
 pub mod esp;
+pub mod ike_io;
 pub mod l3;
 pub mod pipeline;
 mod prefetch;
