@@ -3,6 +3,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// Where the service's config lives (scripts/install.sh puts an example there).
+pub const DEFAULT_CONFIG: &str = "/etc/ferrogate/ferrogate.toml";
+
 /// ferrogate: an IPsec VPN concentrator with a DPDK kernel-bypass dataplane.
 #[derive(Debug, Parser)]
 #[command(name = "ferrogate", version, about, propagate_version = true)]
@@ -15,11 +18,14 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start DPDK from a profile and forward between port pairs (0<->1, 2<->3, ...).
+    /// Run the appliance from a config file (a file without `[[interface]]` tables is a
+    /// port-pair forwarder profile: 0<->1, 2<->3, ...).
     Run(RunArgs),
-    /// Validate a profile and print the EAL command line it gives.
+    /// Validate a config file: print every error (file:line:col: field: message) and exit
+    /// non-zero, or print what it configures.
     CheckConfig {
-        /// The profile (TOML), e.g. dpdk-config/lab.toml.
+        /// The config file (TOML).
+        #[arg(default_value = DEFAULT_CONFIG)]
         file: PathBuf,
     },
     /// Show interfaces, IPsec SAs and counters of a running appliance (over its operator
@@ -27,8 +33,15 @@ pub enum Command {
     Show(crate::operator::ShowArgs),
     /// Clear counters of a running appliance (over its operator socket).
     Clear(crate::operator::ClearArgs),
-    /// Trace packets through a running appliance (not implemented yet).
-    Debug(NotYet),
+    /// Make a running appliance re-read its config file and apply what changed, as SIGHUP
+    /// does (over its operator socket); prints what it applied or why it applied nothing.
+    Reload(crate::operator::show::Connect),
+    /// Raise the log level of a control-plane facility of a running appliance, as the
+    /// reference document's `debug crypto ...` commands do: `debug crypto ikev2 protocol
+    /// 255`; level 0 turns it off; `debug show` lists what is on.
+    Debug(crate::operator::debug::DebugArgs),
+    /// Turn every `debug crypto` facility off (`undebug all`).
+    Undebug(crate::operator::debug::UndebugArgs),
     /// Measure ESP throughput (enc/dec, 64 B/IMIX/1420 B, 1 and 100,000 tunnels) against
     /// the I/O-only baseline, on replayed traffic (net_pcap -> net_null).
     Bench(crate::bench::BenchArgs),
@@ -36,6 +49,9 @@ pub enum Command {
     Gen(NotYet),
     /// Apply ESP SAs to every packet of a capture, offline: encap IP → ESP, decap ESP → IP.
     Esp(crate::esp_tool::EspArgs),
+    /// Convert the crypto sections of a Cisco ASA running-config into a ferrogate config,
+    /// reporting every line it cannot map.
+    ImportAsa(crate::import_asa::ImportAsaArgs),
     /// Print the versions of ferrogate and DPDK.
     Version,
 }
@@ -46,7 +62,7 @@ pub struct RunArgs {
     /// The profile or appliance config (TOML), e.g. dpdk-config/lab.toml: with
     /// `[[interface]]` tables it runs the IPsec appliance, without them the port-pair
     /// forwarder.
-    #[arg(long, short, visible_alias = "config", short_alias = 'c')]
+    #[arg(long, short, visible_alias = "config", short_alias = 'c', default_value = DEFAULT_CONFIG)]
     pub profile: PathBuf,
     /// Appliance: start the measured interval of the report after this many seconds.
     #[arg(long, value_name = "SECS")]
@@ -81,7 +97,6 @@ impl Command {
     /// For a subcommand that is not implemented yet: the work that brings it.
     pub fn not_yet(&self) -> Option<(&'static str, &'static str)> {
         match self {
-            Command::Debug(_) => Some(("debug", "the packet-trace/debug issue")),
             Command::Gen(_) => Some(("gen", "the traffic and configuration generator issue")),
             _ => None,
         }

@@ -25,6 +25,9 @@ pub struct RunOptions {
     pub file_prefix: Option<String>,
     /// Appliance runs: the measured interval of the report starts after this long.
     pub warmup: Option<Duration>,
+    /// Appliance runs: set (by SIGHUP) to reload the config file; the control thread
+    /// clears it.
+    pub reload: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Counters of one forwarding lcore, written only by it.

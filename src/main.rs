@@ -13,20 +13,19 @@ use ferrogate::profile::Hugepages;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERROGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    ferrogate::logging::init();
 
     match cli.command {
         Command::Run(args) => run(&args),
-        Command::CheckConfig { file } => match ApplianceConfig::load(&file) {
+        Command::CheckConfig { file } => match ApplianceConfig::load_full(&file) {
             Ok(c) => {
                 let p = &c.profile;
+                for w in &c.warnings {
+                    eprintln!("{w}");
+                }
+                if let Err(e) = c.check_secret_files() {
+                    eprintln!("warning: `ferrogate run` would refuse this config:\n{e}");
+                }
                 println!("{}: ok", file.display());
                 if c.is_appliance() {
                     println!(
@@ -37,6 +36,20 @@ fn main() -> ExitCode {
                         c.neighbours.len(),
                         c.sas.len(),
                         c.policies.len()
+                    );
+                }
+                let pol = &c.policy;
+                if !pol.crypto_maps.is_empty() || !pol.tunnel_groups.is_empty() {
+                    println!(
+                        "  crypto: {} crypto map entries, {} IKEv1 / {} IKEv2 policies, {} transform \
+                         set(s), {} IPsec proposal(s), {} tunnel group(s), {} access list(s)",
+                        pol.crypto_maps.len(),
+                        pol.ikev1_policies.len(),
+                        pol.ikev2_policies.len(),
+                        pol.transform_sets.len(),
+                        pol.ipsec_proposals.len(),
+                        pol.tunnel_groups.len(),
+                        pol.access_lists.len()
                     );
                 }
                 println!(
@@ -54,6 +67,8 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e}");
+                let n = e.count();
+                eprintln!("{}: {n} error{}", file.display(), if n == 1 { "" } else { "s" });
                 ExitCode::FAILURE
             }
         },
@@ -97,8 +112,32 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Reload(connect) => match ferrogate::operator::reload::run(&connect) {
+            Ok(text) => {
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ferrogate reload: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::ImportAsa(args) => match ferrogate::import_asa::run(&args) {
+            Ok(summary) => {
+                eprint!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ferrogate import-asa: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Bench(args) => ferrogate::bench::main(&args),
-        cmd @ (Command::Debug(_) | Command::Gen(_)) => {
+        Command::Debug(args) => print_result("debug", ferrogate::operator::debug::run(&args)),
+        Command::Undebug(args) => {
+            print_result("undebug", ferrogate::operator::debug::run_undebug(&args))
+        }
+        cmd @ Command::Gen(_) => {
             let (name, issue) = cmd.not_yet().unwrap_or(("this command", "later work"));
             eprintln!("ferrogate {name}: not implemented yet; it arrives with {issue}.");
             ExitCode::from(2)
@@ -107,8 +146,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &RunArgs) -> ExitCode {
-    let config = match ApplianceConfig::load(&args.profile) {
-        Ok(c) => c,
+    let config = match ApplianceConfig::load_full(&args.profile) {
+        Ok(c) => {
+            for w in &c.warnings {
+                tracing::warn!("{w}");
+            }
+            if let Err(e) = c.check_secret_files() {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+            c
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
@@ -139,6 +187,12 @@ fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // SIGHUP: reload the config file (the control thread clears the flag).
+    let reload = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload)) {
+        eprintln!("cannot install the SIGHUP handler: {e}");
+        return ExitCode::FAILURE;
+    }
     let opts = RunOptions {
         duration,
         hugepages: if args.no_huge {
@@ -150,6 +204,7 @@ fn run(args: &RunArgs) -> ExitCode {
         },
         file_prefix: args.file_prefix.clone(),
         warmup,
+        reload: Some(reload),
     };
     if config.is_appliance() {
         return match ferrogate::appliance::run(&config, &opts, stop) {
@@ -200,6 +255,24 @@ fn run(args: &RunArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("ferrogate run: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a client command's text (a closed pipe is no error) or its message.
+fn print_result(name: &str, r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(text) => match std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferrogate {name}: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("ferrogate {name}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -224,6 +224,33 @@ struct RawProfile {
     _dataplane: Option<toml::Value>,
     #[serde(default, rename = "operator")]
     _operator: Option<toml::Value>,
+    // The crypto policy's sections (control::policy::POLICY_SECTIONS) are checked there.
+    #[serde(default, rename = "ike")]
+    _ike: Option<toml::Value>,
+    #[serde(default, rename = "access_list")]
+    _access_list: Option<toml::Value>,
+    #[serde(default, rename = "ikev1_policy")]
+    _ikev1_policy: Option<toml::Value>,
+    #[serde(default, rename = "ikev2_policy")]
+    _ikev2_policy: Option<toml::Value>,
+    #[serde(default, rename = "transform_set")]
+    _transform_set: Option<toml::Value>,
+    #[serde(default, rename = "ipsec_proposal")]
+    _ipsec_proposal: Option<toml::Value>,
+    #[serde(default, rename = "crypto_map")]
+    _crypto_map: Option<toml::Value>,
+    #[serde(default, rename = "crypto_interface")]
+    _crypto_interface: Option<toml::Value>,
+    #[serde(default, rename = "trustpoint")]
+    _trustpoint: Option<toml::Value>,
+    #[serde(default, rename = "address_pool")]
+    _address_pool: Option<toml::Value>,
+    #[serde(default, rename = "tunnel_group")]
+    _tunnel_group: Option<toml::Value>,
+    #[serde(default, rename = "ha")]
+    _ha: Option<toml::Value>,
+    #[serde(default, rename = "management")]
+    _management: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

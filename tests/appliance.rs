@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::netns::{Namespaces, in_ns, is_root};
 use common::*;
 use serde_json::{Value, json};
 
@@ -552,6 +553,73 @@ default_action = "discard"
 "#,
         sas = outbound_sas()
     )
+}
+
+/// A crypto policy for the encrypt lab: one crypto map entry towards site B (peer
+/// 192.0.2.2) over IKEv2 with a PSK tunnel group. The file that holds it must be mode 0600.
+const CRYPTO_POLICY: &str = r#"
+[[access_list]]
+name = "site-b"
+rules = [{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "10.2.0.0/16" }]
+
+[[ipsec_proposal]]
+name = "gcm"
+encryption = ["aes-gcm", "aes-gcm-256"]
+integrity = ["null"]
+
+[[ikev2_policy]]
+priority = 10
+encryption = ["aes-gcm-256"]
+integrity = ["null"]
+prf = ["sha256"]
+group = [19, 14]
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 10
+match = "site-b"
+peers = ["192.0.2.2"]
+ikev2_proposals = ["gcm"]
+
+[[crypto_interface]]
+interface = "outside"
+crypto_map = "outside_map"
+ikev2 = true
+
+[[tunnel_group]]
+name = "192.0.2.2"
+type = "ipsec-l2l"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "lab-secret-a"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "lab-secret-b"
+"#;
+
+/// A second, unrelated crypto map entry (site C), for reloads.
+const CRYPTO_MAP_C: &str = r#"
+[[access_list]]
+name = "site-c"
+rules = [{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "10.3.0.0/16" }]
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 20
+match = "site-c"
+peers = ["192.0.2.3"]
+ikev2_proposals = ["gcm"]
+
+[[tunnel_group]]
+name = "192.0.2.3"
+type = "ipsec-l2l"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "lab-secret-c"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "lab-secret-d"
+"#;
+
+fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Checks one ESP frame against what ferrogate was given: Ethernet from the outside MAC to
@@ -1554,54 +1622,6 @@ fn shipped_appliance_lab_config_encrypts_the_lab_capture() {
 
 // --- two ferrogates between two Linux hosts --------------------------------------------
 
-/// Network namespaces made for one test, deleted on drop (with their veths).
-struct Namespaces(Vec<String>);
-
-impl Namespaces {
-    /// Creates them, or says why not (no root, no netns support) so the test can skip.
-    fn create(names: &[String]) -> Result<Self, String> {
-        let mut made = Namespaces(Vec::new());
-        for n in names {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-            let out = Command::new("ip")
-                .args(["netns", "add", n])
-                .output()
-                .map_err(|e| format!("cannot run ip: {e}"))?;
-            if !out.status.success() {
-                return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-            }
-            made.0.push(n.clone());
-        }
-        Ok(made)
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-        }
-    }
-}
-
-/// Runs `cmd` in namespace `ns`; panics with its stderr on failure.
-fn in_ns(ns: &str, cmd: &[&str]) {
-    let out =
-        Command::new("ip").args(["netns", "exec", ns]).args(cmd).output().expect("ip netns exec");
-    assert!(out.status.success(), "{ns}: {cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Uid:").map(|u| u.split_whitespace().nth(1) == Some("0"))
-            })
-        })
-        .unwrap_or(false)
-}
-
 /// One gateway of the namespace test: inside `lan` and outside `wan` on af_packet veths,
 /// static SAs both ways (AES-128-GCM), a protect policy for the far subnet, default
 /// discard, no static neighbours.
@@ -2018,4 +2038,216 @@ socket = "{sock}"
             assert_eq!(&f[14..], &with_ttl(w, 59)[..], "queue {q}: in order, TTL - 1");
         }
     }
+}
+
+/// `ferrogate reload` (and SIGHUP) while a tunnel carries traffic without pause: SAs and
+/// policies added before it, removed again and re-keyed elsewhere cost it no packet;
+/// changes that need a restart and broken files are refused whole.
+#[test]
+fn reload_changes_sas_and_policies_without_losing_a_packet() {
+    let env = TestEnv::new("appl-reload");
+    let inp = env.path("in.pcap");
+    let frames: Vec<Vec<u8>> = (0..64)
+        .map(|i| eth(IN_MAC, HOST_MAC, 0x0800, &udp(HOST, [10, 2, 0, 7], 64, i, 5001, 64, false)))
+        .collect();
+    write_pcap(&inp, &frames);
+    let ports = [
+        ("lan", format!("net_pcap0,rx_pcap={},infinite_rx=1", inp.display())),
+        ("wan", "net_null0,no-rx=1".to_string()),
+    ];
+    let extra_sa = format!(
+        "\n[[sa]]\ntunnel = \"site-x\"\ndirection = \"outbound\"\nspi = 0x3001\n\
+         transform = \"aes128gcm16\"\nenc_key = \"0x{GCM_KEY_2}\"\nlocal = \"192.0.2.1\"\n\
+         remote = \"192.0.2.2\"\n\n[[policy]]\nsrc = \"10.1.0.0/24\"\ndst = \"10.6.0.0/16\"\n\
+         action = \"protect\"\nsa = 0x3001\n"
+    );
+    let base = encrypt_body(CRYPTO_POLICY);
+    let fg = write_config(&env, "reload", &ports, &base);
+    make_private(&fg.config);
+    let original = std::fs::read_to_string(&fg.config).unwrap();
+    let mut running = fg.start(None, "60");
+    fg.wait_ready(&mut running);
+    let reload = || {
+        let out = run_ferrogate(&["reload", "--socket", &fg.socket.to_string_lossy()], LIMIT);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let packets = |spi: u32| -> u64 {
+        let sas = show_sas(&fg.socket).expect("show");
+        sa_of(&sas, spi, "outbound")["packets"].as_u64().unwrap()
+    };
+    wait_for_sas(&fg.socket, |s| {
+        s.iter().any(|sa| sa["spi"] == 0x1001 && sa["packets"].as_u64() > Some(1000))
+    });
+
+    // An unrelated tunnel, its policy placed first: every other policy moves one place.
+    let with_extra = original.replacen("\n[[policy]]", &format!("{extra_sa}\n[[policy]]"), 1);
+    std::fs::write(&fg.config, &with_extra).unwrap();
+    let (ok, out, err) = reload();
+    assert!(ok, "{err}");
+    assert!(out.contains("static SAs: 1 added, 0 re-keyed in place, 0 removed"), "{out}");
+    assert!(out.contains("policies: 1 added, 0 removed, 4 unchanged"), "{out}");
+    let before = packets(0x1001);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(packets(0x1001) > before, "the tunnel stopped after the reload");
+    assert!(show_sas(&fg.socket).unwrap().iter().any(|s| s["spi"] == 0x3001));
+
+    // An unrelated crypto map entry added, then removed: the tunnel never notices.
+    std::fs::write(&fg.config, format!("{with_extra}{CRYPTO_MAP_C}")).unwrap();
+    let (ok, out, err) = reload();
+    assert!(ok, "{err}");
+    assert!(out.contains("added: crypto map outside_map 20"), "{out}");
+    assert!(out.contains("crypto map entries untouched: 1"), "{out}");
+    assert!(out.contains("static SAs: 0 added, 0 re-keyed in place, 0 removed"), "{out}");
+    std::fs::write(&fg.config, &with_extra).unwrap();
+    let (ok, out, err) = reload();
+    assert!(ok, "{err}");
+    assert!(out.contains("removed: crypto map outside_map 20"), "{out}");
+    let before = packets(0x1001);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(packets(0x1001) > before, "the tunnel stopped after the crypto map reloads");
+    // Editing the proposal its entry uses tears that tunnel down (ASA semantics).
+    std::fs::write(
+        &fg.config,
+        with_extra.replace(
+            r#"encryption = ["aes-gcm", "aes-gcm-256"]"#,
+            r#"encryption = ["aes-gcm-256"]"#,
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = reload();
+    assert!(ok, "{err}");
+    assert!(out.contains("tunnels torn down (a transform set, proposal, IKE policy or tunnel group they use changed): crypto map outside_map 10"), "{out}");
+    std::fs::write(&fg.config, &with_extra).unwrap();
+    assert!(reload().0);
+    // A bad crypto policy is refused whole, with every error.
+    std::fs::write(
+        &fg.config,
+        with_extra
+            .replace("match = \"site-b\"", "match = \"nowhere\"")
+            .replace("group = [19, 14]", "group = [2]"),
+    )
+    .unwrap();
+    let (ok, _, err) = reload();
+    assert!(!ok);
+    assert!(err.contains("crypto_map[0].match: no access_list named \"nowhere\""), "{err}");
+    assert!(err.contains("DH group 2 is weak"), "{err}");
+    assert!(err.contains("(nothing was applied)"), "{err}");
+
+    // Broken file and restart-only change: refused, nothing applied.
+    std::fs::write(&fg.config, with_extra.replace("spi = 0x3001", "spi = \"x\"")).unwrap();
+    let (ok, _, err) = reload();
+    assert!(!ok);
+    assert!(err.contains("reload.toml:") && err.contains("sa[2].spi"), "{err}");
+    std::fs::write(
+        &fg.config,
+        with_extra.replace("10.4.0.0/16\"\ninterface", "10.7.0.0/16\"\ninterface"),
+    )
+    .unwrap();
+    let (ok, _, err) = reload();
+    assert!(!ok);
+    assert!(err.contains("[route] changed; that needs a restart (nothing was applied)"), "{err}");
+    assert!(show_sas(&fg.socket).unwrap().iter().any(|s| s["spi"] == 0x3001));
+
+    // New keys for the idle site-c SA, the extra tunnel gone again: by SIGHUP this time.
+    let rekeyed = original.replace(CBC_KEY, &CBC_KEY.replace('6', "7"));
+    std::fs::write(&fg.config, &rekeyed).unwrap();
+    let pid = running.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    wait_for_sas(&fg.socket, |s| !s.iter().any(|sa| sa["spi"] == 0x3001));
+    let before = packets(0x1001);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(packets(0x1001) > before, "the tunnel stopped after the second reload");
+
+    let out = running.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SIGHUP: reloaded: static SAs: 0 added, 1 re-keyed in place, 1 removed"),
+        "{stderr}"
+    );
+    let report = fg.read_report();
+    assert_eq!(report.drops(), vec![], "packets were dropped");
+    assert_eq!(report.0["events"]["acquires"], 0, "a policy lost its SA for a while");
+    let (rx, tx) = (report.total("rx"), report.total("tx"));
+    assert!(rx > 10_000 && rx == tx, "rx {rx} tx {tx}");
+}
+
+/// Against a running appliance with a crypto policy: `debug crypto ...`, `debug show` and
+/// `undebug all` (each answers with the facilities now on, and the log filter changes),
+/// `show running-config` (no secret in it), `show crypto map` and the Prometheus endpoint;
+/// and before that, the refusal to run a group-readable file holding pre-shared keys.
+#[test]
+fn operator_commands_debug_running_config_crypto_map_and_metrics() {
+    let env = TestEnv::new("appl-debug");
+    let ports =
+        [("lan", "net_null0,no-rx=1".to_string()), ("wan", "net_null1,no-rx=1".to_string())];
+    let metrics_port = 20_000 + (std::process::id() % 20_000) as u16;
+    let body = format!(
+        "{}\n[management]\nmetrics = \"127.0.0.1:{metrics_port}\"\n",
+        encrypt_body(CRYPTO_POLICY)
+    );
+    let fg = write_config(&env, "debug", &ports, &body);
+    // A config holding pre-shared keys that others may read is refused before DPDK starts.
+    let args = fg.args("5");
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let refused = run_ferrogate(&argv, LIMIT);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("group or others may read or write it; fix: chmod 600"), "{err}");
+    make_private(&fg.config);
+    let mut running = fg.start(None, "60");
+    fg.wait_ready(&mut running);
+    let sock = fg.socket.to_string_lossy().into_owned();
+    let ask = |args: &[&str]| {
+        let mut argv = args.to_vec();
+        argv.extend(["--socket", &sock]);
+        assert_success(&run_ferrogate(&argv, LIMIT))
+    };
+    assert_eq!(ask(&["debug", "show"]), "No debug facility is on\n");
+    assert_eq!(
+        ask(&["debug", "crypto", "ikev2", "protocol", "255"]),
+        "debug crypto ikev2 protocol 255\n"
+    );
+    assert_eq!(
+        ask(&["debug", "crypto", "ike-common", "64"]),
+        "debug crypto ikev2 protocol 255\ndebug crypto ike-common 64\n"
+    );
+    let v: Value = serde_json::from_str(&ask(&["debug", "show", "--json"])).unwrap();
+    assert_eq!(v, json!({"ikev2-protocol": 255, "ike-common": 64}));
+    assert_eq!(ask(&["debug", "crypto", "ikev2", "protocol", "0"]), "debug crypto ike-common 64\n");
+    assert_eq!(ask(&["undebug", "all"]), "No debug facility is on\n");
+
+    // `show running-config`: the file's sections, the crypto policy canonical, no secret.
+    let rc = ask(&["show", "running-config"]);
+    assert!(rc.contains("[[crypto_map]]") && rc.contains("[[interface]]"), "{rc}");
+    for secret in ["lab-secret-a", "lab-secret-b", GCM_KEY, CBC_KEY, HMAC_KEY] {
+        assert!(!rc.contains(secret), "{secret} shown:\n{rc}");
+    }
+    let map = ask(&["show", "crypto", "map"]);
+    for line in ["Crypto Map \"outside_map\" 10 ipsec-isakmp", "\tPeer = 192.0.2.2", "\t\toutside"]
+    {
+        assert!(map.lines().any(|l| l == line), "missing {line:?} in\n{map}");
+    }
+    let v: Value = serde_json::from_str(&ask(&["show", "crypto", "map", "--json"])).unwrap();
+    assert_eq!(v[0]["ikev2_proposals"], json!(["gcm"]));
+
+    // The Prometheus endpoint.
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).expect("metrics");
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("ferrogate_ipsec_sa_packets_total{"), "{reply}");
+    assert!(reply.contains("ferrogate_interface_up{"), "{reply}");
+    let out = running.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("debug crypto ikev2 protocol 255: log filter now")
+            && stderr.contains("ikev2_protocol=trace,ike_common=debug"),
+        "{stderr}"
+    );
 }

@@ -19,14 +19,28 @@ fn ferrogate(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["run", "check-config", "show", "clear", "debug", "bench", "gen", "version"] {
+    let all = [
+        "run",
+        "check-config",
+        "show",
+        "clear",
+        "reload",
+        "debug",
+        "undebug",
+        "bench",
+        "gen",
+        "esp",
+        "import-asa",
+        "version",
+    ];
+    for sub in all {
         let (code, stdout, _) = ferrogate(&[sub, "--help"]);
         assert_eq!(code, 0, "{sub} --help");
         assert!(stdout.contains("Usage: ferrogate"), "{sub}: {stdout}");
     }
     let (code, stdout, _) = ferrogate(&["--help"]);
     assert_eq!(code, 0);
-    for sub in ["run", "check-config", "show", "clear", "debug", "bench", "gen", "version"] {
+    for sub in all {
         assert!(stdout.contains(sub), "top-level help lists {sub}");
     }
 }
@@ -43,23 +57,19 @@ fn version_names_ferrogate_and_dpdk() {
 
 #[test]
 fn unimplemented_subcommands_say_so_and_fail() {
-    for sub in ["debug", "gen"] {
-        let (code, stdout, stderr) = ferrogate(&[sub, "anything"]);
-        assert_eq!(code, 2, "{sub}");
-        assert!(stdout.is_empty(), "{sub} printed {stdout}");
-        assert!(
-            stderr.starts_with(&format!(
-                "ferrogate {sub}: not implemented yet; it arrives with the "
-            )),
-            "{sub}: {stderr}"
-        );
-    }
+    let (code, stdout, stderr) = ferrogate(&["gen", "anything"]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty(), "gen printed {stdout}");
+    assert!(
+        stderr.starts_with("ferrogate gen: not implemented yet; it arrives with the "),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn check_config_accepts_the_shipped_profiles() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config");
-    for name in ["lab.toml", "bare-metal.toml"] {
+    for name in ["lab.toml", "bare-metal.toml", "appliance-lab.toml", "site-to-site.toml"] {
         let path = dir.join(name);
         let (code, stdout, stderr) = ferrogate(&["check-config", path.to_str().unwrap()]);
         assert_eq!(code, 0, "{name}: {stderr}");
@@ -78,7 +88,10 @@ fn check_config_reports_file_line_and_field() {
     assert!(stdout.is_empty());
     assert_eq!(
         stderr.trim_end(),
-        format!("{}:3:16: eal.worker_cores: core 0 is the main core", path.display())
+        format!(
+            "{p}:3:16: eal.worker_cores: core 0 is the main core\n{p}: 1 error",
+            p = path.display()
+        )
     );
     // `run` checks the profile the same way before touching DPDK.
     let (code, _, stderr) = ferrogate(&["run", "--profile", path.to_str().unwrap()]);
@@ -93,4 +106,64 @@ fn run_rejects_a_bad_duration() {
         ferrogate(&["run", "--profile", dir.to_str().unwrap(), "--duration", "0"]);
     assert_eq!(code, 1);
     assert_eq!(stderr.trim_end(), "--duration must be a positive number of seconds");
+}
+
+#[test]
+fn check_config_prints_every_policy_error_at_once() {
+    let env = TestEnv::new("cli-policy");
+    let path = env.path("bad.toml");
+    let text = "[eal]\nfile_prefix = \"x\"\nworker_cores = [1]\n\
+        [[port]]\nname = \"wan\"\nvdev = \"net_null0\"\n\
+        [[interface]]\nname = \"outside\"\nport = \"wan\"\nrole = \"outside\"\n\
+        address = \"192.0.2.1/24\"\n\
+        [[ikev2_policy]]\npriority = 1\nencryption = [\"aes-512\"]\nintegrity = [\"sha256\"]\n\
+        group = [2]\n\
+        [[crypto_interface]]\ninterface = \"dmz\"\n";
+    std::fs::write(&path, text).unwrap();
+    let (code, stdout, stderr) = ferrogate(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty(), "{stdout}");
+    let p = path.display();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(lines[0].starts_with(&format!("{p}:14:15: ikev2_policy[0].encryption[0]: unknown encryption \"aes-512\"; expected one of: des, 3des, aes,")), "{stderr}");
+    assert_eq!(
+        lines[1],
+        format!(
+            "{p}:16:10: ikev2_policy[0].group[0]: DH group 2 is weak; set [ike] allow_weak_dh = true to allow it"
+        )
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{p}:18:13: crypto_interface[0].interface: no interface named \"dmz\"; defined: outside"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(lines[3], format!("{p}: 3 errors"));
+}
+
+#[test]
+fn import_asa_converts_a_running_config_and_reports_what_it_cannot_map() {
+    let env = TestEnv::new("cli-asa");
+    let asa = concat!(env!("CARGO_MANIFEST_DIR"), "/control/tests/data/asa/hub.cfg");
+    let out = env.path("hub.toml");
+    let (code, stdout, stderr) = ferrogate(&["import-asa", asa, "--output", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "the config went to the file");
+    assert!(stderr.contains("the converted policy validates"), "{stderr}");
+    assert!(stderr.contains("hub.cfg: 76 line(s) not mapped"), "{stderr}");
+    assert!(stderr.contains(": not mapped: dynamic crypto maps are not supported"), "{stderr}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "it holds pre-shared keys");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("[[crypto_map]]"), "{text}");
+    // An existing file is never overwritten.
+    let (code, _, stderr) = ferrogate(&["import-asa", asa, "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("File exists"), "{stderr}");
+    // To stdout without -o.
+    let (code, stdout, _) = ferrogate(&["import-asa", asa]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout, text);
 }

@@ -232,6 +232,33 @@ fn show_crypto_ipsec_sa_prints_asa_style_blocks() {
     let detail = stdout(&ferrogate(&["show", "crypto", "ipsec", "sa", "detail", "--socket", p]));
     assert_eq!(detail, render::ipsec_sa(&snap, true));
     assert!(detail.contains("\n           replay: 7\n"), "{detail}");
+    // `peer ADDR` keeps that peer's SAs (ASA syntax, with or without `detail`).
+    let peer = stdout(&ferrogate(&[
+        "show",
+        "crypto",
+        "ipsec",
+        "sa",
+        "peer",
+        "198.51.100.2",
+        "detail",
+        "--socket",
+        p,
+    ]));
+    assert_eq!(peer, detail, "every SA of the snapshot is this peer's");
+    let other = stdout(&ferrogate(&[
+        "show",
+        "crypto",
+        "ipsec",
+        "sa",
+        "peer",
+        "203.0.113.9",
+        "--socket",
+        p,
+    ]));
+    assert_eq!(other, "There are no ipsec sas\n");
+    let bad = ferrogate(&["show", "crypto", "ipsec", "sa", "peer", "nowhere", "--socket", p]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("peer \"nowhere\": not an IP address"));
 }
 
 #[test]

@@ -82,6 +82,104 @@ pub struct ApplianceConfig {
     pub dataplane: DataplaneSettings,
     /// The operator socket; `None`: the default for the instance.
     pub operator_socket: Option<PathBuf>,
+    /// The file as parsed, section by section: a reload compares the new file with it.
+    pub document: Document,
+    /// The crypto policy (crypto maps, IKE policies, tunnel groups, ...): empty unless
+    /// loaded with [`ApplianceConfig::load_full`].
+    pub policy: control::policy::PolicyConfig,
+    /// What the policy load warned about (weak algorithms, removed references).
+    pub warnings: Vec<String>,
+}
+
+/// Everything wrong with a config file: the appliance part stops at its first error, the
+/// crypto policy reports all of its own.
+#[derive(Debug)]
+pub struct ConfigErrors {
+    pub appliance: Option<ProfileError>,
+    pub policy: Vec<String>,
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for line in
+            self.appliance.iter().map(ToString::to_string).chain(self.policy.iter().cloned())
+        {
+            if !first {
+                f.write_str("\n")?;
+            }
+            first = false;
+            f.write_str(&line)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ApplianceConfig {
+    /// The files that must not be readable by others: the config file itself when it holds
+    /// a pre-shared key or the failover key inline, every `*_file` key file, and every
+    /// trustpoint's private key.
+    pub fn secret_files(&self) -> Vec<PathBuf> {
+        use control::policy::Secret;
+        let pol = &self.policy;
+        let mut inline = false;
+        let mut files = Vec::new();
+        let mut note = |s: &Secret| match s {
+            Secret::Inline(_) => inline = true,
+            Secret::File(p) => files.push(p.clone()),
+        };
+        for g in &pol.tunnel_groups {
+            for s in [
+                &g.ikev1_pre_shared_key,
+                &g.ikev2_local_pre_shared_key,
+                &g.ikev2_remote_pre_shared_key,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                note(s);
+            }
+        }
+        if let Some(ha) = &pol.ha {
+            note(&ha.key);
+        }
+        files.extend(pol.trustpoints.iter().filter_map(|t| t.private_key.clone()));
+        if inline {
+            files.insert(0, self.profile.path.clone());
+        }
+        files
+    }
+
+    /// Refuses (with the fix) any [`ApplianceConfig::secret_files`] that group or others
+    /// may read, or that another user owns.
+    pub fn check_secret_files(&self) -> Result<(), String> {
+        let errors: Vec<String> = self
+            .secret_files()
+            .iter()
+            .filter_map(|p| crate::privilege::check_secret_file(p).err().map(|e| e.to_string()))
+            .collect();
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+    }
+}
+
+impl ConfigErrors {
+    /// How many errors.
+    pub fn count(&self) -> usize {
+        usize::from(self.appliance.is_some()) + self.policy.len()
+    }
+}
+
+/// A config file's TOML document. Its `Debug` prints only the section names: the document
+/// holds keys.
+#[derive(Clone, Default, PartialEq)]
+pub struct Document(pub toml::Table);
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// One L3 interface.
@@ -125,7 +223,7 @@ pub struct StaticSa {
 }
 
 /// What a policy does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PolicyAction {
     /// Encrypt with the outbound SA of this SPI.
     Protect {
@@ -136,7 +234,7 @@ pub enum PolicyAction {
 }
 
 /// One SPD entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PolicyConfig {
     pub src: IpPrefix,
     pub dst: IpPrefix,
@@ -172,7 +270,58 @@ impl ApplianceConfig {
         !self.interfaces.is_empty()
     }
 
-    /// Reads and validates a config file.
+    /// Reads and validates a whole config file, the crypto policy included, reporting
+    /// every error at once.
+    pub fn load_full(path: &Path) -> Result<ApplianceConfig, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            appliance: Some(ProfileError {
+                kind: ErrorKind::Read,
+                file: path.to_owned(),
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("cannot read: {e}"),
+            }),
+            policy: Vec::new(),
+        })?;
+        Self::parse_full(path, &text)
+    }
+
+    /// [`ApplianceConfig::load_full`] on text already read.
+    pub fn parse_full(path: &Path, text: &str) -> Result<ApplianceConfig, ConfigErrors> {
+        let appliance = Self::parse(path, text);
+        // The policy may name interfaces; when the appliance part failed, its names come
+        // straight from the document so the policy's own errors are still all reported.
+        let names: Vec<String> = match &appliance {
+            Ok(c) => c.interfaces.iter().map(|i| i.name.clone()).collect(),
+            Err(_) => text
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|t| t.get("interface").and_then(|v| v.as_array()).cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|i| i.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                .collect(),
+        };
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let policy = control::policy::parse(path, text, &refs);
+        match (appliance, policy) {
+            (Ok(mut c), Ok(loaded)) => {
+                c.policy = loaded.config;
+                c.warnings = loaded.warnings.all().iter().map(ToString::to_string).collect();
+                Ok(c)
+            }
+            (a, p) => Err(ConfigErrors {
+                appliance: a.err(),
+                policy: p
+                    .err()
+                    .map(|d| d.errors().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Reads and validates a config file (the appliance part only).
     pub fn load(path: &Path) -> Result<ApplianceConfig, ProfileError> {
         let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
             kind: ErrorKind::Read,
@@ -190,7 +339,10 @@ impl ApplianceConfig {
         let profile = Profile::parse(path, text)?;
         let ctx = Ctx { file: path, text };
         let raw: RawAppliance = ctx.deserialize(text)?;
-        Validator { ctx: &ctx, profile: &profile }.validate(raw, profile.clone())
+        let mut cfg = Validator { ctx: &ctx, profile: &profile }.validate(raw, profile.clone())?;
+        // `deserialize` above parsed the same text: this cannot fail.
+        cfg.document = Document(text.parse::<toml::Table>().unwrap_or_default());
+        Ok(cfg)
     }
 }
 
@@ -218,6 +370,34 @@ struct RawAppliance {
     _run: Option<toml::Value>,
     #[serde(default, rename = "port")]
     _port: Option<toml::Value>,
+    // The crypto policy's sections (control::policy::POLICY_SECTIONS), checked by
+    // `control::policy::parse`.
+    #[serde(default, rename = "ike")]
+    _ike: Option<toml::Value>,
+    #[serde(default, rename = "access_list")]
+    _access_list: Option<toml::Value>,
+    #[serde(default, rename = "ikev1_policy")]
+    _ikev1_policy: Option<toml::Value>,
+    #[serde(default, rename = "ikev2_policy")]
+    _ikev2_policy: Option<toml::Value>,
+    #[serde(default, rename = "transform_set")]
+    _transform_set: Option<toml::Value>,
+    #[serde(default, rename = "ipsec_proposal")]
+    _ipsec_proposal: Option<toml::Value>,
+    #[serde(default, rename = "crypto_map")]
+    _crypto_map: Option<toml::Value>,
+    #[serde(default, rename = "crypto_interface")]
+    _crypto_interface: Option<toml::Value>,
+    #[serde(default, rename = "trustpoint")]
+    _trustpoint: Option<toml::Value>,
+    #[serde(default, rename = "address_pool")]
+    _address_pool: Option<toml::Value>,
+    #[serde(default, rename = "tunnel_group")]
+    _tunnel_group: Option<toml::Value>,
+    #[serde(default, rename = "ha")]
+    _ha: Option<toml::Value>,
+    #[serde(default, rename = "management")]
+    _management: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -523,6 +703,9 @@ impl Validator<'_> {
             policies,
             dataplane,
             operator_socket: raw.operator.and_then(|o| o.socket).map(PathBuf::from),
+            document: Document::default(),
+            policy: Default::default(),
+            warnings: Vec::new(),
         })
     }
 

@@ -16,9 +16,16 @@ use dataplane::sa::{Direction, Encap, Mode};
 use dataplane::spd::SaIndex;
 use dataplane::table::SaTable;
 
+use std::sync::Arc;
+
+use dataplane::queue::Command;
+use dataplane::spd::PolicyId;
+
 use super::config::{ApplianceConfig, PolicyAction};
+use super::reload;
 use super::report::EventStats;
 use super::runtime::Published;
+use super::runtime::{self, BuiltSa};
 use crate::dpdk::{Mbuf, Port};
 use crate::operator::model::{
     self, InterfaceSnap, Request, Response, SaSnap, Snapshot, WorkerSnap,
@@ -28,36 +35,33 @@ use crate::operator::server::OperatorServer;
 /// At most one log line per kind of event per this interval.
 const LOG_INTERVAL_S: u64 = 5;
 
-pub(crate) struct Control<'c> {
-    cfg: &'c ApplianceConfig,
+pub(crate) struct Control {
+    /// The running config: the one started with, or the last one reloaded.
+    cfg: ApplianceConfig,
     /// Table index of each static outbound SA, by SPI.
     outbound: HashMap<u32, SaIndex>,
+    /// The SPD id of each of `cfg.policies` (stable across reloads).
+    policy_ids: Vec<PolicyId>,
+    next_policy_id: u32,
     /// The first protect policy of each tunnel (its selectors are shown), by tunnel name.
     tunnel_policy: HashMap<String, usize>,
     stats: EventStats,
     last_log: [Option<Instant>; 3],
 }
 
-impl<'c> Control<'c> {
-    pub(crate) fn new(cfg: &'c ApplianceConfig, outbound: Vec<(u32, SaIndex)>) -> Self {
-        // Maps built once: a snapshot of 100,000 tunnels must not search lists per SA.
-        let tunnel_of: HashMap<u32, &str> = cfg
-            .sas
-            .iter()
-            .filter(|o| o.direction == Direction::Outbound)
-            .map(|o| (o.spec.spi, o.tunnel.as_str()))
-            .collect();
-        let mut tunnel_policy = HashMap::new();
-        for (i, p) in cfg.policies.iter().enumerate() {
-            if let PolicyAction::Protect { sa } = p.action
-                && let Some(t) = tunnel_of.get(&sa)
-            {
-                tunnel_policy.entry((*t).to_owned()).or_insert(i);
-            }
-        }
+impl Control {
+    pub(crate) fn new(
+        cfg: ApplianceConfig,
+        outbound: HashMap<u32, SaIndex>,
+        policy_ids: Vec<PolicyId>,
+    ) -> Self {
+        let next_policy_id = policy_ids.iter().map(|p| p.0 + 1).max().unwrap_or(0);
+        let tunnel_policy = tunnel_policies(&cfg);
         Control {
             cfg,
-            outbound: outbound.into_iter().collect(),
+            outbound,
+            policy_ids,
+            next_policy_id,
             tunnel_policy,
             stats: EventStats::default(),
             last_log: [None; 3],
@@ -129,6 +133,177 @@ impl<'c> Control<'c> {
         table.reclaim();
     }
 
+    /// Re-reads the config file and applies what changed (see [`super::reload`]): the
+    /// lines to show the operator, or why nothing was applied.
+    pub(crate) fn reload(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'_>>],
+        table: &mut SaTable,
+    ) -> Result<Vec<String>, String> {
+        let path = self.cfg.profile.path.clone();
+        if self.cfg.document.0.is_empty() {
+            return Err("this appliance was not started from a config file".into());
+        }
+        let new =
+            ApplianceConfig::load_full(&path).map_err(|e| format!("{e}\n(nothing was applied)"))?;
+        let restart = reload::restart_sections_changed(&self.cfg, &new);
+        if !restart.is_empty() {
+            return Err(format!(
+                "{}: [{}] changed; that needs a restart (nothing was applied)",
+                path.display(),
+                restart.join("], [")
+            ));
+        }
+        let diff = reload::sa_diff(&self.cfg, &new);
+        let old_by_tunnel = runtime::policies_by_tunnel(&self.cfg);
+        let new_by_tunnel = runtime::policies_by_tunnel(&new);
+        // Inbound SAs whose selectors (the mirror of their tunnel's policies) moved are
+        // replaced too.
+        let mut replace = diff.changed.clone();
+        let mut selectors_moved = 0;
+        for &(o, n) in &diff.unchanged {
+            let s = &new.sas[n];
+            if s.direction == Direction::Inbound
+                && runtime::inbound_selectors(&self.cfg, &old_by_tunnel, &self.cfg.sas[o])
+                    != runtime::inbound_selectors(&new, &new_by_tunnel, s)
+            {
+                replace.push((o, n));
+                selectors_moved += 1;
+            }
+        }
+        // Everything is built before anything is touched: an SA that does not build
+        // leaves the running state as it is.
+        let added: Vec<(usize, BuiltSa)> = diff
+            .added
+            .iter()
+            .map(|&n| runtime::build_sa(&new, &new_by_tunnel, &new.sas[n]).map(|b| (n, b)))
+            .collect::<anyhow::Result<_>>()
+            .map_err(|e| format!("{e:#} (nothing was applied)"))?;
+        let replaced: Vec<(usize, BuiltSa)> = replace
+            .iter()
+            .map(|&(_, n)| runtime::build_sa(&new, &new_by_tunnel, &new.sas[n]).map(|b| (n, b)))
+            .collect::<anyhow::Result<_>>()
+            .map_err(|e| format!("{e:#} (nothing was applied)"))?;
+
+        // New SAs first; a full table undoes the ones already installed.
+        let mut index = self.outbound.clone();
+        let mut installed: Vec<(Direction, u32, Option<SaIndex>)> = Vec::new();
+        for (n, built) in added {
+            let spi = new.sas[n].spec.spi;
+            let r = match built {
+                BuiltSa::Outbound(sa) => table.install_outbound(sa).map(|idx| {
+                    index.insert(spi, idx);
+                    installed.push((Direction::Outbound, spi, Some(idx)));
+                }),
+                BuiltSa::Inbound(sa) => table.install_inbound(sa).map(|()| {
+                    installed.push((Direction::Inbound, spi, None));
+                }),
+            };
+            if let Err(e) = r {
+                for (dir, spi, idx) in installed {
+                    let _ = match (dir, idx) {
+                        (Direction::Outbound, Some(idx)) => table.delete_outbound(idx),
+                        _ => table.delete_inbound(spi),
+                    };
+                }
+                return Err(format!("installing SA {spi:#x}: {e:?} (nothing was applied)"));
+            }
+        }
+        // Same SPI, new contents: the outbound SA is switched in its slot (make before
+        // break), the inbound one replaced under its SPI.
+        for (n, built) in replaced {
+            let spi = new.sas[n].spec.spi;
+            let r = match built {
+                BuiltSa::Outbound(sa) => match self.outbound.get(&spi) {
+                    Some(&idx) => table.rekey_outbound(idx, sa),
+                    None => table.install_outbound(sa).map(|idx| {
+                        index.insert(spi, idx);
+                    }),
+                },
+                BuiltSa::Inbound(sa) => table.replace_inbound(sa),
+            };
+            r.map_err(|e| format!("re-keying SA {spi:#x}: {e:?}"))?;
+        }
+        for &o in &diff.removed {
+            let s = &self.cfg.sas[o];
+            if s.direction == Direction::Outbound {
+                index.remove(&s.spec.spi);
+            }
+        }
+
+        // The SPD with stable ids: the bindings of unchanged policies carry over.
+        let (ids, retired) = reload::policy_ids(
+            &self.cfg.policies,
+            &self.policy_ids,
+            &new.policies,
+            &mut self.next_policy_id,
+        );
+        let (spd, binds) = runtime::build_spd(&new, &ids, &index).map_err(|e| format!("{e:#}"))?;
+        let spd = Arc::new(spd);
+        let old_binding: HashMap<PolicyId, SaIndex> = self
+            .cfg
+            .policies
+            .iter()
+            .zip(&self.policy_ids)
+            .filter_map(|(p, id)| match p.action {
+                PolicyAction::Protect { sa } => self.outbound.get(&sa).map(|&i| (*id, i)),
+                _ => None,
+            })
+            .collect();
+        let mut commands: Vec<(PolicyId, Option<SaIndex>)> = binds
+            .iter()
+            .filter(|(id, idx)| old_binding.get(id) != Some(idx))
+            .map(|&(id, idx)| (id, Some(idx)))
+            .collect();
+        commands.extend(retired.iter().map(|&id| (id, None)));
+        for c in controls.iter_mut() {
+            // One burst: the worker sees the new SPD and its new bindings together.
+            let mut batch: Vec<Command<Mbuf<'_>>> = Vec::with_capacity(commands.len() + 1);
+            batch.push(Command::InstallSpd(Arc::clone(&spd)));
+            batch.extend(commands.iter().map(|&(policy, sa)| Command::BindSa { policy, sa }));
+            push_all(c, batch)?;
+        }
+        // What no policy can reach any more goes last.
+        for &o in &diff.removed {
+            let s = &self.cfg.sas[o];
+            let r = match s.direction {
+                Direction::Outbound => match self.outbound.get(&s.spec.spi) {
+                    Some(&idx) => table.delete_outbound(idx),
+                    None => Ok(()),
+                },
+                Direction::Inbound => table.delete_inbound(s.spec.spi),
+            };
+            if let Err(e) = r {
+                tracing::warn!("reload: deleting SA {:#x}: {e:?}", s.spec.spi);
+            }
+        }
+
+        let old_ids: std::collections::HashSet<PolicyId> =
+            self.policy_ids.iter().copied().collect();
+        let kept = ids.iter().filter(|id| old_ids.contains(id)).count();
+        let summary = reload::Summary {
+            sas_added: diff.added.len(),
+            sas_rekeyed: diff.changed.len(),
+            sas_removed: diff.removed.len(),
+            inbound_selectors_changed: selectors_moved,
+            policies_added: ids.len() - kept,
+            policies_removed: retired.len(),
+            policies_kept: kept,
+            notes: crypto_notes(&control::policy::PolicyConfig::diff(
+                &self.cfg.policy,
+                &new.policy,
+            )),
+        };
+        for w in &new.warnings {
+            tracing::warn!("reload: {w}");
+        }
+        self.tunnel_policy = tunnel_policies(&new);
+        self.cfg = new;
+        self.outbound = index;
+        self.policy_ids = ids;
+        Ok(summary.lines())
+    }
+
     /// The answer to one operator request.
     pub(crate) fn answer(
         &self,
@@ -144,6 +319,15 @@ impl<'c> Control<'c> {
             Request::Snapshot => {
                 Response::Ok(self.snapshot(ports, published, lcores, table, started))
             }
+            Request::RunningConfig => Response::RunningConfig {
+                text: crate::operator::policy_view::running_config(
+                    &self.cfg.document.0,
+                    &self.cfg.policy,
+                ),
+            },
+            Request::CryptoMap => Response::CryptoMaps {
+                maps: crate::operator::policy_view::crypto_maps(&self.cfg.policy),
+            },
             // The operator server answers these itself (it keeps the counter baselines).
             other => Response::error(format!("{other:?} is not handled by the appliance")),
         }
@@ -157,7 +341,7 @@ impl<'c> Control<'c> {
         table: &SaTable,
         started: Instant,
     ) -> Snapshot {
-        let cfg = self.cfg;
+        let cfg = &self.cfg;
         let interfaces = cfg
             .interfaces
             .iter()
@@ -283,6 +467,53 @@ impl<'c> Control<'c> {
     }
 }
 
+/// The crypto-map part of a reload, one line per kind of change. Until IKE runs (the IKEv2
+/// issue), crypto maps hold no tunnels: a teardown is reported, there is nothing to tear.
+fn crypto_notes(d: &control::policy::PolicyDiff) -> Vec<String> {
+    if d.is_empty() {
+        return vec!["crypto policy: unchanged".into()];
+    }
+    let keys = |v: &[control::policy::MapKey]| {
+        v.iter().map(|k| format!("crypto map {k}")).collect::<Vec<_>>().join(", ")
+    };
+    let mut out = Vec::new();
+    for (what, list) in [
+        ("added", &d.maps_added),
+        ("removed", &d.maps_removed),
+        ("changed (peer index reset to the first peer)", &d.maps_changed),
+        (
+            "tunnels torn down (a transform set, proposal, IKE policy or tunnel group they use changed)",
+            &d.tunnels_to_tear_down,
+        ),
+    ] {
+        if !list.is_empty() {
+            out.push(format!("{what}: {}", keys(list)));
+        }
+    }
+    out.push(format!("crypto map entries untouched: {}", d.maps_untouched.len()));
+    out
+}
+
+/// The first protect policy of each tunnel, by tunnel name (built once: a snapshot of
+/// 100,000 tunnels must not search lists per SA).
+fn tunnel_policies(cfg: &ApplianceConfig) -> HashMap<String, usize> {
+    let tunnel_of: HashMap<u32, &str> = cfg
+        .sas
+        .iter()
+        .filter(|o| o.direction == Direction::Outbound)
+        .map(|o| (o.spec.spi, o.tunnel.as_str()))
+        .collect();
+    let mut tunnel_policy = HashMap::new();
+    for (i, p) in cfg.policies.iter().enumerate() {
+        if let PolicyAction::Protect { sa } = p.action
+            && let Some(t) = tunnel_of.get(&sa)
+        {
+            tunnel_policy.entry((*t).to_owned()).or_insert(i);
+        }
+    }
+    tunnel_policy
+}
+
 /// The transform as the ASA names it (`esp-aes-gcm-256`, `esp-aes-256 esp-sha-256-hmac`).
 fn asa_transform(t: dataplane::crypto::Transform) -> String {
     use dataplane::crypto::{AesKeyLen, Integ};
@@ -310,6 +541,29 @@ fn asa_transform(t: dataplane::crypto::Transform) -> String {
     format!("{enc} {integ}")
 }
 
+/// Pushes `batch` onto a worker's command ring in one burst when it fits; what does not
+/// fit waits (the worker drains its ring between bursts) for at most a second.
+fn push_all<'e>(
+    c: &mut ControlEnd<Mbuf<'e>>,
+    mut batch: Vec<Command<Mbuf<'e>>>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        c.commands.push_burst(&mut batch);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "worker {} does not take commands ({} left): is it stuck?",
+                c.worker,
+                batch.len()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+}
+
 /// Binds the operator socket; a failure is logged and the appliance runs without it.
 pub(crate) fn bind_operator(cfg: &ApplianceConfig) -> Option<OperatorServer> {
     let path = cfg.operator_socket.clone().unwrap_or_else(|| {
@@ -327,5 +581,22 @@ pub(crate) fn bind_operator(cfg: &ApplianceConfig) -> Option<OperatorServer> {
             );
             None
         }
+    }
+}
+
+impl Control {
+    /// Serves waiting Prometheus scrapes with the raw snapshot, built only when one is due.
+    pub(crate) fn poll_metrics(
+        &self,
+        server: &mut crate::metrics::MetricsServer,
+        ports: &[Port<'_>],
+        published: &[Published],
+        lcores: &[u32],
+        table: &SaTable,
+        started: Instant,
+    ) {
+        let snapshot = || self.snapshot(ports, published, lcores, table, started);
+        let scrape = &mut || crate::metrics::Scrape { snapshot: snapshot(), ike: None };
+        server.poll(Instant::now(), scrape);
     }
 }

@@ -34,6 +34,7 @@ use super::config::{ApplianceConfig, PolicyAction, StaticSa};
 use super::report::{ApplianceReport, Measured, WorkerReport};
 use crate::dpdk::{Burst, Eal, Mbuf, Mempool, PortConfig, RxQueue, TxQueue};
 use crate::forward::{RunOptions, fmt_mac, open_ports, print_stats, wait_for_links, with_eal};
+use crate::operator::model::{Request, Response};
 
 /// Control → worker commands and worker → control events per worker.
 const COMMAND_RING: usize = 1024;
@@ -199,30 +200,14 @@ fn build_sas(
     let mut outbound = Vec::new();
     let by_tunnel = policies_by_tunnel(cfg);
     for s in &cfg.sas {
-        let mut sc = s.spec.config(s.direction);
-        if s.direction == dataplane::sa::Direction::Inbound {
-            sc.traffic_selectors = inbound_selectors(cfg, &by_tunnel, s);
-            if sc.traffic_selectors.is_empty() {
-                tracing::warn!(
-                    "inbound SA {:#x} ({}): no protect policy in its tunnel and no match_src/\
-                     match_dst: decrypted packets are not checked against selectors",
-                    s.spec.spi,
-                    s.tunnel
-                );
-            }
-        }
-        match s.direction {
-            dataplane::sa::Direction::Outbound => {
-                let sa = OutboundSa::new(&sc)
-                    .map_err(|e| anyhow::anyhow!("SA {:#x} ({}): {e}", s.spec.spi, s.tunnel))?;
+        match build_sa(cfg, &by_tunnel, s)? {
+            BuiltSa::Outbound(sa) => {
                 let idx = table
                     .install_outbound(sa)
                     .map_err(|e| anyhow::anyhow!("installing SA {:#x}: {e:?}", s.spec.spi))?;
                 outbound.push((s.spec.spi, idx));
             }
-            dataplane::sa::Direction::Inbound => {
-                let sa = InboundSa::new(&sc)
-                    .map_err(|e| anyhow::anyhow!("SA {:#x} ({}): {e}", s.spec.spi, s.tunnel))?;
+            BuiltSa::Inbound(sa) => {
                 table
                     .install_inbound(sa)
                     .map_err(|e| anyhow::anyhow!("installing SA {:#x}: {e:?}", s.spec.spi))?;
@@ -232,9 +217,42 @@ fn build_sas(
     Ok((table, outbound))
 }
 
+/// One static SA, ready for the table.
+pub(crate) enum BuiltSa {
+    Outbound(OutboundSa),
+    Inbound(InboundSa),
+}
+
+/// Builds the runtime SA of a static SA (an inbound one with its selectors).
+pub(crate) fn build_sa(
+    cfg: &ApplianceConfig,
+    by_tunnel: &HashMap<&str, Vec<usize>>,
+    s: &StaticSa,
+) -> anyhow::Result<BuiltSa> {
+    let mut sc = s.spec.config(s.direction);
+    let context = |e| anyhow::anyhow!("SA {:#x} ({}): {e}", s.spec.spi, s.tunnel);
+    match s.direction {
+        dataplane::sa::Direction::Outbound => {
+            OutboundSa::new(&sc).map(BuiltSa::Outbound).map_err(context)
+        }
+        dataplane::sa::Direction::Inbound => {
+            sc.traffic_selectors = inbound_selectors(cfg, by_tunnel, s);
+            if sc.traffic_selectors.is_empty() {
+                tracing::warn!(
+                    "inbound SA {:#x} ({}): no protect policy in its tunnel and no match_src/\
+                     match_dst: decrypted packets are not checked against selectors",
+                    s.spec.spi,
+                    s.tunnel
+                );
+            }
+            InboundSa::new(&sc).map(BuiltSa::Inbound).map_err(context)
+        }
+    }
+}
+
 /// The protect policies of each tunnel, by tunnel name (built once: the lookups below would
 /// otherwise be quadratic in the number of tunnels).
-fn policies_by_tunnel(cfg: &ApplianceConfig) -> HashMap<&str, Vec<usize>> {
+pub(crate) fn policies_by_tunnel(cfg: &ApplianceConfig) -> HashMap<&str, Vec<usize>> {
     let tunnel_of: HashMap<u32, &str> = cfg
         .sas
         .iter()
@@ -254,7 +272,7 @@ fn policies_by_tunnel(cfg: &ApplianceConfig) -> HashMap<&str, Vec<usize>> {
 
 /// What an inbound static SA may carry once decrypted: its own `match_src`/`match_dst` (the
 /// peer's side, ours) when given, else the mirror of its tunnel's protect policies.
-fn inbound_selectors(
+pub(crate) fn inbound_selectors(
     cfg: &ApplianceConfig,
     by_tunnel: &HashMap<&str, Vec<usize>>,
     sa: &StaticSa,
@@ -290,18 +308,18 @@ fn inbound_selectors(
         .collect()
 }
 
-/// The SPD and, per protect policy, the SA it is bound to.
-fn build_spd(
+/// The SPD, its policies numbered by `ids` (one per policy of `cfg`), and per protect
+/// policy the SA it is bound to.
+pub(crate) fn build_spd(
     cfg: &ApplianceConfig,
-    outbound: &[(u32, SaIndex)],
+    ids: &[PolicyId],
+    index: &HashMap<u32, SaIndex>,
 ) -> anyhow::Result<(Spd, Vec<(PolicyId, SaIndex)>)> {
     let mut entries = Vec::with_capacity(cfg.policies.len());
     let mut binds = Vec::new();
-    let index: HashMap<u32, SaIndex> = outbound.iter().copied().collect();
-    for (i, p) in cfg.policies.iter().enumerate() {
+    for (p, &id) in cfg.policies.iter().zip(ids) {
         let action = match p.action {
             PolicyAction::Protect { sa } => {
-                let id = PolicyId(i as u32);
                 if let Some(&idx) = index.get(&sa) {
                     binds.push((id, idx));
                 }
@@ -445,7 +463,9 @@ fn appliance(
     }
 
     let (mut table, outbound) = build_sas(cfg, n_workers)?;
-    let (spd, binds) = build_spd(cfg, &outbound)?;
+    let policy_ids: Vec<PolicyId> = (0..cfg.policies.len() as u32).map(PolicyId).collect();
+    let index: HashMap<u32, SaIndex> = outbound.iter().copied().collect();
+    let (spd, binds) = build_spd(cfg, &policy_ids, &index)?;
     let spd = Arc::new(spd);
     tracing::info!(
         "{} static SA(s) ({} outbound), {} policies, {} interface(s), {} route(s)",
@@ -547,10 +567,26 @@ fn appliance(
     let warmup_at = opts.warmup.map(|d| started + d);
     let run = profile.run;
     let labels: Vec<String> = profile.ports.iter().map(|p| p.name.clone()).collect();
-    let mut control = super::control::Control::new(cfg, outbound.clone());
+    let mut control = super::control::Control::new(cfg.clone(), index, policy_ids);
     let mut measured_start: Option<(Instant, Vec<[u64; Counters::COUNT]>)> = None;
 
     let mut server = super::control::bind_operator(cfg);
+    let mut metrics = match cfg.policy.management.metrics {
+        Some(addr) => Some(
+            crate::metrics::MetricsServer::bind(addr)
+                .with_context(|| format!("binding the metrics endpoint {addr}"))?,
+        ),
+        None => None,
+    };
+    if let Some(addr) = cfg.policy.management.metrics {
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
+    // Everything that needs root is done: ports started, memory allocated, sockets bound.
+    if let Some(user) = &cfg.policy.management.user {
+        let id = crate::privilege::drop_privileges(user, cfg.policy.management.group.as_deref())
+            .with_context(|| format!("dropping privileges to {user}"))?;
+        tracing::info!("running as {user} ({id:?})");
+    }
     eal.scope(|scope| -> anyhow::Result<()> {
         for mut slot in slots.drain(..) {
             let lcore = slot.lcore;
@@ -578,10 +614,32 @@ fn appliance(
                 measured_start = Some((now, published.iter().map(Published::pipeline).collect()));
             }
             control.poll(&mut controls, &mut table);
+            if opts.reload.as_ref().is_some_and(|r| r.swap(false, Ordering::Relaxed)) {
+                match control.reload(&mut controls, &mut table) {
+                    Ok(lines) => tracing::info!("SIGHUP: reloaded: {}", lines.join("; ")),
+                    Err(e) => tracing::error!("SIGHUP: reload refused: {e}"),
+                }
+            }
             if let Some(s) = server.as_mut() {
-                s.poll(&mut |req| {
-                    control.answer(req, &ports, &published, &lcores, &table, started)
+                s.poll(&mut |req| match req {
+                    Request::Reload => match control.reload(&mut controls, &mut table) {
+                        Ok(lines) => {
+                            tracing::info!("reloaded: {}", lines.join("; "));
+                            Response::Reloaded { lines }
+                        }
+                        Err(e) => {
+                            tracing::error!("reload refused: {e}");
+                            Response::error(e)
+                        }
+                    },
+                    Request::Debug { .. } | Request::UndebugAll | Request::ShowDebug => {
+                        crate::operator::debug::serve(req)
+                    }
+                    _ => control.answer(req, &ports, &published, &lcores, &table, started),
                 });
+            }
+            if let Some(m) = metrics.as_mut() {
+                control.poll_metrics(m, &ports, &published, &lcores, &table, started);
             }
             if let (Some(at), Some(i)) = (next_stats, interval)
                 && now >= at

@@ -209,6 +209,10 @@ impl ChildSpec {
                 flow_cache: self.flow_cache,
             },
             operator_socket: Some(self.operator_socket.clone()),
+            // Built in code, not read from a file: nothing to reload.
+            document: Default::default(),
+            policy: Default::default(),
+            warnings: Vec::new(),
         })
     }
 }
@@ -240,6 +244,7 @@ pub fn run_child(path: &Path) -> anyhow::Result<()> {
                 hugepages: None,
                 file_prefix: None,
                 warmup: Some(warmup),
+                reload: None,
             };
             let report = appliance::run(&cfg, &opts, stop)?;
             let mut v = report.to_json();
@@ -253,6 +258,7 @@ pub fn run_child(path: &Path) -> anyhow::Result<()> {
                 hugepages: None,
                 file_prefix: None,
                 warmup: None,
+                reload: None,
             };
             let r = forward::run(&profile, &opts, stop)?;
             let ports: Vec<Value> = r

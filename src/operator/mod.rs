@@ -11,7 +11,10 @@
 pub mod baseline;
 pub mod clear;
 pub mod client;
+pub mod debug;
 pub mod model;
+pub mod policy_view;
+pub mod reload;
 pub mod render;
 pub mod server;
 pub mod show;

@@ -161,6 +161,24 @@ pub enum Request {
         /// Which counters.
         scope: ClearScope,
     },
+    /// Set one `debug crypto` facility's level (0: off); answered with [`Response::Debug`].
+    Debug {
+        /// Which facility.
+        facility: crate::logging::Facility,
+        /// 0..=255 (ASA debug levels).
+        level: u8,
+    },
+    /// Turn every facility off; answered with [`Response::Debug`].
+    UndebugAll,
+    /// The facilities switched on; answered with [`Response::Debug`].
+    ShowDebug,
+    /// `show running-config`; answered with [`Response::RunningConfig`].
+    RunningConfig,
+    /// `show crypto map`; answered with [`Response::CryptoMaps`].
+    CryptoMap,
+    /// Re-read the config file and apply what changed (`ferrogate reload`, like SIGHUP).
+    /// Answered with [`Response::Reloaded`], or an error saying why nothing was applied.
+    Reload,
 }
 
 /// The counters a [`Request::ClearCounters`] zeroes.
@@ -185,6 +203,26 @@ pub enum Response {
     Pong,
     /// The answer to [`Request::ClearCounters`].
     Cleared,
+    /// The answer to the debug requests: every facility switched on, with its level.
+    Debug {
+        /// Facility → level.
+        levels: BTreeMap<crate::logging::Facility, u8>,
+    },
+    /// The running configuration, secrets hidden.
+    RunningConfig {
+        /// TOML.
+        text: String,
+    },
+    /// The crypto map entries.
+    CryptoMaps {
+        /// In (name, sequence) order.
+        maps: Vec<super::policy_view::CryptoMapSnap>,
+    },
+    /// The answer to [`Request::Reload`]: what changed.
+    Reloaded {
+        /// One line per kind of change.
+        lines: Vec<String>,
+    },
     /// The request could not be served.
     Error {
         /// Why, for the operator.
@@ -216,6 +254,7 @@ mod tests {
             serde_json::to_string(&Request::ClearCounters { scope: ClearScope::IpsecSa }).unwrap(),
             r#"{"request":"clear_counters","scope":"ipsec_sa"}"#
         );
+        assert_eq!(serde_json::to_string(&Request::Reload).unwrap(), r#"{"request":"reload"}"#);
     }
 
     #[test]
@@ -232,7 +271,13 @@ mod tests {
             sas: vec![],
             drops: BTreeMap::new(),
         };
-        for r in [Response::Ok(snap), Response::Pong, Response::Cleared, Response::error("no")] {
+        for r in [
+            Response::Ok(snap),
+            Response::Pong,
+            Response::Cleared,
+            Response::Reloaded { lines: vec!["static SAs: 1 added".into()] },
+            Response::error("no"),
+        ] {
             let line = serde_json::to_string(&r).unwrap();
             assert!(!line.contains('\n'));
             assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), r);

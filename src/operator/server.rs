@@ -302,7 +302,13 @@ struct Ctx<'a> {
 /// Answers one well-formed request.
 fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
     match req {
-        Request::Ping => (ctx.handle)(req),
+        Request::Ping
+        | Request::Reload
+        | Request::Debug { .. }
+        | Request::UndebugAll
+        | Request::ShowDebug
+        | Request::RunningConfig
+        | Request::CryptoMap => (ctx.handle)(req),
         Request::Snapshot => match (ctx.handle)(req) {
             Response::Ok(mut snap) => {
                 ctx.baselines.apply(&mut snap);
@@ -316,7 +322,12 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
                 Response::Cleared
             }
             err @ Response::Error { .. } => err,
-            Response::Pong | Response::Cleared => {
+            Response::Pong
+            | Response::Cleared
+            | Response::Reloaded { .. }
+            | Response::Debug { .. }
+            | Response::RunningConfig { .. }
+            | Response::CryptoMaps { .. } => {
                 Response::error("the appliance answered a snapshot request without a snapshot")
             }
         },

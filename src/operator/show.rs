@@ -27,6 +27,8 @@ pub enum ShowWhat {
     Crypto(CryptoArgs),
     /// The workers' counters and the global drops.
     Counters(Target),
+    /// The configuration the appliance runs (after the last reload), secrets hidden.
+    RunningConfig(Target),
 }
 
 /// `show crypto ...`.
@@ -42,6 +44,8 @@ pub struct CryptoArgs {
 pub enum CryptoWhat {
     /// IPsec state: `show crypto ipsec sa`.
     Ipsec(IpsecArgs),
+    /// The crypto map entries: peers, ACL, transforms, lifetimes, interfaces.
+    Map(Target),
 }
 
 /// `show crypto ipsec ...`.
@@ -59,12 +63,13 @@ pub enum IpsecWhat {
     Sa(SaArgs),
 }
 
-/// `show crypto ipsec sa [detail]`.
+/// `show crypto ipsec sa [peer ADDR] [detail]`.
 #[derive(Debug, clap::Args)]
 pub struct SaArgs {
-    /// `detail` adds each SA's counters and drop reasons.
-    #[arg(value_enum, value_name = "detail")]
-    pub view: Option<SaView>,
+    /// `peer ADDR` keeps the SAs with that remote address; `detail` adds each SA's
+    /// counters and drop reasons.
+    #[arg(value_name = "peer ADDR | detail", num_args = 0..=3)]
+    pub words: Vec<String>,
     /// Where and how to ask.
     #[command(flatten)]
     pub target: Target,
@@ -124,16 +129,68 @@ pub fn run(args: &ShowArgs) -> Result<String, String> {
             let snap = fetch(t)?;
             Ok(if t.json { render::counters_json(&snap) } else { render::counters(&snap) })
         }
+        ShowWhat::RunningConfig(t) => match t.connect.ask(&Request::RunningConfig)? {
+            Response::RunningConfig { text } => Ok(if t.json {
+                serde_json::to_string_pretty(&serde_json::json!({ "running_config": text }))
+                    .unwrap_or_default()
+                    + "\n"
+            } else {
+                text
+            }),
+            other => Err(t.connect.unexpected(&other)),
+        },
+        ShowWhat::Crypto(CryptoArgs { what: CryptoWhat::Map(t) }) => {
+            match t.connect.ask(&Request::CryptoMap)? {
+                Response::CryptoMaps { maps } => Ok(if t.json {
+                    serde_json::to_string_pretty(&maps).unwrap_or_default() + "\n"
+                } else {
+                    super::policy_view::render_crypto_maps(&maps)
+                }),
+                other => Err(t.connect.unexpected(&other)),
+            }
+        }
         ShowWhat::Crypto(CryptoArgs { what: CryptoWhat::Ipsec(IpsecArgs { what }) }) => {
             let IpsecWhat::Sa(sa) = what;
-            let snap = fetch(&sa.target)?;
+            let filter = sa_filter(&sa.words)?;
+            let mut snap = fetch(&sa.target)?;
+            if let Some(peer) = filter.peer {
+                snap.sas.retain(|s| s.remote.parse::<std::net::IpAddr>().ok() == Some(peer));
+            }
             Ok(if sa.target.json {
                 render::ipsec_sa_json(&snap)
             } else {
-                render::ipsec_sa(&snap, sa.view == Some(SaView::Detail))
+                render::ipsec_sa(&snap, filter.view == Some(SaView::Detail))
             })
         }
     }
+}
+
+/// What `show crypto ipsec sa` was asked for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SaFilter {
+    pub peer: Option<std::net::IpAddr>,
+    pub view: Option<SaView>,
+}
+
+/// Reads `[peer ADDR] [detail]` (in either order, as the ASA takes them).
+pub fn sa_filter(words: &[String]) -> Result<SaFilter, String> {
+    let mut f = SaFilter::default();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "detail" if f.view.is_none() => f.view = Some(SaView::Detail),
+            "peer" if f.peer.is_none() => {
+                let a = it.next().ok_or("`peer` needs an address: peer 192.0.2.2")?;
+                f.peer = Some(a.parse().map_err(|_| format!("peer {a:?}: not an IP address"))?);
+            }
+            other => {
+                return Err(format!(
+                    "show crypto ipsec sa: unexpected {other:?}; expected [peer ADDR] [detail]"
+                ));
+            }
+        }
+    }
+    Ok(f)
 }
 
 fn fetch(t: &Target) -> Result<Snapshot, String> {
@@ -165,6 +222,10 @@ impl Connect {
             Response::Ok(_) => "a snapshot",
             Response::Pong => "pong",
             Response::Cleared => "cleared",
+            Response::Reloaded { .. } => "a reload report",
+            Response::Debug { .. } => "debug levels",
+            Response::RunningConfig { .. } => "the running configuration",
+            Response::CryptoMaps { .. } => "crypto maps",
             Response::Error { .. } => "an error",
         };
         format!(
@@ -205,10 +266,22 @@ mod tests {
             panic!()
         };
         let IpsecWhat::Sa(sa) = what;
-        assert_eq!(sa.view, Some(SaView::Detail));
+        assert_eq!(sa_filter(&sa.words), Ok(SaFilter { peer: None, view: Some(SaView::Detail) }));
         assert_eq!(sa.target.connect.socket_path(), PathBuf::from("/tmp/x.sock"));
         assert!(parse(&["counters", "--socket", "/a", "--instance", "b"]).is_err());
-        assert!(parse(&["crypto", "ipsec", "sa", "verbose"]).is_err());
+        let words = |w: &[&str]| sa_filter(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            words(&["peer", "192.0.2.2", "detail"]),
+            Ok(SaFilter { peer: Some("192.0.2.2".parse().unwrap()), view: Some(SaView::Detail) })
+        );
+        assert_eq!(
+            words(&["detail", "peer", "2001:db8::2"]).unwrap().peer,
+            Some("2001:db8::2".parse().unwrap())
+        );
+        assert!(words(&["verbose"]).unwrap_err().contains("unexpected \"verbose\""));
+        assert!(words(&["peer"]).unwrap_err().contains("needs an address"));
+        assert!(words(&["peer", "x"]).unwrap_err().contains("not an IP address"));
+        assert!(words(&["detail", "detail"]).is_err());
     }
 
     #[test]

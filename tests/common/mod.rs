@@ -3,6 +3,9 @@
 //! the `ferrogate` binary.
 #![allow(dead_code)]
 
+pub mod netns;
+pub mod strongswan;
+
 use ferrogate::pcap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
