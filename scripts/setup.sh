@@ -23,7 +23,7 @@ PACKAGES=(
     dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev build-essential
     libipsec-mb-dev python3-scapy libpcap-dev iproute2 tcpdump iputils-ping ethtool
     strongswan-charon strongswan-swanctl libcharon-extra-plugins
-    libstrongswan-extra-plugins strongswan-pki
+    libstrongswan-extra-plugins libstrongswan-standard-plugins strongswan-pki
     ca-certificates curl
 )
 
