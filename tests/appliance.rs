@@ -17,6 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::netns::{Namespaces, in_ns, is_root};
+use common::strongswan::Charon;
 use common::*;
 use serde_json::{Value, json};
 
@@ -2250,4 +2251,334 @@ fn operator_commands_debug_running_config_crypto_map_and_metrics() {
             && stderr.contains("ikev2_protocol=trace,ike_common=debug"),
         "{stderr}"
     );
+}
+
+/// The crypto policy of the IKEv2 lab: ferrogate's LAN 10.1.0.0/24 behind 192.0.2.1,
+/// strongSwan's LAN 10.2.0.0/16 behind 192.0.2.2, PSK both ways.
+fn ikev2_lab_body(ike: &str, esp: &str) -> String {
+    format!(
+        r#"
+[[interface]]
+name = "inside"
+port = "lan"
+role = "inside"
+address = "10.1.0.1/24"
+
+[[interface]]
+name = "outside"
+port = "wan"
+role = "outside"
+address = "192.0.2.1/24"
+
+[[route]]
+destination = "10.2.0.0/16"
+interface = "outside"
+via = "192.0.2.2"
+
+[dataplane]
+default_action = "discard"
+
+[ike]
+retransmit_interval_ms = 500
+retransmit_tries = 4
+
+[[access_list]]
+name = "to-sw"
+rules = [{{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "10.2.0.0/16" }}]
+
+[[ikev2_policy]]
+priority = 1
+{ike}
+
+[[ipsec_proposal]]
+name = "p1"
+{esp}
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 10
+match = "to-sw"
+peers = ["192.0.2.2"]
+ikev2_proposals = ["p1"]
+ike_version = ["ikev2"]
+
+[[crypto_interface]]
+interface = "outside"
+crypto_map = "outside_map"
+ikev2 = true
+
+[[tunnel_group]]
+name = "192.0.2.2"
+type = "ipsec-l2l"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "appliance-ikev2-test-psk"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "appliance-ikev2-test-psk"
+"#
+    )
+}
+
+/// The strongSwan side of the IKEv2 lab (`swanctl.conf`).
+fn ikev2_lab_swanctl(ike: &str, esp: &str) -> String {
+    format!(
+        r#"
+connections {{
+    fg {{
+        version = 2
+        local_addrs = 192.0.2.2
+        remote_addrs = 192.0.2.1
+        proposals = {ike}
+        local {{
+            auth = psk
+            id = 192.0.2.2
+        }}
+        remote {{
+            auth = psk
+            id = 192.0.2.1
+        }}
+        children {{
+            net {{
+                local_ts = 10.2.0.0/16
+                remote_ts = 10.1.0.0/24
+                esp_proposals = {esp}
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-fg {{
+        id-1 = 192.0.2.1
+        id-2 = 192.0.2.2
+        secret = "appliance-ikev2-test-psk"
+    }}
+}}
+"#
+    )
+}
+
+/// ferrogate on DPDK (net_af_packet on veths) with an IKEv2 crypto map, a strongSwan
+/// charon (kernel-libipsec) as the peer site, a Linux host on ferrogate's LAN. The host's
+/// first ping has no SA: the dataplane's ACQUIRE makes ferrogate initiate; the negotiated
+/// Child SAs are installed in the dataplane and the pings (and 256 KiB of TCP, checked by
+/// SHA-256) cross the tunnel. Then the other way: strongSwan initiates to a fresh
+/// ferrogate, which answers as responder and carries the pings the same way.
+#[test]
+fn ikev2_tunnel_with_strongswan_carries_ping_and_tcp_both_roles() {
+    if !has_two_cpus() || !is_root() {
+        eprintln!("skipped: needs root and two CPUs");
+        return;
+    }
+    if !Path::new(common::strongswan::CHARON).exists() {
+        eprintln!("skipped: strongSwan is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let env = TestEnv::new("appl-ike");
+    let pid = std::process::id();
+    let names: Vec<String> = ["h", "fg", "sw"].iter().map(|n| format!("fgi-{n}-{pid}")).collect();
+    let ns = match Namespaces::create(&names) {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("skipped: cannot create network namespaces: {why}");
+            return;
+        }
+    };
+    let (h, fg, sw) = (&ns.0[0], &ns.0[1], &ns.0[2]);
+    for n in [h, fg, sw] {
+        in_ns(n, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        in_ns(n, &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        in_ns(n, &["ip", "link", "set", "lo", "up"]);
+    }
+    in_ns(fg, &["ip", "link", "add", "f-in", "type", "veth", "peer", "name", "eth0", "netns", h]);
+    in_ns(fg, &["ip", "link", "add", "f-out", "type", "veth", "peer", "name", "eth0", "netns", sw]);
+    for l in ["f-in", "f-out"] {
+        in_ns(fg, &["ip", "link", "set", l, "up"]);
+    }
+    let offloads_off =
+        Command::new("ethtool").arg("--version").output().is_ok_and(|o| o.status.success());
+    for (n, addr) in [(h, "10.1.0.2/24"), (sw, "192.0.2.2/24")] {
+        if offloads_off {
+            in_ns(n, &["ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off"]);
+        }
+        in_ns(n, &["ip", "addr", "add", addr, "dev", "eth0"]);
+        in_ns(n, &["ip", "link", "set", "eth0", "up"]);
+    }
+    in_ns(h, &["ip", "route", "add", "default", "via", "10.1.0.1"]);
+    // strongSwan's LAN: an address on lo (kernel-libipsec routes the tunnel through its TUN
+    // device from an address inside the local selector).
+    in_ns(sw, &["ip", "addr", "add", "10.2.0.1/16", "dev", "lo"]);
+
+    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
+    let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
+    let mut summary = Vec::new();
+    // FG_IKE_ONLY=SUITE narrows a debugging run to one suite.
+    let only = std::env::var("FG_IKE_ONLY").ok();
+    for (k, suite) in IKEV2_LAB_SUITES.iter().enumerate() {
+        if only.as_deref().is_some_and(|o| o != suite.name) {
+            continue;
+        }
+        for role in ["initiator", "responder"] {
+            let line = ikev2_lab_run(&env, &ports, (h, fg, sw), suite, role, k, offloads_off);
+            summary.push(line);
+        }
+    }
+    eprintln!("{}", summary.join("\n"));
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
+
+/// One cipher suite of the IKEv2 lab: ferrogate's `[[ikev2_policy]]` and
+/// `[[ipsec_proposal]]` lines, strongSwan's proposal strings, the transform `show` prints.
+struct LabSuite {
+    name: &'static str,
+    ike: &'static str,
+    esp: &'static str,
+    swan_ike: &'static str,
+    swan_esp: &'static str,
+    transform: &'static str,
+}
+
+const IKEV2_LAB_SUITES: &[LabSuite] = &[
+    LabSuite {
+        name: "aes256-sha256-modp2048",
+        ike: "encryption = [\"aes-256\"]\nintegrity = [\"sha256\"]\nprf = [\"sha256\"]\ngroup = [14]",
+        esp: "encryption = [\"aes-256\"]\nintegrity = [\"sha-256\"]",
+        swan_ike: "aes256-sha256-modp2048",
+        swan_esp: "aes256-sha256",
+        transform: "esp-aes-256 esp-sha-256-hmac",
+    },
+    LabSuite {
+        name: "aes128gcm16-prfsha256-ecp256",
+        ike: "encryption = [\"aes-gcm\"]\nintegrity = [\"null\"]\nprf = [\"sha256\"]\ngroup = [19]",
+        esp: "encryption = [\"aes-gcm\"]\nintegrity = [\"null\"]",
+        swan_ike: "aes128gcm16-prfsha256-ecp256",
+        swan_esp: "aes128gcm16",
+        transform: "esp-aes-gcm-128",
+    },
+    LabSuite {
+        name: "aes256gcm16-prfsha384-curve25519",
+        ike: "encryption = [\"aes-gcm-256\"]\nintegrity = [\"null\"]\nprf = [\"sha384\"]\ngroup = [31]",
+        esp: "encryption = [\"aes-gcm-256\"]\nintegrity = [\"null\"]",
+        swan_ike: "aes256gcm16-prfsha384-curve25519",
+        swan_esp: "aes256gcm16",
+        transform: "esp-aes-gcm-256",
+    },
+    LabSuite {
+        name: "chacha20poly1305",
+        ike: "encryption = [\"chacha20-poly1305\"]\nintegrity = [\"null\"]\nprf = [\"sha256\"]\ngroup = [31]",
+        esp: "encryption = [\"chacha20-poly1305\"]\nintegrity = [\"null\"]",
+        swan_ike: "chacha20poly1305-prfsha256-curve25519",
+        swan_esp: "chacha20poly1305",
+        transform: "esp-chacha20-poly1305",
+    },
+];
+
+/// One run of the IKEv2 lab (see the test): a fresh ferrogate and charon, the tunnel up
+/// from `role`'s side, pings and TCP through it, then strongSwan deletes the IKE SA and
+/// ferrogate must remove the Child SAs from the dataplane. Returns a summary line.
+fn ikev2_lab_run(
+    env: &TestEnv,
+    ports: &[(&str, String)],
+    (h, fg, sw): (&str, &str, &str),
+    suite: &LabSuite,
+    role: &str,
+    k: usize,
+    offloads_off: bool,
+) -> String {
+    let pid = std::process::id();
+    let name = format!("fg{k}-{role}");
+    let inst = write_config(env, &name, ports, &ikev2_lab_body(suite.ike, suite.esp));
+    make_private(&inst.config);
+    let dir = std::env::temp_dir().join(format!("fgi{pid}{k}{}", role.len()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let charon = Charon::start(sw, &dir, &ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut run = inst.start(Some(fg), "60");
+    inst.wait_ready(&mut run);
+    if role == "responder" {
+        let out = charon.swanctl(&["--initiate", "--child", "net", "--timeout", "10"]);
+        assert!(
+            out.status.success(),
+            "{}: charon could not initiate: {}\n{}",
+            suite.name,
+            String::from_utf8_lossy(&out.stdout),
+            charon.log_tail(40)
+        );
+    }
+    // The first pings of the initiator run wait for the tunnel (ACQUIRE, IKE).
+    let (_, warmup) = ping(h, "10.2.0.1");
+    let (received, text) = ping(h, "10.2.0.1");
+    let tcp = offloads_off.then(|| {
+        let server = spawn("ip", &["netns", "exec", sw, PYTHON, TCP, "serve", "10.2.0.1", "5001"]);
+        let client = run_command(
+            &["ip", "netns", "exec", h, PYTHON, TCP, "send", "10.2.0.1", "5001", "262144"],
+            LIMIT,
+        );
+        (client, wait_bounded(server, LIMIT))
+    });
+    let sas = show_sas(&inst.socket).unwrap_or_default();
+    // strongSwan deletes the IKE SA: ferrogate must take the Child SAs out of the dataplane.
+    let _ = charon.swanctl(&["--terminate", "--ike", "fg", "--timeout", "5"]);
+    let start = Instant::now();
+    let mut after = show_sas(&inst.socket).unwrap_or_default();
+    while after.iter().any(|s| s["tunnel"] == "outside_map 10")
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        after = show_sas(&inst.socket).unwrap_or_default();
+    }
+    let out = run.stop();
+    let report = inst.read_report();
+    let log = charon.log();
+    let context = format!(
+        "{} {role}: warm-up ping:\n{warmup}\nping:\n{text}\nSAs: {sas:#?}\nafter delete: \
+         {after:#?}\nferrogate stderr:\n{}\nreport events: {}\ncharon:\n{}",
+        suite.name,
+        String::from_utf8_lossy(&out.stderr),
+        report.0["events"],
+        charon.log_tail(60)
+    );
+    assert_eq!(received, 5, "all 5 pings through the tunnel\n{context}");
+    assert!(log.contains("CHILD_SA net{1} established"), "charon has the tunnel\n{context}");
+    let dynamic: Vec<&Value> = sas.iter().filter(|s| s["tunnel"] == "outside_map 10").collect();
+    assert_eq!(dynamic.len(), 2, "one inbound and one outbound SA from IKE\n{context}");
+    for s in &dynamic {
+        assert!(s["packets"].as_u64() >= Some(5), "traffic on {s}\n{context}");
+        assert_eq!(s["transform"], suite.transform, "{context}");
+        assert_eq!(s["local_ident"], "10.1.0.0/24", "{context}");
+        assert_eq!(s["remote_ident"], "10.2.0.0/16", "{context}");
+    }
+    // charon installed the SPIs ferrogate negotiated.
+    let spi = |dir: &str| {
+        dynamic.iter().find(|s| s["direction"] == dir).unwrap()["spi"].as_u64().unwrap()
+    };
+    let (inb, outb) = (spi("inbound"), spi("outbound"));
+    assert!(
+        log.contains(&format!("{outb:08x}_i {inb:08x}_o"))
+            || log.contains(&format!("{inb:08x}_i {outb:08x}_o")),
+        "charon's SPIs are ours ({inb:08x}/{outb:08x})\n{context}"
+    );
+    assert!(
+        !after.iter().any(|s| s["tunnel"] == "outside_map 10"),
+        "the peer's DELETE removed the dataplane SAs\n{context}"
+    );
+    assert_eq!(report.0["events"]["children_up"], 1, "{context}");
+    assert_eq!(report.0["events"]["children_down"], 1, "{context}");
+    assert_eq!(report.0["events"]["install_failed"], 0, "{context}");
+    if let Some((client, served)) = &tcp {
+        let last =
+            |o: &Output| String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or("").to_owned();
+        let (sent, got) = (last(client), last(served));
+        assert!(
+            client.status.success() && sent.starts_with("262144 ") && got == sent,
+            "TCP through the tunnel: sent {sent:?}, received {got:?}\n{context}"
+        );
+    }
+    drop(charon);
+    let _ = std::fs::remove_dir_all(&dir);
+    format!(
+        "{} {role}: 5/5 pings, TCP {}, SPIs in {inb:08x} out {outb:08x}, peer DELETE removed them",
+        suite.name,
+        if tcp.is_some() { "256 KiB" } else { "skipped" }
+    )
 }

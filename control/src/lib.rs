@@ -19,6 +19,7 @@ pub mod ikev2;
 pub mod keylog;
 pub mod policy;
 pub mod retransmit;
+pub mod rng;
 pub mod time;
 
 /// The tracing targets of the `debug crypto ...` facilities (the reference document's

@@ -231,6 +231,11 @@ pub enum PolicyAction {
     },
     Bypass,
     Discard,
+    /// Encrypt with whatever SA IKE negotiates for crypto map entry `entry` (an index into
+    /// `policy.crypto_maps`); until then the traffic triggers an ACQUIRE.
+    CryptoMap {
+        entry: u32,
+    },
 }
 
 /// One SPD entry.
@@ -308,6 +313,7 @@ impl ApplianceConfig {
         match (appliance, policy) {
             (Ok(mut c), Ok(loaded)) => {
                 c.policy = loaded.config;
+                c.policies.extend(crypto_map_policies(&c.policy));
                 c.warnings = loaded.warnings.all().iter().map(ToString::to_string).collect();
                 Ok(c)
             }
@@ -946,6 +952,40 @@ impl Validator<'_> {
         }
         Ok(PolicyConfig { src, dst, protocol, src_ports, dst_ports, action })
     }
+}
+
+/// The SPD entries of the crypto maps applied to interfaces, after the static policies: per
+/// entry in (map, sequence) order, its ACL's rules in order (`permit`: protect under the
+/// entry's IKE-negotiated SA, `deny`: leave in the clear).
+pub fn crypto_map_policies(policy: &control::policy::PolicyConfig) -> Vec<PolicyConfig> {
+    let applied =
+        |map: &str| policy.crypto_interfaces.iter().any(|i| i.crypto_map.as_deref() == Some(map));
+    let mut out = Vec::new();
+    for (i, entry) in policy.crypto_maps.iter().enumerate() {
+        let Some(acl) = policy.access_lists.iter().find(|a| a.name == entry.match_address) else {
+            continue;
+        };
+        if !applied(&entry.name) {
+            continue;
+        }
+        // The ACL's own PolicyId is a placeholder: the appliance numbers its policies.
+        for e in acl.spd_entries(dataplane::spd::PolicyId(0)) {
+            let action = match e.action {
+                dataplane::spd::Action::Protect(_) => PolicyAction::CryptoMap { entry: i as u32 },
+                dataplane::spd::Action::Bypass => PolicyAction::Bypass,
+                dataplane::spd::Action::Discard => PolicyAction::Discard,
+            };
+            out.push(PolicyConfig {
+                src: e.src,
+                dst: e.dst,
+                protocol: e.protocol,
+                src_ports: e.src_ports,
+                dst_ports: e.dst_ports,
+                action,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -26,9 +26,9 @@ use super::reload;
 use super::report::EventStats;
 use super::runtime::Published;
 use super::runtime::{self, BuiltSa};
-use crate::dpdk::{Mbuf, Port};
+use crate::dpdk::{Mbuf, Mempool, Port};
 use crate::operator::model::{
-    self, InterfaceSnap, Request, Response, SaSnap, Snapshot, WorkerSnap,
+    self, ClearSaKind, InterfaceSnap, Request, Response, SaSnap, Snapshot, WorkerSnap,
 };
 use crate::operator::server::OperatorServer;
 
@@ -47,6 +47,8 @@ pub(crate) struct Control {
     tunnel_policy: HashMap<String, usize>,
     stats: EventStats,
     last_log: [Option<Instant>; 3],
+    /// The IKEv2 daemon, when a crypto map uses IKEv2.
+    ike: Option<super::ike::IkeDaemon>,
 }
 
 impl Control {
@@ -57,7 +59,9 @@ impl Control {
     ) -> Self {
         let next_policy_id = policy_ids.iter().map(|p| p.0 + 1).max().unwrap_or(0);
         let tunnel_policy = tunnel_policies(&cfg);
+        let ike = super::ike::IkeDaemon::new(&cfg, &policy_ids);
         Control {
+            ike,
             cfg,
             outbound,
             policy_ids,
@@ -69,7 +73,16 @@ impl Control {
     }
 
     pub(crate) fn stats(&self) -> EventStats {
-        self.stats
+        let mut s = self.stats;
+        if let Some(i) = self.ike.as_ref().map(|ike| ike.stats()) {
+            s.ike_rx = i.rx;
+            s.ike_tx = i.tx;
+            s.ike_tx_dropped = i.tx_dropped;
+            s.children_up = i.children_up;
+            s.children_down = i.children_down;
+            s.install_failed = i.install_failed;
+        }
+        s
     }
 
     fn may_log(&mut self, kind: usize) -> bool {
@@ -82,8 +95,16 @@ impl Control {
         due
     }
 
-    /// Drains every worker's events and frees the SAs no worker can still see.
-    pub(crate) fn poll(&mut self, controls: &mut [ControlEnd<Mbuf<'_>>], table: &mut SaTable) {
+    /// Drains every worker's events, runs IKE, and frees the SAs no worker can still see.
+    /// `pool` gives the mbufs of the control plane's own packets (IKE); `now_ns` is the
+    /// workers' clock.
+    pub(crate) fn poll<'e>(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'e>>],
+        table: &mut SaTable,
+        pool: Option<&Mempool<'e>>,
+        now_ns: u64,
+    ) {
         for c in controls.iter_mut() {
             while let Some(ev) = c.events.pop() {
                 match ev {
@@ -92,10 +113,15 @@ impl Control {
                             ControlReason::Ike => self.stats.punts_ike += 1,
                             _ => self.stats.punts_other += 1,
                         }
-                        if reason == ControlReason::Ike && self.may_log(0) {
+                        if reason != ControlReason::Ike {
+                            continue;
+                        }
+                        if let Some(ike) = self.ike.as_mut() {
+                            ike.on_punt(dataplane::buf::PacketBuf::data(&packet));
+                        } else if self.may_log(0) {
                             tracing::info!(
-                                "IKE packet ({} bytes) punted by worker {}: no IKE daemon in \
-                                 this build; static SAs only",
+                                "IKE packet ({} bytes) punted by worker {}: no crypto map uses \
+                                 IKEv2; static SAs only",
                                 dataplane::buf::PacketBuf::len(&packet),
                                 c.worker
                             );
@@ -103,7 +129,8 @@ impl Control {
                     }
                     Event::Acquire(a) => {
                         self.stats.acquires += 1;
-                        if self.may_log(1) {
+                        let handled = self.ike.as_mut().is_some_and(|ike| ike.on_acquire(a.policy));
+                        if !handled && self.may_log(1) {
                             tracing::warn!(
                                 "ACQUIRE from worker {}: traffic {:?} matches {} which has no SA",
                                 c.worker,
@@ -119,7 +146,7 @@ impl Control {
                         }
                         if self.may_log(2) {
                             tracing::warn!(
-                                "SA {:#x} ({:?}): lifetime event {:?}; static SAs are not rekeyed",
+                                "SA {:#x} ({:?}): lifetime event {:?}",
                                 e.spi,
                                 e.direction,
                                 e.kind
@@ -129,6 +156,9 @@ impl Control {
                     Event::Counters(_) => {}
                 }
             }
+        }
+        if let Some(ike) = self.ike.as_mut() {
+            ike.poll(controls, table, pool, now_ns);
         }
         table.reclaim();
     }
@@ -306,7 +336,7 @@ impl Control {
 
     /// The answer to one operator request.
     pub(crate) fn answer(
-        &self,
+        &mut self,
         req: &Request,
         ports: &[Port<'_>],
         published: &[Published],
@@ -327,6 +357,21 @@ impl Control {
             },
             Request::CryptoMap => Response::CryptoMaps {
                 maps: crate::operator::policy_view::crypto_maps(&self.cfg.policy),
+            },
+            Request::Ikev2Sa => Response::Ikev2Sas {
+                sas: self.ike.as_ref().map(|ike| ike.snapshot()).unwrap_or_default(),
+            },
+            Request::ClearSa { what, peer } => match self.ike.as_mut() {
+                Some(ike) => Response::SasCleared {
+                    count: match what {
+                        ClearSaKind::Ikev2 => ike.clear_ike(*peer),
+                        ClearSaKind::Ipsec => ike.clear_children(*peer),
+                    },
+                },
+                None => Response::error(
+                    "no crypto map uses IKEv2: static SAs are removed by editing the config \
+                     and reloading",
+                ),
             },
             // The operator server answers these itself (it keeps the counter baselines).
             other => Response::error(format!("{other:?} is not handled by the appliance")),
@@ -400,7 +445,17 @@ impl Control {
             .collect();
         // The workers' clock starts with the run (see runtime::Clock), as does `started`.
         let now_ns = started.elapsed().as_nanos() as u64;
-        let sas = cfg.sas.iter().filter_map(|s| self.sa_snap(s, table, now_ns)).collect();
+        let mut sas: Vec<SaSnap> =
+            cfg.sas.iter().filter_map(|s| self.sa_snap(s, None, table, now_ns)).collect();
+        if let Some(ike) = &self.ike {
+            for (s, idx, (local, remote)) in ike.sas() {
+                if let Some(mut snap) = self.sa_snap(s, idx, table, now_ns) {
+                    snap.local_ident = Some(local.clone());
+                    snap.remote_ident = Some(remote.clone());
+                    sas.push(snap);
+                }
+            }
+        }
         Snapshot {
             instance: cfg.profile.eal.file_prefix.clone(),
             uptime_s: started.elapsed().as_secs_f64(),
@@ -411,7 +466,15 @@ impl Control {
         }
     }
 
-    fn sa_snap(&self, s: &super::config::StaticSa, table: &SaTable, now_ns: u64) -> Option<SaSnap> {
+    /// One SA for the operator; `outbound` is the table index of an outbound SA that is not
+    /// one of the config's static SAs.
+    fn sa_snap(
+        &self,
+        s: &super::config::StaticSa,
+        outbound: Option<SaIndex>,
+        table: &SaTable,
+        now_ns: u64,
+    ) -> Option<SaSnap> {
         let spec = &s.spec;
         let (counters, seq, (left_ns, left_bytes, _)) = match s.direction {
             Direction::Inbound => {
@@ -419,7 +482,7 @@ impl Control {
                 (sa.counters(), sa.replay_window().top(), sa.lifetime_remaining(now_ns))
             }
             Direction::Outbound => {
-                let idx = *self.outbound.get(&spec.spi)?;
+                let idx = outbound.or_else(|| self.outbound.get(&spec.spi).copied())?;
                 let sa = table.outbound(idx)?;
                 (sa.counters(), sa.last_seq(), sa.lifetime_remaining(now_ns))
             }
@@ -515,7 +578,7 @@ fn tunnel_policies(cfg: &ApplianceConfig) -> HashMap<String, usize> {
 }
 
 /// The transform as the ASA names it (`esp-aes-gcm-256`, `esp-aes-256 esp-sha-256-hmac`).
-fn asa_transform(t: dataplane::crypto::Transform) -> String {
+pub(crate) fn asa_transform(t: dataplane::crypto::Transform) -> String {
     use dataplane::crypto::{AesKeyLen, Integ};
     let bits = |k: AesKeyLen| match k {
         AesKeyLen::Aes128 => 128,
@@ -543,7 +606,7 @@ fn asa_transform(t: dataplane::crypto::Transform) -> String {
 
 /// Pushes `batch` onto a worker's command ring in one burst when it fits; what does not
 /// fit waits (the worker drains its ring between bursts) for at most a second.
-fn push_all<'e>(
+pub(crate) fn push_all<'e>(
     c: &mut ControlEnd<Mbuf<'e>>,
     mut batch: Vec<Command<Mbuf<'e>>>,
 ) -> Result<(), String> {

@@ -4,6 +4,7 @@
 
 pub mod config;
 mod control;
+mod ike;
 mod reload;
 pub mod report;
 pub mod runtime;

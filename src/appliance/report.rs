@@ -47,6 +47,16 @@ pub struct EventStats {
     pub acquires: u64,
     pub sa_soft: u64,
     pub sa_hard: u64,
+    /// IKE datagrams received and sent by the IKEv2 daemon.
+    pub ike_rx: u64,
+    pub ike_tx: u64,
+    /// IKE datagrams that could not be sent (no mbuf, command ring full).
+    pub ike_tx_dropped: u64,
+    /// Child SAs installed in and removed from the dataplane.
+    pub children_up: u64,
+    pub children_down: u64,
+    /// Child SAs the dataplane could not take.
+    pub install_failed: u64,
 }
 
 /// The whole report.
@@ -113,6 +123,9 @@ impl ApplianceReport {
             "events": {
                 "punts_ike": e.punts_ike, "punts_other": e.punts_other, "acquires": e.acquires,
                 "sa_soft": e.sa_soft, "sa_hard": e.sa_hard,
+                "ike_rx": e.ike_rx, "ike_tx": e.ike_tx, "ike_tx_dropped": e.ike_tx_dropped,
+                "children_up": e.children_up, "children_down": e.children_down,
+                "install_failed": e.install_failed,
             },
         })
     }

@@ -325,6 +325,7 @@ pub(crate) fn build_spd(
                 }
                 Action::Protect(id)
             }
+            PolicyAction::CryptoMap { .. } => Action::Protect(id),
             PolicyAction::Bypass => Action::Bypass,
             PolicyAction::Discard => Action::Discard,
         };
@@ -613,7 +614,7 @@ fn appliance(
             if measured_start.is_none() && warmup_at.is_some_and(|w| now >= w) {
                 measured_start = Some((now, published.iter().map(Published::pipeline).collect()));
             }
-            control.poll(&mut controls, &mut table);
+            control.poll(&mut controls, &mut table, Some(&pools[0].1), clock.now_ns());
             if opts.reload.as_ref().is_some_and(|r| r.swap(false, Ordering::Relaxed)) {
                 match control.reload(&mut controls, &mut table) {
                     Ok(lines) => tracing::info!("SIGHUP: reloaded: {}", lines.join("; ")),
@@ -657,7 +658,7 @@ fn appliance(
         Ok(())
     })?;
     let ended = Instant::now();
-    control.poll(&mut controls, &mut table);
+    control.poll(&mut controls, &mut table, None, clock.now_ns());
     let elapsed = ended - started;
     print_stats(&format!("final, {:.2}s", elapsed.as_secs_f64()), &ports, &labels);
     let workers: Vec<WorkerReport> = lcores

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::model::{ClearScope, Request, Response};
+use super::model::{ClearSaKind, ClearScope, Request, Response};
 use super::show::Connect;
 
 /// Arguments of `clear`.
@@ -30,11 +30,13 @@ pub struct ClearCryptoArgs {
     pub what: ClearCryptoWhat,
 }
 
-/// `clear crypto ipsec`.
+/// `clear crypto ipsec|ikev2`.
 #[derive(Debug, Subcommand)]
 pub enum ClearCryptoWhat {
     /// IPsec state.
     Ipsec(ClearIpsecArgs),
+    /// IKEv2 state.
+    Ikev2(ClearIkeArgs),
 }
 
 /// `clear crypto ipsec ...`.
@@ -48,39 +50,92 @@ pub struct ClearIpsecArgs {
 /// `clear crypto ipsec sa`.
 #[derive(Debug, Subcommand)]
 pub enum ClearIpsecWhat {
-    /// SA state: only `counters` exists (deleting SAs comes with the IKE control plane).
+    /// `clear crypto ipsec sa [peer ADDR]` deletes Child SAs (their IKE SAs stay);
+    /// `clear crypto ipsec sa counters` zeroes the per-SA counters.
     Sa(ClearSaArgs),
 }
 
-/// `clear crypto ipsec sa ...`.
+/// `clear crypto ipsec sa [counters | peer ADDR]`.
 #[derive(Debug, clap::Args)]
 pub struct ClearSaArgs {
-    /// What of the SAs.
-    #[command(subcommand)]
-    pub what: ClearSaWhat,
+    /// `counters`, `peer ADDR`, or nothing (every SA).
+    #[arg(value_name = "counters | peer ADDR", num_args = 0..=2)]
+    pub words: Vec<String>,
+    /// Which appliance.
+    #[command(flatten)]
+    pub connect: Connect,
 }
 
-/// `clear crypto ipsec sa counters`.
+/// `clear crypto ikev2 ...`.
+#[derive(Debug, clap::Args)]
+pub struct ClearIkeArgs {
+    /// Which IKEv2 state.
+    #[command(subcommand)]
+    pub what: ClearIkeWhat,
+}
+
+/// `clear crypto ikev2 sa [peer ADDR]`.
 #[derive(Debug, Subcommand)]
-pub enum ClearSaWhat {
-    /// Zero the per-SA packet, byte and drop counters that `show crypto ipsec sa` prints
-    /// (sequence numbers and lifetimes are state and stay).
-    Counters(Connect),
+pub enum ClearIkeWhat {
+    /// Deletes IKEv2 SAs and their Child SAs (the peers are told).
+    Sa(ClearIkeSaArgs),
+}
+
+/// `clear crypto ikev2 sa [peer ADDR]`.
+#[derive(Debug, clap::Args)]
+pub struct ClearIkeSaArgs {
+    /// `peer ADDR`, or nothing (every SA).
+    #[arg(value_name = "peer ADDR", num_args = 0..=2)]
+    pub words: Vec<String>,
+    /// Which appliance.
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// `[peer ADDR]`.
+fn peer_filter(words: &[String], command: &str) -> Result<Option<std::net::IpAddr>, String> {
+    match words {
+        [] => Ok(None),
+        [p, a] if p == "peer" => {
+            a.parse().map(Some).map_err(|_| format!("{command}: peer {a:?} is not an IP address"))
+        }
+        _ => Err(format!("{command}: expected [peer ADDR], got {:?}", words.join(" "))),
+    }
 }
 
 /// Runs `clear`: the confirmation to print, or the message for stderr.
 pub fn run(args: &ClearArgs) -> Result<String, String> {
-    let (scope, connect, done) = match &args.what {
-        ClearWhat::Counters(c) => (ClearScope::Counters, c, "Counters cleared\n"),
-        ClearWhat::Crypto(ClearCryptoArgs {
-            what:
-                ClearCryptoWhat::Ipsec(ClearIpsecArgs {
-                    what: ClearIpsecWhat::Sa(ClearSaArgs { what: ClearSaWhat::Counters(c) }),
-                }),
-        }) => (ClearScope::IpsecSa, c, "IPsec SA counters cleared\n"),
+    let (connect, request, done) = match &args.what {
+        ClearWhat::Counters(c) => {
+            (c, Request::ClearCounters { scope: ClearScope::Counters }, "Counters cleared")
+        }
+        ClearWhat::Crypto(ClearCryptoArgs { what: ClearCryptoWhat::Ipsec(i) }) => {
+            let ClearIpsecWhat::Sa(a) = &i.what;
+            if a.words.len() == 1 && a.words[0] == "counters" {
+                (
+                    &a.connect,
+                    Request::ClearCounters { scope: ClearScope::IpsecSa },
+                    "IPsec SA counters cleared",
+                )
+            } else {
+                let peer = peer_filter(&a.words, "clear crypto ipsec sa")?;
+                (&a.connect, Request::ClearSa { what: ClearSaKind::Ipsec, peer }, "")
+            }
+        }
+        ClearWhat::Crypto(ClearCryptoArgs { what: ClearCryptoWhat::Ikev2(i) }) => {
+            let ClearIkeWhat::Sa(a) = &i.what;
+            let peer = peer_filter(&a.words, "clear crypto ikev2 sa")?;
+            (&a.connect, Request::ClearSa { what: ClearSaKind::Ikev2, peer }, "")
+        }
     };
-    match connect.ask(&Request::ClearCounters { scope })? {
-        Response::Cleared => Ok(done.to_string()),
+    match connect.ask(&request)? {
+        Response::Cleared => Ok(format!("{done}\n")),
+        Response::SasCleared { count } => Ok(match request {
+            Request::ClearSa { what: ClearSaKind::Ikev2, .. } => {
+                format!("{count} IKEv2 SA(s) being deleted\n")
+            }
+            _ => format!("{count} IPsec SA pair(s) being deleted\n"),
+        }),
         other => Err(connect.unexpected(&other)),
     }
 }
@@ -106,8 +161,16 @@ mod tests {
             parse(&["crypto", "ipsec", "sa", "counters", "--socket", "/tmp/s"]),
             Ok(ClearWhat::Crypto(_))
         ));
-        // Deleting SAs is not a counter clear and does not parse.
-        assert!(parse(&["crypto", "ipsec", "sa"]).is_err());
-        assert!(parse(&["crypto", "ipsec", "sa", "peer", "192.0.2.1"]).is_err());
+        assert!(parse(&["crypto", "ipsec", "sa"]).is_ok());
+        assert!(parse(&["crypto", "ipsec", "sa", "peer", "192.0.2.1"]).is_ok());
+        assert!(parse(&["crypto", "ikev2", "sa", "peer", "192.0.2.1"]).is_ok());
+        assert!(parse(&["crypto", "ikev2", "sa", "peer", "192.0.2.1", "x"]).is_err());
+        assert_eq!(peer_filter(&[], "c"), Ok(None));
+        assert_eq!(
+            peer_filter(&["peer".into(), "192.0.2.1".into()], "c"),
+            Ok(Some("192.0.2.1".parse().unwrap()))
+        );
+        assert!(peer_filter(&["peer".into(), "x".into()], "c").unwrap_err().contains("not an IP"));
+        assert!(peer_filter(&["counters".into(), "x".into()], "c").is_err());
     }
 }

@@ -12,6 +12,7 @@ pub mod baseline;
 pub mod clear;
 pub mod client;
 pub mod debug;
+pub mod ike_view;
 pub mod model;
 pub mod policy_view;
 pub mod reload;

@@ -176,9 +176,30 @@ pub enum Request {
     RunningConfig,
     /// `show crypto map`; answered with [`Response::CryptoMaps`].
     CryptoMap,
+    /// `show crypto ikev2 sa`; answered with [`Response::Ikev2Sas`].
+    Ikev2Sa,
+    /// `clear crypto ikev2 sa [peer ADDR]` (delete IKE SAs and their Child SAs) or `clear
+    /// crypto ipsec sa [peer ADDR]` (delete Child SAs, keep the IKE SAs): the peers are told
+    /// with an INFORMATIONAL DELETE. Answered with [`Response::SasCleared`].
+    ClearSa {
+        /// IKE SAs or Child SAs.
+        what: ClearSaKind,
+        /// Only those with this peer.
+        peer: Option<std::net::IpAddr>,
+    },
     /// Re-read the config file and apply what changed (`ferrogate reload`, like SIGHUP).
     /// Answered with [`Response::Reloaded`], or an error saying why nothing was applied.
     Reload,
+}
+
+/// What a [`Request::ClearSa`] deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClearSaKind {
+    /// IKEv2 SAs (with their Child SAs).
+    Ikev2,
+    /// Child SAs only.
+    Ipsec,
 }
 
 /// The counters a [`Request::ClearCounters`] zeroes.
@@ -217,6 +238,16 @@ pub enum Response {
     CryptoMaps {
         /// In (name, sequence) order.
         maps: Vec<super::policy_view::CryptoMapSnap>,
+    },
+    /// The IKEv2 SAs.
+    Ikev2Sas {
+        /// By id.
+        sas: Vec<super::ike_view::IkeSaSnap>,
+    },
+    /// The answer to [`Request::ClearSa`]: how many deletes were started.
+    SasCleared {
+        /// SAs whose delete was sent.
+        count: usize,
     },
     /// The answer to [`Request::Reload`]: what changed.
     Reloaded {

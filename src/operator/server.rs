@@ -308,7 +308,9 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         | Request::UndebugAll
         | Request::ShowDebug
         | Request::RunningConfig
-        | Request::CryptoMap => (ctx.handle)(req),
+        | Request::CryptoMap
+        | Request::Ikev2Sa
+        | Request::ClearSa { .. } => (ctx.handle)(req),
         Request::Snapshot => match (ctx.handle)(req) {
             Response::Ok(mut snap) => {
                 ctx.baselines.apply(&mut snap);
@@ -327,7 +329,9 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
             | Response::Reloaded { .. }
             | Response::Debug { .. }
             | Response::RunningConfig { .. }
-            | Response::CryptoMaps { .. } => {
+            | Response::CryptoMaps { .. }
+            | Response::Ikev2Sas { .. }
+            | Response::SasCleared { .. } => {
                 Response::error("the appliance answered a snapshot request without a snapshot")
             }
         },

@@ -46,6 +46,34 @@ pub enum CryptoWhat {
     Ipsec(IpsecArgs),
     /// The crypto map entries: peers, ACL, transforms, lifetimes, interfaces.
     Map(Target),
+    /// IKEv2 state: `show crypto ikev2 sa [detail]`.
+    Ikev2(Ikev2Args),
+}
+
+/// `show crypto ikev2 ...`.
+#[derive(Debug, clap::Args)]
+pub struct Ikev2Args {
+    /// Which IKEv2 state.
+    #[command(subcommand)]
+    pub what: Ikev2What,
+}
+
+/// The IKEv2 state `show crypto ikev2` shows.
+#[derive(Debug, Subcommand)]
+pub enum Ikev2What {
+    /// The IKEv2 SAs with their Child SAs.
+    Sa(Ikev2SaArgs),
+}
+
+/// `show crypto ikev2 sa [detail]`.
+#[derive(Debug, clap::Args)]
+pub struct Ikev2SaArgs {
+    /// `detail` adds SPIs, the peer's identity, NAT-T and the Child SAs' transforms.
+    #[arg(value_name = "detail", num_args = 0..=1)]
+    pub words: Vec<String>,
+    /// Where and how to ask.
+    #[command(flatten)]
+    pub target: Target,
 }
 
 /// `show crypto ipsec ...`.
@@ -149,6 +177,26 @@ pub fn run(args: &ShowArgs) -> Result<String, String> {
                 other => Err(t.connect.unexpected(&other)),
             }
         }
+        ShowWhat::Crypto(CryptoArgs { what: CryptoWhat::Ikev2(Ikev2Args { what }) }) => {
+            let Ikev2What::Sa(a) = what;
+            let detail = match a.words.as_slice() {
+                [] => false,
+                [w] if w == "detail" => true,
+                [w, ..] => {
+                    return Err(format!(
+                        "show crypto ikev2 sa: unexpected {w:?}; expected [detail]"
+                    ));
+                }
+            };
+            match a.target.connect.ask(&Request::Ikev2Sa)? {
+                Response::Ikev2Sas { sas } => Ok(if a.target.json {
+                    serde_json::to_string_pretty(&sas).unwrap_or_default() + "\n"
+                } else {
+                    super::ike_view::render(&sas, detail)
+                }),
+                other => Err(a.target.connect.unexpected(&other)),
+            }
+        }
         ShowWhat::Crypto(CryptoArgs { what: CryptoWhat::Ipsec(IpsecArgs { what }) }) => {
             let IpsecWhat::Sa(sa) = what;
             let filter = sa_filter(&sa.words)?;
@@ -226,6 +274,8 @@ impl Connect {
             Response::Debug { .. } => "debug levels",
             Response::RunningConfig { .. } => "the running configuration",
             Response::CryptoMaps { .. } => "crypto maps",
+            Response::Ikev2Sas { .. } => "IKEv2 SAs",
+            Response::SasCleared { .. } => "a clear report",
             Response::Error { .. } => "an error",
         };
         format!(

@@ -16,6 +16,7 @@ mod acl;
 mod algorithms;
 mod diagnostics;
 mod diff;
+pub mod ikev2_peers;
 mod keywords;
 mod model;
 mod parse;

@@ -217,6 +217,12 @@ impl ExpectSaInitResponse {
         cx.requests.complete();
         cx.last_heard = now;
         let nat = nat_detected(m, cx.spi_i, cx.spi_r, msg.from, cx.cfg.local_addr);
+        if nat {
+            // RFC 7296 section 2.23: behind a NAT, everything after IKE_SA_INIT (IKE and
+            // ESP) goes over UDP 4500, which the NAT maps apart from port 500.
+            cx.cfg.remote_addr.set_port(NATT_PORT);
+            cx.cfg.local_addr.set_port(NATT_PORT);
+        }
         let this = *self;
         let setup = ike_auth::AuthSetup {
             keys,
@@ -230,6 +236,9 @@ impl ExpectSaInitResponse {
         Ok(ike_auth::start(cx, now, setup, rng))
     }
 }
+
+/// The IKE port after NAT detection (RFC 3948, RFC 7296 section 2.23).
+const NATT_PORT: u16 = 4500;
 
 fn init_payloads(m: &Message) -> Result<(&SaRepr, &KeRepr, &NonceRepr), ProtocolError> {
     let missing =

@@ -1,0 +1,782 @@
+//! The appliance's IKEv2 daemon: runs [`control::ikev2::sa::IkeEndpoint`] on the control
+//! thread and connects it to the dataplane.
+//!
+//! - Punted IKE datagrams (UDP 500, and 4500 without the non-ESP marker's ESP) go to the
+//!   endpoint; its datagrams leave through a worker as [`Command::Transmit`].
+//! - An ACQUIRE for a crypto-map policy starts an IKE SA with the entry's current peer
+//!   (connection types `originate-only` and `bidirectional`); peers that initiate are
+//!   answered with the entry that lists their address.
+//! - Every Child SA that comes up is installed in the SA table (inbound by SPI, outbound
+//!   bound to all of its entry's SPD policies in one burst per worker); one that goes down
+//!   is unbound (when still the bound one) and deleted.
+//! - An entry whose peer does not answer moves to its next peer (the order of
+//!   `set peer`); a failure is logged with its typed cause.
+//!
+//! The endpoint is sans-IO and keeps its own timers: this module only feeds it the clock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use control::ikev2::sa::{ChildSa, Event, IkeEndpoint, IkeSaInfo, PeerConfig, SaHandle};
+use control::ikev2::selectors::to_prefixes;
+use control::ikev2::wire::{EncrId, IntegId};
+use control::policy::ikev2_peers::{Ikev2Plan, MapEntryPlan};
+use control::policy::{ConnectionType, Secret};
+use control::rng::OsRng;
+use control::time::Time;
+use dataplane::crypto::{AesKeyLen, Cipher, Integ, Transform};
+use dataplane::queue::{Command, ControlEnd};
+use dataplane::sa::{Direction, Encap, InboundSa, Lifetimes, Limits, OutboundSa};
+use dataplane::spd::{IpPrefix, PolicyId, SaIndex, TrafficSelector};
+use dataplane::table::SaTable;
+use zeroize::Zeroizing;
+
+use super::config::{ApplianceConfig, PolicyAction, StaticSa};
+use crate::dpdk::{Mbuf, Mempool};
+use crate::esp_tool::sa_file::SaSpec;
+use crate::operator::ike_view::{ChildSaSnap, IkeSaSnap};
+
+/// The log target of what this module reports (`debug crypto ikev2 platform`).
+const TARGET: &str = control::log::IKEV2_PLATFORM;
+/// How long an entry whose negotiation failed waits before an ACQUIRE may start another.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// UDP port of IKE with NAT traversal (RFC 3948).
+const NATT_PORT: u16 = 4500;
+
+/// What the daemon counts (shown by the operator interface and the run report).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IkeStats {
+    pub rx: u64,
+    pub tx: u64,
+    /// Datagrams that could not be sent (no mbuf, ring full, unroutable family).
+    pub tx_dropped: u64,
+    /// Punted packets that were not IKE (malformed, fragments).
+    pub not_ike: u64,
+    pub acquires: u64,
+    pub children_up: u64,
+    pub children_down: u64,
+    /// Child SAs the dataplane could not take (table full, bad transform).
+    pub install_failed: u64,
+}
+
+/// One crypto map entry's negotiation state.
+struct Entry {
+    plan: MapEntryPlan,
+    /// The SPD policies that protect traffic under this entry.
+    policies: Vec<PolicyId>,
+    /// The peer tried now (index into `plan.peers`).
+    peer: usize,
+    /// The IKE SA negotiating or up for this entry.
+    sa: Option<SaHandle>,
+    /// The outbound SA the entry's policies are bound to (its inbound SPI names it).
+    bound: Option<u32>,
+    /// No new initiation before this.
+    hold_until: Option<Instant>,
+    /// MTU of the interface the crypto map is applied to (the SAs' outer MTU).
+    mtu: u16,
+}
+
+/// An installed Child SA pair.
+struct Child {
+    handle: SaHandle,
+    entry: usize,
+    outbound_spi: u32,
+    outbound: SaIndex,
+    /// For the operator: the pair as SA specs (keys included, never shown).
+    specs: [StaticSa; 2],
+    /// For the operator: our and the peer's traffic selectors.
+    idents: (String, String),
+}
+
+pub(crate) struct IkeDaemon {
+    endpoint: IkeEndpoint,
+    entries: Vec<Entry>,
+    /// SPD policy → entry.
+    by_policy: HashMap<PolicyId, usize>,
+    /// IKE SA → entry.
+    owner: HashMap<SaHandle, usize>,
+    /// What each IKE SA established with (NAT detection decides the ESP encapsulation).
+    established: HashMap<SaHandle, IkeSaInfo>,
+    /// When each IKE SA came up.
+    up_since: HashMap<SaHandle, Instant>,
+    /// Installed Child SAs by inbound SPI.
+    children: BTreeMap<u32, Child>,
+    /// The source port of the last IKE datagram each peer sent to our port 4500: a peer
+    /// that floated (RFC 7296 section 2.23) gets its ESP in UDP there.
+    natt_port: HashMap<IpAddr, u16>,
+    epoch: Instant,
+    rng: OsRng,
+    /// Transmits leave through this worker's command ring.
+    tx_worker: usize,
+    stats: IkeStats,
+}
+
+/// Reads a pre-shared key: inline, or the file named (its whole content, one trailing
+/// newline removed).
+fn read_secret(s: &Secret) -> Result<Zeroizing<Vec<u8>>, String> {
+    match s {
+        Secret::Inline(k) => Ok(Zeroizing::new(k.as_bytes().to_vec())),
+        Secret::File(p) => {
+            let mut bytes = Zeroizing::new(
+                std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+            );
+            while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                bytes.pop();
+            }
+            Ok(bytes)
+        }
+    }
+}
+
+/// The IKEv2 plan of a config: our address on each interface, PSKs read.
+pub(crate) fn plan(cfg: &ApplianceConfig) -> Ikev2Plan {
+    let addr = |name: &str, peer: IpAddr| {
+        cfg.interfaces
+            .iter()
+            .find(|i| i.name == name)?
+            .addresses
+            .iter()
+            .map(|&(a, _)| a)
+            .find(|a| a.is_ipv4() == peer.is_ipv4())
+    };
+    control::policy::ikev2_peers::ikev2_plan(&cfg.policy, &addr, &read_secret)
+}
+
+impl IkeDaemon {
+    /// The daemon for `cfg`, whose policies are numbered `policy_ids`. `None` when no crypto
+    /// map uses IKEv2.
+    pub(crate) fn new(cfg: &ApplianceConfig, policy_ids: &[PolicyId]) -> Option<IkeDaemon> {
+        let plan = plan(cfg);
+        for p in &plan.problems {
+            tracing::warn!(target: TARGET, "{p}");
+        }
+        for w in &plan.warnings {
+            tracing::warn!(target: TARGET, "{w}");
+        }
+        if plan.entries.is_empty() {
+            return None;
+        }
+        let mut entries: Vec<Entry> = plan
+            .entries
+            .iter()
+            .map(|p| Entry {
+                plan: p.clone(),
+                policies: Vec::new(),
+                peer: 0,
+                sa: None,
+                bound: None,
+                hold_until: None,
+                mtu: cfg.interfaces.iter().find(|i| i.name == p.interface).map_or(1500, |i| i.mtu),
+            })
+            .collect();
+        // Crypto map index (in the policy model) → plan entry.
+        let entry_of_map: HashMap<usize, usize> = cfg
+            .policy
+            .crypto_maps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let e = entries
+                    .iter()
+                    .position(|e| e.plan.map == m.name && e.plan.sequence == m.sequence)?;
+                Some((i, e))
+            })
+            .collect();
+        let mut by_policy = HashMap::new();
+        for (p, &id) in cfg.policies.iter().zip(policy_ids) {
+            if let PolicyAction::CryptoMap { entry } = p.action
+                && let Some(&e) = entry_of_map.get(&(entry as usize))
+            {
+                entries[e].policies.push(id);
+                by_policy.insert(id, e);
+            }
+        }
+        let responders: Vec<PeerConfig> = entries
+            .iter()
+            .filter(|e| e.plan.connection_type != ConnectionType::OriginateOnly)
+            .flat_map(|e| e.plan.peers.iter().cloned())
+            .collect();
+        for e in &entries {
+            let peers: Vec<String> =
+                e.plan.peers.iter().map(|p| p.remote_addr.ip().to_string()).collect();
+            tracing::info!(
+                target: TARGET,
+                "crypto map {} {}: IKEv2 with {} ({}, {} SPD entries)",
+                e.plan.map,
+                e.plan.sequence,
+                peers.join(", "),
+                e.plan.connection_type,
+                e.policies.len()
+            );
+        }
+        Some(IkeDaemon {
+            endpoint: IkeEndpoint::new(responders),
+            entries,
+            by_policy,
+            owner: HashMap::new(),
+            established: HashMap::new(),
+            up_since: HashMap::new(),
+            children: BTreeMap::new(),
+            natt_port: HashMap::new(),
+            epoch: Instant::now(),
+            rng: OsRng,
+            tx_worker: 0,
+            stats: IkeStats::default(),
+        })
+    }
+
+    pub(crate) fn stats(&self) -> IkeStats {
+        self.stats
+    }
+
+    fn now(&self) -> Time {
+        Time::from_millis(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    /// A punted IKE packet (an IP packet, L2 header removed).
+    pub(crate) fn on_punt(&mut self, ip: &[u8]) {
+        let d = match dataplane::ike_io::parse(ip) {
+            Ok(d) => d,
+            Err(e) => {
+                self.stats.not_ike += 1;
+                tracing::debug!(target: TARGET, "punted packet: {e:?}");
+                return;
+            }
+        };
+        self.stats.rx += 1;
+        if d.local.port() == NATT_PORT {
+            self.natt_port.insert(d.remote.ip(), d.remote.port());
+        }
+        let now = self.now();
+        self.endpoint.handle(now, d.message, d.remote, &mut self.rng);
+    }
+
+    /// An ACQUIRE for SPD policy `policy`: start the entry's IKE SA unless one is running.
+    pub(crate) fn on_acquire(&mut self, policy: PolicyId) -> bool {
+        let Some(&e) = self.by_policy.get(&policy) else {
+            return false;
+        };
+        self.stats.acquires += 1;
+        let entry = &mut self.entries[e];
+        if entry.sa.is_some()
+            || entry.plan.connection_type == ConnectionType::AnswerOnly
+            || entry.hold_until.is_some_and(|t| Instant::now() < t)
+        {
+            return true;
+        }
+        let Some(cfg) = entry.plan.peers.get(entry.peer).cloned() else {
+            return true;
+        };
+        tracing::info!(
+            target: TARGET,
+            "crypto map {} {}: traffic needs a tunnel, initiating to {}",
+            entry.plan.map,
+            entry.plan.sequence,
+            cfg.remote_addr
+        );
+        let now = self.now();
+        match self.endpoint.connect(now, cfg, &mut self.rng) {
+            Ok(h) => {
+                self.entries[e].sa = Some(h);
+                self.owner.insert(h, e);
+            }
+            Err(err) => {
+                tracing::error!(target: TARGET, "cannot initiate: {err}");
+                self.entries[e].hold_until = Some(Instant::now() + RETRY_AFTER);
+            }
+        }
+        true
+    }
+
+    /// Runs due timers, sends what the endpoint wants sent and applies its events to the
+    /// dataplane.
+    pub(crate) fn poll<'e>(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'e>>],
+        table: &mut SaTable,
+        pool: Option<&Mempool<'e>>,
+        created_ns: u64,
+    ) {
+        let now = self.now();
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now, &mut self.rng);
+        }
+        while let Some(t) = self.endpoint.poll_transmit() {
+            self.transmit(controls, pool, t.from, t.to, &t.bytes);
+        }
+        while let Some((h, ev)) = self.endpoint.poll_event() {
+            self.on_event(controls, table, created_ns, h, ev);
+        }
+        // Events can queue more datagrams (a DELETE answered, a failover's first message).
+        while let Some(t) = self.endpoint.poll_transmit() {
+            self.transmit(controls, pool, t.from, t.to, &t.bytes);
+        }
+    }
+
+    fn transmit<'e>(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'e>>],
+        pool: Option<&Mempool<'e>>,
+        from: SocketAddr,
+        to: SocketAddr,
+        message: &[u8],
+    ) {
+        use dataplane::buf::PacketBuf;
+        // A peer that floated to 4500 (RFC 7296 section 2.23) is answered from 4500.
+        let from =
+            if to.port() == NATT_PORT { SocketAddr::new(from.ip(), NATT_PORT) } else { from };
+        let sent = (|| {
+            let len = dataplane::ike_io::emit_len(from, to, message.len())?;
+            let mut m = pool?.alloc()?;
+            m.append(len).ok()?;
+            dataplane::ike_io::emit(m.data_mut(), from, to, message)?;
+            let c = controls.get_mut(self.tx_worker)?;
+            c.commands.push(Command::Transmit(m)).ok()
+        })();
+        match sent {
+            Some(()) => self.stats.tx += 1,
+            None => self.stats.tx_dropped += 1,
+        }
+    }
+
+    fn on_event(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'_>>],
+        table: &mut SaTable,
+        created_ns: u64,
+        h: SaHandle,
+        ev: Event,
+    ) {
+        match ev {
+            Event::Established(info) => {
+                let e = match self.owner.get(&h) {
+                    Some(&e) => Some(e),
+                    None => self.entry_for_responder(&info),
+                };
+                tracing::info!(
+                    target: TARGET,
+                    "IKEv2 SA {:016x}/{:016x} with {} ({}) established{}",
+                    info.spi_i,
+                    info.spi_r,
+                    info.peer,
+                    if info.initiator { "initiator" } else { "responder" },
+                    if info.nat_detected { ", NAT detected: ESP in UDP" } else { "" }
+                );
+                if let Some(e) = e {
+                    self.owner.insert(h, e);
+                    let entry = &mut self.entries[e];
+                    entry.sa = Some(h);
+                    // The entry's peer is now the one that answered (failover state).
+                    if let Some(i) =
+                        entry.plan.peers.iter().position(|p| p.remote_addr.ip() == info.peer.ip())
+                    {
+                        entry.peer = i;
+                    }
+                }
+                self.established.insert(h, info);
+                self.up_since.insert(h, Instant::now());
+            }
+            Event::ChildSaUp(c) => self.child_up(controls, table, created_ns, h, c),
+            Event::ChildSaDown { inbound_spi, .. } => {
+                self.child_down(controls, table, inbound_spi);
+            }
+            Event::ChildSaFailed(cause) => {
+                tracing::warn!(target: TARGET, "Child SA refused: {cause}");
+            }
+            Event::Closed { reason } => {
+                tracing::info!(target: TARGET, "IKEv2 SA closed ({reason:?})");
+                self.forget(controls, table, h, false);
+            }
+            Event::Failed(cause) => {
+                tracing::warn!(target: TARGET, "IKEv2 SA failed: {cause}");
+                let unreachable =
+                    matches!(cause, control::ikev2::sa::FailureCause::PeerUnreachable { .. });
+                self.forget(controls, table, h, unreachable);
+            }
+            other => tracing::debug!(target: TARGET, "IKEv2 event {other:?}"),
+        }
+    }
+
+    /// The entry a peer that initiated to us belongs to: the first listing its address.
+    fn entry_for_responder(&self, info: &IkeSaInfo) -> Option<usize> {
+        self.entries.iter().position(|e| {
+            e.plan.connection_type != ConnectionType::OriginateOnly
+                && e.plan.peers.iter().any(|p| p.remote_addr.ip() == info.peer.ip())
+        })
+    }
+
+    /// An IKE SA ended: its Child SAs go, and with `failover` the entry moves to its next
+    /// peer.
+    fn forget(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'_>>],
+        table: &mut SaTable,
+        h: SaHandle,
+        failover: bool,
+    ) {
+        let spis: Vec<u32> =
+            self.children.iter().filter(|(_, c)| c.handle == h).map(|(&s, _)| s).collect();
+        for spi in spis {
+            self.child_down(controls, table, spi);
+        }
+        self.established.remove(&h);
+        self.up_since.remove(&h);
+        let Some(e) = self.owner.remove(&h) else { return };
+        let entry = &mut self.entries[e];
+        if entry.sa == Some(h) {
+            entry.sa = None;
+            entry.hold_until = Some(Instant::now() + RETRY_AFTER);
+            if failover && entry.plan.peers.len() > 1 {
+                entry.peer = (entry.peer + 1) % entry.plan.peers.len();
+                tracing::warn!(
+                    target: TARGET,
+                    "crypto map {} {}: next peer {}",
+                    entry.plan.map,
+                    entry.plan.sequence,
+                    entry.plan.peers[entry.peer].remote_addr
+                );
+            }
+        }
+    }
+
+    fn child_up(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'_>>],
+        table: &mut SaTable,
+        created_ns: u64,
+        h: SaHandle,
+        c: ChildSa,
+    ) {
+        let (Some(&e), Some(info)) = (self.owner.get(&h), self.established.get(&h)) else {
+            tracing::warn!(target: TARGET, "Child SA {:08x} for an unknown IKE SA", c.inbound_spi);
+            self.stats.install_failed += 1;
+            return;
+        };
+        let entry = &self.entries[e];
+        let Some(peer_cfg) = entry.plan.peers.get(entry.peer) else { return };
+        let natt = self.natt_port.get(&info.peer.ip()).copied();
+        let specs = match child_specs(&entry.plan, peer_cfg, info, natt, &c, entry.mtu) {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::error!(target: TARGET, "Child SA {:08x}: {why}", c.inbound_spi);
+                self.stats.install_failed += 1;
+                return;
+            }
+        };
+        let tunnel = specs[0].tunnel.clone();
+        let mut inbound_cfg = specs[0].spec.config(Direction::Inbound);
+        inbound_cfg.created_ns = created_ns;
+        inbound_cfg.traffic_selectors = inbound_selectors(&c);
+        let mut outbound_cfg = specs[1].spec.config(Direction::Outbound);
+        outbound_cfg.created_ns = created_ns;
+        let built = InboundSa::new(&inbound_cfg).map_err(|e| format!("{e:?}")).and_then(|i| {
+            OutboundSa::new(&outbound_cfg).map(|o| (i, o)).map_err(|e| format!("{e:?}"))
+        });
+        let (inb, outb) = match built {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::error!(target: TARGET, "Child SA {:08x}: {why}", c.inbound_spi);
+                self.stats.install_failed += 1;
+                return;
+            }
+        };
+        if let Err(why) = table.install_inbound(inb) {
+            tracing::error!(target: TARGET, "inbound SA {:08x}: {why:?}", c.inbound_spi);
+            self.stats.install_failed += 1;
+            return;
+        }
+        let idx = match table.install_outbound(outb) {
+            Ok(i) => i,
+            Err(why) => {
+                let _ = table.delete_inbound(c.inbound_spi);
+                tracing::error!(target: TARGET, "outbound SA {:08x}: {why:?}", c.outbound_spi);
+                self.stats.install_failed += 1;
+                return;
+            }
+        };
+        // Make before break: the entry's traffic moves to the new SA at once; an older pair
+        // keeps decrypting until its own delete.
+        let binds: Vec<PolicyId> = self.entries[e].policies.clone();
+        bind_all(controls, &binds, Some(idx));
+        self.entries[e].bound = Some(c.inbound_spi);
+        self.stats.children_up += 1;
+        tracing::info!(
+            target: TARGET,
+            "{tunnel}: Child SA up, inbound {:08x}, outbound {:08x}, {}",
+            c.inbound_spi,
+            c.outbound_spi,
+            super::control::asa_transform(specs[1].spec.transform)
+        );
+        let text = |ts: &[control::ikev2::wire::TrafficSelector]| {
+            let v: Vec<String> =
+                ts.iter().flat_map(to_prefixes).map(|(a, l)| format!("{a}/{l}")).collect();
+            v.join(" ")
+        };
+        let idents = (text(&c.local_ts), text(&c.remote_ts));
+        self.children.insert(
+            c.inbound_spi,
+            Child {
+                handle: h,
+                entry: e,
+                outbound_spi: c.outbound_spi,
+                outbound: idx,
+                specs,
+                idents,
+            },
+        );
+    }
+
+    fn child_down(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'_>>],
+        table: &mut SaTable,
+        inbound_spi: u32,
+    ) {
+        let Some(child) = self.children.remove(&inbound_spi) else { return };
+        let entry = &mut self.entries[child.entry];
+        if entry.bound == Some(inbound_spi) {
+            // Another pair of the same entry (a rekey's) takes over, else traffic ACQUIREs.
+            let next = self
+                .children
+                .iter()
+                .rev()
+                .find(|(_, c)| c.entry == child.entry)
+                .map(|(&s, c)| (s, c.outbound));
+            entry.bound = next.map(|(s, _)| s);
+            let policies = entry.policies.clone();
+            bind_all(controls, &policies, next.map(|(_, i)| i));
+        }
+        let _ = table.delete_outbound(child.outbound);
+        let _ = table.delete_inbound(inbound_spi);
+        self.stats.children_down += 1;
+        tracing::info!(
+            target: TARGET,
+            "{}: Child SA down, inbound {inbound_spi:08x}, outbound {:08x}",
+            child.specs[0].tunnel,
+            child.outbound_spi
+        );
+    }
+
+    /// The installed Child SAs as SA specs (inbound, outbound per pair) and the outbound
+    /// table index of each outbound SPI, for the operator's `show crypto ipsec sa`.
+    pub(crate) fn sas(
+        &self,
+    ) -> impl Iterator<Item = (&StaticSa, Option<SaIndex>, &(String, String))> {
+        self.children.values().flat_map(|c| {
+            [(&c.specs[0], None, &c.idents), (&c.specs[1], Some(c.outbound), &c.idents)].into_iter()
+        })
+    }
+}
+
+impl IkeDaemon {
+    /// The IKE SAs for `show crypto ikev2 sa`, by id.
+    pub(crate) fn snapshot(&self) -> Vec<IkeSaSnap> {
+        let mut handles: Vec<SaHandle> = self.owner.keys().copied().collect();
+        handles.extend(self.established.keys().filter(|h| !self.owner.contains_key(h)));
+        handles.sort();
+        handles
+            .into_iter()
+            .filter_map(|h| {
+                let sa = self.endpoint.sa(h)?;
+                let info = self.established.get(&h);
+                let tunnel = self.owner.get(&h).map(|&e| {
+                    format!("{} {}", self.entries[e].plan.map, self.entries[e].plan.sequence)
+                });
+                let local = self
+                    .owner
+                    .get(&h)
+                    .and_then(|&e| self.entries[e].plan.peers.first())
+                    .map(|p| p.local_addr.ip());
+                let peer = sa.peer();
+                // After NAT detection both ends talk on 4500.
+                let port = if peer.port() == NATT_PORT { NATT_PORT } else { 500 };
+                let children = self
+                    .children
+                    .iter()
+                    .filter(|(_, c)| c.handle == h)
+                    .map(|(&spi, c)| ChildSaSnap {
+                        inbound_spi: spi,
+                        outbound_spi: c.outbound_spi,
+                        local_selector: c.idents.0.clone(),
+                        remote_selector: c.idents.1.clone(),
+                        transform: super::control::asa_transform(c.specs[1].spec.transform),
+                    })
+                    .collect();
+                let t = info.map(|i| &i.transforms);
+                Some(IkeSaSnap {
+                    id: h.0,
+                    tunnel,
+                    local: local.map_or_else(|| "?".into(), |a| format!("{a}/{port}")),
+                    remote: format!("{}/{}", peer.ip(), peer.port()),
+                    status: if sa.is_established() { "READY" } else { "NEGOTIATING" }.into(),
+                    role: if info.is_some_and(|i| !i.initiator) {
+                        "RESPONDER"
+                    } else {
+                        "INITIATOR"
+                    }
+                    .into(),
+                    spi_i: format!("{:016x}", sa.spi_i()),
+                    spi_r: format!("{:016x}", sa.spi_r()),
+                    encryption: t.map(|t| match t.encr.1 {
+                        Some(bits) => format!("{} {bits}", t.encr.0),
+                        None => t.encr.0.to_string(),
+                    }),
+                    prf: t.and_then(|t| t.prf).map(|p| p.to_string()),
+                    integrity: t.and_then(|t| t.integ).map(|i| i.to_string()),
+                    dh_group: t.and_then(|t| t.dh).map(u16::from),
+                    peer_id: info.map(|i| i.peer_id.to_string()),
+                    nat_detected: info.is_some_and(|i| i.nat_detected),
+                    active_s: self.up_since.get(&h).map(|t| t.elapsed().as_secs()),
+                    children,
+                })
+            })
+            .collect()
+    }
+
+    /// `clear crypto ikev2 sa [peer ADDR]`: deletes the IKE SAs (with an INFORMATIONAL
+    /// DELETE); their Child SAs leave the dataplane when the exchange ends. Returns how
+    /// many.
+    pub(crate) fn clear_ike(&mut self, peer: Option<IpAddr>) -> usize {
+        let now = self.now();
+        let handles: Vec<SaHandle> = self
+            .owner
+            .keys()
+            .copied()
+            .filter(|h| {
+                self.endpoint.sa(*h).is_some_and(|sa| peer.is_none_or(|p| sa.peer().ip() == p))
+            })
+            .collect();
+        for &h in &handles {
+            self.endpoint.close(now, h, &mut self.rng);
+        }
+        handles.len()
+    }
+
+    /// `clear crypto ipsec sa [peer ADDR]`: deletes the Child SAs (their IKE SAs stay);
+    /// traffic that still needs them makes new ones. Returns how many pairs.
+    pub(crate) fn clear_children(&mut self, peer: Option<IpAddr>) -> usize {
+        let now = self.now();
+        let doomed: Vec<(SaHandle, u32)> = self
+            .children
+            .iter()
+            .filter(|(_, c)| peer.is_none_or(|p| c.specs[0].spec.remote == p))
+            .map(|(&spi, c)| (c.handle, spi))
+            .collect();
+        let mut n = 0;
+        for (h, spi) in doomed {
+            n += usize::from(self.endpoint.delete_child(now, h, spi, &mut self.rng));
+        }
+        n
+    }
+}
+
+/// Sends `BindSa` for every policy to every worker, in one burst each.
+fn bind_all(controls: &mut [ControlEnd<Mbuf<'_>>], policies: &[PolicyId], sa: Option<SaIndex>) {
+    for c in controls.iter_mut() {
+        let batch: Vec<Command<Mbuf<'_>>> =
+            policies.iter().map(|&policy| Command::BindSa { policy, sa }).collect();
+        if let Err(e) = super::control::push_all(c, batch) {
+            tracing::error!(target: TARGET, "binding SAs: {e}");
+        }
+    }
+}
+
+/// The dataplane transform of a negotiated ESP proposal.
+fn esp_transform(c: &ChildSa) -> Result<Transform, String> {
+    let (id, bits) = c.transforms.encr;
+    let aes = |bits: Option<u16>| match bits {
+        Some(128) => Ok(AesKeyLen::Aes128),
+        Some(192) => Ok(AesKeyLen::Aes192),
+        Some(256) => Ok(AesKeyLen::Aes256),
+        other => Err(format!("AES key length {other:?}")),
+    };
+    let cipher = match id {
+        EncrId::AesCbc => Cipher::AesCbc(aes(bits)?),
+        EncrId::AesCtr => Cipher::AesCtr(aes(bits)?),
+        EncrId::AesGcm8 => Cipher::AesGcm { key: aes(bits)?, icv_len: 8 },
+        EncrId::AesGcm12 => Cipher::AesGcm { key: aes(bits)?, icv_len: 12 },
+        EncrId::AesGcm16 => Cipher::AesGcm { key: aes(bits)?, icv_len: 16 },
+        EncrId::NullAuthAesGmac => Cipher::AesGmac(aes(bits)?),
+        EncrId::ChaCha20Poly1305 => Cipher::ChaCha20Poly1305,
+        EncrId::Null => Cipher::Null,
+        other => return Err(format!("ESP cipher {other:?} is not in the dataplane")),
+    };
+    let integ = match c.transforms.integ {
+        None | Some(IntegId::None) => Integ::None,
+        Some(IntegId::HmacSha1_96) => Integ::HmacSha1_96,
+        Some(IntegId::HmacSha2_256_128) => Integ::HmacSha256_128,
+        Some(IntegId::HmacSha2_384_192) => Integ::HmacSha384_192,
+        Some(IntegId::HmacSha2_512_256) => Integ::HmacSha512_256,
+        Some(other) => return Err(format!("ESP integrity {other:?} is not in the dataplane")),
+    };
+    Transform::new(cipher, integ).map_err(|e| e.to_string())
+}
+
+/// Hard lifetime from the negotiation, soft at 90 % (when ASA starts its rekey).
+fn lifetimes(c: &ChildSa) -> Lifetimes {
+    let secs = (c.lifetime_seconds > 0).then(|| c.lifetime_seconds * 1_000_000_000);
+    let bytes = (c.lifetime_kilobytes > 0).then(|| c.lifetime_kilobytes * 1024);
+    Lifetimes {
+        soft: Limits {
+            bytes: bytes.map(|b| b / 10 * 9),
+            packets: None,
+            time_ns: secs.map(|n| n / 10 * 9),
+        },
+        hard: Limits { bytes, packets: None, time_ns: secs },
+    }
+}
+
+/// The inbound SA's selectors (source: the peer's side, destination: ours).
+fn inbound_selectors(c: &ChildSa) -> Vec<TrafficSelector> {
+    let prefixes = |ts: &[control::ikev2::wire::TrafficSelector]| -> Vec<IpPrefix> {
+        ts.iter().flat_map(to_prefixes).filter_map(|(a, l)| IpPrefix::new(a, l).ok()).collect()
+    };
+    let (remote, local) = (prefixes(&c.remote_ts), prefixes(&c.local_ts));
+    let mut out = Vec::new();
+    for r in &remote {
+        for l in local.iter().filter(|l| l.is_v6() == r.is_v6()) {
+            out.push(TrafficSelector::new(*r, *l));
+        }
+    }
+    out
+}
+
+/// The Child SA pair as SA specs: `[inbound, outbound]`.
+fn child_specs(
+    plan: &MapEntryPlan,
+    peer: &PeerConfig,
+    info: &IkeSaInfo,
+    natt: Option<u16>,
+    c: &ChildSa,
+    mtu: u16,
+) -> Result<[StaticSa; 2], String> {
+    let transform = esp_transform(c)?;
+    let tunnel = format!("{} {}", plan.map, plan.sequence);
+    let local = peer.local_addr.ip();
+    let remote = info.peer.ip();
+    // Behind a NAT (either side), or with a peer that floated to 4500 anyway, ESP goes in
+    // UDP to the port the peer's IKE came from on 4500 (RFC 3948).
+    let encap = match natt {
+        Some(port) => Encap::Udp { src_port: NATT_PORT, dst_port: port },
+        None if info.nat_detected || info.peer.port() == NATT_PORT => {
+            Encap::Udp { src_port: NATT_PORT, dst_port: NATT_PORT }
+        }
+        None => Encap::Raw,
+    };
+    let make = |spi: u32, keys: &control::crypto::DirectionKeys, direction: Direction| {
+        let mut spec =
+            SaSpec::new(spi, transform, keys.encr.as_bytes(), keys.integ.as_bytes(), local, remote);
+        spec.encap = encap;
+        spec.mtu = mtu;
+        spec.lifetimes = lifetimes(c);
+        spec.esn = c.transforms.esn == Some(control::ikev2::wire::EsnId::Yes);
+        spec.tunnel = Some(tunnel.clone());
+        spec.direction = Some(direction);
+        StaticSa { tunnel: tunnel.clone(), direction, spec }
+    };
+    Ok([
+        make(c.inbound_spi, &c.inbound, Direction::Inbound),
+        make(c.outbound_spi, &c.outbound, Direction::Outbound),
+    ])
+}
