@@ -2279,8 +2279,8 @@ via = "192.0.2.2"
 default_action = "discard"
 
 [ike]
-retransmit_interval_ms = 500
-retransmit_tries = 4
+retransmit_interval_ms = 250
+retransmit_tries = 3
 
 [[access_list]]
 name = "to-sw"
@@ -2314,6 +2314,7 @@ ikev2_local_authentication = "pre-shared-key"
 ikev2_local_pre_shared_key = "appliance-ikev2-test-psk"
 ikev2_remote_authentication = "pre-shared-key"
 ikev2_remote_pre_shared_key = "appliance-ikev2-test-psk"
+keepalive = {{ threshold = 10, retry = 2 }}
 "#
     )
 }
@@ -2426,6 +2427,18 @@ fn ikev2_tunnel_with_strongswan_carries_ping_and_tcp_both_roles() {
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
 
+/// `ferrogate ARGS --socket SOCKET`: its stdout (panics on failure).
+fn operator(socket: &Path, args: &[&str]) -> String {
+    let out = Command::new(FERROGATE).args(args).arg("--socket").arg(socket).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ferrogate {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// One cipher suite of the IKEv2 lab: ferrogate's `[[ikev2_policy]]` and
 /// `[[ipsec_proposal]]` lines, strongSwan's proposal strings, the transform `show` prints.
 struct LabSuite {
@@ -2517,15 +2530,36 @@ fn ikev2_lab_run(
         (client, wait_bounded(server, LIMIT))
     });
     let sas = show_sas(&inst.socket).unwrap_or_default();
-    // strongSwan deletes the IKE SA: ferrogate must take the Child SAs out of the dataplane.
-    let _ = charon.swanctl(&["--terminate", "--ike", "fg", "--timeout", "5"]);
+    let ike_json = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]);
+    let ike_text = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "detail"]);
+    // The tunnel ends one of three ways: ferrogate deletes it (where it initiated),
+    // strongSwan does (where it initiated), or, in the first run, strongSwan freezes and
+    // ferrogate's DPD (10 s idle, then the retransmission schedule) declares it dead.
+    // Each time ferrogate must take the Child SAs out of the dataplane.
+    let dpd = k == 0 && role == "initiator";
+    let (clear, ender) = if dpd {
+        let pid = charon.pid().expect("charon runs").to_string();
+        assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+        (String::new(), "DPD")
+    } else if role == "initiator" {
+        let c = operator(&inst.socket, &["clear", "crypto", "ikev2", "sa", "peer", "192.0.2.2"]);
+        (c, "ferrogate's DELETE")
+    } else {
+        let _ = charon.swanctl(&["--terminate", "--ike", "fg", "--timeout", "5"]);
+        (String::new(), "strongSwan's DELETE")
+    };
+    // DPD: 10 s idle, then sends 0.25 s, 0.5 s, 1 s, 2 s and 4 s apart before giving up.
+    let wait = Duration::from_secs(if dpd { 30 } else { 10 });
     let start = Instant::now();
     let mut after = show_sas(&inst.socket).unwrap_or_default();
-    while after.iter().any(|s| s["tunnel"] == "outside_map 10")
-        && start.elapsed() < Duration::from_secs(10)
-    {
+    while after.iter().any(|s| s["tunnel"] == "outside_map 10") && start.elapsed() < wait {
         std::thread::sleep(Duration::from_millis(100));
         after = show_sas(&inst.socket).unwrap_or_default();
+    }
+    let ended_after = start.elapsed();
+    if dpd {
+        let pid = charon.pid().expect("charon runs").to_string();
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
     }
     let out = run.stop();
     let report = inst.read_report();
@@ -2539,6 +2573,17 @@ fn ikev2_lab_run(
         charon.log_tail(60)
     );
     assert_eq!(received, 5, "all 5 pings through the tunnel\n{context}");
+    let ike: Vec<Value> = serde_json::from_str(&ike_json).unwrap_or_default();
+    assert_eq!(ike.len(), 1, "one IKEv2 SA: {ike_json}\n{context}");
+    assert_eq!(ike[0]["status"], "READY", "{ike_json}");
+    assert_eq!(ike[0]["role"], role.to_uppercase(), "{ike_json}");
+    assert_eq!(ike[0]["tunnel"], "outside_map 10", "{ike_json}");
+    assert_eq!(ike[0]["children"].as_array().map(Vec::len), Some(1), "{ike_json}");
+    assert!(ike_text.contains("ESP spi in/out: 0x"), "{ike_text}");
+    if role == "initiator" && !dpd {
+        assert_eq!(clear, "1 IKEv2 SA(s) being deleted\n", "{context}");
+        assert!(log.contains("received DELETE for IKE_SA fg"), "charon got our DELETE\n{context}");
+    }
     assert!(log.contains("CHILD_SA net{1} established"), "charon has the tunnel\n{context}");
     let dynamic: Vec<&Value> = sas.iter().filter(|s| s["tunnel"] == "outside_map 10").collect();
     assert_eq!(dynamic.len(), 2, "one inbound and one outbound SA from IKE\n{context}");
@@ -2560,7 +2605,7 @@ fn ikev2_lab_run(
     );
     assert!(
         !after.iter().any(|s| s["tunnel"] == "outside_map 10"),
-        "the peer's DELETE removed the dataplane SAs\n{context}"
+        "{ender} removed the dataplane SAs\n{context}"
     );
     assert_eq!(report.0["events"]["children_up"], 1, "{context}");
     assert_eq!(report.0["events"]["children_down"], 1, "{context}");
@@ -2577,8 +2622,10 @@ fn ikev2_lab_run(
     drop(charon);
     let _ = std::fs::remove_dir_all(&dir);
     format!(
-        "{} {role}: 5/5 pings, TCP {}, SPIs in {inb:08x} out {outb:08x}, peer DELETE removed them",
+        "{} {role}: 5/5 pings, TCP {}, SPIs in {inb:08x} out {outb:08x}, {ender} removed them \
+         in {:.1} s",
         suite.name,
-        if tcp.is_some() { "256 KiB" } else { "skipped" }
+        if tcp.is_some() { "256 KiB" } else { "skipped" },
+        ended_after.as_secs_f64()
     )
 }

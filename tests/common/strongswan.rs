@@ -125,6 +125,11 @@ impl Charon {
         super::wait_bounded(child, Duration::from_secs(30))
     }
 
+    /// charon's process id (`ip netns exec`, `unshare` and `sh` all exec it in place).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// The last `n` lines of charon's log (for failure messages).
     pub fn log_tail(&self, n: usize) -> String {
         let log = std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default();
