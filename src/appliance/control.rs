@@ -140,9 +140,19 @@ impl Control {
                         }
                     }
                     Event::Sa(e) => {
-                        match e.kind {
-                            dataplane::sa::SaEventKind::SoftExpired(_) => self.stats.sa_soft += 1,
-                            dataplane::sa::SaEventKind::HardExpired(_) => self.stats.sa_hard += 1,
+                        let hard = match e.kind {
+                            dataplane::sa::SaEventKind::SoftExpired(_) => {
+                                self.stats.sa_soft += 1;
+                                false
+                            }
+                            dataplane::sa::SaEventKind::HardExpired(_) => {
+                                self.stats.sa_hard += 1;
+                                true
+                            }
+                        };
+                        let ike = self.ike.as_mut();
+                        if ike.is_some_and(|ike| ike.on_lifetime(e.spi, e.direction, hard)) {
+                            continue;
                         }
                         if self.may_log(2) {
                             tracing::warn!(

@@ -75,6 +75,8 @@ struct Entry {
     hold_until: Option<Instant>,
     /// MTU of the interface the crypto map is applied to (the SAs' outer MTU).
     mtu: u16,
+    /// `set security-association replay window-size` (0: off).
+    replay_window: u32,
 }
 
 /// An installed Child SA pair.
@@ -168,6 +170,12 @@ impl IkeDaemon {
                 bound: None,
                 hold_until: None,
                 mtu: cfg.interfaces.iter().find(|i| i.name == p.interface).map_or(1500, |i| i.mtu),
+                replay_window: cfg
+                    .policy
+                    .crypto_maps
+                    .iter()
+                    .find(|m| m.name == p.map && m.sequence == p.sequence)
+                    .map_or(64, |m| u32::from(m.replay_window)),
             })
             .collect();
         // Crypto map index (in the policy model) → plan entry.
@@ -456,7 +464,7 @@ impl IkeDaemon {
         let entry = &self.entries[e];
         let Some(peer_cfg) = entry.plan.peers.get(entry.peer) else { return };
         let natt = self.natt_port.get(&info.peer.ip()).copied();
-        let specs = match child_specs(&entry.plan, peer_cfg, info, natt, &c, entry.mtu) {
+        let specs = match child_specs(peer_cfg, info, natt, &c, entry) {
             Ok(s) => s,
             Err(why) => {
                 tracing::error!(target: TARGET, "Child SA {:08x}: {why}", c.inbound_spi);
@@ -570,6 +578,30 @@ impl IkeDaemon {
 }
 
 impl IkeDaemon {
+    /// A dataplane SA reached a lifetime limit. A hard limit ends the pair (the peer is told
+    /// with a DELETE; traffic that still needs the tunnel makes a new one). Returns whether
+    /// the SA was one of IKE's.
+    pub(crate) fn on_lifetime(&mut self, spi: u32, direction: Direction, hard: bool) -> bool {
+        let inbound = match direction {
+            Direction::Inbound => self.children.contains_key(&spi).then_some(spi),
+            Direction::Outbound => {
+                self.children.iter().find(|(_, c)| c.outbound_spi == spi).map(|(&s, _)| s)
+            }
+        };
+        let Some(inbound) = inbound else { return false };
+        let Some(h) = self.children.get(&inbound).map(|c| c.handle) else { return false };
+        tracing::info!(
+            target: TARGET,
+            "Child SA {inbound:08x}: {} lifetime reached",
+            if hard { "hard" } else { "soft" }
+        );
+        if hard {
+            let now = self.now();
+            self.endpoint.delete_child(now, h, inbound, &mut self.rng);
+        }
+        true
+    }
+
     /// The IKE SAs for `show crypto ikev2 sa`, by id.
     pub(crate) fn snapshot(&self) -> Vec<IkeSaSnap> {
         let mut handles: Vec<SaHandle> = self.owner.keys().copied().collect();
@@ -744,15 +776,14 @@ fn inbound_selectors(c: &ChildSa) -> Vec<TrafficSelector> {
 
 /// The Child SA pair as SA specs: `[inbound, outbound]`.
 fn child_specs(
-    plan: &MapEntryPlan,
     peer: &PeerConfig,
     info: &IkeSaInfo,
     natt: Option<u16>,
     c: &ChildSa,
-    mtu: u16,
+    entry: &Entry,
 ) -> Result<[StaticSa; 2], String> {
     let transform = esp_transform(c)?;
-    let tunnel = format!("{} {}", plan.map, plan.sequence);
+    let tunnel = format!("{} {}", entry.plan.map, entry.plan.sequence);
     let local = peer.local_addr.ip();
     let remote = info.peer.ip();
     // Behind a NAT (either side), or with a peer that floated to 4500 anyway, ESP goes in
@@ -768,7 +799,8 @@ fn child_specs(
         let mut spec =
             SaSpec::new(spi, transform, keys.encr.as_bytes(), keys.integ.as_bytes(), local, remote);
         spec.encap = encap;
-        spec.mtu = mtu;
+        spec.mtu = entry.mtu;
+        spec.replay_window = entry.replay_window;
         spec.lifetimes = lifetimes(c);
         spec.esn = c.transforms.esn == Some(control::ikev2::wire::EsnId::Yes);
         spec.tunnel = Some(tunnel.clone());
