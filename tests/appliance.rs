@@ -2090,7 +2090,8 @@ fn reload_changes_sas_and_policies_without_losing_a_packet() {
     let (ok, out, err) = reload();
     assert!(ok, "{err}");
     assert!(out.contains("static SAs: 1 added, 0 re-keyed in place, 0 removed"), "{out}");
-    assert!(out.contains("policies: 1 added, 0 removed, 4 unchanged"), "{out}");
+    // 4 static policies and the crypto map's ACL entry.
+    assert!(out.contains("policies: 1 added, 0 removed, 5 unchanged"), "{out}");
     let before = packets(0x1001);
     std::thread::sleep(Duration::from_millis(300));
     assert!(packets(0x1001) > before, "the tunnel stopped after the reload");
@@ -2365,25 +2366,53 @@ secrets {{
 /// ferrogate, which answers as responder and carries the pings the same way.
 #[test]
 fn ikev2_tunnel_with_strongswan_carries_ping_and_tcp_both_roles() {
+    let Some((env, ns, offloads_off)) = ikev2_lab("ike") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
+    let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
+    let mut summary = Vec::new();
+    // FG_IKE_ONLY=SUITE narrows a debugging run to one suite.
+    let only = std::env::var("FG_IKE_ONLY").ok();
+    for (k, suite) in IKEV2_LAB_SUITES.iter().enumerate() {
+        if only.as_deref().is_some_and(|o| o != suite.name) {
+            continue;
+        }
+        for role in ["initiator", "responder"] {
+            let line = ikev2_lab_run(&env, &ports, (h, fg, sw), suite, role, k, offloads_off);
+            summary.push(line);
+        }
+    }
+    eprintln!("{}", summary.join("\n"));
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
+
+/// The IKEv2 lab's namespaces: host `h` (10.1.0.2/24, default via ferrogate's 10.1.0.1),
+/// ferrogate's `fg` (veths `f-in` to the host and `f-out` to strongSwan), strongSwan's `sw`
+/// (192.0.2.2/24, its LAN 10.2.0.1/16 on lo). `None` (the test is skipped) without root,
+/// two CPUs, strongSwan or namespaces. Also says whether the hosts' offloads are off (TCP
+/// through the tunnel needs it).
+fn ikev2_lab(tag: &str) -> Option<(TestEnv, Namespaces, bool)> {
     if !has_two_cpus() || !is_root() {
         eprintln!("skipped: needs root and two CPUs");
-        return;
+        return None;
     }
     if !Path::new(common::strongswan::CHARON).exists() {
         eprintln!("skipped: strongSwan is not installed (scripts/setup.sh installs it)");
-        return;
+        return None;
     }
-    let env = TestEnv::new("appl-ike");
+    let env = TestEnv::new(&format!("appl-{tag}"));
     let pid = std::process::id();
-    let names: Vec<String> = ["h", "fg", "sw"].iter().map(|n| format!("fgi-{n}-{pid}")).collect();
+    let names: Vec<String> =
+        ["h", "fg", "sw"].iter().map(|n| format!("fg{tag}-{n}-{pid}")).collect();
     let ns = match Namespaces::create(&names) {
         Ok(ns) => ns,
         Err(why) => {
             eprintln!("skipped: cannot create network namespaces: {why}");
-            return;
+            return None;
         }
     };
-    let (h, fg, sw) = (&ns.0[0], &ns.0[1], &ns.0[2]);
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
     for n in [h, fg, sw] {
         in_ns(n, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
         in_ns(n, &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
@@ -2408,23 +2437,7 @@ fn ikev2_tunnel_with_strongswan_carries_ping_and_tcp_both_roles() {
     // device from an address inside the local selector).
     in_ns(sw, &["ip", "addr", "add", "10.2.0.1/16", "dev", "lo"]);
 
-    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
-    let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
-    let mut summary = Vec::new();
-    // FG_IKE_ONLY=SUITE narrows a debugging run to one suite.
-    let only = std::env::var("FG_IKE_ONLY").ok();
-    for (k, suite) in IKEV2_LAB_SUITES.iter().enumerate() {
-        if only.as_deref().is_some_and(|o| o != suite.name) {
-            continue;
-        }
-        for role in ["initiator", "responder"] {
-            let line = ikev2_lab_run(&env, &ports, (h, fg, sw), suite, role, k, offloads_off);
-            summary.push(line);
-        }
-    }
-    eprintln!("{}", summary.join("\n"));
-    drop(ns);
-    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+    Some((env, ns, offloads_off))
 }
 
 /// `ferrogate ARGS --socket SOCKET`: its stdout (panics on failure).
@@ -2628,4 +2641,85 @@ fn ikev2_lab_run(
         if tcp.is_some() { "256 KiB" } else { "skipped" },
         ended_after.as_secs_f64()
     )
+}
+
+/// The Child SAs `show crypto ikev2 sa --json` lists: (inbound SPI, outbound SPI,
+/// transform).
+fn ike_children(socket: &Path) -> Vec<(u64, u64, String)> {
+    let json = operator(socket, &["show", "crypto", "ikev2", "sa", "--json"]);
+    let sas: Vec<Value> = serde_json::from_str(&json).unwrap_or_default();
+    sas.iter()
+        .flat_map(|s| s["children"].as_array().cloned().unwrap_or_default())
+        .map(|c| {
+            (
+                c["inbound_spi"].as_u64().unwrap_or(0),
+                c["outbound_spi"].as_u64().unwrap_or(0),
+                c["transform"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A live reload with IKEv2 tunnels up: a file whose crypto map did not change keeps the
+/// tunnel (same SPIs, pings go on); a file whose IPsec proposal changed deletes the IKE SA
+/// (strongSwan gets the DELETE) and the next traffic negotiates the new transform.
+#[test]
+fn ikev2_reload_keeps_unchanged_tunnels_and_renegotiates_changed_ones() {
+    let Some((env, ns, _)) = ikev2_lab("ikr") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
+    let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
+    let gcm = &IKEV2_LAB_SUITES[2];
+    let chacha_esp = "encryption = [\"chacha20-poly1305\"]\nintegrity = [\"null\"]";
+    let configure = |esp: &str| {
+        let inst = write_config(&env, "fg", &ports, &ikev2_lab_body(gcm.ike, esp));
+        make_private(&inst.config);
+        inst
+    };
+    let inst = configure(gcm.esp);
+    let dir = std::env::temp_dir().join(format!("fgr{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let swan = ikev2_lab_swanctl(gcm.swan_ike, "aes256gcm16,chacha20poly1305");
+    let charon = Charon::start(sw, &dir, &swan).unwrap_or_else(|e| panic!("{e}"));
+    let mut run = inst.start(Some(fg), "60");
+    inst.wait_ready(&mut run);
+
+    let _ = ping(h, "10.2.0.1");
+    let (got1, text1) = ping(h, "10.2.0.1");
+    let first = ike_children(&inst.socket);
+    configure(gcm.esp);
+    let same = operator(&inst.socket, &["reload"]);
+    let (got2, text2) = ping(h, "10.2.0.1");
+    let second = ike_children(&inst.socket);
+    configure(chacha_esp);
+    let changed = operator(&inst.socket, &["reload"]);
+    let _ = ping(h, "10.2.0.1");
+    let (got3, text3) = ping(h, "10.2.0.1");
+    let third = ike_children(&inst.socket);
+    let out = run.stop();
+    let log = charon.log();
+    let context = format!(
+        "pings:\n{text1}\n{text2}\n{text3}\nchildren: {first:?} {second:?} {third:?}\n\
+         reloads:\n{same}\n{changed}\nferrogate:\n{}\ncharon:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        charon.log_tail(50)
+    );
+    assert_eq!((got1, got2, got3), (5, 5, 5), "{context}");
+    assert_eq!(first.len(), 1, "{context}");
+    assert_eq!(first[0].2, "esp-aes-gcm-256", "{context}");
+    assert_eq!(second, first, "an unchanged crypto map keeps its tunnel\n{context}");
+    assert!(changed.contains("crypto map outside_map 10: changed"), "{context}");
+    assert_eq!(third.len(), 1, "{context}");
+    assert_eq!(third[0].2, "esp-chacha20-poly1305", "the new proposal\n{context}");
+    assert_ne!((third[0].0, third[0].1), (first[0].0, first[0].1), "{context}");
+    assert!(log.contains("received DELETE for IKE_SA fg"), "{context}");
+    eprintln!(
+        "reload: unchanged kept {:08x}/{:08x}; changed proposal renegotiated {:08x}/{:08x} ({})",
+        first[0].0, first[0].1, third[0].0, third[0].1, third[0].2
+    );
+    drop(charon);
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }

@@ -296,6 +296,11 @@ impl Control {
             .map(|&(id, idx)| (id, Some(idx)))
             .collect();
         commands.extend(retired.iter().map(|&id| (id, None)));
+        // IKE's tunnels move to the new policy ids in the same burst.
+        let ike_change = self.ike.as_mut().map(|ike| ike.reconfigure(&new, &ids));
+        if let Some(r) = &ike_change {
+            commands.extend(r.binds.iter().copied());
+        }
         for c in controls.iter_mut() {
             // One burst: the worker sees the new SPD and its new bindings together.
             let mut batch: Vec<Command<Mbuf<'_>>> = Vec::with_capacity(commands.len() + 1);
@@ -336,6 +341,14 @@ impl Control {
         };
         for w in &new.warnings {
             tracing::warn!("reload: {w}");
+        }
+        let mut summary = summary;
+        match (ike_change, self.ike.as_mut()) {
+            (Some(r), Some(ike)) => {
+                summary.notes.extend(r.notes.iter().cloned());
+                ike.finish_reconfigure(table, r);
+            }
+            _ => self.ike = super::ike::IkeDaemon::new(&new, &ids),
         }
         self.tunnel_policy = tunnel_policies(&new);
         self.cfg = new;

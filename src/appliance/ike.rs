@@ -159,52 +159,8 @@ impl IkeDaemon {
         if plan.entries.is_empty() {
             return None;
         }
-        let mut entries: Vec<Entry> = plan
-            .entries
-            .iter()
-            .map(|p| Entry {
-                plan: p.clone(),
-                policies: Vec::new(),
-                peer: 0,
-                sa: None,
-                bound: None,
-                hold_until: None,
-                mtu: cfg.interfaces.iter().find(|i| i.name == p.interface).map_or(1500, |i| i.mtu),
-                replay_window: cfg
-                    .policy
-                    .crypto_maps
-                    .iter()
-                    .find(|m| m.name == p.map && m.sequence == p.sequence)
-                    .map_or(64, |m| u32::from(m.replay_window)),
-            })
-            .collect();
-        // Crypto map index (in the policy model) → plan entry.
-        let entry_of_map: HashMap<usize, usize> = cfg
-            .policy
-            .crypto_maps
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                let e = entries
-                    .iter()
-                    .position(|e| e.plan.map == m.name && e.plan.sequence == m.sequence)?;
-                Some((i, e))
-            })
-            .collect();
-        let mut by_policy = HashMap::new();
-        for (p, &id) in cfg.policies.iter().zip(policy_ids) {
-            if let PolicyAction::CryptoMap { entry } = p.action
-                && let Some(&e) = entry_of_map.get(&(entry as usize))
-            {
-                entries[e].policies.push(id);
-                by_policy.insert(id, e);
-            }
-        }
-        let responders: Vec<PeerConfig> = entries
-            .iter()
-            .filter(|e| e.plan.connection_type != ConnectionType::OriginateOnly)
-            .flat_map(|e| e.plan.peers.iter().cloned())
-            .collect();
+        let (entries, by_policy) = build_entries(cfg, &plan, policy_ids);
+        let responders = responder_configs(&entries);
         for e in &entries {
             let peers: Vec<String> =
                 e.plan.peers.iter().map(|p| p.remote_addr.ip().to_string()).collect();
@@ -700,6 +656,186 @@ impl IkeDaemon {
             n += usize::from(self.endpoint.delete_child(now, h, spi, &mut self.rng));
         }
         n
+    }
+}
+
+/// The entries of `plan`, with the SPD policies (numbered `policy_ids`) of each.
+fn build_entries(
+    cfg: &ApplianceConfig,
+    plan: &Ikev2Plan,
+    policy_ids: &[PolicyId],
+) -> (Vec<Entry>, HashMap<PolicyId, usize>) {
+    let mut entries: Vec<Entry> = plan
+        .entries
+        .iter()
+        .map(|p| Entry {
+            plan: p.clone(),
+            policies: Vec::new(),
+            peer: 0,
+            sa: None,
+            bound: None,
+            hold_until: None,
+            mtu: cfg.interfaces.iter().find(|i| i.name == p.interface).map_or(1500, |i| i.mtu),
+            replay_window: cfg
+                .policy
+                .crypto_maps
+                .iter()
+                .find(|m| m.name == p.map && m.sequence == p.sequence)
+                .map_or(64, |m| u32::from(m.replay_window)),
+        })
+        .collect();
+    // Crypto map index (in the policy model) → plan entry.
+    let entry_of_map: HashMap<usize, usize> = cfg
+        .policy
+        .crypto_maps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let e = entries
+                .iter()
+                .position(|e| e.plan.map == m.name && e.plan.sequence == m.sequence)?;
+            Some((i, e))
+        })
+        .collect();
+    let mut by_policy = HashMap::new();
+    for (p, &id) in cfg.policies.iter().zip(policy_ids) {
+        if let PolicyAction::CryptoMap { entry } = p.action
+            && let Some(&e) = entry_of_map.get(&(entry as usize))
+        {
+            entries[e].policies.push(id);
+            by_policy.insert(id, e);
+        }
+    }
+    (entries, by_policy)
+}
+
+/// The configurations peers that initiate are answered with.
+fn responder_configs(entries: &[Entry]) -> Vec<PeerConfig> {
+    entries
+        .iter()
+        .filter(|e| e.plan.connection_type != ConnectionType::OriginateOnly)
+        .flat_map(|e| e.plan.peers.iter().cloned())
+        .collect()
+}
+
+/// Whether two configurations of one crypto map entry negotiate the same tunnels (keys
+/// compared as bytes: their `Debug` hides them).
+fn same_tunnel(a: &Entry, b: &Entry) -> bool {
+    let peer = |x: &PeerConfig, y: &PeerConfig| {
+        x.local_addr == y.local_addr
+            && x.remote_addr == y.remote_addr
+            && x.local_id == y.local_id
+            && x.remote_id == y.remote_id
+            && x.psk_local.as_bytes() == y.psk_local.as_bytes()
+            && x.psk_remote.as_bytes() == y.psk_remote.as_bytes()
+            && x.ike_proposals == y.ike_proposals
+            && x.child.esp_proposals == y.child.esp_proposals
+            && x.child.selectors == y.child.selectors
+            && x.child.lifetime_seconds == y.child.lifetime_seconds
+            && x.child.lifetime_kilobytes == y.child.lifetime_kilobytes
+            && x.dpd_interval == y.dpd_interval
+    };
+    a.plan.connection_type == b.plan.connection_type
+        && a.mtu == b.mtu
+        && a.replay_window == b.replay_window
+        && a.plan.peers.len() == b.plan.peers.len()
+        && a.plan.peers.iter().zip(&b.plan.peers).all(|(x, y)| peer(x, y))
+}
+
+/// What a reload changes in the IKE daemon: the bindings to push with the new SPD, the
+/// lines for the operator, and the SAs to delete once no worker can reach them.
+pub(crate) struct Reconfigured {
+    pub binds: Vec<(PolicyId, Option<SaIndex>)>,
+    pub notes: Vec<String>,
+    doomed: Vec<(u32, SaIndex)>,
+}
+
+impl IkeDaemon {
+    /// Takes a reloaded config whose policies are numbered `policy_ids`. Entries whose
+    /// tunnels are configured as before keep their IKE and Child SAs (their bindings move
+    /// to the new policy ids); changed or removed entries have their IKE SAs deleted (the
+    /// peer is told) and their Child SAs taken out of the dataplane: traffic renegotiates
+    /// with the new configuration. Call [`IkeDaemon::finish_reconfigure`] after the new SPD
+    /// and `binds` reached the workers.
+    pub(crate) fn reconfigure(
+        &mut self,
+        cfg: &ApplianceConfig,
+        policy_ids: &[PolicyId],
+    ) -> Reconfigured {
+        let plan = plan(cfg);
+        for p in &plan.problems {
+            tracing::warn!(target: TARGET, "reload: {p}");
+        }
+        let (mut entries, by_policy) = build_entries(cfg, &plan, policy_ids);
+        let mut notes = Vec::new();
+        let mut binds = Vec::new();
+        let mut doomed = Vec::new();
+        let mut moved: HashMap<usize, usize> = HashMap::new();
+        let now = self.now();
+        for (o, old) in self.entries.iter().enumerate() {
+            let name = format!("crypto map {} {}", old.plan.map, old.plan.sequence);
+            let n = entries
+                .iter()
+                .position(|e| e.plan.map == old.plan.map && e.plan.sequence == old.plan.sequence);
+            match n {
+                Some(n) if same_tunnel(old, &entries[n]) => {
+                    let e = &mut entries[n];
+                    e.peer = old.peer;
+                    e.sa = old.sa;
+                    e.bound = old.bound;
+                    e.hold_until = old.hold_until;
+                    moved.insert(o, n);
+                }
+                other => {
+                    if let Some(h) = old.sa {
+                        self.endpoint.close(now, h, &mut self.rng);
+                        self.owner.remove(&h);
+                        let spis: Vec<u32> = self
+                            .children
+                            .iter()
+                            .filter(|(_, c)| c.handle == h)
+                            .map(|(&s, _)| s)
+                            .collect();
+                        for spi in spis {
+                            if let Some(c) = self.children.remove(&spi) {
+                                doomed.push((spi, c.outbound));
+                            }
+                        }
+                        notes.push(format!(
+                            "{name}: {}: its IKE SA is deleted, traffic renegotiates",
+                            if other.is_some() { "changed" } else { "removed" }
+                        ));
+                    }
+                    if let Some(n) = other {
+                        // Policies kept by id may still be bound to the old SA.
+                        binds.extend(entries[n].policies.iter().map(|&id| (id, None)));
+                    }
+                }
+            }
+        }
+        for c in self.children.values_mut() {
+            if let Some(&n) = moved.get(&c.entry) {
+                c.entry = n;
+            }
+        }
+        for e in &entries {
+            if let Some(idx) = e.bound.and_then(|spi| self.children.get(&spi)).map(|c| c.outbound) {
+                binds.extend(e.policies.iter().map(|&id| (id, Some(idx))));
+            }
+        }
+        self.endpoint.set_responder_configs(responder_configs(&entries));
+        self.entries = entries;
+        self.by_policy = by_policy;
+        Reconfigured { binds, notes, doomed }
+    }
+
+    /// Deletes the SAs a reload took out of use (the workers have the SPD without them).
+    pub(crate) fn finish_reconfigure(&mut self, table: &mut SaTable, r: Reconfigured) {
+        for (spi, idx) in r.doomed {
+            let _ = table.delete_outbound(idx);
+            let _ = table.delete_inbound(spi);
+            self.stats.children_down += 1;
+        }
     }
 }
 

@@ -72,6 +72,12 @@ impl IkeEndpoint {
         IkeEndpoint { responder_configs, ..IkeEndpoint::default() }
     }
 
+    /// Replaces the responder configurations (a configuration reload): SAs already
+    /// running keep the configuration they were made with.
+    pub fn set_responder_configs(&mut self, responder_configs: Vec<PeerConfig>) {
+        self.responder_configs = responder_configs;
+    }
+
     /// Gives every SA created from now on an SPI allocator from `factory` (the default
     /// draws random SPIs).
     pub fn set_spi_allocator_factory(&mut self, factory: SpiAllocatorFactory) {
