@@ -61,11 +61,7 @@ pub fn render(sas: &[IkeSaSnap], detail: bool) -> String {
     let up = sas.iter().filter(|s| s.status == "READY").count();
     let children: usize = sas.iter().map(|s| s.children.len()).sum();
     let _ = writeln!(out, "IKE count:{}, READY:{up}, CHILD count:{children}\n", sas.len());
-    let _ = writeln!(
-        out,
-        "{:<10}{:<28}{:<28}{:<13}{}",
-        "Tunnel-id", "Local", "Remote", "Status", "Role"
-    );
+    let _ = writeln!(out, "{:<10}{:<28}{:<28}{:<13}Role", "Tunnel-id", "Local", "Remote", "Status");
     for s in sas {
         let _ =
             writeln!(out, "{:<10}{:<28}{:<28}{:<13}{}", s.id, s.local, s.remote, s.status, s.role);
