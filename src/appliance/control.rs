@@ -682,7 +682,8 @@ impl Control {
         started: Instant,
     ) {
         let snapshot = || self.snapshot(ports, published, lcores, table, started);
-        let scrape = &mut || crate::metrics::Scrape { snapshot: snapshot(), ike: None };
+        let ike = || self.ike.as_ref().map(|ike| ike.counters());
+        let scrape = &mut || crate::metrics::Scrape { snapshot: snapshot(), ike: ike() };
         server.poll(Instant::now(), scrape);
     }
 }

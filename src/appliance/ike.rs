@@ -112,6 +112,8 @@ pub(crate) struct IkeDaemon {
     /// Transmits leave through this worker's command ring.
     tx_worker: usize,
     stats: IkeStats,
+    /// Exchange outcomes for the metrics endpoint.
+    counters: crate::metrics::IkeCounters,
 }
 
 /// Reads a pre-shared key: inline, or the file named (its whole content, one trailing
@@ -187,11 +189,40 @@ impl IkeDaemon {
             rng: OsRng,
             tx_worker: 0,
             stats: IkeStats::default(),
+            counters: crate::metrics::IkeCounters::default(),
         })
     }
 
     pub(crate) fn stats(&self) -> IkeStats {
         self.stats
+    }
+
+    /// Exchange outcomes since start, for `ferrogate_ike_exchanges_total`.
+    pub(crate) fn counters(&self) -> crate::metrics::IkeCounters {
+        self.counters.clone()
+    }
+
+    /// Counts a failed IKE SA: before it came up, in the exchange that failed; after, a
+    /// dead peer is a DPD timeout.
+    fn count_failure(&mut self, h: SaHandle, cause: &control::ikev2::sa::FailureCause) {
+        use control::ikev2::sa::FailureCause as F;
+        let c = &mut self.counters;
+        if self.established.contains_key(&h) {
+            if matches!(cause, F::PeerUnreachable { .. }) {
+                c.dpd_timeouts += 1;
+            }
+            return;
+        }
+        let (auth, name) = match cause {
+            F::PeerUnreachable { .. } => (false, "timeout"),
+            F::NoProposalChosen(_) => (false, "no_proposal_chosen"),
+            F::InvalidKe { .. } => (false, "invalid_ke_payload"),
+            F::AuthenticationFailed(_) => (true, "authentication_failed"),
+            F::TsUnacceptable => (true, "ts_unacceptable"),
+            _ => (false, "protocol_error"),
+        };
+        let map = if auth { &mut c.auth_fail_by_cause } else { &mut c.sa_init_fail_by_cause };
+        *map.entry(name.to_owned()).or_insert(0) += 1;
     }
 
     fn now(&self) -> Time {
@@ -340,6 +371,8 @@ impl IkeDaemon {
                 }
                 self.established.insert(h, info);
                 self.up_since.insert(h, Instant::now());
+                self.counters.sa_init_ok += 1;
+                self.counters.auth_ok += 1;
             }
             Event::ChildSaUp(c) => self.child_up(controls, table, created_ns, h, c),
             Event::ChildSaDown { inbound_spi, .. } => {
@@ -354,6 +387,7 @@ impl IkeDaemon {
             }
             Event::Failed(cause) => {
                 tracing::warn!(target: TARGET, "IKEv2 SA failed: {cause}");
+                self.count_failure(h, &cause);
                 let unreachable =
                     matches!(cause, control::ikev2::sa::FailureCause::PeerUnreachable { .. });
                 self.forget(controls, table, h, unreachable);
