@@ -20,8 +20,7 @@ use control::time::Time;
 use rand_core::{Infallible, TryCryptoRng, TryRng};
 
 const H_INITIATOR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
-const H_RESPONDER: SocketAddr =
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 500);
+const H_RESPONDER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 500);
 const H_STRANGER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)), 500);
 
 /// Deterministic xorshift generator: fuzzing needs repeatable runs, not secrecy.
@@ -168,10 +167,14 @@ fn run_responder_harness(data: &[u8]) -> bool {
             break;
         }
         while let Some(t) = initiator.poll_transmit() {
-            harness_deliver(&mut ops, &t.bytes, |b| responder.handle(now, b, H_INITIATOR, &mut rng));
+            harness_deliver(&mut ops, &t.bytes, |b| {
+                responder.handle(now, b, H_INITIATOR, &mut rng)
+            });
         }
         while let Some(t) = responder.poll_transmit() {
-            harness_deliver(&mut ops, &t.bytes, |b| initiator.handle(now, b, H_RESPONDER, &mut rng));
+            harness_deliver(&mut ops, &t.bytes, |b| {
+                initiator.handle(now, b, H_RESPONDER, &mut rng)
+            });
         }
         let op = ops.byte();
         if op & 0x80 != 0 {
