@@ -15,6 +15,7 @@
 
 pub mod asa_import;
 pub mod crypto;
+pub mod failover;
 pub mod ikev2;
 pub mod keylog;
 pub mod policy;

@@ -378,9 +378,19 @@ impl Control {
                     &self.cfg.policy,
                 ),
             },
-            Request::CryptoMap => Response::CryptoMaps {
-                maps: crate::operator::policy_view::crypto_maps(&self.cfg.policy),
-            },
+            Request::CryptoMap => {
+                let mut maps = crate::operator::policy_view::crypto_maps(&self.cfg.policy);
+                // The multi-peer failover index lives in the IKE daemon.
+                for (name, sequence, peer) in self.ike.iter().flat_map(|i| i.current_peers()) {
+                    if let Some(m) =
+                        maps.iter_mut().find(|m| m.name == name && m.sequence == sequence)
+                        && let Some(i) = m.peers.iter().position(|p| *p == peer.to_string())
+                    {
+                        m.current_peer = i;
+                    }
+                }
+                Response::CryptoMaps { maps }
+            }
             Request::Ikev2Sa => Response::Ikev2Sas {
                 sas: self.ike.as_ref().map(|ike| ike.snapshot()).unwrap_or_default(),
             },

@@ -9,20 +9,26 @@
 //! - Every Child SA that comes up is installed in the SA table (inbound by SPI, outbound
 //!   bound to all of its entry's SPD policies in one burst per worker); one that goes down
 //!   is unbound (when still the bound one) and deleted.
-//! - An entry whose peer does not answer moves to its next peer (the order of
-//!   `set peer`); a failure is logged with its typed cause.
+//! - Each entry's peer is chosen by [`control::failover::PeerFailover`] (the reference
+//!   document's multi-peer table): an attempt starts only on traffic, a failed one moves to
+//!   the next peer or resets to Peer1 by its typed cause, and only the current peer is
+//!   answered as a responder.
 //!
 //! The endpoint is sans-IO and keeps its own timers: this module only feeds it the clock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use control::failover::{
+    Action as FailoverAction, ChildStage, Ikev2Stage, Input as FailoverInput,
+    Outcome as FailoverOutcome, PeerFailover, SaRef,
+};
 use control::ikev2::sa::{ChildSa, Event, IkeEndpoint, IkeSaInfo, PeerConfig, SaHandle};
 use control::ikev2::selectors::to_prefixes;
 use control::ikev2::wire::{EncrId, IntegId};
 use control::policy::ikev2_peers::{Ikev2Plan, MapEntryPlan};
-use control::policy::{ConnectionType, Secret};
+use control::policy::{ConnectionType, IkeVersion, Secret};
 use control::rng::OsRng;
 use control::time::Time;
 use dataplane::crypto::{AesKeyLen, Cipher, Integ, Transform};
@@ -39,8 +45,6 @@ use crate::operator::ike_view::{ChildSaSnap, IkeSaSnap};
 
 /// The log target of what this module reports (`debug crypto ikev2 platform`).
 const TARGET: &str = control::log::IKEV2_PLATFORM;
-/// How long an entry whose negotiation failed waits before an ACQUIRE may start another.
-const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// UDP port of IKE with NAT traversal (RFC 3948).
 const NATT_PORT: u16 = 4500;
 
@@ -65,14 +69,12 @@ struct Entry {
     plan: MapEntryPlan,
     /// The SPD policies that protect traffic under this entry.
     policies: Vec<PolicyId>,
-    /// The peer tried now (index into `plan.peers`).
-    peer: usize,
+    /// Which peer is tried or answered (index into `plan.peers`).
+    failover: PeerFailover,
     /// The IKE SA negotiating or up for this entry.
     sa: Option<SaHandle>,
     /// The outbound SA the entry's policies are bound to (its inbound SPI names it).
     bound: Option<u32>,
-    /// No new initiation before this.
-    hold_until: Option<Instant>,
     /// MTU of the interface the crypto map is applied to (the SAs' outer MTU).
     mtu: u16,
     /// `set security-association replay window-size` (0: off).
@@ -102,6 +104,11 @@ pub(crate) struct IkeDaemon {
     established: HashMap<SaHandle, IkeSaInfo>,
     /// When each IKE SA came up.
     up_since: HashMap<SaHandle, Instant>,
+    /// Each IKE SA as the failover machine knows it.
+    sa_refs: HashMap<SaHandle, SaRef>,
+    /// IKE SAs that brought up at least one Child SA (a later Child SA failure is a
+    /// rekey's, not IKE_AUTH's).
+    had_child: std::collections::HashSet<SaHandle>,
     /// Installed Child SAs by inbound SPI.
     children: BTreeMap<u32, Child>,
     /// The source port of the last IKE datagram each peer sent to our port 4500: a peer
@@ -183,6 +190,8 @@ impl IkeDaemon {
             owner: HashMap::new(),
             established: HashMap::new(),
             up_since: HashMap::new(),
+            sa_refs: HashMap::new(),
+            had_child: std::collections::HashSet::new(),
             children: BTreeMap::new(),
             natt_port: HashMap::new(),
             epoch: Instant::now(),
@@ -247,41 +256,87 @@ impl IkeDaemon {
         self.endpoint.handle(now, d.message, d.remote, &mut self.rng);
     }
 
-    /// An ACQUIRE for SPD policy `policy`: start the entry's IKE SA unless one is running.
+    /// An ACQUIRE for SPD policy `policy`: the entry's failover machine decides whether
+    /// (and with which peer) an IKE SA starts.
     pub(crate) fn on_acquire(&mut self, policy: PolicyId) -> bool {
         let Some(&e) = self.by_policy.get(&policy) else {
             return false;
         };
         self.stats.acquires += 1;
-        let entry = &mut self.entries[e];
-        if entry.sa.is_some()
-            || entry.plan.connection_type == ConnectionType::AnswerOnly
-            || entry.hold_until.is_some_and(|t| Instant::now() < t)
-        {
+        if self.entries[e].plan.connection_type == ConnectionType::AnswerOnly {
             return true;
         }
-        let Some(cfg) = entry.plan.peers.get(entry.peer).cloned() else {
-            return true;
-        };
-        tracing::info!(
-            target: TARGET,
-            "crypto map {} {}: traffic needs a tunnel, initiating to {}",
-            entry.plan.map,
-            entry.plan.sequence,
-            cfg.remote_addr
-        );
         let now = self.now();
-        match self.endpoint.connect(now, cfg, &mut self.rng) {
-            Ok(h) => {
-                self.entries[e].sa = Some(h);
-                self.owner.insert(h, e);
-            }
-            Err(err) => {
-                tracing::error!(target: TARGET, "cannot initiate: {err}");
-                self.entries[e].hold_until = Some(Instant::now() + RETRY_AFTER);
+        let actions = self.entries[e].failover.handle(now, FailoverInput::Acquire);
+        self.apply(e, actions);
+        true
+    }
+
+    /// Carries out what an entry's failover machine asks for.
+    fn apply(&mut self, e: usize, actions: Vec<FailoverAction>) {
+        let now = self.now();
+        for action in actions {
+            match action {
+                FailoverAction::Initiate { target, .. } => {
+                    let Some(cfg) = self.entries[e].plan.peers.get(target.peer_index).cloned()
+                    else {
+                        continue;
+                    };
+                    let entry = &self.entries[e].plan;
+                    tracing::info!(
+                        target: TARGET,
+                        "crypto map {} {}: traffic needs a tunnel, initiating to {} ({})",
+                        entry.map,
+                        entry.sequence,
+                        cfg.remote_addr,
+                        target
+                    );
+                    let sa = SaRef { peer: target.peer, version: target.version, initiator: true };
+                    match self.endpoint.connect(now, cfg, &mut self.rng) {
+                        Ok(h) => {
+                            self.entries[e].sa = Some(h);
+                            self.owner.insert(h, e);
+                            self.sa_refs.insert(h, sa);
+                        }
+                        Err(err) => {
+                            tracing::error!(target: TARGET, "cannot initiate: {err}");
+                            let input =
+                                FailoverInput::Outcome { sa, outcome: FailoverOutcome::LocalError };
+                            // A local error moves no peer and starts nothing.
+                            let _ = self.entries[e].failover.handle(now, input);
+                        }
+                    }
+                }
+                FailoverAction::Close(sa) => {
+                    let doomed: Vec<SaHandle> = self
+                        .sa_refs
+                        .iter()
+                        .filter(|(h, r)| **r == sa && self.owner.get(h) == Some(&e))
+                        .map(|(&h, _)| h)
+                        .collect();
+                    for h in doomed {
+                        self.endpoint.close(now, h, &mut self.rng);
+                    }
+                }
+                FailoverAction::Moved(m) => {
+                    tracing::info!(target: control::log::IKE_COMMON, "{}", m.debug_line);
+                    self.refresh_responders();
+                }
             }
         }
-        true
+    }
+
+    /// Peers that initiate are answered only by the entries whose current peer they are.
+    fn refresh_responders(&mut self) {
+        self.endpoint.set_responder_configs(responder_configs(&self.entries));
+    }
+
+    /// Feeds an IKE SA's outcome to its entry's failover machine.
+    fn failover_outcome(&mut self, h: SaHandle, outcome: FailoverOutcome) {
+        let (Some(&e), Some(&sa)) = (self.owner.get(&h), self.sa_refs.get(&h)) else { return };
+        let now = self.now();
+        let actions = self.entries[e].failover.handle(now, FailoverInput::Outcome { sa, outcome });
+        self.apply(e, actions);
     }
 
     /// Runs due timers, sends what the endpoint wants sent and applies its events to the
@@ -358,18 +413,21 @@ impl IkeDaemon {
                     if info.initiator { "initiator" } else { "responder" },
                     if info.nat_detected { ", NAT detected: ESP in UDP" } else { "" }
                 );
+                let sa = SaRef {
+                    peer: info.peer.ip(),
+                    version: IkeVersion::Ikev2,
+                    initiator: info.initiator,
+                };
+                self.sa_refs.insert(h, sa);
+                self.established.insert(h, info);
                 if let Some(e) = e {
                     self.owner.insert(h, e);
-                    let entry = &mut self.entries[e];
-                    entry.sa = Some(h);
-                    // The entry's peer is now the one that answered (failover state).
-                    if let Some(i) =
-                        entry.plan.peers.iter().position(|p| p.remote_addr.ip() == info.peer.ip())
-                    {
-                        entry.peer = i;
-                    }
+                    self.entries[e].sa = Some(h);
+                    let now = self.now();
+                    let actions =
+                        self.entries[e].failover.handle(now, FailoverInput::Established(sa));
+                    self.apply(e, actions);
                 }
-                self.established.insert(h, info);
                 self.up_since.insert(h, Instant::now());
                 self.counters.sa_init_ok += 1;
                 self.counters.auth_ok += 1;
@@ -380,17 +438,28 @@ impl IkeDaemon {
             }
             Event::ChildSaFailed(cause) => {
                 tracing::warn!(target: TARGET, "Child SA refused: {cause}");
+                let stage = if self.had_child.contains(&h) {
+                    ChildStage::Rekey
+                } else {
+                    ChildStage::WithIkeAuth
+                };
+                self.failover_outcome(h, FailoverOutcome::from_ikev2_child_failure(&cause, stage));
             }
             Event::Closed { reason } => {
                 tracing::info!(target: TARGET, "IKEv2 SA closed ({reason:?})");
-                self.forget(controls, table, h, false);
+                self.failover_outcome(h, FailoverOutcome::ClosedNormally);
+                self.forget(controls, table, h);
             }
             Event::Failed(cause) => {
                 tracing::warn!(target: TARGET, "IKEv2 SA failed: {cause}");
                 self.count_failure(h, &cause);
-                let unreachable =
-                    matches!(cause, control::ikev2::sa::FailureCause::PeerUnreachable { .. });
-                self.forget(controls, table, h, unreachable);
+                let stage = if self.established.contains_key(&h) {
+                    Ikev2Stage::Established
+                } else {
+                    Ikev2Stage::Negotiating
+                };
+                self.failover_outcome(h, FailoverOutcome::from_ikev2_failure(&cause, stage));
+                self.forget(controls, table, h);
             }
             other => tracing::debug!(target: TARGET, "IKEv2 event {other:?}"),
         }
@@ -400,19 +469,12 @@ impl IkeDaemon {
     fn entry_for_responder(&self, info: &IkeSaInfo) -> Option<usize> {
         self.entries.iter().position(|e| {
             e.plan.connection_type != ConnectionType::OriginateOnly
-                && e.plan.peers.iter().any(|p| p.remote_addr.ip() == info.peer.ip())
+                && e.failover.accepts(info.peer.ip())
         })
     }
 
-    /// An IKE SA ended: its Child SAs go, and with `failover` the entry moves to its next
-    /// peer.
-    fn forget(
-        &mut self,
-        controls: &mut [ControlEnd<Mbuf<'_>>],
-        table: &mut SaTable,
-        h: SaHandle,
-        failover: bool,
-    ) {
+    /// An IKE SA ended: its Child SAs go (the failover machine has been told why).
+    fn forget(&mut self, controls: &mut [ControlEnd<Mbuf<'_>>], table: &mut SaTable, h: SaHandle) {
         let spis: Vec<u32> =
             self.children.iter().filter(|(_, c)| c.handle == h).map(|(&s, _)| s).collect();
         for spi in spis {
@@ -420,21 +482,12 @@ impl IkeDaemon {
         }
         self.established.remove(&h);
         self.up_since.remove(&h);
+        self.sa_refs.remove(&h);
+        self.had_child.remove(&h);
         let Some(e) = self.owner.remove(&h) else { return };
         let entry = &mut self.entries[e];
         if entry.sa == Some(h) {
             entry.sa = None;
-            entry.hold_until = Some(Instant::now() + RETRY_AFTER);
-            if failover && entry.plan.peers.len() > 1 {
-                entry.peer = (entry.peer + 1) % entry.plan.peers.len();
-                tracing::warn!(
-                    target: TARGET,
-                    "crypto map {} {}: next peer {}",
-                    entry.plan.map,
-                    entry.plan.sequence,
-                    entry.plan.peers[entry.peer].remote_addr
-                );
-            }
         }
     }
 
@@ -452,7 +505,12 @@ impl IkeDaemon {
             return;
         };
         let entry = &self.entries[e];
-        let Some(peer_cfg) = entry.plan.peers.get(entry.peer) else { return };
+        let Some(peer_cfg) = entry.plan.peers.iter().find(|p| p.remote_addr.ip() == info.peer.ip())
+        else {
+            tracing::warn!(target: TARGET, "Child SA {:08x} with an unlisted peer", c.inbound_spi);
+            self.stats.install_failed += 1;
+            return;
+        };
         let natt = self.natt_port.get(&info.peer.ip()).copied();
         let specs = match child_specs(peer_cfg, info, natt, &c, entry) {
             Ok(s) => s,
@@ -499,6 +557,7 @@ impl IkeDaemon {
         bind_all(controls, &binds, Some(idx));
         self.entries[e].bound = Some(c.inbound_spi);
         self.stats.children_up += 1;
+        self.had_child.insert(h);
         tracing::info!(
             target: TARGET,
             "{tunnel}: Child SA up, inbound {:08x}, outbound {:08x}, {}",
@@ -592,6 +651,14 @@ impl IkeDaemon {
         true
     }
 
+    /// Each entry's current peer (`show crypto map`): map name, sequence, address.
+    pub(crate) fn current_peers(&self) -> Vec<(String, u16, IpAddr)> {
+        self.entries
+            .iter()
+            .map(|e| (e.plan.map.clone(), e.plan.sequence, e.failover.current().peer))
+            .collect()
+    }
+
     /// The IKE SAs for `show crypto ikev2 sa`, by id.
     pub(crate) fn snapshot(&self) -> Vec<IkeSaSnap> {
         let mut handles: Vec<SaHandle> = self.owner.keys().copied().collect();
@@ -672,7 +739,21 @@ impl IkeDaemon {
         for &h in &handles {
             self.endpoint.close(now, h, &mut self.rng);
         }
+        self.tell_entries(&handles, FailoverInput::ClearCryptoIkev2Sa);
         handles.len()
+    }
+
+    /// Tells the entries of `handles` (each once) about an operator action.
+    fn tell_entries(&mut self, handles: &[SaHandle], input: FailoverInput) {
+        let mut entries: Vec<usize> =
+            handles.iter().filter_map(|h| self.owner.get(h).copied()).collect();
+        entries.sort_unstable();
+        entries.dedup();
+        let now = self.now();
+        for e in entries {
+            let actions = self.entries[e].failover.handle(now, input.clone());
+            self.apply(e, actions);
+        }
     }
 
     /// `clear crypto ipsec sa [peer ADDR]`: deletes the Child SAs (their IKE SAs stay);
@@ -686,9 +767,12 @@ impl IkeDaemon {
             .map(|(&spi, c)| (c.handle, spi))
             .collect();
         let mut n = 0;
+        let mut handles = Vec::new();
         for (h, spi) in doomed {
             n += usize::from(self.endpoint.delete_child(now, h, spi, &mut self.rng));
+            handles.push(h);
         }
+        self.tell_entries(&handles, FailoverInput::ClearIpsecSa);
         n
     }
 }
@@ -702,13 +786,26 @@ fn build_entries(
     let mut entries: Vec<Entry> = plan
         .entries
         .iter()
-        .map(|p| Entry {
+        .filter_map(|p| {
+            let peers: Vec<IpAddr> = p.peers.iter().map(|c| c.remote_addr.ip()).collect();
+            // IKEv1 is not in this build: the machine walks the IKEv2 attempts only.
+            let failover = PeerFailover::new(
+                format!("{} {}", p.map, p.sequence),
+                &peers,
+                &[IkeVersion::Ikev2],
+            )
+            .inspect_err(|e| {
+                tracing::warn!(target: TARGET, "crypto map {} {}: {e}", p.map, p.sequence);
+            })
+            .ok()?;
+            Some((p, failover))
+        })
+        .map(|(p, failover)| Entry {
             plan: p.clone(),
             policies: Vec::new(),
-            peer: 0,
+            failover,
             sa: None,
             bound: None,
-            hold_until: None,
             mtu: cfg.interfaces.iter().find(|i| i.name == p.interface).map_or(1500, |i| i.mtu),
             replay_window: cfg
                 .policy
@@ -748,7 +845,7 @@ fn responder_configs(entries: &[Entry]) -> Vec<PeerConfig> {
     entries
         .iter()
         .filter(|e| e.plan.connection_type != ConnectionType::OriginateOnly)
-        .flat_map(|e| e.plan.peers.iter().cloned())
+        .filter_map(|e| e.plan.peers.get(e.failover.current().peer_index).cloned())
         .collect()
 }
 
@@ -814,16 +911,16 @@ impl IkeDaemon {
             match n {
                 Some(n) if same_tunnel(old, &entries[n]) => {
                     let e = &mut entries[n];
-                    e.peer = old.peer;
+                    e.failover = old.failover.clone();
                     e.sa = old.sa;
                     e.bound = old.bound;
-                    e.hold_until = old.hold_until;
                     moved.insert(o, n);
                 }
                 other => {
                     if let Some(h) = old.sa {
                         self.endpoint.close(now, h, &mut self.rng);
                         self.owner.remove(&h);
+                        self.sa_refs.remove(&h);
                         let spis: Vec<u32> = self
                             .children
                             .iter()
