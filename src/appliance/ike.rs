@@ -751,7 +751,7 @@ impl IkeDaemon {
         entries.dedup();
         let now = self.now();
         for e in entries {
-            let actions = self.entries[e].failover.handle(now, input.clone());
+            let actions = self.entries[e].failover.handle(now, input);
             self.apply(e, actions);
         }
     }
