@@ -2736,7 +2736,6 @@ fn ikev2_reload_keeps_unchanged_tunnels_and_renegotiates_changed_ones() {
 /// 0.1 s for 20 s must not lose a packet (make before break on both sides), and at the end
 /// there is still exactly one Child SA pair in the dataplane.
 #[test]
-#[ignore = "needs CREATE_CHILD_SA, landing next"]
 fn ikev2_rekeys_under_traffic_without_loss() {
     let Some((env, ns, _)) = ikev2_lab("ikk") else { return };
     let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());

@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod failover;
 pub mod ikev2;
 pub mod keylog;
+pub mod pki;
 pub mod policy;
 pub mod retransmit;
 pub mod rng;

@@ -183,8 +183,10 @@ impl IkeDaemon {
                 e.policies.len()
             );
         }
+        let mut endpoint = IkeEndpoint::new(responders);
+        endpoint.set_ike_lifetime(ike_lifetime(cfg));
         Some(IkeDaemon {
-            endpoint: IkeEndpoint::new(responders),
+            endpoint,
             entries,
             by_policy,
             owner: HashMap::new(),
@@ -432,7 +434,28 @@ impl IkeDaemon {
                 self.counters.sa_init_ok += 1;
                 self.counters.auth_ok += 1;
             }
-            Event::ChildSaUp(c) => self.child_up(controls, table, created_ns, h, c),
+            Event::ChildSaUp(c) => {
+                if let Some(old) = c.rekey_of {
+                    self.counters.rekeys += 1;
+                    tracing::info!(
+                        target: TARGET,
+                        "Child SA {old:08x} rekeyed: new inbound {:08x}, outbound {:08x}",
+                        c.inbound_spi,
+                        c.outbound_spi
+                    );
+                }
+                self.child_up(controls, table, created_ns, h, c);
+            }
+            Event::IkeSaRekeyed { old_spi_i, old_spi_r, info } => {
+                self.counters.rekeys += 1;
+                tracing::info!(
+                    target: TARGET,
+                    "IKEv2 SA {old_spi_i:016x}/{old_spi_r:016x} rekeyed: now {:016x}/{:016x}",
+                    info.spi_i,
+                    info.spi_r
+                );
+                self.established.insert(h, info);
+            }
             Event::ChildSaDown { inbound_spi, .. } => {
                 self.child_down(controls, table, inbound_spi);
             }
@@ -644,9 +667,13 @@ impl IkeDaemon {
             "Child SA {inbound:08x}: {} lifetime reached",
             if hard { "hard" } else { "soft" }
         );
+        let now = self.now();
         if hard {
-            let now = self.now();
-            self.endpoint.delete_child(now, h, inbound, &mut self.rng);
+            self.endpoint.expire_child(now, h, inbound, &mut self.rng);
+        } else {
+            // Soft limits in the dataplane are volume only (see `lifetimes`): the state
+            // machine keeps the time-based soft lifetime, with jitter, itself.
+            self.endpoint.rekey_child(now, h, inbound, &mut self.rng);
         }
         true
     }
@@ -840,6 +867,14 @@ fn build_entries(
     (entries, by_policy)
 }
 
+/// The IKE SA lifetime: the first (highest priority) IKEv2 policy's `lifetime seconds`
+/// (ASA's default, a day, without one). SAs already up keep theirs.
+fn ike_lifetime(cfg: &ApplianceConfig) -> std::time::Duration {
+    cfg.policy.ikev2_policies.first().map_or(control::ikev2::sa::DEFAULT_IKE_LIFETIME, |p| {
+        std::time::Duration::from_secs(u64::from(p.lifetime_seconds))
+    })
+}
+
 /// The configurations peers that initiate are answered with.
 fn responder_configs(entries: &[Entry]) -> Vec<PeerConfig> {
     entries
@@ -955,6 +990,7 @@ impl IkeDaemon {
             }
         }
         self.endpoint.set_responder_configs(responder_configs(&entries));
+        self.endpoint.set_ike_lifetime(ike_lifetime(cfg));
         self.entries = entries;
         self.by_policy = by_policy;
         Reconfigured { binds, notes, doomed }
@@ -1012,16 +1048,14 @@ fn esp_transform(c: &ChildSa) -> Result<Transform, String> {
     Transform::new(cipher, integ).map_err(|e| e.to_string())
 }
 
-/// Hard lifetime from the negotiation, soft at 90 % (when ASA starts its rekey).
+/// Hard lifetime from the negotiation; soft at 90 % of the volume (when ASA starts its
+/// rekey). The time-based soft lifetime is the IKE state machine's own (jittered, so that
+/// both peers do not rekey at once); the dataplane's hard time limit is a backstop.
 fn lifetimes(c: &ChildSa) -> Lifetimes {
     let secs = (c.lifetime_seconds > 0).then(|| c.lifetime_seconds * 1_000_000_000);
     let bytes = (c.lifetime_kilobytes > 0).then(|| c.lifetime_kilobytes * 1024);
     Lifetimes {
-        soft: Limits {
-            bytes: bytes.map(|b| b / 10 * 9),
-            packets: None,
-            time_ns: secs.map(|n| n / 10 * 9),
-        },
+        soft: Limits { bytes: bytes.map(|b| b / 10 * 9), packets: None, time_ns: None },
         hard: Limits { bytes, packets: None, time_ns: secs },
     }
 }

@@ -16,6 +16,10 @@ use crate::ikev2::selectors::PolicySelectors;
 use crate::ikev2::wire::{IdRepr, ProtocolId};
 use crate::retransmit::RetransmitPolicy;
 
+/// The IKE SA's hard lifetime unless [`IkeSa::set_ike_lifetime`](super::IkeSa::set_ike_lifetime)
+/// says otherwise: a day, the ASA's default (`lifetime seconds 86400`).
+pub const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(86_400);
+
 /// A pre-shared key: zeroized on drop, never printed.
 #[derive(Clone)]
 pub struct Psk(Zeroizing<Vec<u8>>);

@@ -33,6 +33,8 @@ pub(crate) struct Context {
     pub spis: Box<dyn SpiAllocator>,
     /// When the peer last proved it is alive (an authenticated message, or ESP traffic).
     pub last_heard: Time,
+    /// Hard lifetime of the IKE SA (zero: none); it is rekeyed at about 90 % of it.
+    pub ike_lifetime: Duration,
 }
 
 impl Context {
@@ -49,6 +51,7 @@ impl Context {
             stats: Stats::default(),
             spis: Box::new(RandomSpis),
             last_heard: now,
+            ike_lifetime: super::config::DEFAULT_IKE_LIFETIME,
         }
     }
 

@@ -6,8 +6,13 @@
 //! other is for one of our initiator SAs and is found by the initiator SPI. An IKE_SA_INIT
 //! request has no responder SPI yet: retransmissions of one we answered are found by the
 //! sender's address and initiator SPI (section 2.1).
+//!
+//! A rekeyed IKE SA (section 2.18) runs under new SPIs, possibly in the other role, while
+//! its old SPIs stay in use until the old SA is deleted: after every call into an SA the
+//! endpoint re-reads its [`IkeSa::routes`] and re-indexes it.
 
 use core::net::SocketAddr;
+use core::time::Duration;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rand_core::CryptoRng;
@@ -15,7 +20,9 @@ use rand_core::CryptoRng;
 use crate::ikev2::wire::Header;
 use crate::time::Time;
 
-use super::{Accept, ConfigError, Event, IkeSa, PeerConfig, SpiAllocator, Transmit};
+use super::{
+    Accept, ChildConfig, ConfigError, Event, IkeSa, IkeSpis, PeerConfig, SpiAllocator, Transmit,
+};
 
 /// Makes the [`SpiAllocator`] of each new SA (e.g. a handle on the dataplane's SA table).
 pub type SpiAllocatorFactory = Box<dyn FnMut() -> Box<dyn SpiAllocator> + Send>;
@@ -53,6 +60,10 @@ pub struct IkeEndpoint {
     initiated: HashMap<u64, SaHandle>,
     /// Our responder SAs by responder SPI.
     responding: HashMap<u64, SaHandle>,
+    /// The SPIs each SA is indexed under in `initiated` / `responding`.
+    routes: HashMap<SaHandle, Vec<IkeSpis>>,
+    /// The IKE SA lifetime given to new SAs (`None`: their default).
+    ike_lifetime: Option<Duration>,
     /// Responder SAs by the initiator's address and SPI, for IKE_SA_INIT retransmissions;
     /// kept for the SA's life, so a late duplicate never starts a second SA.
     half_open: HashMap<(SocketAddr, u64), SaHandle>,
@@ -84,9 +95,18 @@ impl IkeEndpoint {
         self.spis = Factory(Some(factory));
     }
 
-    fn install_allocator(&mut self, sa: &mut IkeSa) {
+    /// Gives every SA created from now on this IKE SA lifetime (see
+    /// [`IkeSa::set_ike_lifetime`]).
+    pub fn set_ike_lifetime(&mut self, lifetime: Duration) {
+        self.ike_lifetime = Some(lifetime);
+    }
+
+    fn install_allocator<R: CryptoRng + ?Sized>(&mut self, sa: &mut IkeSa, rng: &mut R) {
         if let Some(f) = &mut self.spis.0 {
             sa.set_spi_allocator(f());
+        }
+        if let Some(l) = self.ike_lifetime {
+            sa.set_ike_lifetime(l, rng);
         }
     }
 
@@ -103,9 +123,8 @@ impl IkeEndpoint {
         rng: &mut R,
     ) -> Result<SaHandle, ConfigError> {
         let mut sa = IkeSa::initiate(now, cfg, rng)?;
-        self.install_allocator(&mut sa);
+        self.install_allocator(&mut sa, rng);
         let h = self.handle_id();
-        self.initiated.insert(sa.spi_i(), h);
         self.sas.insert(h, sa);
         self.collect(h, now);
         Ok(h)
@@ -164,9 +183,8 @@ impl IkeEndpoint {
         };
         match IkeSa::accept(now, cfg.clone(), datagram, from, rng) {
             Accept::Sa(mut sa) => {
-                self.install_allocator(&mut sa);
+                self.install_allocator(&mut sa, rng);
                 let h = self.handle_id();
-                self.responding.insert(sa.spi_r(), h);
                 self.half_open.insert((from, sa.spi_i()), h);
                 self.sas.insert(h, *sa);
                 self.collect(h, now);
@@ -220,7 +238,63 @@ impl IkeEndpoint {
         found
     }
 
-    /// Moves an SA's output to the endpoint's queues and forgets it once drained.
+    /// Rekeys a Child SA (see [`IkeSa::rekey_child`]).
+    pub fn rekey_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        h: SaHandle,
+        inbound_spi: u32,
+        rng: &mut R,
+    ) -> bool {
+        let Some(sa) = self.sas.get_mut(&h) else { return false };
+        let done = sa.rekey_child(now, inbound_spi, rng);
+        self.collect(h, now);
+        done
+    }
+
+    /// A Child SA's hard lifetime ran out (see [`IkeSa::expire_child`]).
+    pub fn expire_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        h: SaHandle,
+        inbound_spi: u32,
+        rng: &mut R,
+    ) -> bool {
+        let Some(sa) = self.sas.get_mut(&h) else { return false };
+        let done = sa.expire_child(now, inbound_spi, rng);
+        self.collect(h, now);
+        done
+    }
+
+    /// Asks for a further Child SA (see [`IkeSa::create_child`]).
+    pub fn create_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        h: SaHandle,
+        child: ChildConfig,
+        rng: &mut R,
+    ) -> bool {
+        let Some(sa) = self.sas.get_mut(&h) else { return false };
+        let done = sa.create_child(now, child, rng);
+        self.collect(h, now);
+        done
+    }
+
+    /// Rekeys an IKE SA (see [`IkeSa::rekey_ike`]).
+    pub fn rekey_ike<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        h: SaHandle,
+        rng: &mut R,
+    ) -> bool {
+        let Some(sa) = self.sas.get_mut(&h) else { return false };
+        let done = sa.rekey_ike(now, rng);
+        self.collect(h, now);
+        done
+    }
+
+    /// Moves an SA's output to the endpoint's queues, re-indexes it by its current SPIs and
+    /// forgets it once drained.
     fn collect(&mut self, h: SaHandle, now: Time) {
         let Some(sa) = self.sas.get_mut(&h) else { return };
         while let Some(t) = sa.poll_transmit() {
@@ -230,12 +304,40 @@ impl IkeEndpoint {
             self.events.push_back((h, e));
         }
         if sa.is_drained(now) {
-            let (spi_i, spi_r) = (sa.spi_i(), sa.spi_r());
+            let spi_i = sa.spi_i();
             let peer = sa.peer();
             self.sas.remove(&h);
-            self.initiated.retain(|&k, v| !(k == spi_i && *v == h));
-            self.responding.retain(|&k, v| !(k == spi_r && *v == h));
+            self.reindex(h, Vec::new());
             self.half_open.remove(&(peer, spi_i));
+        } else {
+            let routes = sa.routes();
+            self.reindex(h, routes);
+        }
+    }
+
+    /// Indexes SA `h` under exactly `routes` (an SA's own SPIs are random, so another SA's
+    /// entry is never taken over; one that would be is left alone).
+    fn reindex(&mut self, h: SaHandle, routes: Vec<IkeSpis>) {
+        let had = self.routes.get(&h).map(Vec::as_slice).unwrap_or_default();
+        if had == routes.as_slice() {
+            return;
+        }
+        for r in had {
+            let map = if r.initiator { &mut self.initiated } else { &mut self.responding };
+            if !routes.iter().any(|n| n.initiator == r.initiator && n.local() == r.local())
+                && map.get(&r.local()) == Some(&h)
+            {
+                map.remove(&r.local());
+            }
+        }
+        for r in &routes {
+            let map = if r.initiator { &mut self.initiated } else { &mut self.responding };
+            map.entry(r.local()).or_insert(h);
+        }
+        if routes.is_empty() {
+            self.routes.remove(&h);
+        } else {
+            self.routes.insert(h, routes);
         }
     }
 

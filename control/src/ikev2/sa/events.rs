@@ -2,6 +2,11 @@
 //!
 //! Every IKE SA ends with exactly one terminal event, [`Event::Closed`] or [`Event::Failed`],
 //! preceded by a [`Event::ChildSaDown`] for each Child SA that was up.
+//!
+//! Rekeying is make-before-break: the new pair's [`Event::ChildSaUp`] (with
+//! [`ChildSa::rekey_of`] naming the pair it replaces) always comes before the old pair's
+//! [`Event::ChildSaDown`], which follows once the INFORMATIONAL that deletes it completed.
+//! An IKE SA rekey moves no Child SA: it only reports [`Event::IkeSaRekeyed`].
 
 use core::fmt;
 use core::net::SocketAddr;
@@ -68,6 +73,11 @@ pub struct ChildSa {
     pub lifetime_kilobytes: u64,
     /// Encapsulation mode.
     pub mode: Mode,
+    /// The inbound SPI of the pair this one replaces (RFC 7296 section 2.8), `None` for a
+    /// new pair. The old pair stays installed until its [`Event::ChildSaDown`]: both carry
+    /// traffic in the meantime (section 2.8.1: "a node MUST accept incoming packets on both
+    /// SAs").
+    pub rekey_of: Option<u32>,
 }
 
 /// Why an IKE SA ended normally.
@@ -169,8 +179,9 @@ pub enum Event {
     Established(IkeSaInfo),
     /// A Child SA to install in the dataplane.
     ChildSaUp(ChildSa),
-    /// The Child SA requested with the IKE SA was refused (the IKE SA stays up, RFC 7296
-    /// section 2.21.3).
+    /// A Child SA negotiation failed, ours or the peer's: the Child SA requested with the
+    /// IKE SA, one asked for with CREATE_CHILD_SA, or the rekeying of one (whose old pair
+    /// then stays until its hard lifetime). The IKE SA stays up (RFC 7296 section 2.21.3).
     ChildSaFailed(FailureCause),
     /// A Child SA to remove from the dataplane.
     ChildSaDown {
@@ -178,6 +189,18 @@ pub enum Event {
         inbound_spi: u32,
         /// Its outbound SPI.
         outbound_spi: u32,
+    },
+    /// The IKE SA was rekeyed (RFC 7296 section 2.18): it now runs under new SPIs and keys
+    /// (`info`), its Child SAs unchanged. Messages for the old SPIs are still handled until
+    /// the old SA is deleted; [`IkeSa::routes`](super::IkeSa::routes) lists every SPI pair
+    /// to route by.
+    IkeSaRekeyed {
+        /// The initiator SPI of the SA replaced.
+        old_spi_i: u64,
+        /// The responder SPI of the SA replaced.
+        old_spi_r: u64,
+        /// The new SA.
+        info: IkeSaInfo,
     },
     /// The IKE SA ended normally (terminal).
     Closed {

@@ -26,6 +26,9 @@ pub(crate) enum Purpose {
     /// INFORMATIONAL carrying an error notify about the IKE SA (section 2.21.2); the SA is
     /// dead whatever the answer.
     Notice,
+    /// CREATE_CHILD_SA (section 1.3): a new or rekeyed Child SA, or an IKE SA rekey; what
+    /// exactly is kept with the exchange's secrets by the established state.
+    CreateChildSa,
 }
 
 /// The one request we have in flight.
@@ -65,6 +68,11 @@ impl Requests {
     /// True when a new request may be sent.
     pub fn is_idle(&self) -> bool {
         self.outstanding.is_none()
+    }
+
+    /// What the outstanding request is for.
+    pub fn purpose(&self) -> Option<&Purpose> {
+        self.outstanding.as_ref().map(|o| &o.purpose)
     }
 
     /// Records a request just sent with [`Requests::next_id`].

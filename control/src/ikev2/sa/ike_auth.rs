@@ -110,8 +110,8 @@ fn our_auth(cx: &Context, setup: &AuthSetup) -> Option<[Payload; 2]> {
     Some([id, Payload::Auth(auth)])
 }
 
-fn established_event(cx: &Context, setup: &AuthSetup, peer_id: IdRepr) -> Event {
-    Event::Established(IkeSaInfo {
+fn ike_info(cx: &Context, setup: &AuthSetup, peer_id: IdRepr) -> IkeSaInfo {
+    IkeSaInfo {
         spi_i: cx.spi_i,
         spi_r: cx.spi_r,
         initiator: cx.initiator,
@@ -119,13 +119,14 @@ fn established_event(cx: &Context, setup: &AuthSetup, peer_id: IdRepr) -> Event 
         peer_id,
         transforms: setup.ike.clone(),
         nat_detected: setup.nat_detected,
-    })
+    }
 }
 
 fn key_source(setup: &AuthSetup, initiator: bool) -> KeySource<'_> {
     KeySource {
         prf: setup.keys.prf,
         sk_d: &setup.keys.sk_d,
+        g_ir: None,
         ni: &setup.ni,
         nr: &setup.nr,
         initiator,
@@ -140,7 +141,7 @@ pub(crate) fn start<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> State {
     let spi_in = allocate_spi(cx.spis.as_mut(), rng);
-    let offer = ChildOffer::new(&cx.cfg.child, spi_in);
+    let offer = ChildOffer::first(&cx.cfg.child, spi_in);
     let Some(auth) = our_auth(cx, &setup) else {
         return cx.fail(
             now,
@@ -218,7 +219,8 @@ impl ExpectAuthResponse {
                 return cx.fail(now, FailureCause::AuthenticationFailed(why));
             }
         };
-        cx.events.push_back(established_event(cx, &self.setup, peer_id));
+        let info = ike_info(cx, &self.setup, peer_id);
+        cx.events.push_back(Event::Established(info.clone()));
         // The Child SA's outcome: installed, or refused (and to delete if the responder
         // installed it, section 2.9).
         let mut up = None;
@@ -229,7 +231,8 @@ impl ExpectAuthResponse {
                     Ok((selected, ts)) => {
                         let ks = key_source(&self.setup, true);
                         let spi_in = self.offer.spi_in;
-                        match child::install(&token, ts, selected, spi_in, &ks, &cx.cfg.child) {
+                        match child::install(&token, ts, selected, spi_in, &ks, &cx.cfg.child, None)
+                        {
                             Ok(c) => up = Some(c),
                             Err(e) => {
                                 delete = Some(spi_in);
@@ -266,9 +269,9 @@ impl ExpectAuthResponse {
             }
         }
         let this = *self;
-        let mut est = Established::new(this.setup.keys);
+        let mut est = Established::new(this.setup.keys, token, info, now);
         if let Some(c) = up {
-            est.add_child(c.inbound_spi, c.outbound_spi);
+            est.add_child(now, &c, cx.cfg.child.clone(), rng);
             cx.events.push_back(Event::ChildSaUp(c));
         }
         if let Some(spi) = delete {
@@ -356,7 +359,8 @@ impl ExpectAuthRequest {
                         payloads.push(Payload::TsI(TsRepr { selectors: ts.remote().to_vec() }));
                         payloads.push(Payload::TsR(TsRepr { selectors: ts.local().to_vec() }));
                         let ks = key_source(&self.setup, false);
-                        match child::install(&token, ts, selected, spi_in, &ks, &cx.cfg.child) {
+                        match child::install(&token, ts, selected, spi_in, &ks, &cx.cfg.child, None)
+                        {
                             Ok(c) => child_sa = Some(c),
                             Err(e) => {
                                 payloads.truncate(2);
@@ -383,11 +387,12 @@ impl ExpectAuthRequest {
             }
         }
         cx.answer_encrypted(keys, msg, &payloads, rng);
-        cx.events.push_back(established_event(cx, &self.setup, peer_id));
+        let info = ike_info(cx, &self.setup, peer_id);
+        cx.events.push_back(Event::Established(info.clone()));
         let this = *self;
-        let mut est = Established::new(this.setup.keys);
+        let mut est = Established::new(this.setup.keys, token, info, now);
         if let Some(c) = child_sa {
-            est.add_child(c.inbound_spi, c.outbound_spi);
+            est.add_child(now, &c, cx.cfg.child.clone(), rng);
             cx.events.push_back(Event::ChildSaUp(c));
         }
         if let Some(cause) = child_failed {

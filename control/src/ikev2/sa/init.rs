@@ -30,7 +30,7 @@ const NONCE_LEN: usize = 32;
 /// How many COOKIE answers we follow before giving up on a responder that keeps asking.
 const MAX_COOKIE_ROUNDS: u8 = 3;
 
-fn nonce<R: CryptoRng + ?Sized>(rng: &mut R) -> Vec<u8> {
+pub(crate) fn nonce<R: CryptoRng + ?Sized>(rng: &mut R) -> Vec<u8> {
     let mut n = vec![0u8; NONCE_LEN];
     rng.fill_bytes(&mut n);
     n

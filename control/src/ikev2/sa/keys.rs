@@ -2,7 +2,7 @@
 //! send and what we receive, SK_d for Child SAs and SK_pi / SK_pr for AUTH
 //! (RFC 7296 sections 2.14 and 2.15).
 
-use crate::crypto::keys::skeyseed;
+use crate::crypto::keys::{rekey_skeyseed, skeyseed};
 use crate::crypto::{
     DhGroup as CryptoDhGroup, EncrAlg, IkeKeyLengths, IkeSaKeys, IntegAlg, PrfAlg, SecretBytes,
     SharedSecret, SkCipher,
@@ -75,10 +75,41 @@ impl IkeKeys {
         initiator: bool,
     ) -> Result<IkeKeys, ProtocolError> {
         let seed = skeyseed(algs.prf, ni, nr, g_ir);
+        Self::from_seed(algs, &seed, ni, nr, spi_i, spi_r, initiator)
+    }
+
+    /// The keys of the IKE SA that rekeys this one (section 2.18): SKEYSEED = prf(SK_d (old),
+    /// g^ir (new) | Ni | Nr) with this (the old) SA's PRF, then the seven keys with the new
+    /// SA's algorithms, nonces and SPIs. `initiator`: we initiated the rekeying exchange,
+    /// and so are the new SA's original initiator.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rekey(
+        &self,
+        algs: IkeAlgs,
+        g_ir: &SharedSecret,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+        initiator: bool,
+    ) -> Result<IkeKeys, ProtocolError> {
+        let seed = rekey_skeyseed(self.prf, &self.sk_d, g_ir, ni, nr);
+        Self::from_seed(algs, &seed, ni, nr, spi_i, spi_r, initiator)
+    }
+
+    fn from_seed(
+        algs: IkeAlgs,
+        seed: &SecretBytes,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+        initiator: bool,
+    ) -> Result<IkeKeys, ProtocolError> {
         let lengths = IkeKeyLengths::for_transforms(algs.prf, algs.encr, algs.integ);
         let k = IkeSaKeys::derive(
             algs.prf,
-            &seed,
+            seed,
             ni,
             nr,
             &spi_i.to_be_bytes(),
@@ -126,5 +157,44 @@ pub(crate) fn esp_integ_key_len(id: Option<IntegId>) -> Option<usize> {
         // RFC 3566 section 2.1 and RFC 4494 section 2: 128-bit AES keys.
         Some(IntegId::AesXcbc96 | IntegId::AesCmac96) => Some(16),
         Some(other) => IntegAlg::from_iana(other.into()).ok().map(IntegAlg::key_len),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{AesKeySize, GcmIcv};
+
+    /// A rekeyed IKE SA's keys: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) with the old
+    /// PRF (section 2.18), then prf+ over the new nonces and SPIs with the new PRF.
+    #[test]
+    fn rekeyed_ike_sa_keys_follow_section_2_18() {
+        let algs = IkeAlgs {
+            prf: PrfAlg::HmacSha256,
+            encr: EncrAlg::AesGcm(AesKeySize::Aes128, GcmIcv::Icv16),
+            integ: None,
+        };
+        let g = SharedSecret::from_bytes(&[3; 32]);
+        let old = IkeKeys::derive(algs, &g, &[1; 32], &[2; 32], 11, 22, true).unwrap();
+        let new_algs = IkeAlgs { prf: PrfAlg::HmacSha384, ..algs };
+        let g_new = SharedSecret::from_bytes(&[4; 32]);
+        let (ni, nr) = ([5u8; 32], [6u8; 32]);
+        let new = old.rekey(new_algs, &g_new, &ni, &nr, 33, 44, false).unwrap();
+        let seed = rekey_skeyseed(PrfAlg::HmacSha256, &old.sk_d, &g_new, &ni, &nr);
+        let lengths = IkeKeyLengths::for_transforms(new_algs.prf, new_algs.encr, None);
+        let want = IkeSaKeys::derive(
+            PrfAlg::HmacSha384,
+            &seed,
+            &ni,
+            &nr,
+            &33u64.to_be_bytes(),
+            &44u64.to_be_bytes(),
+            lengths,
+        )
+        .unwrap();
+        assert_eq!(new.sk_d.as_bytes(), want.sk_d.as_bytes());
+        assert_eq!(new.sk_d.len(), 48, "the new PRF's key length");
+        assert_eq!(new.prf, PrfAlg::HmacSha384);
+        assert_ne!(new.sk_d.as_bytes(), old.sk_d.as_bytes());
     }
 }

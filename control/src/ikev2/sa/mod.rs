@@ -6,7 +6,9 @@
 //! Like quinn's `Connection`, an `IkeSa` does no I/O and reads no clock:
 //!
 //! - inputs: [`IkeSa::handle`] (a datagram), [`IkeSa::handle_timeout`], and the mutators
-//!   [`IkeSa::close`], [`IkeSa::delete_child`], [`IkeSa::note_inbound_traffic`];
+//!   [`IkeSa::close`], [`IkeSa::delete_child`], [`IkeSa::note_inbound_traffic`],
+//!   [`IkeSa::create_child`], [`IkeSa::rekey_child`], [`IkeSa::expire_child`],
+//!   [`IkeSa::rekey_ike`];
 //! - outputs, to poll after every input in this order: [`IkeSa::poll_transmit`],
 //!   [`IkeSa::poll_timeout`], [`IkeSa::poll_event`].
 //!
@@ -16,24 +18,33 @@
 //! `Established`; every end is `Dead`, which only replays cached answers until the peer can
 //! no longer be retransmitting. Keys live only in the states that use them.
 //!
-//! Not implemented: CREATE_CHILD_SA (rekeying, more Child SAs: answered NO_ADDITIONAL_SAS),
-//! certificates and EAP, IKE fragmentation (RFC 7383), NAT-T port floating and MOBIKE,
-//! windows above 1, issuing COOKIEs as a responder.
+//! Once established, CREATE_CHILD_SA (section 1.3) makes further Child SAs and rekeys them
+//! and the IKE SA, both ways, with the collision rules of sections 2.8.1, 2.8.2 and 2.25:
+//! each Child SA and the IKE SA are rekeyed at a jittered soft lifetime and deleted at
+//! their hard one. A rekeyed IKE SA keeps this object (and its Child SAs) under new SPIs:
+//! [`IkeSa::routes`] lists the SPI pairs to route by while the old SA is being deleted.
+//!
+//! Not implemented: certificates and EAP, IKE fragmentation (RFC 7383), NAT-T port floating
+//! and MOBIKE, windows above 1, issuing COOKIEs as a responder, transport mode.
 
 pub mod auth;
 pub mod child;
+mod children;
 pub mod config;
 mod context;
+mod create_child;
 mod endpoint;
 mod established;
 pub mod events;
 mod exchange;
+mod generation;
 mod ike_auth;
 mod init;
 mod keys;
 mod protect;
 
 use core::net::SocketAddr;
+use core::time::Duration;
 
 use rand_core::CryptoRng;
 
@@ -43,7 +54,7 @@ use crate::time::Time;
 
 pub use self::auth::AuthVerified;
 pub use self::child::{MIN_SPI, RandomSpis, SpiAllocator, TsNarrowed};
-pub use self::config::{ChildConfig, ConfigError, Mode, PeerConfig, Psk};
+pub use self::config::{ChildConfig, ConfigError, DEFAULT_IKE_LIFETIME, Mode, PeerConfig, Psk};
 pub use self::endpoint::{EndpointStats, IkeEndpoint, SaHandle, SpiAllocatorFactory};
 pub use self::events::{
     ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, ProtocolError, Transmit,
@@ -92,6 +103,26 @@ pub enum Accept {
     /// Not a valid IKE_SA_INIT request: dropped without an answer (RFC 7296 section 2.21.1
     /// forbids answering unauthenticated garbage in ways that amplify).
     Drop,
+}
+
+/// The SPIs of one IKE SA generation this object handles messages for (the current one,
+/// and after a rekey the old ones until they are deleted), with our role in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IkeSpis {
+    /// The initiator's SPI.
+    pub spi_i: u64,
+    /// The responder's SPI (zero until the IKE_SA_INIT answer).
+    pub spi_r: u64,
+    /// Whether we are this generation's original initiator: then the peer's messages have
+    /// the Initiator flag clear and are found by `spi_i`, else by `spi_r`.
+    pub initiator: bool,
+}
+
+impl IkeSpis {
+    /// Our SPI in this generation: the one the peer's messages are routed by.
+    pub fn local(&self) -> u64 {
+        if self.initiator { self.spi_i } else { self.spi_r }
+    }
 }
 
 /// One IKE SA with one peer.
@@ -193,6 +224,13 @@ impl IkeSa {
         let init = header.exchange_type == ExchangeType::IkeSaInit;
         let init_answer = cx.initiator && matches!(self.state, State::SentInit(_)) && init;
         let init_again = !cx.initiator && init && !header.response && header.spi_r == 0;
+        let current = header.spi_i == cx.spi_i && header.spi_r == cx.spi_r;
+        if !current
+            && let State::Established(est) = &mut self.state
+            && est.handle_old(cx, now, header, datagram, from, rng)
+        {
+            return;
+        }
         if header.spi_i != cx.spi_i || (header.spi_r != cx.spi_r && !init_answer && !init_again) {
             cx.stats.wrong_spi += 1;
             return;
@@ -318,6 +356,68 @@ impl IkeSa {
         }
     }
 
+    /// Asks the peer for a further Child SA with `child`'s proposals, selectors and lifetimes
+    /// (CREATE_CHILD_SA, RFC 7296 section 1.3.1); the outcome is a
+    /// [`Event::ChildSaUp`] or [`Event::ChildSaFailed`]. Returns false if the IKE SA is not
+    /// established or is being deleted.
+    pub fn create_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        child: ChildConfig,
+        rng: &mut R,
+    ) -> bool {
+        match &mut self.state {
+            State::Established(s) => s.create_child(&mut self.cx, now, child, rng),
+            _ => false,
+        }
+    }
+
+    /// Rekeys a Child SA now, e.g. because the dataplane reports its soft lifetime in
+    /// kilobytes ran out (the soft lifetime in seconds is kept here). Returns false if there
+    /// is no such Child SA in use (already replaced or being deleted). Make-before-break:
+    /// the new pair comes up, then the old one is deleted.
+    pub fn rekey_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        inbound_spi: u32,
+        rng: &mut R,
+    ) -> bool {
+        match &mut self.state {
+            State::Established(s) => s.rekey_child(&mut self.cx, now, inbound_spi, rng),
+            _ => false,
+        }
+    }
+
+    /// A Child SA reached its hard lifetime (e.g. in kilobytes, seen by the dataplane): it
+    /// is deleted, replaced or not. Returns false if there is no such Child SA.
+    pub fn expire_child<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        inbound_spi: u32,
+        rng: &mut R,
+    ) -> bool {
+        self.delete_child(now, inbound_spi, rng)
+    }
+
+    /// Rekeys the IKE SA now (RFC 7296 section 2.18). Returns false if it is not
+    /// established or is being deleted.
+    pub fn rekey_ike<R: CryptoRng + ?Sized>(&mut self, now: Time, rng: &mut R) -> bool {
+        match &mut self.state {
+            State::Established(s) => s.rekey_ike(&mut self.cx, now, rng),
+            _ => false,
+        }
+    }
+
+    /// Sets the IKE SA's hard lifetime (zero: none; default [`DEFAULT_IKE_LIFETIME`]). It is
+    /// rekeyed at 80 to 90 % of it, and deleted at the end if that failed. Applies to the
+    /// current IKE SA, counted from when it was made, and to the ones that rekey it.
+    pub fn set_ike_lifetime<R: CryptoRng + ?Sized>(&mut self, lifetime: Duration, rng: &mut R) {
+        self.cx.ike_lifetime = lifetime;
+        if let State::Established(s) = &mut self.state {
+            s.lifetime_changed(&self.cx, rng);
+        }
+    }
+
     /// Reports authenticated traffic from the peer (inbound ESP), which proves it alive and
     /// postpones the liveness check (RFC 7296 section 1.4).
     pub fn note_inbound_traffic(&mut self, now: Time) {
@@ -391,12 +491,26 @@ impl IkeSa {
             && self.cx.events.is_empty()
     }
 
-    /// The inbound SPIs of the Child SAs that are up.
+    /// The (inbound, outbound) SPIs of the Child SAs that are up (reported by
+    /// [`Event::ChildSaUp`] and not yet by [`Event::ChildSaDown`]).
     pub fn child_spis(&self) -> Vec<(u32, u32)> {
         match &self.state {
-            State::Established(s) => s.children().to_vec(),
+            State::Established(s) => s.children(),
             _ => Vec::new(),
         }
+    }
+
+    /// Every IKE SA generation this object answers for, current first: the owner routes
+    /// the peer's messages to it by these (see [`IkeSpis`]). The list changes when the IKE
+    /// SA is rekeyed and when an old generation is gone.
+    pub fn routes(&self) -> Vec<IkeSpis> {
+        let gens = match &self.state {
+            State::Established(s) => s.generations(&self.cx),
+            _ => vec![(self.cx.spi_i, self.cx.spi_r, self.cx.initiator)],
+        };
+        gens.into_iter()
+            .map(|(spi_i, spi_r, initiator)| IkeSpis { spi_i, spi_r, initiator })
+            .collect()
     }
 
     /// Drop and retransmission counters.
