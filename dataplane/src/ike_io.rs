@@ -140,9 +140,46 @@ pub fn emit(
     remote: SocketAddr,
     message: &[u8],
 ) -> Option<usize> {
-    let len = emit_len(local, remote, message.len())?;
+    emit_udp(buf, local, remote, has_marker(local, remote), message)
+}
+
+/// The NAT keepalive's payload (RFC 3948 section 2.3): one byte, no non-ESP marker.
+pub const NAT_KEEPALIVE: [u8; 1] = [0xff];
+
+/// The length of the packet [`emit_nat_keepalive`] builds (`None`: mixed families).
+pub fn nat_keepalive_len(local: SocketAddr, remote: SocketAddr) -> Option<usize> {
+    let ip = match (local.ip(), remote.ip()) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => ipv4::HEADER_LEN,
+        (IpAddr::V6(_), IpAddr::V6(_)) => ipv6::HEADER_LEN,
+        _ => return None,
+    };
+    Some(ip + 8 + NAT_KEEPALIVE.len())
+}
+
+/// Writes a NAT keepalive from `local` to `remote` (normally both port 4500) into the front
+/// of `buf`: it keeps the NAT mapping of an idle tunnel open. Returns its length.
+pub fn emit_nat_keepalive(buf: &mut [u8], local: SocketAddr, remote: SocketAddr) -> Option<usize> {
+    emit_udp(buf, local, remote, false, &NAT_KEEPALIVE)
+}
+
+fn emit_udp(
+    buf: &mut [u8],
+    local: SocketAddr,
+    remote: SocketAddr,
+    marker: bool,
+    message: &[u8],
+) -> Option<usize> {
+    let marker_len = if marker { NON_ESP_MARKER.len() } else { 0 };
+    let ip_len = match (local.ip(), remote.ip()) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => ipv4::HEADER_LEN,
+        (IpAddr::V6(_), IpAddr::V6(_)) => ipv6::HEADER_LEN,
+        _ => return None,
+    };
+    let len = ip_len + 8 + marker_len + message.len();
+    if len > usize::from(u16::MAX) {
+        return None;
+    }
     let buf = buf.get_mut(..len)?;
-    let marker = has_marker(local, remote);
     let udp_repr = udp::Repr { src_port: local.port(), dst_port: remote.port() };
     let payload_len = message.len() + if marker { NON_ESP_MARKER.len() } else { 0 };
     let fill = |out: &mut [u8]| {
@@ -266,6 +303,22 @@ mod tests {
             parse(&raw_udp("198.51.100.7:31337", "192.0.2.1:4500", &esp)),
             Err(NotIke::EspInUdp)
         );
+    }
+
+    #[test]
+    fn nat_keepalives_are_one_byte_without_marker() {
+        let (a, b): (SocketAddr, SocketAddr) =
+            ("192.0.2.1:4500".parse().unwrap(), "198.51.100.7:4500".parse().unwrap());
+        let n = nat_keepalive_len(a, b).unwrap();
+        let mut buf = vec![0u8; n + 10];
+        assert_eq!(emit_nat_keepalive(&mut buf, a, b), Some(n));
+        assert_eq!(n, 20 + 8 + 1);
+        assert_eq!(buf[n - 1], 0xff);
+        assert_eq!(parse(&buf[..n]), Err(NotIke::NatKeepalive), "the receiver counts it");
+        let v6: SocketAddr = "[2001:db8::1]:4500".parse().unwrap();
+        assert_eq!(nat_keepalive_len(a, v6), None);
+        assert_eq!(emit_nat_keepalive(&mut buf, a, v6), None);
+        assert_eq!(emit_nat_keepalive(&mut buf[..n - 1], a, b), None, "short buffer");
     }
 
     #[test]

@@ -81,6 +81,7 @@ impl Control {
             s.children_up = i.children_up;
             s.children_down = i.children_down;
             s.install_failed = i.install_failed;
+            s.nat_keepalives_sent = i.nat_keepalives;
         }
         s
     }

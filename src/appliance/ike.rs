@@ -62,6 +62,8 @@ pub(crate) struct IkeStats {
     pub children_down: u64,
     /// Child SAs the dataplane could not take (table full, bad transform).
     pub install_failed: u64,
+    /// NAT keepalives sent (RFC 3948 section 2.3).
+    pub nat_keepalives: u64,
 }
 
 /// One crypto map entry's negotiation state.
@@ -106,6 +108,10 @@ pub(crate) struct IkeDaemon {
     up_since: HashMap<SaHandle, Instant>,
     /// Each IKE SA as the failover machine knows it.
     sa_refs: HashMap<SaHandle, SaRef>,
+    /// When each IKE SA with a NAT between the peers sends its next NAT keepalive.
+    keepalive_due: HashMap<SaHandle, Instant>,
+    /// `[ike] nat_keepalive_seconds` (`None`: 0, off).
+    keepalive_every: Option<std::time::Duration>,
     /// IKE SAs that brought up at least one Child SA (a later Child SA failure is a
     /// rekey's, not IKE_AUTH's).
     had_child: std::collections::HashSet<SaHandle>,
@@ -193,6 +199,10 @@ impl IkeDaemon {
             established: HashMap::new(),
             up_since: HashMap::new(),
             sa_refs: HashMap::new(),
+            keepalive_due: HashMap::new(),
+            keepalive_every: (cfg.policy.ike.nat_keepalive_seconds > 0).then(|| {
+                std::time::Duration::from_secs(u64::from(cfg.policy.ike.nat_keepalive_seconds))
+            }),
             had_child: std::collections::HashSet::new(),
             children: BTreeMap::new(),
             natt_port: HashMap::new(),
@@ -364,6 +374,45 @@ impl IkeDaemon {
         while let Some(t) = self.endpoint.poll_transmit() {
             self.transmit(controls, pool, t.from, t.to, &t.bytes);
         }
+        self.send_keepalives(controls, pool);
+    }
+
+    /// NAT keepalives for the IKE SAs that found a NAT between the peers (sent whichever
+    /// side the NAT is on: one byte every interval costs nothing, a lost mapping costs the
+    /// tunnel).
+    fn send_keepalives<'e>(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'e>>],
+        pool: Option<&Mempool<'e>>,
+    ) {
+        let Some(every) = self.keepalive_every else { return };
+        let now = Instant::now();
+        let due: Vec<SaHandle> =
+            self.keepalive_due.iter().filter(|(_, t)| **t <= now).map(|(&h, _)| h).collect();
+        for h in due {
+            self.keepalive_due.insert(h, now + every);
+            let (Some(info), Some(&e)) = (self.established.get(&h), self.owner.get(&h)) else {
+                continue;
+            };
+            let Some(local) = self.entries[e].plan.peers.first().map(|p| p.local_addr.ip()) else {
+                continue;
+            };
+            let port = self.natt_port.get(&info.peer.ip()).copied().unwrap_or(NATT_PORT);
+            let (from, to) =
+                (SocketAddr::new(local, NATT_PORT), SocketAddr::new(info.peer.ip(), port));
+            use dataplane::buf::PacketBuf;
+            let sent = (|| {
+                let len = dataplane::ike_io::nat_keepalive_len(from, to)?;
+                let mut m = pool?.alloc()?;
+                m.append(len).ok()?;
+                dataplane::ike_io::emit_nat_keepalive(m.data_mut(), from, to)?;
+                controls.get_mut(self.tx_worker)?.commands.push(Command::Transmit(m)).ok()
+            })();
+            match sent {
+                Some(()) => self.stats.nat_keepalives += 1,
+                None => self.stats.tx_dropped += 1,
+            }
+        }
     }
 
     fn transmit<'e>(
@@ -421,6 +470,9 @@ impl IkeDaemon {
                     initiator: info.initiator,
                 };
                 self.sa_refs.insert(h, sa);
+                if let (true, Some(every)) = (info.nat_detected, self.keepalive_every) {
+                    self.keepalive_due.insert(h, Instant::now() + every);
+                }
                 self.established.insert(h, info);
                 if let Some(e) = e {
                     self.owner.insert(h, e);
@@ -507,6 +559,7 @@ impl IkeDaemon {
         self.up_since.remove(&h);
         self.sa_refs.remove(&h);
         self.had_child.remove(&h);
+        self.keepalive_due.remove(&h);
         let Some(e) = self.owner.remove(&h) else { return };
         let entry = &mut self.entries[e];
         if entry.sa == Some(h) {

@@ -57,6 +57,8 @@ pub struct EventStats {
     pub children_down: u64,
     /// Child SAs the dataplane could not take.
     pub install_failed: u64,
+    /// NAT keepalives the IKE daemon sent.
+    pub nat_keepalives_sent: u64,
 }
 
 /// The whole report.
@@ -125,7 +127,7 @@ impl ApplianceReport {
                 "sa_soft": e.sa_soft, "sa_hard": e.sa_hard,
                 "ike_rx": e.ike_rx, "ike_tx": e.ike_tx, "ike_tx_dropped": e.ike_tx_dropped,
                 "children_up": e.children_up, "children_down": e.children_down,
-                "install_failed": e.install_failed,
+                "install_failed": e.install_failed, "nat_keepalives_sent": e.nat_keepalives_sent,
             },
         })
     }
