@@ -13,6 +13,8 @@ pub mod cli;
 pub mod dpdk;
 pub mod esp_tool;
 pub mod forward;
+// `gen` is a reserved word in Rust 2024: the module is `r#gen` (src/gen/).
+pub mod r#gen;
 pub mod import_asa;
 pub mod logging;
 pub mod metrics;

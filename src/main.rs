@@ -137,11 +137,7 @@ fn main() -> ExitCode {
         Command::Undebug(args) => {
             print_result("undebug", ferrogate::operator::debug::run_undebug(&args))
         }
-        cmd @ Command::Gen(_) => {
-            let (name, issue) = cmd.not_yet().unwrap_or(("this command", "later work"));
-            eprintln!("ferrogate {name}: not implemented yet; it arrives with {issue}.");
-            ExitCode::from(2)
-        }
+        Command::Gen(args) => ferrogate::r#gen::main(&args),
     }
 }
 

@@ -56,14 +56,11 @@ fn version_names_ferrogate_and_dpdk() {
 }
 
 #[test]
-fn unimplemented_subcommands_say_so_and_fail() {
-    let (code, stdout, stderr) = ferrogate(&["gen", "anything"]);
-    assert_eq!(code, 2);
+fn gen_without_a_port_says_which_flag_is_missing() {
+    let (code, stdout, stderr) = ferrogate(&["gen", "--count", "1"]);
+    assert_eq!(code, 1);
     assert!(stdout.is_empty(), "gen printed {stdout}");
-    assert!(
-        stderr.starts_with("ferrogate gen: not implemented yet; it arrives with the "),
-        "{stderr}"
-    );
+    assert!(stderr.contains("say which port to use: --port DEV"), "{stderr}");
 }
 
 #[test]
