@@ -2668,7 +2668,9 @@ fn ike_children(socket: &Path) -> Vec<(u64, u64, String)> {
 
 /// A live reload with IKEv2 tunnels up: a file whose crypto map did not change keeps the
 /// tunnel (same SPIs, pings go on); a file whose IPsec proposal changed deletes the IKE SA
-/// (strongSwan gets the DELETE) and the next traffic negotiates the new transform.
+/// (strongSwan gets the DELETE) and the next traffic negotiates the new transform. Then
+/// `clear crypto ipsec sa peer` deletes the Child SAs only, and the next traffic gets a new
+/// pair with CREATE_CHILD_SA under the same IKE SA.
 #[test]
 fn ikev2_reload_keeps_unchanged_tunnels_and_renegotiates_changed_ones() {
     let Some((env, ns, _)) = ikev2_lab("ikr") else { return };
@@ -2703,6 +2705,21 @@ fn ikev2_reload_keeps_unchanged_tunnels_and_renegotiates_changed_ones() {
     let _ = ping(h, "10.2.0.1");
     let (got3, text3) = ping(h, "10.2.0.1");
     let third = ike_children(&inst.socket);
+    // `clear crypto ipsec sa peer`: the Child SAs go, the IKE SA stays, and the next
+    // traffic gets a new pair with CREATE_CHILD_SA under the same IKE SA.
+    let ike_id = |socket: &Path| {
+        let json = operator(socket, &["show", "crypto", "ikev2", "sa", "--json"]);
+        let sas: Vec<Value> = serde_json::from_str(&json).unwrap_or_default();
+        sas.iter().map(|s| s["id"].as_u64().unwrap_or(0)).collect::<Vec<_>>()
+    };
+    let before_clear = ike_id(&inst.socket);
+    let cleared = operator(&inst.socket, &["clear", "crypto", "ipsec", "sa", "peer", "192.0.2.2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let after_clear = ike_children(&inst.socket);
+    let _ = ping(h, "10.2.0.1");
+    let (got4, text4) = ping(h, "10.2.0.1");
+    let fourth = ike_children(&inst.socket);
+    let after_ids = ike_id(&inst.socket);
     let out = run.stop();
     let log = charon.log();
     let context = format!(
@@ -2720,9 +2737,20 @@ fn ikev2_reload_keeps_unchanged_tunnels_and_renegotiates_changed_ones() {
     assert_eq!(third[0].2, "esp-chacha20-poly1305", "the new proposal\n{context}");
     assert_ne!((third[0].0, third[0].1), (first[0].0, first[0].1), "{context}");
     assert!(log.contains("received DELETE for IKE_SA fg"), "{context}");
+    let context = format!(
+        "{context}\nclear: {cleared}\nafter clear: {after_clear:?}\nthen: {fourth:?}\n\
+         IKE SAs {before_clear:?} -> {after_ids:?}\n{text4}"
+    );
+    assert_eq!(cleared, "1 IPsec SA pair(s) being deleted\n", "{context}");
+    assert!(after_clear.is_empty(), "the Child SAs are gone\n{context}");
+    assert_eq!(got4, 5, "traffic made a new Child SA\n{context}");
+    assert_eq!(fourth.len(), 1, "{context}");
+    assert_ne!(fourth[0].0, third[0].0, "a new pair\n{context}");
+    assert_eq!(after_ids, before_clear, "under the same IKE SA\n{context}");
     eprintln!(
-        "reload: unchanged kept {:08x}/{:08x}; changed proposal renegotiated {:08x}/{:08x} ({})",
-        first[0].0, first[0].1, third[0].0, third[0].1, third[0].2
+        "reload: unchanged kept {:08x}/{:08x}; changed proposal renegotiated {:08x}/{:08x} ({}); \
+         clear crypto ipsec sa then CREATE_CHILD_SA on traffic: {:08x}",
+        first[0].0, first[0].1, third[0].0, third[0].1, third[0].2, fourth[0].0
     );
     drop(charon);
     let _ = std::fs::remove_dir_all(&dir);

@@ -112,6 +112,8 @@ pub(crate) struct IkeDaemon {
     keepalive_due: HashMap<SaHandle, Instant>,
     /// `[ike] nat_keepalive_seconds` (`None`: 0, off).
     keepalive_every: Option<std::time::Duration>,
+    /// IKE SAs with a CREATE_CHILD_SA of ours for new traffic in flight.
+    child_pending: std::collections::HashSet<SaHandle>,
     /// IKE SAs that brought up at least one Child SA (a later Child SA failure is a
     /// rekey's, not IKE_AUTH's).
     had_child: std::collections::HashSet<SaHandle>,
@@ -199,6 +201,7 @@ impl IkeDaemon {
             established: HashMap::new(),
             up_since: HashMap::new(),
             sa_refs: HashMap::new(),
+            child_pending: std::collections::HashSet::new(),
             keepalive_due: HashMap::new(),
             keepalive_every: (cfg.policy.ike.nat_keepalive_seconds > 0).then(|| {
                 std::time::Duration::from_secs(u64::from(cfg.policy.ike.nat_keepalive_seconds))
@@ -275,10 +278,35 @@ impl IkeDaemon {
             return false;
         };
         self.stats.acquires += 1;
+        let now = self.now();
+        // An IKE SA that is up but carries no Child SA for the entry (its pairs were
+        // cleared, or the peer deleted them) gets a new one with CREATE_CHILD_SA, whoever
+        // initiated the IKE SA.
+        if let Some(h) = self.entries[e].sa
+            && self.established.contains_key(&h)
+            && self.entries[e].bound.is_none()
+        {
+            if self.child_pending.insert(h) {
+                let peer = self.established.get(&h).map(|i| i.peer.ip());
+                let child = self.entries[e]
+                    .plan
+                    .peers
+                    .iter()
+                    .find(|p| Some(p.remote_addr.ip()) == peer)
+                    .map(|p| p.child.clone());
+                let asked =
+                    child.is_some_and(|c| self.endpoint.create_child(now, h, c, &mut self.rng));
+                if asked {
+                    tracing::info!(target: TARGET, "traffic needs a Child SA: CREATE_CHILD_SA");
+                } else {
+                    self.child_pending.remove(&h);
+                }
+            }
+            return true;
+        }
         if self.entries[e].plan.connection_type == ConnectionType::AnswerOnly {
             return true;
         }
-        let now = self.now();
         let actions = self.entries[e].failover.handle(now, FailoverInput::Acquire);
         self.apply(e, actions);
         true
@@ -513,6 +541,7 @@ impl IkeDaemon {
             }
             Event::ChildSaFailed(cause) => {
                 tracing::warn!(target: TARGET, "Child SA refused: {cause}");
+                self.child_pending.remove(&h);
                 let stage = if self.had_child.contains(&h) {
                     ChildStage::Rekey
                 } else {
@@ -560,6 +589,7 @@ impl IkeDaemon {
         self.sa_refs.remove(&h);
         self.had_child.remove(&h);
         self.keepalive_due.remove(&h);
+        self.child_pending.remove(&h);
         let Some(e) = self.owner.remove(&h) else { return };
         let entry = &mut self.entries[e];
         if entry.sa == Some(h) {
@@ -634,6 +664,7 @@ impl IkeDaemon {
         self.entries[e].bound = Some(c.inbound_spi);
         self.stats.children_up += 1;
         self.had_child.insert(h);
+        self.child_pending.remove(&h);
         tracing::info!(
             target: TARGET,
             "{tunnel}: Child SA up, inbound {:08x}, outbound {:08x}, {}",
