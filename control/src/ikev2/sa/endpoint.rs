@@ -232,10 +232,7 @@ impl IkeEndpoint {
         inbound_spi: u32,
         rng: &mut R,
     ) -> bool {
-        let Some(sa) = self.sas.get_mut(&h) else { return false };
-        let found = sa.delete_child(now, inbound_spi, rng);
-        self.collect(h, now);
-        found
+        self.with_sa(h, now, |sa| sa.delete_child(now, inbound_spi, rng))
     }
 
     /// Rekeys a Child SA (see [`IkeSa::rekey_child`]).
@@ -246,10 +243,7 @@ impl IkeEndpoint {
         inbound_spi: u32,
         rng: &mut R,
     ) -> bool {
-        let Some(sa) = self.sas.get_mut(&h) else { return false };
-        let done = sa.rekey_child(now, inbound_spi, rng);
-        self.collect(h, now);
-        done
+        self.with_sa(h, now, |sa| sa.rekey_child(now, inbound_spi, rng))
     }
 
     /// A Child SA's hard lifetime ran out (see [`IkeSa::expire_child`]).
@@ -260,10 +254,7 @@ impl IkeEndpoint {
         inbound_spi: u32,
         rng: &mut R,
     ) -> bool {
-        let Some(sa) = self.sas.get_mut(&h) else { return false };
-        let done = sa.expire_child(now, inbound_spi, rng);
-        self.collect(h, now);
-        done
+        self.with_sa(h, now, |sa| sa.expire_child(now, inbound_spi, rng))
     }
 
     /// Asks for a further Child SA (see [`IkeSa::create_child`]).
@@ -274,10 +265,7 @@ impl IkeEndpoint {
         child: ChildConfig,
         rng: &mut R,
     ) -> bool {
-        let Some(sa) = self.sas.get_mut(&h) else { return false };
-        let done = sa.create_child(now, child, rng);
-        self.collect(h, now);
-        done
+        self.with_sa(h, now, |sa| sa.create_child(now, child, rng))
     }
 
     /// Rekeys an IKE SA (see [`IkeSa::rekey_ike`]).
@@ -287,8 +275,13 @@ impl IkeEndpoint {
         h: SaHandle,
         rng: &mut R,
     ) -> bool {
+        self.with_sa(h, now, |sa| sa.rekey_ike(now, rng))
+    }
+
+    /// Runs `f` on SA `h` and collects what it produced; false without such an SA.
+    fn with_sa(&mut self, h: SaHandle, now: Time, f: impl FnOnce(&mut IkeSa) -> bool) -> bool {
         let Some(sa) = self.sas.get_mut(&h) else { return false };
-        let done = sa.rekey_ike(now, rng);
+        let done = f(sa);
         self.collect(h, now);
         done
     }
