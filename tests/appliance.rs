@@ -2374,8 +2374,6 @@ secrets {{
 fn ikev2_tunnel_with_strongswan_carries_ping_and_tcp_both_roles() {
     let Some((env, ns, offloads_off)) = ikev2_lab("ike") else { return };
     let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
-    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
-    let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
     let mut summary = Vec::new();
     // FG_IKE_ONLY=SUITE narrows a debugging run to one suite.
     let only = std::env::var("FG_IKE_ONLY").ok();
@@ -2384,7 +2382,7 @@ fn ikev2_tunnel_with_strongswan_carries_ping_and_tcp_both_roles() {
             continue;
         }
         for role in ["initiator", "responder"] {
-            let line = ikev2_lab_run(&env, &ports, (h, fg, sw), suite, role, k, offloads_off);
+            let line = ikev2_lab_run(&env, (h, fg, sw), suite, role, k, offloads_off);
             summary.push(line);
         }
     }
@@ -2444,6 +2442,42 @@ fn ikev2_lab(tag: &str) -> Option<(TestEnv, Namespaces, bool)> {
     in_ns(sw, &["ip", "addr", "add", "10.2.0.1/16", "dev", "lo"]);
 
     Some((env, ns, offloads_off))
+}
+
+/// A directory removed when dropped.
+struct DirGuard(PathBuf);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts one run of the IKEv2 lab in namespaces `fg` and `sw`: ferrogate with `body` on
+/// the lab's veths (config `name`, private, stopping by itself after `safety` seconds)
+/// and a charon with `swanctl`. The charon directory is short (its vici socket lives
+/// there) and goes with the guard.
+fn ikev2_lab_start(
+    env: &TestEnv,
+    (fg, sw): (&str, &str),
+    name: &str,
+    body: &str,
+    swanctl: &str,
+    safety: &str,
+) -> (Instance, Running, Charon, DirGuard) {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
+    let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
+    let inst = write_config(env, name, &ports, body);
+    make_private(&inst.config);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = DirGuard(std::env::temp_dir().join(format!("fgl{}-{n}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let charon = Charon::start(sw, &dir.0, swanctl).unwrap_or_else(|e| panic!("{e}"));
+    let mut run = inst.start(Some(fg), safety);
+    inst.wait_ready(&mut run);
+    (inst, run, charon, dir)
 }
 
 /// `ferrogate ARGS --socket SOCKET`: its stdout (panics on failure).
@@ -2509,24 +2543,20 @@ const IKEV2_LAB_SUITES: &[LabSuite] = &[
 /// ferrogate must remove the Child SAs from the dataplane. Returns a summary line.
 fn ikev2_lab_run(
     env: &TestEnv,
-    ports: &[(&str, String)],
     (h, fg, sw): (&str, &str, &str),
     suite: &LabSuite,
     role: &str,
     k: usize,
     offloads_off: bool,
 ) -> String {
-    let pid = std::process::id();
-    let name = format!("fg{k}-{role}");
-    let inst = write_config(env, &name, ports, &ikev2_lab_body(suite.ike, suite.esp));
-    make_private(&inst.config);
-    let dir = std::env::temp_dir().join(format!("fgi{pid}{k}{}", role.len()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let charon = Charon::start(sw, &dir, &ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut run = inst.start(Some(fg), "60");
-    inst.wait_ready(&mut run);
+    let (inst, run, charon, dir) = ikev2_lab_start(
+        env,
+        (fg, sw),
+        &format!("fg{k}-{role}"),
+        &ikev2_lab_body(suite.ike, suite.esp),
+        &ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp),
+        "60",
+    );
     if role == "responder" {
         let out = charon.swanctl(&["--initiate", "--child", "net", "--timeout", "10"]);
         assert!(
@@ -2639,7 +2669,7 @@ fn ikev2_lab_run(
         );
     }
     drop(charon);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     format!(
         "{} {role}: 5/5 pings, TCP {}, SPIs in {inb:08x} out {outb:08x}, {ender} removed them \
          in {:.1} s",
@@ -2679,19 +2709,14 @@ fn ikev2_reload_keeps_unchanged_tunnels_and_renegotiates_changed_ones() {
     let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
     let gcm = &IKEV2_LAB_SUITES[2];
     let chacha_esp = "encryption = [\"chacha20-poly1305\"]\nintegrity = [\"null\"]";
+    // A reload rewrites the same file.
     let configure = |esp: &str| {
         let inst = write_config(&env, "fg", &ports, &ikev2_lab_body(gcm.ike, esp));
         make_private(&inst.config);
-        inst
     };
-    let inst = configure(gcm.esp);
-    let dir = std::env::temp_dir().join(format!("fgr{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     let swan = ikev2_lab_swanctl(gcm.swan_ike, "aes256gcm16,chacha20poly1305");
-    let charon = Charon::start(sw, &dir, &swan).unwrap_or_else(|e| panic!("{e}"));
-    let mut run = inst.start(Some(fg), "60");
-    inst.wait_ready(&mut run);
+    let (inst, run, charon, dir) =
+        ikev2_lab_start(&env, (fg, sw), "fg", &ikev2_lab_body(gcm.ike, gcm.esp), &swan, "60");
 
     let _ = ping(h, "10.2.0.1");
     let (got1, text1) = ping(h, "10.2.0.1");
@@ -2753,7 +2778,7 @@ fn ikev2_reload_keeps_unchanged_tunnels_and_renegotiates_changed_ones() {
         first[0].0, first[0].1, third[0].0, third[0].1, third[0].2, fourth[0].0
     );
     drop(charon);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
@@ -2767,18 +2792,11 @@ fn ikev2_reload_keeps_unchanged_tunnels_and_renegotiates_changed_ones() {
 fn ikev2_rekeys_under_traffic_without_loss() {
     let Some((env, ns, _)) = ikev2_lab("ikk") else { return };
     let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
-    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
-    let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
     let suite = &IKEV2_LAB_SUITES[2];
     let body = ikev2_lab_body(suite.ike, suite.esp)
         .replace("ike_version = [\"ikev2\"]", "ike_version = [\"ikev2\"]\nlifetime_kilobytes = 10")
         .replace("[ike]\n", "[ike]\nnat_keepalive_seconds = 10\n");
     assert!(body.contains("lifetime_kilobytes = 10"));
-    let inst = write_config(&env, "fg", &ports, &body);
-    make_private(&inst.config);
-    let dir = std::env::temp_dir().join(format!("fgk{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     // charon rekeys the IKE SA every ~6 s (no jitter), never the Child SA by time.
     let swan = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp)
         .replace(
@@ -2789,9 +2807,7 @@ fn ikev2_rekeys_under_traffic_without_loss() {
             "                esp_proposals =",
             "                rekey_time = 0\n                esp_proposals =",
         );
-    let charon = Charon::start(sw, &dir, &swan).unwrap_or_else(|e| panic!("{e}"));
-    let mut run = inst.start(Some(fg), "90");
-    inst.wait_ready(&mut run);
+    let (inst, run, charon, dir) = ikev2_lab_start(&env, (fg, sw), "fg", &body, &swan, "90");
     let _ = ping(h, "10.2.0.1");
     let (received, text) = ping_with(h, "10.2.0.1", 200, "0.1");
     let ike = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]);
@@ -2823,7 +2839,7 @@ fn ikev2_rekeys_under_traffic_without_loss() {
          {ike_rekeys} IKE SA rekeys by strongSwan, {keepalives} NAT keepalive(s)"
     );
     drop(charon);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
@@ -2837,22 +2853,13 @@ fn ikev2_rekeys_under_traffic_without_loss() {
 fn ikev2_failover_moves_to_the_next_peer_and_clear_resets() {
     let Some((env, ns, _)) = ikev2_lab("ikf") else { return };
     let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
-    let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
-    let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
     let suite = &IKEV2_LAB_SUITES[2];
     let lab = ikev2_lab_body(suite.ike, suite.esp);
     let dead_group = lab[lab.find("[[tunnel_group]]").unwrap()..].replace("192.0.2.2", "192.0.2.9");
     let body = lab.replace("peers = [\"192.0.2.2\"]", "peers = [\"192.0.2.9\", \"192.0.2.2\"]")
         + &dead_group;
-    let inst = write_config(&env, "fg", &ports, &body);
-    make_private(&inst.config);
-    let dir = std::env::temp_dir().join(format!("fgf{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let charon = Charon::start(sw, &dir, &ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut run = inst.start(Some(fg), "90");
-    inst.wait_ready(&mut run);
+    let swan = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp);
+    let (inst, run, charon, dir) = ikev2_lab_start(&env, (fg, sw), "fg", &body, &swan, "90");
     let current = |socket: &Path| {
         let maps: Vec<Value> =
             serde_json::from_str(&operator(socket, &["show", "crypto", "map", "--json"]))
@@ -2897,7 +2904,7 @@ fn ikev2_failover_moves_to_the_next_peer_and_clear_resets() {
         started.elapsed().as_secs_f64()
     );
     drop(charon);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
