@@ -199,6 +199,7 @@ fn our_config(s: &Suite) -> PeerConfig {
         },
         dpd_interval: Duration::ZERO,
         allow_weak_dh: false,
+        auth: Default::default(),
     }
 }
 

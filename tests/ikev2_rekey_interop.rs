@@ -149,6 +149,7 @@ fn our_config() -> PeerConfig {
         },
         dpd_interval: Duration::ZERO,
         allow_weak_dh: false,
+        auth: Default::default(),
     }
 }
 

@@ -872,6 +872,7 @@ fn peer_config(ours: bool, peer: IpAddr, kind: Peer, dpd: Duration) -> PeerConfi
         retransmit: RetransmitPolicy::default(),
         dpd_interval: dpd,
         allow_weak_dh: false,
+        auth: Default::default(),
     }
 }
 

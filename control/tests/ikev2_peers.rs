@@ -5,13 +5,15 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::time::Duration;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use control::ikev2::proposal::LocalProposal;
-use control::ikev2::sa::{Mode, PeerConfig};
+use control::ikev2::sa::{LocalAuth, Mode, PeerConfig, PeerIdCheck, RemoteAuth, WallClock};
 use control::ikev2::selectors::{from_prefix, from_prefix_proto};
 use control::ikev2::wire::{
     DhGroup, EncrId, EsnId, IdRepr, IntegId, PrfId, ProtocolId, TrafficSelector,
 };
+use control::pki::load::load_certificates;
 use control::policy::ikev2_peers::{Ikev2Plan, ikev2_plan, ikev2_plan_with_hostname};
 use control::policy::{ConnectionType, PolicyConfig, Secret, parse};
 use zeroize::Zeroizing;
@@ -530,26 +532,213 @@ fn a_missing_pre_shared_key_skips_the_peer() {
     );
 }
 
+/// A file of the test PKI (`tests/data/pki`), as an absolute path for the policy.
+fn pki(name: &str) -> String {
+    format!("{}/tests/data/pki/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// BASE with a `[[trustpoint]] site-ca` (`cas`, and our certificate and key if given) and
+/// the IPv6 peer's tunnel group authenticating each side as `local` / `remote` say
+/// (`"certificate"`, else its pre-shared keys).
+fn with_trustpoint(cas: &[&str], ours: Option<(&str, &str)>, local: &str, remote: &str) -> String {
+    let cas: Vec<String> = cas.iter().map(|c| format!("\"{}\"", pki(c))).collect();
+    let mut tp =
+        format!("[[trustpoint]]\nname = \"site-ca\"\nca_certificates = [{}]\n", cas.join(", "));
+    if let Some((cert, key)) = ours {
+        tp.push_str(&format!("certificate = \"{}\"\nprivate_key = \"{}\"\n", pki(cert), pki(key)));
+    }
+    let side = |which: &str, how: &str, key: &str| {
+        if how == "certificate" {
+            format!("ikev2_{which}_authentication = \"certificate\"\n")
+        } else {
+            format!(
+                "ikev2_{which}_authentication = \"pre-shared-key\"\nikev2_{which}_pre_shared_key \
+                 = \"{key}\"\n"
+            )
+        }
+    };
+    let group = format!(
+        "{tp}\n[[tunnel_group]]\nname = \"2001:db8::2\"\ntype = \"ipsec-l2l\"\ntrustpoint = \
+         \"site-ca\"\n{}{}",
+        side("local", local, "v6-local"),
+        side("remote", remote, "v6-remote"),
+    );
+    let old = "[[tunnel_group]]\nname = \"2001:db8::2\"\ntype = \"ipsec-l2l\"\n\
+               ikev2_local_authentication = \"pre-shared-key\"\n\
+               ikev2_local_pre_shared_key = \"v6-local\"\n\
+               ikev2_remote_authentication = \"pre-shared-key\"\n\
+               ikev2_remote_pre_shared_key = \"v6-remote\"\n";
+    assert!(BASE.contains(old));
+    BASE.replace(old, &group)
+}
+
+fn v6_peer(p: &Ikev2Plan) -> &PeerConfig {
+    &entry(p, "outside_map", 30).peers[0]
+}
+
 #[test]
-fn certificate_authentication_is_not_implemented_yet() {
-    let text = BASE
-        .replace(
-            "[[tunnel_group]]\nname = \"2001:db8::2\"",
-            "[[trustpoint]]\nname = \"site-ca\"\nca_certificates = [\"/etc/pki/ca.pem\"]\n\n\
-             [[tunnel_group]]\nname = \"2001:db8::2\"\ntrustpoint = \"site-ca\"",
-        )
-        .replace(
-            "ikev2_remote_authentication = \"pre-shared-key\"\nikev2_remote_pre_shared_key = \
-             \"v6-remote\"",
-            "ikev2_remote_authentication = \"certificate\"",
+fn remote_certificate_authentication_trusts_the_trustpoints_cas() {
+    let text = with_trustpoint(&["ca-bundle.pem", "ecp384-ca.pem"], None, "psk", "certificate");
+    let p = plan(&load(&text));
+    assert_eq!(p.problems, Vec::<String>::new());
+    let peer = v6_peer(&p);
+    peer.validate().unwrap();
+    let RemoteAuth::Certificate(pc) = &peer.auth.remote else {
+        panic!("peer not checked by certificate: {:?}", peer.auth)
+    };
+    let subjects: Vec<&str> = pc.trust.anchors().iter().map(|c| c.subject()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "CN=RSA Root CA,O=ferrogate test,C=XX",
+            "CN=ECDSA P-256 Root CA,O=ferrogate test,C=XX",
+            "CN=ECDSA P-384 Root CA,O=ferrogate test,C=XX"
+        ]
+    );
+    // peer_id_validate = "nocheck" (the group's): the identity is not compared; the peer
+    // is whoever its certificate says, so there is no fixed remote identity.
+    assert_eq!(pc.id_check, PeerIdCheck::NoCheck);
+    assert_eq!(pc.clock, WallClock::System);
+    assert_eq!(peer.remote_id, None);
+    // Our side still uses its key, and the address identity.
+    assert!(matches!(peer.auth.local, LocalAuth::Psk));
+    assert_eq!(peer.local_id, IdRepr::ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)));
+    // The pre-shared-key peers are unchanged.
+    let psk_peer = &entry(&p, "outside_map", 10).peers[0];
+    assert!(matches!(psk_peer.auth.remote, RemoteAuth::Psk));
+    assert!(!psk_peer.auth.uses_certificates());
+}
+
+#[test]
+fn peer_id_validate_becomes_the_certificate_identity_rule() {
+    for (keyword, want) in [
+        ("required", PeerIdCheck::Required),
+        ("if-supported", PeerIdCheck::IfSupported),
+        ("cert", PeerIdCheck::IfSupported),
+        ("nocheck", PeerIdCheck::NoCheck),
+    ] {
+        let text = with_trustpoint(&["rsa-ca.pem"], None, "psk", "certificate").replace(
+            "peer_id_validate = \"nocheck\"",
+            &format!("peer_id_validate = \"{keyword}\""),
         );
+        let p = plan(&load(&text));
+        let RemoteAuth::Certificate(pc) = &v6_peer(&p).auth.remote else { panic!("{keyword}") };
+        assert_eq!(pc.id_check, want, "{keyword}");
+        assert_eq!(v6_peer(&p).remote_id, None, "{keyword}");
+    }
+}
+
+#[test]
+fn local_certificate_authentication_signs_with_the_trustpoints_credential() {
+    let ours = Some(("rsa-leaf-chain.pem", "rsa-leaf.key.pem"));
+    let text = with_trustpoint(&["rsa-ca.pem"], ours, "certificate", "certificate");
+    // `auto` identity: our certificate's subject DN with certificates (as on the ASA).
+    let p = plan(&load(&text.replace(r#"identity = "address""#, r#"identity = "auto""#)));
+    assert_eq!(p.problems, Vec::<String>::new());
+    let peer = v6_peer(&p);
+    peer.validate().unwrap();
+    let LocalAuth::Certificate(lc) = &peer.auth.local else { panic!("{:?}", peer.auth) };
+    assert_eq!(lc.credentials.len(), 1);
+    let cred = &lc.credentials[0];
+    assert_eq!(cred.certificate().subject(), "CN=gw1.example.test,O=ferrogate test,C=XX");
+    assert_eq!(cred.intermediates().len(), 1, "the chain file's intermediate goes out too");
+    assert_eq!(peer.local_id, cred.certificate().subject_id());
+    assert!(!lc.sign.allow_rsa_sha1);
+    // Linked to the trustpoint's CA: a CERTREQ naming it selects this certificate.
+    let rsa_ca = load_certificates(Path::new(&pki("rsa-ca.pem"))).unwrap();
+    assert!(cred.authority_hashes().contains(rsa_ca[0].spki_sha1()));
+    // Nothing secret in the debug output.
+    let shown = format!("{peer:?}");
+    assert!(shown.contains("gw1.example.test") && !shown.contains("BEGIN"), "{shown}");
+    // `address` identity: the interface address even with certificates.
+    let p = plan(&load(&text));
+    assert_eq!(v6_peer(&p).local_id, IdRepr::ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)));
+}
+
+#[test]
+fn both_sides_of_a_trustpoint_share_one_load() {
+    // The DefaultL2LGroup peer and the IPv6 peer use the same trustpoint.
+    let ours = Some(("ecp256-leaf.pem", "ecp256-leaf.key.pem"));
+    let mut text = with_trustpoint(&["ecp256-ca.pem"], ours, "certificate", "certificate");
+    text = text.replace(
+        "name = \"DefaultL2LGroup\"\ntype = \"ipsec-l2l\"\nikev2_local_authentication = \
+         \"pre-shared-key\"\nikev2_local_pre_shared_key_file = \"/etc/ferrogate/psk/default-local\"",
+        "name = \"DefaultL2LGroup\"\ntype = \"ipsec-l2l\"\ntrustpoint = \"site-ca\"\n\
+         ikev2_local_authentication = \"certificate\"",
+    );
+    let p = plan(&load(&text));
+    assert_eq!(p.problems, Vec::<String>::new());
+    let default_peer = &entry(&p, "outside_map", 10).peers[1];
+    assert_eq!(default_peer.remote_addr, sock(ip("198.51.100.2")));
+    let (LocalAuth::Certificate(a), LocalAuth::Certificate(b)) =
+        (&default_peer.auth.local, &v6_peer(&p).auth.local)
+    else {
+        panic!("both sign");
+    };
+    assert!(Arc::ptr_eq(&a.credentials[0], &b.credentials[0]), "loaded once, shared");
+    // The default group keeps checking its peer with the pre-shared key and its address.
+    assert!(matches!(default_peer.auth.remote, RemoteAuth::Psk));
+    assert_eq!(default_peer.remote_id, Some(IdRepr::ipv4(Ipv4Addr::new(198, 51, 100, 2))));
+}
+
+#[test]
+fn unusable_trustpoints_skip_the_peer_and_say_why() {
+    let line = |why: &str| format!("crypto map outside_map 30 peer 2001:db8::2: {why}");
+    // A CA file that cannot be read.
+    let text = with_trustpoint(&["missing-ca.pem"], None, "psk", "certificate");
     let (p, lines) = problems_with(&load(&text));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let want = line(&format!("trustpoint site-ca: {}: cannot read:", pki("missing-ca.pem")));
+    assert!(lines[0].starts_with(&want), "{lines:?}");
+    assert_eq!(p.entries.len(), 1, "the entry without a usable peer is left out");
+    // A CA file that holds a leaf, not a CA.
+    let text = with_trustpoint(&["rsa-leaf.pem"], None, "psk", "certificate");
+    let (_, lines) = problems_with(&load(&text));
     assert_eq!(
         lines,
-        ["crypto map outside_map 30 peer 2001:db8::2: tunnel-group 2001:db8::2: ikev2 \
-          remote-authentication certificate is not implemented yet"]
+        [line(&format!(
+            "trustpoint site-ca: {}: CA certificate: certificate \"CN=gw1.example.test,O=ferrogate \
+             test,C=XX\" is not a CA certificate",
+            pki("rsa-leaf.pem")
+        ))]
     );
-    assert_eq!(p.entries.len(), 1, "the entry without a usable peer is left out");
+    // Our side signs, but the trustpoint has no certificate of ours.
+    let text = with_trustpoint(&["rsa-ca.pem"], None, "certificate", "psk");
+    let (_, lines) = problems_with(&load(&text));
+    assert_eq!(
+        lines,
+        [line(
+            "trustpoint site-ca has no certificate and private key (needed by tunnel-group \
+             2001:db8::2 ikev2 local-authentication certificate)"
+        )]
+    );
+    // A key that is not the certificate's.
+    let ours = Some(("rsa-leaf.pem", "ecp256-leaf.key.pem"));
+    let text = with_trustpoint(&["rsa-ca.pem"], ours, "certificate", "psk");
+    let (_, lines) = problems_with(&load(&text));
+    assert_eq!(
+        lines,
+        [line(&format!(
+            "trustpoint site-ca: {}: the private key does not match certificate \
+             \"CN=gw1.example.test,O=ferrogate test,C=XX\"",
+            pki("rsa-leaf.pem")
+        ))]
+    );
+    // A trustpoint the policy does not have (the loader refuses such a file; a policy
+    // built in code can still hold one).
+    let mut policy = load(&with_trustpoint(&["rsa-ca.pem"], None, "psk", "certificate"));
+    policy.trustpoints.clear();
+    let (_, lines) = problems_with(&policy);
+    assert_eq!(lines, [line("trustpoint site-ca does not exist")]);
+    let mut policy = load(&with_trustpoint(&["rsa-ca.pem"], None, "psk", "certificate"));
+    policy.tunnel_groups.iter_mut().for_each(|g| g.trustpoint = None);
+    let (_, lines) = problems_with(&policy);
+    assert_eq!(
+        lines,
+        [line(
+            "tunnel-group 2001:db8::2: ikev2 remote-authentication certificate needs a trustpoint"
+        )]
+    );
 }
 
 #[test]

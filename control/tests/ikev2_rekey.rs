@@ -126,6 +126,7 @@ fn config(initiator: bool, pfs: &[DhGroup], life: u64) -> PeerConfig {
         retransmit: RetransmitPolicy::default(),
         dpd_interval: Duration::ZERO,
         allow_weak_dh: false,
+        auth: Default::default(),
     }
 }
 

@@ -124,6 +124,7 @@ fn config(initiator: bool, ike_p: LocalProposal, esp_p: LocalProposal) -> PeerCo
         retransmit: RetransmitPolicy::default(),
         dpd_interval: Duration::ZERO,
         allow_weak_dh: false,
+        auth: Default::default(),
     }
 }
 

@@ -125,6 +125,24 @@ impl Charon {
         super::wait_bounded(child, Duration::from_secs(30))
     }
 
+    /// Runs `swanctl ARGS` with `SWANCTL_DIR` set to this charon's directory (bounded to
+    /// 30 s): `--load-creds` then reads the `x509/`, `x509ca/` and `private/` folders there,
+    /// where certificate tests put charon's certificate, CA and private key (swanctl.conf
+    /// can name certificates by absolute path, private keys only through those folders).
+    pub fn swanctl_in_dir(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("swanctl");
+        cmd.args(args)
+            .env("STRONGSWAN_CONF", self.dir.join("strongswan.conf"))
+            .env("SWANCTL_DIR", &self.dir);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("swanctl");
+        super::wait_bounded(child, Duration::from_secs(30))
+    }
+
     /// charon's process id (`ip netns exec`, `unshare` and `sh` all exec it in place).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(std::process::Child::id)

@@ -272,6 +272,13 @@ fn pss_from_params(p: &pkcs1::RsaPssParamsOwned) -> Result<SignatureScheme, Sign
     if p.mask_gen.oid != oid::MGF1 || mgf_hash != Some(hash.oid()) {
         return Err(SignatureError::UnsupportedPssParameters("MGF1 over another hash"));
     }
+    // The MGF1 hash's own parameters, like the message hash's, are NULL or absent: any
+    // other element would let two encodings name one scheme.
+    if let Some(mgf) = &p.mask_gen.parameters
+        && !mgf.parameters.as_ref().is_none_or(|a| a.is_null())
+    {
+        return Err(SignatureError::MalformedAlgorithm);
+    }
     if p.trailer_field != pkcs1::TrailerField::BC {
         return Err(SignatureError::UnsupportedPssParameters("trailer field"));
     }

@@ -6,15 +6,24 @@
 //!
 //! - addresses: our address on the interface the map is applied to (`crypto map NAME
 //!   interface IF`) and the peer's (`set peer`), both on UDP 500;
-//! - identities: ours from `[ike] identity` (`crypto isakmp identity`: `address` and `auto`
-//!   give ID_IPV4_ADDR / ID_IPV6_ADDR, since `auto` means the address for pre-shared keys;
-//!   `hostname` gives ID_FQDN of the host name passed to [`ikev2_plan_with_hostname`]);
-//!   the peer's is its address, except with `peer_id_validate = "nocheck"`, where any
-//!   identity is accepted (the key is still the tunnel group's);
-//! - keys: the LAN-to-LAN tunnel group of the peer (its address, else `DefaultL2LGroup`),
-//!   `ikev2 local-authentication pre-shared-key` for our AUTH and `ikev2
-//!   remote-authentication pre-shared-key` for the peer's; the validator requires both sides,
-//!   so a missing side is a problem, never a copy of the other;
+//! - identities: ours from `[ike] identity` (`crypto isakmp identity`: `address` gives
+//!   ID_IPV4_ADDR / ID_IPV6_ADDR; `auto` the same with pre-shared keys and the subject DN of
+//!   our certificate (ID_DER_ASN1_DN) with `ikev2 local-authentication certificate`, as on
+//!   the ASA; `hostname` gives ID_FQDN of the host name passed to
+//!   [`ikev2_plan_with_hostname`]). The peer's, with pre-shared keys, is its address, except
+//!   with `peer_id_validate = "nocheck"`, where any identity is accepted (the key is still
+//!   the tunnel group's); with certificates it is any identity the peer's certificate names,
+//!   checked per `peer_id_validate` (`required`: the certificate must name it; `cert` and
+//!   `if-supported`: it must not contradict it; `nocheck`: not compared);
+//! - authentication, from the LAN-to-LAN tunnel group of the peer (its address, else
+//!   `DefaultL2LGroup`), each side on its own so that mixed setups work: `ikev2
+//!   local-authentication pre-shared-key` / `remote-authentication pre-shared-key` with the
+//!   group's keys (the validator requires both sides, so a missing side is a problem, never a
+//!   copy of the other), or `certificate` with the group's `trustpoint`: its certificate and
+//!   private key sign our AUTH (RFC 7427, our CERT payloads), its CA certificates verify the
+//!   peer's certificate (and go out in our CERTREQs). The trustpoint's files are read here,
+//!   once per trustpoint ([`crate::pki::load::load_trustpoint`]); an unreadable or
+//!   unusable file is a problem line for each peer that needs it;
 //! - IKE proposals: one per `crypto ikev2 policy`, in priority order, each list already
 //!   sorted most- to least-secure by the loader;
 //! - ESP proposals: one per `set ikev2 ipsec-proposal` name, without ESN; `set pfs` puts its
@@ -37,18 +46,25 @@
 //! legacy choice in one policy does not disable every peer. Nothing here panics or logs a
 //! key.
 
+use core::cell::RefCell;
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use crate::crypto::{DhGroup as SuiteDhGroup, EncrAlg, IntegAlg, PrfAlg, WeakGroups};
 use crate::ikev2::proposal::{Encr, LocalProposal, is_aead};
-use crate::ikev2::sa::{ChildConfig, Mode, PeerConfig, Psk};
+use crate::ikev2::sa::{
+    AuthConfig, ChildConfig, LocalAuth, LocalCertificate, Mode, PeerCertificate, PeerConfig,
+    PeerIdCheck, Psk, RemoteAuth,
+};
 use crate::ikev2::selectors::{PolicySelectors, from_prefix_proto};
 use crate::ikev2::wire::{
     DhGroup as WireDhGroup, EncrId, EsnId, IdRepr, IntegId, PrfId, ProtocolId, TrafficSelector,
 };
+use crate::pki::load::load_trustpoint;
+use crate::pki::{Credential, TrustStore};
 use crate::retransmit::RetransmitPolicy;
 
 use super::{
@@ -130,6 +146,7 @@ pub fn ikev2_plan_with_hostname(
     let mut plan = Ikev2Plan::default();
     // Built on first use, so that a config without IKEv2 maps gets no warnings about them.
     let mut ike: Option<Vec<LocalProposal>> = None;
+    let trustpoints = RefCell::new(Vec::new());
     for entry in &policy.crypto_maps {
         if !entry.uses(IkeVersion::Ikev2) {
             continue;
@@ -140,7 +157,8 @@ pub fn ikev2_plan_with_hostname(
             .find(|c| c.crypto_map.as_deref() == Some(entry.name.as_str()));
         let Some(applied) = applied else { continue };
         let ike = ike.get_or_insert_with(|| ike_proposals(policy, &mut plan.warnings));
-        let cx = Cx { policy, hostname, interface_addr, read_secret, ike };
+        let cx =
+            Cx { policy, hostname, interface_addr, read_secret, ike, trustpoints: &trustpoints };
         if let Some(e) = cx.entry(entry, &applied.interface, applied.ikev2, &mut plan) {
             plan.entries.push(e);
         }
@@ -155,6 +173,15 @@ struct Cx<'a> {
     interface_addr: InterfaceAddr<'a>,
     read_secret: ReadSecret<'a>,
     ike: &'a [LocalProposal],
+    /// Trustpoints loaded so far, by name (failures too: each is read once).
+    trustpoints: &'a RefCell<Vec<(String, Result<LoadedTrustpoint, String>)>>,
+}
+
+/// A trustpoint's files, loaded and shared by the peers that use it.
+#[derive(Clone)]
+struct LoadedTrustpoint {
+    store: Arc<TrustStore>,
+    credential: Option<Arc<Credential>>,
 }
 
 impl Cx<'_> {
@@ -285,18 +312,52 @@ impl Cx<'_> {
         let local = (self.interface_addr)(interface, peer)
             .filter(|a| a.is_ipv6() == peer.is_ipv6())
             .ok_or_else(|| format!("interface {interface} has no {family} address"))?;
-        let local_id = match policy.ike.identity {
-            IkeIdentity::Address | IkeIdentity::Auto => address_id(local),
-            IkeIdentity::Hostname => match self.hostname {
+        let (local_auth, psk_local) = match tg.ikev2_local_authentication {
+            Some(Ikev2Authentication::Certificate) => {
+                let (name, tp) = self.trustpoint(tg, Side::Local)?;
+                let cred = tp.credential.ok_or_else(|| {
+                    format!(
+                        "trustpoint {name} has no certificate and private key (needed by \
+                         tunnel-group {} ikev2 local-authentication certificate)",
+                        tg.name
+                    )
+                })?;
+                // No key of ours exists on this side: an empty one that nothing uses.
+                (LocalAuth::Certificate(LocalCertificate::new(cred)), Psk::new(&[]))
+            }
+            _ => (LocalAuth::Psk, self.psk(tg, Side::Local)?),
+        };
+        let local_id = match (policy.ike.identity, &local_auth) {
+            (IkeIdentity::Auto, LocalAuth::Certificate(c)) => match c.credentials.first() {
+                Some(cred) => cred.certificate().subject_id(),
+                None => address_id(local),
+            },
+            (IkeIdentity::Address | IkeIdentity::Auto, _) => address_id(local),
+            (IkeIdentity::Hostname, _) => match self.hostname {
                 Some(h) if !h.is_empty() => IdRepr::fqdn(h),
                 _ => return Err("identity hostname, but the host name is not known".into()),
             },
         };
-        let psk_local = self.psk(tg, Side::Local)?;
-        let psk_remote = self.psk(tg, Side::Remote)?;
-        let remote_id = match tg.peer_id_validate {
-            PeerIdValidate::NoCheck => None,
-            _ => Some(address_id(peer)),
+        let (remote_auth, psk_remote, remote_id) = match tg.ikev2_remote_authentication {
+            Some(Ikev2Authentication::Certificate) => {
+                let (_, tp) = self.trustpoint(tg, Side::Remote)?;
+                let id_check = match tg.peer_id_validate {
+                    PeerIdValidate::Required => PeerIdCheck::Required,
+                    PeerIdValidate::IfSupported | PeerIdValidate::Cert => PeerIdCheck::IfSupported,
+                    PeerIdValidate::NoCheck => PeerIdCheck::NoCheck,
+                };
+                // The peer is whoever its certificate says, within the ID rule: no fixed
+                // identity (ASA peers and strongSwan default to their subject DN).
+                let pc = PeerCertificate::new(tp.store, id_check);
+                (RemoteAuth::Certificate(pc), Psk::new(&[]), None)
+            }
+            _ => {
+                let remote_id = match tg.peer_id_validate {
+                    PeerIdValidate::NoCheck => None,
+                    _ => Some(address_id(peer)),
+                };
+                (RemoteAuth::Psk, self.psk(tg, Side::Remote)?, remote_id)
+            }
         };
         let dpd_interval = match tg.keepalive {
             Keepalive::Disabled => Duration::ZERO,
@@ -315,28 +376,49 @@ impl Cx<'_> {
             retransmit: retransmit(policy),
             dpd_interval,
             allow_weak_dh: policy.ike.allow_weak_dh,
+            auth: AuthConfig { local: local_auth, remote: remote_auth },
         };
         cfg.validate().map_err(|e| format!("configuration rejected: {e}"))?;
         Ok(cfg)
     }
 
+    /// The tunnel group's trustpoint for certificate authentication of one side, loaded
+    /// (once per trustpoint), with its name.
+    fn trustpoint(
+        &self,
+        tg: &TunnelGroup,
+        side: Side,
+    ) -> Result<(String, LoadedTrustpoint), String> {
+        let name = tg.trustpoint.as_deref().ok_or_else(|| {
+            format!(
+                "tunnel-group {}: ikev2 {}-authentication certificate needs a trustpoint",
+                tg.name,
+                side.name()
+            )
+        })?;
+        if let Some((_, loaded)) = self.trustpoints.borrow().iter().find(|(n, _)| n == name) {
+            return loaded.clone().map(|l| (name.to_owned(), l));
+        }
+        let loaded = match self.policy.trustpoints.iter().find(|t| t.name == name) {
+            None => Err(format!("trustpoint {name} does not exist")),
+            Some(tp) => load_trustpoint(tp)
+                .map(|l| LoadedTrustpoint {
+                    store: Arc::new(l.store),
+                    credential: l.credential.map(Arc::new),
+                })
+                .map_err(|e| format!("trustpoint {name}: {e}")),
+        };
+        self.trustpoints.borrow_mut().push((name.to_owned(), loaded.clone()));
+        loaded.map(|l| (name.to_owned(), l))
+    }
+
     /// The tunnel group's key for one side.
     fn psk(&self, tg: &TunnelGroup, side: Side) -> Result<Psk, String> {
-        let (which, auth, secret) = match side {
-            Side::Local => {
-                ("local", tg.ikev2_local_authentication, tg.ikev2_local_pre_shared_key.as_ref())
-            }
-            Side::Remote => {
-                ("remote", tg.ikev2_remote_authentication, tg.ikev2_remote_pre_shared_key.as_ref())
-            }
+        let which = side.name();
+        let secret = match side {
+            Side::Local => tg.ikev2_local_pre_shared_key.as_ref(),
+            Side::Remote => tg.ikev2_remote_pre_shared_key.as_ref(),
         };
-        if auth == Some(Ikev2Authentication::Certificate) {
-            return Err(format!(
-                "tunnel-group {}: ikev2 {which}-authentication certificate is not implemented \
-                 yet",
-                tg.name
-            ));
-        }
         let secret = secret.ok_or_else(|| {
             format!("tunnel-group {} has no ikev2 {which} pre-shared key", tg.name)
         })?;
@@ -353,6 +435,15 @@ impl Cx<'_> {
 enum Side {
     Local,
     Remote,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Local => "local",
+            Side::Remote => "remote",
+        }
+    }
 }
 
 fn address_id(a: IpAddr) -> IdRepr {

@@ -122,6 +122,7 @@ fn harness_config(initiator: bool) -> PeerConfig {
         },
         dpd_interval: Duration::from_secs(5),
         allow_weak_dh: false,
+        auth: Default::default(),
     }
 }
 

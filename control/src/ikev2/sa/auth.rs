@@ -1,4 +1,5 @@
-//! Pre-shared key authentication (RFC 7296 section 2.15).
+//! AUTH payloads (RFC 7296 section 2.15): pre-shared keys here, signatures with
+//! [`crate::pki::auth`]; the certificate side (chain, identity) is in `cert_auth`.
 //!
 //! ```text
 //! AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets> )
@@ -13,6 +14,9 @@
 use subtle::ConstantTimeEq;
 
 use crate::crypto::{PrfAlg, SecretBytes};
+use crate::ikev2::wire::AuthRepr;
+use crate::pki::auth::verify_auth;
+use crate::pki::{AuthError, AuthSignature, PublicKey, VerifyOptions};
 
 /// The pad that keys the PSK derivation (RFC 7296 section 2.15), "without null termination".
 pub const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
@@ -50,6 +54,25 @@ pub(crate) fn verify(
 ) -> Option<AuthVerified> {
     let expected = psk_auth(prf, psk, octets);
     bool::from(expected.as_bytes().ct_eq(received)).then_some(AuthVerified(()))
+}
+
+/// Checks the peer's signature AUTH over its signed octets with the public key of its
+/// validated certificate (RFC 7427, RFC 4754); returns how it was signed, for the log.
+pub(crate) fn verify_signature(
+    key: &PublicKey,
+    auth: &AuthRepr,
+    octets: &SignedOctets<'_>,
+    prf: PrfAlg,
+    opts: &VerifyOptions,
+) -> Result<(AuthVerified, AuthSignature), AuthError> {
+    let signed = crate::pki::auth::signed_octets(
+        prf,
+        octets.real_message,
+        octets.peer_nonce,
+        octets.sk_p,
+        octets.id_body,
+    );
+    verify_auth(key, auth, &signed, opts).map(|how| (AuthVerified(()), how))
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
-//! What one IKE SA with one peer is configured with: addresses, identities, pre-shared keys,
-//! proposals, the first Child SA's policy and the timers.
+//! What one IKE SA with one peer is configured with: addresses, identities, how each side
+//! authenticates (pre-shared keys or certificates, [`AuthConfig`]), proposals, the first
+//! Child SA's policy and the timers.
 //!
 //! These are the state machine's own types; the appliance builds them from the policy model
-//! (crypto maps, tunnel groups, IKEv2 policies).
+//! (crypto maps, tunnel groups, trustpoints, IKEv2 policies).
 
 use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -14,7 +16,9 @@ use crate::crypto::{DhGroup as CryptoDhGroup, EncrAlg, IntegAlg, PrfAlg, WeakGro
 use crate::ikev2::proposal::LocalProposal;
 use crate::ikev2::selectors::PolicySelectors;
 use crate::ikev2::wire::{IdRepr, ProtocolId};
+use crate::pki::{Credential, SignOptions, TrustStore, VerifyOptions};
 use crate::retransmit::RetransmitPolicy;
+use crate::time::Time;
 
 /// The IKE SA's hard lifetime unless [`IkeSa::set_ike_lifetime`](super::IkeSa::set_ike_lifetime)
 /// says otherwise: a day, the ASA's default (`lifetime seconds 86400`).
@@ -39,6 +43,152 @@ impl Psk {
 impl fmt::Debug for Psk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Psk(<redacted>)")
+    }
+}
+
+/// How each side of the IKE SA authenticates: ours and the peer's are configured apart, so
+/// mixed setups (we sign with a certificate, the peer uses a pre-shared key, or the other
+/// way round) are possible. The default is pre-shared keys both ways, with the keys of
+/// [`PeerConfig::psk_local`], [`PeerConfig::psk_remote`] and [`PeerConfig::psk_by_id`].
+///
+/// Cloning is cheap: credentials and trust stores are shared behind [`Arc`]s.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// How our AUTH payload is made.
+    pub local: LocalAuth,
+    /// How the peer's AUTH payload is checked.
+    pub remote: RemoteAuth,
+}
+
+impl AuthConfig {
+    /// Certificates on either side: then both roles send SIGNATURE_HASH_ALGORITHMS in
+    /// IKE_SA_INIT (RFC 7427 section 4).
+    pub fn uses_certificates(&self) -> bool {
+        matches!(self.local, LocalAuth::Certificate(_))
+            || matches!(self.remote, RemoteAuth::Certificate(_))
+    }
+}
+
+/// How we authenticate to the peer.
+#[derive(Debug, Clone, Default)]
+pub enum LocalAuth {
+    /// Shared key message integrity code with [`PeerConfig::psk_local`] (RFC 7296 section
+    /// 2.15, AUTH method 2).
+    #[default]
+    Psk,
+    /// A signature with the private key of a certificate (RFC 7427, RFC 4754, RFC 7296
+    /// section 2.15), the certificate and its intermediates in CERT payloads.
+    Certificate(LocalCertificate),
+}
+
+/// Our certificates and how we sign with them.
+#[derive(Clone)]
+pub struct LocalCertificate {
+    /// Our credentials (certificate, intermediates, private key), the first the default:
+    /// the first one under a CA that the peer's CERTREQ names is used, else the first (RFC
+    /// 7296 section 3.7 lets us send a certificate nobody asked for). At least one.
+    pub credentials: Vec<Arc<Credential>>,
+    /// Which AUTH methods we may produce (RSA with SHA-1 is off by default).
+    pub sign: SignOptions,
+}
+
+impl LocalCertificate {
+    /// One credential, default signing options.
+    pub fn new(credential: Arc<Credential>) -> LocalCertificate {
+        LocalCertificate { credentials: vec![credential], sign: SignOptions::default() }
+    }
+}
+
+/// Subjects only: the private keys stay out of logs.
+impl fmt::Debug for LocalCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let subjects: Vec<&str> =
+            self.credentials.iter().map(|c| c.certificate().subject()).collect();
+        f.debug_struct("LocalCertificate")
+            .field("subjects", &subjects)
+            .field("sign", &self.sign)
+            .finish()
+    }
+}
+
+/// How the peer must authenticate.
+#[derive(Debug, Clone, Default)]
+pub enum RemoteAuth {
+    /// Shared key message integrity code, checked with [`PeerConfig::psk_remote`] (or the
+    /// key of [`PeerConfig::psk_by_id`] for the identity received).
+    #[default]
+    Psk,
+    /// A signature AUTH (methods 1, 9, 10, 14) with a certificate that chains to one of our
+    /// CAs and names the identity the peer claims.
+    Certificate(PeerCertificate),
+}
+
+/// What a certificate-authenticated peer is checked against.
+#[derive(Debug, Clone)]
+pub struct PeerCertificate {
+    /// The CAs the peer's certificate must chain to; their key hashes go out in our
+    /// CERTREQ payloads. At least one.
+    pub trust: Arc<TrustStore>,
+    /// Whether the peer's IDi/IDr must be a name its certificate carries.
+    pub id_check: PeerIdCheck,
+    /// Where the time for the certificates' validity periods comes from.
+    pub clock: WallClock,
+    /// Which AUTH methods we accept (RSA with SHA-1 is accepted by default).
+    pub verify: VerifyOptions,
+}
+
+impl PeerCertificate {
+    /// A peer checked against `trust` with `id_check`, the system clock, default options.
+    pub fn new(trust: Arc<TrustStore>, id_check: PeerIdCheck) -> PeerCertificate {
+        PeerCertificate {
+            trust,
+            id_check,
+            clock: WallClock::System,
+            verify: VerifyOptions::default(),
+        }
+    }
+}
+
+/// How the identity a certificate-authenticated peer claims (its IDi or IDr) must relate to
+/// its certificate ([`Certificate::match_id`](crate::pki::Certificate::match_id)); the ASA's
+/// `peer-id-validate`. [`PeerConfig::remote_id`], if set, must be equal to it in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PeerIdCheck {
+    /// The certificate must name the identity (`peer-id-validate req`).
+    #[default]
+    Required,
+    /// The certificate must not contradict the identity: an identity of a type the
+    /// certificate holds no name of (e.g. an address ID and a certificate without address
+    /// subjectAltNames) is accepted (`peer-id-validate cert`, "if supported").
+    IfSupported,
+    /// The identity is not compared with the certificate (`peer-id-validate nocheck`).
+    NoCheck,
+}
+
+/// The UNIX time for certificate validity checks. The state machine's [`Time`] is only a
+/// monotonic clock, so the wall clock is a separate input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WallClock {
+    /// The host's clock (`SystemTime::now()`), read when a certificate chain is validated:
+    /// the one place the state machine reads a clock, for deployments that run it on real
+    /// time.
+    #[default]
+    System,
+    /// UNIX seconds at [`Time::ZERO`] of the caller's time line: the UNIX time is this plus
+    /// the [`Time`] passed in. Deterministic; for tests and for callers whose time line
+    /// starts at a known UNIX instant.
+    Offset(u64),
+}
+
+impl WallClock {
+    /// The UNIX time at `now`, in seconds.
+    pub fn unix_seconds(self, now: Time) -> u64 {
+        match self {
+            WallClock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            WallClock::Offset(base) => base.saturating_add(now.as_millis() / 1000),
+        }
     }
 }
 
@@ -72,14 +222,17 @@ pub struct PeerConfig {
     pub local_addr: SocketAddr,
     /// The peer's IKE address and port (for a responder: where the request came from).
     pub remote_addr: SocketAddr,
-    /// Our identity (IDi or IDr).
+    /// Our identity (IDi or IDr). With certificate authentication it should be a name our
+    /// certificate carries; an ID_DER_ASN1_DN that is not the subject of the certificate
+    /// chosen for a peer (several credentials, one picked by CERTREQ) is replaced by that
+    /// certificate's subject, so we never claim a DN our certificate contradicts.
     pub local_id: IdRepr,
     /// The identity the peer must present; `None` accepts any, and the key that checks its
     /// AUTH is then looked up in `psk_by_id` by the identity received (else `psk_remote`).
     pub remote_id: Option<IdRepr>,
-    /// The key our AUTH payload is computed with.
+    /// The key our AUTH payload is computed with ([`LocalAuth::Psk`]).
     pub psk_local: Psk,
-    /// The key the peer's AUTH payload is checked with.
+    /// The key the peer's AUTH payload is checked with ([`RemoteAuth::Psk`]).
     pub psk_remote: Psk,
     /// Per-identity keys for a wildcard peer (`remote_id` `None`).
     pub psk_by_id: Vec<(IdRepr, Psk)>,
@@ -93,6 +246,8 @@ pub struct PeerConfig {
     pub dpd_interval: Duration,
     /// Whether DH groups 1, 2 and 5 may be used (RFC 8247 section 2.4 advises against).
     pub allow_weak_dh: bool,
+    /// How each side authenticates; the default is the pre-shared keys above.
+    pub auth: AuthConfig,
 }
 
 /// A configuration the state machine cannot run with.
@@ -117,6 +272,12 @@ pub enum ConfigError {
     /// Empty traffic selectors.
     #[error("the child policy has no traffic selectors")]
     NoSelectors,
+    /// Certificate authentication of our side without a credential.
+    #[error("certificate authentication without a certificate and private key")]
+    NoCredential,
+    /// Certificate authentication of the peer without a CA to check it with.
+    #[error("certificate authentication of the peer without a CA certificate")]
+    NoTrustAnchor,
 }
 
 impl PeerConfig {
@@ -180,6 +341,16 @@ impl PeerConfig {
         }
         if self.child.selectors.local.is_empty() || self.child.selectors.remote.is_empty() {
             return Err(ConfigError::NoSelectors);
+        }
+        if let LocalAuth::Certificate(c) = &self.auth.local
+            && c.credentials.is_empty()
+        {
+            return Err(ConfigError::NoCredential);
+        }
+        if let RemoteAuth::Certificate(c) = &self.auth.remote
+            && c.trust.anchors().is_empty()
+        {
+            return Err(ConfigError::NoTrustAnchor);
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use core::time::Duration;
 use crate::crypto::{DhError, DirectionKeys};
 use crate::ikev2::proposal::Selected;
 use crate::ikev2::wire::{ExchangeType, IdRepr, NotifyType, PayloadType, TrafficSelector};
+use crate::pki::AuthSignature;
 
 use super::config::Mode;
 
@@ -46,6 +47,35 @@ pub struct IkeSaInfo {
     pub transforms: Selected,
     /// The NAT detection hashes showed a NAT between us (RFC 7296 section 2.23).
     pub nat_detected: bool,
+    /// How we authenticated to the peer.
+    pub local_auth: AuthInfo,
+    /// How the peer authenticated.
+    pub remote_auth: AuthInfo,
+}
+
+/// How one side authenticated in IKE_AUTH (for `show crypto ikev2 sa detail` and logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthInfo {
+    /// A pre-shared key (AUTH method 2).
+    Psk,
+    /// A signature with a certificate's key.
+    Certificate {
+        /// The AUTH method and, for method 14, the signature algorithm.
+        signature: AuthSignature,
+        /// The certificate's subject (RFC 4514 string).
+        subject: String,
+    },
+}
+
+impl fmt::Display for AuthInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthInfo::Psk => f.write_str("pre-shared key"),
+            AuthInfo::Certificate { signature, subject } => {
+                write!(f, "certificate \"{subject}\" ({})", signature.method())
+            }
+        }
+    }
 }
 
 /// A Child SA pair ready for the dataplane, its keys mapped to this side's directions.

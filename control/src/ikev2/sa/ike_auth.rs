@@ -1,23 +1,37 @@
-//! The IKE_AUTH exchange (RFC 7296 section 1.2): identities, PSK AUTH (section 2.15) and the
-//! first Child SA, all inside the SK payload. A Child SA refused with NO_PROPOSAL_CHOSEN or
-//! TS_UNACCEPTABLE leaves the IKE SA up (section 2.21.3); a failed AUTH ends it
-//! (section 2.21.2).
+//! The IKE_AUTH exchange (RFC 7296 section 1.2): identities, AUTH (section 2.15: pre-shared
+//! key or a certificate signature, each side as configured, see
+//! [`AuthConfig`](super::config::AuthConfig)) and the first Child SA, all inside the SK
+//! payload. A Child SA refused with NO_PROPOSAL_CHOSEN or TS_UNACCEPTABLE leaves the IKE SA
+//! up (section 2.21.3); a failed AUTH ends it (section 2.21.2).
+//!
+//! With certificates the messages are (section 1.2, CERTREQ per section 3.7):
+//!
+//! ```text
+//! initiator: IDi, [CERT+], [CERTREQ], [IDr], AUTH, SA, TSi, TSr
+//! responder: IDr, [CERT+], AUTH, SA, TSi, TSr
+//! ```
+//!
+//! CERT payloads go out whenever our side signs; a CERTREQ naming our CAs whenever the
+//! peer must use a certificate (the responder's goes in its IKE_SA_INIT answer).
 
 use rand_core::CryptoRng;
 
 use crate::ikev2::proposal::Selected;
 use crate::ikev2::wire::{
-    AuthMethod, AuthRepr, ExchangeType, IdRepr, NotifyRepr, NotifyType, Payload, PayloadBody,
-    PayloadType, TsRepr,
+    AuthMethod, AuthRepr, CertRepr, CertReqRepr, ExchangeType, IdRepr, NotifyRepr, NotifyType,
+    Payload, PayloadBody, PayloadType, TsRepr,
 };
 use crate::log::IKEV2_PROTOCOL;
+use crate::pki::{CertRequest, HashAlg};
 use crate::time::Time;
 
 use super::auth::{AuthVerified, SignedOctets, psk_auth, verify};
+use super::cert_auth;
 use super::child::{self, ChildOffer, KeySource, allocate_spi};
+use super::config::{LocalAuth, RemoteAuth};
 use super::context::{Context, Inbound, State, error_notify};
 use super::established::Established;
-use super::events::{Event, FailureCause, IkeSaInfo, ProtocolError};
+use super::events::{AuthInfo, Event, FailureCause, IkeSaInfo, ProtocolError};
 use super::exchange::Purpose;
 use super::keys::IkeKeys;
 use super::protect::Opened;
@@ -31,6 +45,11 @@ pub(crate) struct AuthSetup {
     pub message1: Vec<u8>,
     pub message2: Vec<u8>,
     pub nat_detected: bool,
+    /// The hashes of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427; empty if none).
+    pub peer_hashes: Vec<HashAlg>,
+    /// The peer's CERTREQs of IKE_SA_INIT (the responder's; the initiator's come with
+    /// IKE_AUTH).
+    pub peer_certreq: CertRequest,
 }
 
 /// The payloads of an opened IKE_AUTH message.
@@ -40,12 +59,24 @@ struct AuthPayloads<'a> {
     sa: Option<&'a crate::ikev2::wire::SaRepr>,
     tsi: Option<&'a TsRepr>,
     tsr: Option<&'a TsRepr>,
+    certs: Vec<CertRepr>,
+    certreqs: Vec<CertReqRepr>,
 }
 
 fn auth_payloads(o: &Opened, id_type: PayloadType) -> AuthPayloads<'_> {
-    let mut a = AuthPayloads { id: None, auth: None, sa: None, tsi: None, tsr: None };
+    let mut a = AuthPayloads {
+        id: None,
+        auth: None,
+        sa: None,
+        tsi: None,
+        tsr: None,
+        certs: Vec::new(),
+        certreqs: Vec::new(),
+    };
     for p in &o.payloads {
         match p {
+            Payload::Cert(c) => a.certs.push(c.clone()),
+            Payload::CertReq(c) => a.certreqs.push(c.clone()),
             Payload::IdI(id) if id_type == PayloadType::IdI => a.id = a.id.or(Some(id)),
             Payload::IdR(id) if id_type == PayloadType::IdR => a.id = a.id.or(Some(id)),
             Payload::Auth(x) => a.auth = a.auth.or(Some(x)),
@@ -58,13 +89,15 @@ fn auth_payloads(o: &Opened, id_type: PayloadType) -> AuthPayloads<'_> {
     a
 }
 
-/// Checks the peer's identity and AUTH. `Err` is the reason for AUTHENTICATION_FAILED.
+/// Checks the peer's identity and AUTH, by pre-shared key or certificate as configured.
+/// `Err` is the reason for AUTHENTICATION_FAILED.
 fn authenticate(
     cx: &Context,
     setup: &AuthSetup,
+    now: Time,
     o: &Opened,
     a: &AuthPayloads<'_>,
-) -> Result<(IdRepr, AuthVerified), String> {
+) -> Result<(IdRepr, AuthVerified, AuthInfo), String> {
     let id_type = if cx.initiator { PayloadType::IdR } else { PayloadType::IdI };
     let (Some(id), Some(auth), Some(id_body)) = (a.id, a.auth, o.raw_body(id_type)) else {
         return Err("no identity or AUTH payload".into());
@@ -74,9 +107,6 @@ fn authenticate(
     {
         return Err(format!("peer identity {id} is not the configured {expected}"));
     }
-    if auth.method != AuthMethod::SharedKeyMic {
-        return Err(format!("auth method {} instead of PSK", auth.method));
-    }
     // The peer signs its own message of IKE_SA_INIT and our nonce.
     let (real_message, peer_nonce, sk_p) = if cx.initiator {
         (&setup.message2, &setup.ni, &setup.keys.sk_pr)
@@ -84,33 +114,91 @@ fn authenticate(
         (&setup.message1, &setup.nr, &setup.keys.sk_pi)
     };
     let octets = SignedOctets { real_message, peer_nonce, sk_p, id_body };
+    if let RemoteAuth::Certificate(pc) = &cx.cfg.auth.remote {
+        let prf = setup.keys.prf;
+        let (token, info) = cert_auth::verify_peer(pc, now, &a.certs, id, auth, &octets, prf)?;
+        return Ok((id.clone(), token, info));
+    }
+    if auth.method != AuthMethod::SharedKeyMic {
+        return Err(format!("auth method {} instead of PSK", auth.method));
+    }
     let psk = cx.cfg.remote_psk(id);
     verify(setup.keys.prf, psk.as_bytes(), &octets, &auth.data)
-        .map(|token| (id.clone(), token))
+        .map(|token| (id.clone(), token, AuthInfo::Psk))
         .ok_or_else(|| format!("AUTH of {id} does not verify"))
 }
 
-/// Our ID and AUTH payloads.
-fn our_auth(cx: &Context, setup: &AuthSetup) -> Option<[Payload; 2]> {
-    let id = cx.cfg.local_id.clone();
-    let id_body = id.to_vec().ok()?;
+/// Our side of IKE_AUTH: the ID payload, CERT payloads (certificate authentication only)
+/// and the AUTH payload.
+struct OurAuth {
+    id: Payload,
+    certs: Vec<Payload>,
+    auth: Payload,
+    info: AuthInfo,
+}
+
+/// Makes our ID, CERT and AUTH payloads; `request` is what the peer's CERTREQs ask for.
+/// `Err` says why we cannot authenticate (an identity that does not encode, a key no AUTH
+/// method both sides support fits).
+fn our_auth<R: CryptoRng + ?Sized>(
+    cx: &Context,
+    setup: &AuthSetup,
+    request: &CertRequest,
+    rng: &mut R,
+) -> Result<OurAuth, String> {
     let (real_message, peer_nonce, sk_p) = if cx.initiator {
         (&setup.message1, &setup.nr, &setup.keys.sk_pi)
     } else {
         (&setup.message2, &setup.ni, &setup.keys.sk_pr)
     };
-    let octets = SignedOctets { real_message, peer_nonce, sk_p, id_body: &id_body };
-    let data = psk_auth(setup.keys.prf, cx.cfg.psk_local.as_bytes(), &octets);
-    let auth = AuthRepr {
-        method: AuthMethod::SharedKeyMic,
-        algorithm_identifier: None,
-        data: data.as_bytes().to_vec(),
+    let (id, certs, auth, info) = match &cx.cfg.auth.local {
+        LocalAuth::Psk => {
+            let id = cx.cfg.local_id.clone();
+            let id_body =
+                id.to_vec().map_err(|e| format!("local identity cannot be encoded: {e}"))?;
+            let octets = SignedOctets { real_message, peer_nonce, sk_p, id_body: &id_body };
+            let data = psk_auth(setup.keys.prf, cx.cfg.psk_local.as_bytes(), &octets);
+            let auth = AuthRepr {
+                method: AuthMethod::SharedKeyMic,
+                algorithm_identifier: None,
+                data: data.as_bytes().to_vec(),
+            };
+            (id, Vec::new(), auth, AuthInfo::Psk)
+        }
+        LocalAuth::Certificate(lc) => {
+            let s = cert_auth::sign_ours(
+                &cx.cfg.local_id,
+                lc,
+                request,
+                &setup.peer_hashes,
+                setup.keys.prf,
+                real_message,
+                peer_nonce,
+                sk_p,
+                rng,
+            )?;
+            (s.id, s.certs, s.auth, s.info)
+        }
     };
     let id = if cx.initiator { Payload::IdI(id) } else { Payload::IdR(id) };
-    Some([id, Payload::Auth(auth)])
+    Ok(OurAuth { id, certs, auth: Payload::Auth(auth), info })
 }
 
-fn ike_info(cx: &Context, setup: &AuthSetup, peer_id: IdRepr) -> IkeSaInfo {
+/// A CERTREQ naming our CAs, when the peer must authenticate with a certificate.
+fn our_certreq(cx: &Context) -> Option<Payload> {
+    match &cx.cfg.auth.remote {
+        RemoteAuth::Certificate(pc) => Some(Payload::CertReq(pc.trust.certreq())),
+        RemoteAuth::Psk => None,
+    }
+}
+
+fn ike_info(
+    cx: &Context,
+    setup: &AuthSetup,
+    peer_id: IdRepr,
+    local_auth: AuthInfo,
+    remote_auth: AuthInfo,
+) -> IkeSaInfo {
     IkeSaInfo {
         spi_i: cx.spi_i,
         spi_r: cx.spi_r,
@@ -119,6 +207,8 @@ fn ike_info(cx: &Context, setup: &AuthSetup, peer_id: IdRepr) -> IkeSaInfo {
         peer_id,
         transforms: setup.ike.clone(),
         nat_detected: setup.nat_detected,
+        local_auth,
+        remote_auth,
     }
 }
 
@@ -142,31 +232,38 @@ pub(crate) fn start<R: CryptoRng + ?Sized>(
 ) -> State {
     let spi_in = allocate_spi(cx.spis.as_mut(), rng);
     let offer = ChildOffer::first(&cx.cfg.child, spi_in);
-    let Some(auth) = our_auth(cx, &setup) else {
-        return cx.fail(
-            now,
-            FailureCause::ProtocolError(ProtocolError::Unsupported(
-                "local identity cannot be encoded".into(),
-            )),
-        );
+    let ours = match our_auth(cx, &setup, &setup.peer_certreq, rng) {
+        Ok(a) => a,
+        Err(why) => {
+            tracing::info!(target: IKEV2_PROTOCOL, peer = %cx.cfg.remote_addr,
+                "cannot authenticate to the peer: {why}");
+            return cx.fail(now, FailureCause::AuthenticationFailed(why));
+        }
     };
-    let mut payloads = Vec::from(auth);
+    // IDi, [CERT+], [CERTREQ], [IDr], AUTH (section 1.2). IDr says which of the
+    // responder's identities we want; after our AUTH would also do, but strongSwan and the
+    // ASA expect it before.
+    let mut payloads = vec![ours.id];
+    payloads.extend(ours.certs);
+    payloads.extend(our_certreq(cx));
     if let Some(id) = &cx.cfg.remote_id {
-        // IDr: which of the responder's identities we want (section 1.2); after our AUTH
-        // would also do, but strongSwan and the ASA expect IDi, [IDr], AUTH.
-        payloads.insert(1, Payload::IdR(id.clone()));
+        payloads.push(Payload::IdR(id.clone()));
     }
+    payloads.push(ours.auth);
+    let local_auth = ours.info;
     payloads.push(Payload::Sa(offer.sa()));
     payloads.push(Payload::TsI(TsRepr { selectors: offer.tsi.clone() }));
     payloads.push(Payload::TsR(TsRepr { selectors: offer.tsr.clone() }));
     cx.request_encrypted(&setup.keys, now, ExchangeType::IkeAuth, &payloads, Purpose::Auth, rng);
-    State::SentAuth(Box::new(ExpectAuthResponse { setup, offer }))
+    State::SentAuth(Box::new(ExpectAuthResponse { setup, offer, local_auth }))
 }
 
 /// The initiator after its IKE_AUTH request.
 pub(crate) struct ExpectAuthResponse {
     setup: AuthSetup,
     offer: ChildOffer,
+    /// How our request authenticated us.
+    local_auth: AuthInfo,
 }
 
 impl ExpectAuthResponse {
@@ -200,10 +297,11 @@ impl ExpectAuthResponse {
             };
             return cx.fail(now, cause);
         }
-        let (peer_id, token) = match authenticate(cx, &self.setup, &o, &a) {
+        let (peer_id, token, remote_auth) = match authenticate(cx, &self.setup, now, &o, &a) {
             Ok(x) => x,
             Err(why) => {
-                tracing::debug!(target: IKEV2_PROTOCOL, "responder AUTH failed: {why}");
+                tracing::info!(target: IKEV2_PROTOCOL, peer = %cx.cfg.remote_addr,
+                    "responder AUTH failed: {why}");
                 // Tell the responder, which thinks the SA is up (section 2.21.2).
                 let n =
                     [Payload::Notify(NotifyRepr::new(NotifyType::AuthenticationFailed, vec![]))];
@@ -219,7 +317,7 @@ impl ExpectAuthResponse {
                 return cx.fail(now, FailureCause::AuthenticationFailed(why));
             }
         };
-        let info = ike_info(cx, &self.setup, peer_id);
+        let info = ike_info(cx, &self.setup, peer_id, self.local_auth.clone(), remote_auth);
         cx.events.push_back(Event::Established(info.clone()));
         // The Child SA's outcome: installed, or refused (and to delete if the responder
         // installed it, section 2.9).
@@ -329,25 +427,37 @@ impl ExpectAuthRequest {
         cx.stats.requests_processed += 1;
         cx.last_heard = now;
         let a = auth_payloads(&o, PayloadType::IdI);
-        let (peer_id, token) = match authenticate(cx, &self.setup, &o, &a) {
+        let (peer_id, token, remote_auth) = match authenticate(cx, &self.setup, now, &o, &a) {
             Ok(x) => x,
             Err(why) => {
-                tracing::debug!(target: IKEV2_PROTOCOL, "initiator AUTH failed: {why}");
+                tracing::info!(target: IKEV2_PROTOCOL, peer = %cx.cfg.remote_addr,
+                    "initiator AUTH failed: {why}");
                 let n =
                     [Payload::Notify(NotifyRepr::new(NotifyType::AuthenticationFailed, vec![]))];
                 cx.answer_encrypted(keys, msg, &n, rng);
                 return cx.fail(now, FailureCause::AuthenticationFailed(why));
             }
         };
-        let Some(auth) = our_auth(cx, &self.setup) else {
-            return cx.fail(
-                now,
-                FailureCause::ProtocolError(ProtocolError::Unsupported(
-                    "local identity cannot be encoded".into(),
-                )),
-            );
+        let request = CertRequest::from_payloads(&a.certreqs);
+        let ours = match our_auth(cx, &self.setup, &request, rng) {
+            Ok(x) => x,
+            Err(why) => {
+                // The peer is authentic but we cannot prove who we are: it must not wait
+                // for an AUTH that never comes.
+                tracing::info!(target: IKEV2_PROTOCOL, peer = %cx.cfg.remote_addr,
+                    "cannot authenticate to the peer: {why}");
+                let n =
+                    [Payload::Notify(NotifyRepr::new(NotifyType::AuthenticationFailed, vec![]))];
+                cx.answer_encrypted(keys, msg, &n, rng);
+                return cx.fail(now, FailureCause::AuthenticationFailed(why));
+            }
         };
-        let mut payloads = Vec::from(auth);
+        // IDr, [CERT+], AUTH (section 1.2).
+        let mut payloads = vec![ours.id];
+        payloads.extend(ours.certs);
+        payloads.push(ours.auth);
+        let auth_len = payloads.len();
+        let local_auth = ours.info;
         let mut child_sa = None;
         let mut child_failed = None;
         match (a.sa, a.tsi, a.tsr) {
@@ -363,7 +473,7 @@ impl ExpectAuthRequest {
                         {
                             Ok(c) => child_sa = Some(c),
                             Err(e) => {
-                                payloads.truncate(2);
+                                payloads.truncate(auth_len);
                                 payloads.push(Payload::Notify(NotifyRepr::new(
                                     NotifyType::NoProposalChosen,
                                     vec![],
@@ -387,7 +497,7 @@ impl ExpectAuthRequest {
             }
         }
         cx.answer_encrypted(keys, msg, &payloads, rng);
-        let info = ike_info(cx, &self.setup, peer_id);
+        let info = ike_info(cx, &self.setup, peer_id, local_auth, remote_auth);
         cx.events.push_back(Event::Established(info.clone()));
         let this = *self;
         let mut est = Established::new(this.setup.keys, token, info, now);

@@ -1,6 +1,10 @@
 //! The IKE_SA_INIT exchange (RFC 7296 section 1.2): proposals, Diffie-Hellman, nonces and
 //! NAT detection, with the two ways a responder can send the initiator back (COOKIE,
 //! section 2.6; INVALID_KE_PAYLOAD, section 1.2).
+//!
+//! With certificates configured on either side, both roles add SIGNATURE_HASH_ALGORITHMS
+//! (RFC 7427 section 4) and remember the peer's; a responder that wants the initiator's
+//! certificate adds a CERTREQ naming its CAs (section 3.7).
 
 use core::net::SocketAddr;
 
@@ -13,10 +17,12 @@ use crate::ikev2::wire::{
     SaRepr,
 };
 use crate::log::IKEV2_PROTOCOL;
+use crate::pki::auth::{peer_signature_hashes, signature_hash_algorithms_data};
+use crate::pki::{CertRequest, HashAlg};
 use crate::time::Time;
 
 use super::child::offer_proposals;
-use super::config::ConfigError;
+use super::config::{ConfigError, RemoteAuth};
 use super::context::{Context, Inbound, State, error_notify, init_error_answer};
 use super::events::{FailureCause, ProtocolError};
 use super::exchange::Purpose;
@@ -75,6 +81,34 @@ fn nat_detected(m: &Message, spi_i: u64, spi_r: u64, src: SocketAddr, dst: Socke
     src_ok == Some(false) || dst_ok == Some(false)
 }
 
+/// Our SIGNATURE_HASH_ALGORITHMS, when certificates are configured on either side.
+fn hash_algorithms_notify(cx: &Context) -> Option<Payload> {
+    cx.cfg.auth.uses_certificates().then(|| {
+        Payload::Notify(NotifyRepr::new(
+            NotifyType::SignatureHashAlgorithms,
+            signature_hash_algorithms_data(),
+        ))
+    })
+}
+
+/// The hashes the peer's SIGNATURE_HASH_ALGORITHMS lists (empty without one).
+fn peer_hashes(m: &Message) -> Vec<HashAlg> {
+    m.notify(NotifyType::SignatureHashAlgorithms)
+        .and_then(|n| n.signature_hash_algorithms())
+        .map(|ids| peer_signature_hashes(&ids))
+        .unwrap_or_default()
+}
+
+/// The peer's CERTREQ payloads, merged.
+fn peer_certreq(m: &Message) -> CertRequest {
+    let reqs: Vec<_> = m
+        .payloads
+        .iter()
+        .filter_map(|p| if let Payload::CertReq(c) = p { Some(c.clone()) } else { None })
+        .collect();
+    CertRequest::from_payloads(&reqs)
+}
+
 /// The initiator after its IKE_SA_INIT request.
 pub(crate) struct ExpectSaInitResponse {
     dh: DhPrivate,
@@ -101,6 +135,7 @@ impl ExpectSaInitResponse {
         }));
         payloads.push(Payload::Nonce(NonceRepr { data: self.ni.clone() }));
         payloads.extend(nat_notifies(cx.spi_i, 0, cx.cfg.local_addr, cx.cfg.remote_addr));
+        payloads.extend(hash_algorithms_notify(cx));
         let header = cx.header(ExchangeType::IkeSaInit, false, 0);
         Message { header, payloads }.to_vec().ok()
     }
@@ -232,6 +267,8 @@ impl ExpectSaInitResponse {
             message1: this.message1,
             message2: msg.bytes.to_vec(),
             nat_detected: nat,
+            peer_hashes: peer_hashes(m),
+            peer_certreq: peer_certreq(m),
         };
         Ok(ike_auth::start(cx, now, setup, rng))
     }
@@ -349,6 +386,12 @@ pub(crate) fn respond<R: CryptoRng + ?Sized>(
         Payload::Nonce(NonceRepr { data: nr.clone() }),
     ];
     payloads.extend(nat_notifies(cx.spi_i, cx.spi_r, cx.cfg.local_addr, from));
+    // HDR, SAr1, KEr, Nr, [CERTREQ] (section 1.2): the initiator learns which CAs we trust
+    // before it picks the certificate for IKE_AUTH.
+    if let RemoteAuth::Certificate(pc) = &cx.cfg.auth.remote {
+        payloads.push(Payload::CertReq(pc.trust.certreq()));
+    }
+    payloads.extend(hash_algorithms_notify(cx));
     let answer = Message { header: cx.header(ExchangeType::IkeSaInit, true, 0), payloads };
     let Ok(answer) = answer.to_vec() else { return Err(Box::new(Accept::Drop)) };
     cx.answer(from, 0, bytes, answer.clone());
@@ -365,6 +408,8 @@ pub(crate) fn respond<R: CryptoRng + ?Sized>(
             message1: bytes.to_vec(),
             message2: answer,
             nat_detected: nat,
+            peer_hashes: peer_hashes(m),
+            peer_certreq: CertRequest::default(),
         },
     ))))
 }

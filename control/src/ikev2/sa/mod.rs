@@ -1,9 +1,11 @@
 //! The IKEv2 SA state machine (RFC 7296), sans-IO: one [`IkeSa`] per IKE SA, initiator or
-//! responder, with pre-shared key authentication, the first Child SA, INFORMATIONAL
-//! (DELETE, liveness checks) and request retransmission; and an [`IkeEndpoint`] that routes
-//! datagrams to SAs by SPI.
+//! responder, with pre-shared key or X.509 certificate authentication (RSA and ECDSA, RFC
+//! 7427 and RFC 4754; each side configured apart, see [`AuthConfig`]), the first Child SA,
+//! INFORMATIONAL (DELETE, liveness checks) and request retransmission; and an
+//! [`IkeEndpoint`] that routes datagrams to SAs by SPI.
 //!
-//! Like quinn's `Connection`, an `IkeSa` does no I/O and reads no clock:
+//! Like quinn's `Connection`, an `IkeSa` does no I/O and reads no clock (the one exception,
+//! if configured: [`WallClock::System`] for certificate validity):
 //!
 //! - inputs: [`IkeSa::handle`] (a datagram), [`IkeSa::handle_timeout`], and the mutators
 //!   [`IkeSa::close`], [`IkeSa::delete_child`], [`IkeSa::note_inbound_traffic`],
@@ -24,10 +26,18 @@
 //! their hard one. A rekeyed IKE SA keeps this object (and its Child SAs) under new SPIs:
 //! [`IkeSa::routes`] lists the SPI pairs to route by while the old SA is being deleted.
 //!
-//! Not implemented: certificates and EAP, IKE fragmentation (RFC 7383), NAT-T port floating
-//! and MOBIKE, windows above 1, issuing COOKIEs as a responder, transport mode.
+//! Certificates: the peer's chain is validated against the configured CAs at the UNIX time
+//! of [`PeerCertificate::clock`] (a [`WallClock`]: the host's clock, or an offset to the
+//! caller's [`Time`] line for deterministic runs), its identity matched against the
+//! certificate per [`PeerIdCheck`]; a refusal ends the SA with
+//! [`FailureCause::AuthenticationFailed`] saying what failed (see `cert_auth`).
+//!
+//! Not implemented: EAP, certificate revocation (CRL, OCSP), IKE fragmentation (RFC 7383),
+//! NAT-T port floating and MOBIKE, windows above 1, issuing COOKIEs as a responder,
+//! transport mode.
 
 pub mod auth;
+mod cert_auth;
 pub mod child;
 mod children;
 pub mod config;
@@ -54,10 +64,13 @@ use crate::time::Time;
 
 pub use self::auth::AuthVerified;
 pub use self::child::{MIN_SPI, RandomSpis, SpiAllocator, TsNarrowed};
-pub use self::config::{ChildConfig, ConfigError, DEFAULT_IKE_LIFETIME, Mode, PeerConfig, Psk};
+pub use self::config::{
+    AuthConfig, ChildConfig, ConfigError, DEFAULT_IKE_LIFETIME, LocalAuth, LocalCertificate, Mode,
+    PeerCertificate, PeerConfig, PeerIdCheck, Psk, RemoteAuth, WallClock,
+};
 pub use self::endpoint::{EndpointStats, IkeEndpoint, SaHandle, SpiAllocatorFactory};
 pub use self::events::{
-    ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, ProtocolError, Transmit,
+    AuthInfo, ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, ProtocolError, Transmit,
 };
 
 use self::context::{Context, Dead, Inbound, State};
