@@ -2908,3 +2908,153 @@ fn ikev2_failover_moves_to_the_next_peer_and_clear_resets() {
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
+
+/// Runs strongSwan's `pki ARGS` and writes its output to `out`.
+fn run_pki(args: &[&str], out: &Path) {
+    let o = Command::new("pki").args(args).stdin(Stdio::null()).output().expect("pki");
+    assert!(
+        o.status.success() && !o.stdout.is_empty(),
+        "pki {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(out, &o.stdout).unwrap();
+}
+
+/// A lab PKI in `dir` made with strongSwan's `pki`: an ECDSA P-256 CA (`ca.pem`) and, for
+/// ferrogate (192.0.2.1) and charon (192.0.2.2), a P-256 key and a certificate with the
+/// address as subjectAltName (`fg.{key,pem}`, `charon.{key,pem}`; charon's also where
+/// swanctl loads them from: `x509ca/`, `x509/`, `private/`).
+fn lab_pki(dir: &Path) {
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    let keygen = ["--gen", "--type", "ecdsa", "--size", "256", "--outform", "pem"];
+    run_pki(&keygen, &dir.join("ca.key"));
+    let ca_key = p("ca.key");
+    run_pki(
+        &[
+            "--self",
+            "--ca",
+            "--lifetime",
+            "30",
+            "--in",
+            &ca_key,
+            "--type",
+            "priv",
+            "--dn",
+            "C=XX, O=ferrogate lab, CN=Lab CA",
+            "--outform",
+            "pem",
+        ],
+        &dir.join("ca.pem"),
+    );
+    for (who, addr) in [("fg", "192.0.2.1"), ("charon", "192.0.2.2")] {
+        let (key, public) = (p(&format!("{who}.key")), p(&format!("{who}.pub")));
+        run_pki(&keygen, Path::new(&key));
+        run_pki(&["--pub", "--in", &key, "--type", "priv", "--outform", "pem"], Path::new(&public));
+        let dn = format!("C=XX, O=ferrogate lab, CN={who}.lab.test");
+        run_pki(
+            &[
+                "--issue",
+                "--in",
+                &public,
+                "--type",
+                "pub",
+                "--cacert",
+                &p("ca.pem"),
+                "--cakey",
+                &ca_key,
+                "--lifetime",
+                "30",
+                "--dn",
+                &dn,
+                "--san",
+                addr,
+                "--outform",
+                "pem",
+            ],
+            &dir.join(format!("{who}.pem")),
+        );
+    }
+    make_private(&dir.join("fg.key"));
+    for (file, sub) in [("ca.pem", "x509ca"), ("charon.pem", "x509"), ("charon.key", "private")] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::copy(dir.join(file), dir.join(sub).join(file)).unwrap();
+    }
+}
+
+/// Certificate authentication through the appliance: ferrogate's tunnel group signs with
+/// a trustpoint's certificate and verifies strongSwan's against the trustpoint's CA (no
+/// pre-shared key anywhere), ECDSA P-256 both ways; the tunnel carries the pings.
+#[test]
+fn ikev2_certificate_tunnel_with_strongswan() {
+    if !Path::new("/usr/bin/pki").exists() {
+        eprintln!("skipped: strongSwan's pki tool is not installed");
+        return;
+    }
+    let Some((env, ns, _)) = ikev2_lab("ikc") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let pki_dir = DirGuard(env.path("pki"));
+    std::fs::create_dir_all(&pki_dir.0).unwrap();
+    lab_pki(&pki_dir.0);
+    let suite = &IKEV2_LAB_SUITES[1];
+    let lab = ikev2_lab_body(suite.ike, suite.esp);
+    let groups = lab.find("[[tunnel_group]]").unwrap();
+    let d = pki_dir.0.display();
+    let body = format!(
+        r#"{}
+[[trustpoint]]
+name = "lab-ca"
+ca_certificates = ["{d}/ca.pem"]
+certificate = "{d}/fg.pem"
+private_key = "{d}/fg.key"
+
+[[tunnel_group]]
+name = "192.0.2.2"
+type = "ipsec-l2l"
+ikev2_local_authentication = "certificate"
+ikev2_remote_authentication = "certificate"
+trustpoint = "lab-ca"
+"#,
+        &lab[..groups]
+    );
+    let swan = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp)
+        .replace(
+            "            auth = psk\n            id = 192.0.2.2",
+            &format!("            auth = pubkey\n            certs = {d}/x509/charon.pem\n            id = 192.0.2.2"),
+        )
+        .replace(
+            "            auth = psk\n            id = 192.0.2.1",
+            &format!("            auth = pubkey\n            cacerts = {d}/x509ca/ca.pem\n            id = 192.0.2.1"),
+        );
+    assert!(!swan.contains("auth = psk"), "{swan}");
+    let (inst, run, charon, dir) = ikev2_lab_start(&env, (fg, sw), "fg", &body, &swan, "60");
+    // swanctl loads private keys from its own directory only.
+    for (file, sub) in [("charon.key", "private"), ("ca.pem", "x509ca"), ("charon.pem", "x509")] {
+        std::fs::create_dir_all(dir.0.join(sub)).unwrap();
+        std::fs::copy(pki_dir.0.join(file), dir.0.join(sub).join(file)).unwrap();
+    }
+    let creds = charon.swanctl_in_dir(&["--load-creds", "--noprompt"]);
+    let _ = ping(h, "10.2.0.1");
+    let (received, text) = ping(h, "10.2.0.1");
+    let ike = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]);
+    let out = run.stop();
+    let log = charon.log();
+    let context = format!(
+        "ping:\n{text}\nIKE: {ike}\ncreds: {}{}\nferrogate:\n{}\ncharon:\n{}",
+        String::from_utf8_lossy(&creds.stdout),
+        String::from_utf8_lossy(&creds.stderr),
+        String::from_utf8_lossy(&out.stderr),
+        charon.log_tail(60)
+    );
+    assert_eq!(received, 5, "{context}");
+    assert!(
+        log.contains("authentication of '192.0.2.1' with ECDSA") && log.contains("successful"),
+        "charon verified ferrogate's certificate signature\n{context}"
+    );
+    assert!(log.contains("using trusted ca certificate"), "{context}");
+    eprintln!("certificates: 5/5 pings through an ECDSA-authenticated tunnel");
+    drop(charon);
+    drop(dir);
+    drop(pki_dir);
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
