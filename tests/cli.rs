@@ -106,6 +106,48 @@ fn run_rejects_a_bad_duration() {
 }
 
 #[test]
+fn check_config_prints_every_appliance_error_at_once() {
+    let env = TestEnv::new("cli-appl");
+    let path = env.path("bad.toml");
+    // A route via a gateway off every subnet, a multicast neighbour MAC, an SA defined
+    // twice and a wrong default action: four errors in four sections, and the policy part
+    // (a weak group) still reported after them.
+    let text = "[eal]\nfile_prefix = \"x\"\nworker_cores = [1]\n\
+        [[port]]\nname = \"wan\"\nvdev = \"net_null0\"\n\
+        [[interface]]\nname = \"outside\"\nport = \"wan\"\nrole = \"outside\"\n\
+        address = \"192.0.2.1/24\"\n\
+        [[route]]\ndestination = \"10.0.0.0/8\"\ninterface = \"outside\"\nvia = \"198.51.100.1\"\n\
+        [[neighbour]]\ninterface = \"outside\"\naddress = \"192.0.2.2\"\nmac = \"01:00:5e:00:00:01\"\n\
+        [[sa]]\ndirection = \"inbound\"\nspi = 4097\ntransform = \"aes128gcm16\"\n\
+        enc_key = \"0x4c80cdefbb5d10da906ac73c3613a634c0ffee01\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n\
+        [[sa]]\ndirection = \"inbound\"\nspi = 4097\ntransform = \"aes128gcm16\"\n\
+        enc_key = \"0x4c80cdefbb5d10da906ac73c3613a634c0ffee01\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n\
+        [dataplane]\ndefault_action = \"drop\"\n\
+        [[ikev2_policy]]\npriority = 1\nencryption = [\"aes-256\"]\nintegrity = [\"sha256\"]\n\
+        group = [2]\n";
+    std::fs::write(&path, text).unwrap();
+    let (code, stdout, stderr) = ferrogate(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    let p = path.display().to_string();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 6, "{stderr}");
+    let want = [
+        "route[0].via: gateway 198.51.100.1 is not on a subnet of interface 'outside'",
+        "neighbour[0].mac: must be a unicast MAC like 02:00:00:00:00:01",
+        "sa[1].spi: inbound spi 0x1001 defined twice",
+        "dataplane.default_action: 'drop': expected bypass or discard",
+        "ikev2_policy[0].group[0]: DH group 2 is weak",
+    ];
+    for (line, want) in lines.iter().zip(want) {
+        assert!(line.starts_with(&p) && line.contains(want), "{line:?} lacks {want:?}\n{stderr}");
+        // file:line:col: every one located.
+        let loc: Vec<&str> = line[p.len()..].splitn(4, ':').collect();
+        assert!(loc[1].parse::<u32>().is_ok() && loc[2].parse::<u32>().is_ok(), "{line}");
+    }
+    assert_eq!(lines[5], format!("{p}: 5 errors"));
+}
+
+#[test]
 fn check_config_prints_every_policy_error_at_once() {
     let env = TestEnv::new("cli-policy");
     let path = env.path("bad.toml");

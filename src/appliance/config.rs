@@ -95,7 +95,10 @@ pub struct ApplianceConfig {
 /// crypto policy reports all of its own.
 #[derive(Debug)]
 pub struct ConfigErrors {
-    pub appliance: Option<ProfileError>,
+    /// The appliance part's errors: every item (route, neighbour, SA, policy, ...) that is
+    /// wrong, each once; a file that does not parse as TOML, or whose interfaces are wrong,
+    /// gives that one error (what follows depends on it).
+    pub appliance: Vec<ProfileError>,
     pub policy: Vec<String>,
 }
 
@@ -167,7 +170,7 @@ impl ApplianceConfig {
 impl ConfigErrors {
     /// How many errors.
     pub fn count(&self) -> usize {
-        usize::from(self.appliance.is_some()) + self.policy.len()
+        self.appliance.len() + self.policy.len()
     }
 }
 
@@ -279,14 +282,14 @@ impl ApplianceConfig {
     /// every error at once.
     pub fn load_full(path: &Path) -> Result<ApplianceConfig, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
-            appliance: Some(ProfileError {
+            appliance: vec![ProfileError {
                 kind: ErrorKind::Read,
                 file: path.to_owned(),
                 line: 0,
                 column: 0,
                 field: String::new(),
                 message: format!("cannot read: {e}"),
-            }),
+            }],
             policy: Vec::new(),
         })?;
         Self::parse_full(path, &text)
@@ -294,7 +297,7 @@ impl ApplianceConfig {
 
     /// [`ApplianceConfig::load_full`] on text already read.
     pub fn parse_full(path: &Path, text: &str) -> Result<ApplianceConfig, ConfigErrors> {
-        let appliance = Self::parse(path, text);
+        let appliance = Self::parse_all(path, text);
         // The policy may name interfaces; when the appliance part failed, its names come
         // straight from the document so the policy's own errors are still all reported.
         let names: Vec<String> = match &appliance {
@@ -318,7 +321,7 @@ impl ApplianceConfig {
                 Ok(c)
             }
             (a, p) => Err(ConfigErrors {
-                appliance: a.err(),
+                appliance: a.err().unwrap_or_default(),
                 policy: p
                     .err()
                     .map(|d| d.errors().map(ToString::to_string).collect())
@@ -342,9 +345,15 @@ impl ApplianceConfig {
 
     /// Validates config text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<ApplianceConfig, ProfileError> {
-        let profile = Profile::parse(path, text)?;
+        Self::parse_all(path, text).map_err(|mut errors| errors.remove(0))
+    }
+
+    /// [`ApplianceConfig::parse`] with every error of the appliance part (never an empty
+    /// list).
+    pub fn parse_all(path: &Path, text: &str) -> Result<ApplianceConfig, Vec<ProfileError>> {
+        let profile = Profile::parse(path, text).map_err(|e| vec![e])?;
         let ctx = Ctx { file: path, text };
-        let raw: RawAppliance = ctx.deserialize(text)?;
+        let raw: RawAppliance = ctx.deserialize(text).map_err(|e| vec![e])?;
         let mut cfg = Validator { ctx: &ctx, profile: &profile }.validate(raw, profile.clone())?;
         // `deserialize` above parsed the same text: this cannot fail.
         cfg.document = Document(text.parse::<toml::Table>().unwrap_or_default());
@@ -512,8 +521,11 @@ impl Validator<'_> {
         &self,
         raw: RawAppliance,
         profile: Profile,
-    ) -> Result<ApplianceConfig, ProfileError> {
-        let interfaces = self.interfaces(&raw.interface)?;
+    ) -> Result<ApplianceConfig, Vec<ProfileError>> {
+        // Everything below names interfaces: their errors come alone.
+        let interfaces = self.interfaces(&raw.interface).map_err(|e| vec![e])?;
+        // Each wrong item is reported and left out, so that the next ones are checked too.
+        let mut errors: Vec<ProfileError> = Vec::new();
         let find_iface = |s: &Spanned<String>, field: String| {
             interfaces.iter().position(|i| &i.name == s.get_ref()).ok_or_else(|| {
                 let known: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
@@ -528,117 +540,148 @@ impl Validator<'_> {
         let mut routes = Vec::with_capacity(raw.route.len());
         for (i, r) in raw.route.iter().enumerate() {
             let r = r.get_ref();
-            let f = |n: &str| format!("route[{i}].{n}");
-            let destination = parse_prefix(r.destination.get_ref())
-                .map_err(|m| self.err(r.destination.span(), f("destination"), m))?;
-            let interface = find_iface(&r.interface, f("interface"))?;
-            let via = match &r.via {
-                None => None,
-                Some(v) => Some(v.get_ref().trim().parse::<IpAddr>().map_err(|_| {
-                    self.err(v.span(), f("via"), format!("'{}' is not an IP address", v.get_ref()))
-                })?),
-            };
-            if let (Some(gw), Some(v)) = (via, &r.via)
-                && gw.is_ipv4() != destination.0.is_ipv4()
-            {
-                return Err(self.err(
-                    v.span(),
-                    f("via"),
-                    "the gateway and the destination must be of the same IP version",
-                ));
-            }
-            if let Some(gw) = via {
-                // An IPv6 link-local gateway is on every IPv6 link (RFC 4291 2.5.6).
-                let link_local = matches!(gw, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
-                let on_link = link_local
-                    || interfaces[interface]
-                        .addresses
-                        .iter()
-                        .any(|&(addr, len)| sa_file::Prefix { addr, len }.contains(gw));
-                if !on_link {
-                    let v = r.via.as_ref().map_or(0..0, |v| v.span());
+            let item = || -> Result<RouteConfig, ProfileError> {
+                let f = |n: &str| format!("route[{i}].{n}");
+                let destination = parse_prefix(r.destination.get_ref())
+                    .map_err(|m| self.err(r.destination.span(), f("destination"), m))?;
+                let interface = find_iface(&r.interface, f("interface"))?;
+                let via = match &r.via {
+                    None => None,
+                    Some(v) => Some(v.get_ref().trim().parse::<IpAddr>().map_err(|_| {
+                        self.err(
+                            v.span(),
+                            f("via"),
+                            format!("'{}' is not an IP address", v.get_ref()),
+                        )
+                    })?),
+                };
+                if let (Some(gw), Some(v)) = (via, &r.via)
+                    && gw.is_ipv4() != destination.0.is_ipv4()
+                {
                     return Err(self.err(
-                        v,
+                        v.span(),
                         f("via"),
-                        format!(
-                            "gateway {gw} is not on a subnet of interface '{}'",
-                            interfaces[interface].name
-                        ),
+                        "the gateway and the destination must be of the same IP version",
                     ));
                 }
+                if let Some(gw) = via {
+                    // An IPv6 link-local gateway is on every IPv6 link (RFC 4291 2.5.6).
+                    let link_local =
+                        matches!(gw, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+                    let on_link = link_local
+                        || interfaces[interface]
+                            .addresses
+                            .iter()
+                            .any(|&(addr, len)| sa_file::Prefix { addr, len }.contains(gw));
+                    if !on_link {
+                        let v = r.via.as_ref().map_or(0..0, |v| v.span());
+                        return Err(self.err(
+                            v,
+                            f("via"),
+                            format!(
+                                "gateway {gw} is not on a subnet of interface '{}'",
+                                interfaces[interface].name
+                            ),
+                        ));
+                    }
+                }
+                Ok(RouteConfig { destination, interface, via })
+            };
+            match item() {
+                Ok(x) => routes.push(x),
+                Err(e) => errors.push(e),
             }
-            routes.push(RouteConfig { destination, interface, via });
         }
 
         let mut neighbours = Vec::with_capacity(raw.neighbour.len());
         for (i, n) in raw.neighbour.iter().enumerate() {
             let n = n.get_ref();
-            let f = |x: &str| format!("neighbour[{i}].{x}");
-            let interface = find_iface(&n.interface, f("interface"))?;
-            let address = n.address.get_ref().trim().parse::<IpAddr>().map_err(|_| {
-                self.err(
-                    n.address.span(),
-                    f("address"),
-                    format!("'{}' is not an IP address", n.address.get_ref()),
-                )
-            })?;
-            let mac = parse_mac(n.mac.get_ref())
-                .filter(|m| m[0] & 1 == 0 && *m != [0; 6])
-                .ok_or_else(|| {
-                    self.err(n.mac.span(), f("mac"), "must be a unicast MAC like 02:00:00:00:00:01")
+            let item = || -> Result<NeighbourConfig, ProfileError> {
+                let f = |x: &str| format!("neighbour[{i}].{x}");
+                let interface = find_iface(&n.interface, f("interface"))?;
+                let address = n.address.get_ref().trim().parse::<IpAddr>().map_err(|_| {
+                    self.err(
+                        n.address.span(),
+                        f("address"),
+                        format!("'{}' is not an IP address", n.address.get_ref()),
+                    )
                 })?;
-            neighbours.push(NeighbourConfig { interface, address, mac });
+                let mac = parse_mac(n.mac.get_ref())
+                    .filter(|m| m[0] & 1 == 0 && *m != [0; 6])
+                    .ok_or_else(|| {
+                        self.err(
+                            n.mac.span(),
+                            f("mac"),
+                            "must be a unicast MAC like 02:00:00:00:00:01",
+                        )
+                    })?;
+                Ok(NeighbourConfig { interface, address, mac })
+            };
+            match item() {
+                Ok(x) => neighbours.push(x),
+                Err(e) => errors.push(e),
+            }
         }
 
         let sa_ctx = sa_file::Ctx { path: self.ctx.file, text: self.ctx.text };
         let mut sas: Vec<StaticSa> = Vec::with_capacity(raw.sa.len());
         for (i, s) in raw.sa.iter().enumerate() {
-            let f = |x: &str| format!("sa[{i}].{x}");
-            let spec = sa_file::parse_sa(&sa_ctx, "sa", i, s.get_ref()).map_err(Self::sa_err)?;
-            let Some(direction) = spec.direction else {
-                return Err(self.err(
-                    s.span(),
-                    f("direction"),
-                    "a static SA needs direction = \"inbound\" or \"outbound\"",
-                ));
-            };
-            if sas.iter().any(|o| o.direction == direction && o.spec.spi == spec.spi) {
-                return Err(self.err(
-                    s.span(),
-                    f("spi"),
-                    format!("{direction:?} SPI {:#x} defined twice", spec.spi).to_lowercase(),
-                ));
-            }
-            if direction == Direction::Outbound && spec.lab_sequence_restart {
-                return Err(self.err(
-                    s.span(),
-                    f("lab_sequence_restart"),
-                    "only meaningful on an inbound SA",
-                ));
-            }
-            if spec.lab_sequence_restart {
-                tracing::warn!(
-                    "{}: sa[{i}] (SPI {:#x}) accepts restarted sequence numbers: anti-replay \
+            let item = || -> Result<StaticSa, ProfileError> {
+                let f = |x: &str| format!("sa[{i}].{x}");
+                let spec =
+                    sa_file::parse_sa(&sa_ctx, "sa", i, s.get_ref()).map_err(Self::sa_err)?;
+                let Some(direction) = spec.direction else {
+                    return Err(self.err(
+                        s.span(),
+                        f("direction"),
+                        "a static SA needs direction = \"inbound\" or \"outbound\"",
+                    ));
+                };
+                if sas.iter().any(|o| o.direction == direction && o.spec.spi == spec.spi) {
+                    return Err(self.err(
+                        s.span(),
+                        f("spi"),
+                        format!("{direction:?} SPI {:#x} defined twice", spec.spi).to_lowercase(),
+                    ));
+                }
+                if direction == Direction::Outbound && spec.lab_sequence_restart {
+                    return Err(self.err(
+                        s.span(),
+                        f("lab_sequence_restart"),
+                        "only meaningful on an inbound SA",
+                    ));
+                }
+                if spec.lab_sequence_restart {
+                    tracing::warn!(
+                        "{}: sa[{i}] (SPI {:#x}) accepts restarted sequence numbers: anti-replay \
                      protection is weakened (lab_sequence_restart is for benchmarks only)",
-                    self.ctx.file.display(),
-                    spec.spi
-                );
+                        self.ctx.file.display(),
+                        spec.spi
+                    );
+                }
+                let a = spec.local;
+                if !interfaces.iter().any(|i| i.addresses.iter().any(|&(x, _)| x == a)) {
+                    return Err(self.err(
+                        s.span(),
+                        f("local"),
+                        format!("{a} is not an address of any interface"),
+                    ));
+                }
+                let tunnel = spec.tunnel.clone().unwrap_or_else(|| format!("sa-{:#x}", spec.spi));
+                Ok(StaticSa { tunnel, direction, spec })
+            };
+            match item() {
+                Ok(x) => sas.push(x),
+                Err(e) => errors.push(e),
             }
-            let a = spec.local;
-            if !interfaces.iter().any(|i| i.addresses.iter().any(|&(x, _)| x == a)) {
-                return Err(self.err(
-                    s.span(),
-                    f("local"),
-                    format!("{a} is not an address of any interface"),
-                ));
-            }
-            let tunnel = spec.tunnel.clone().unwrap_or_else(|| format!("sa-{:#x}", spec.spi));
-            sas.push(StaticSa { tunnel, direction, spec });
         }
 
         let mut policies = Vec::with_capacity(raw.policy.len() + sas.len());
         for (i, p) in raw.policy.iter().enumerate() {
-            policies.push(self.policy(i, p.get_ref(), &sas)?);
+            match self.policy(i, p.get_ref(), &sas) {
+                Ok(x) => policies.push(x),
+                Err(e) => errors.push(e),
+            }
         }
         for s in sas.iter().filter(|s| s.direction == Direction::Outbound) {
             if s.spec.match_src.is_none() && s.spec.match_dst.is_none() {
@@ -670,11 +713,12 @@ impl Validator<'_> {
                     "bypass" => PolicyAction::Bypass,
                     "discard" => PolicyAction::Discard,
                     other => {
-                        return Err(self.err(
+                        errors.push(self.err(
                             a.span(),
                             "dataplane.default_action".into(),
                             format!("'{other}': expected bypass or discard"),
                         ));
+                        dataplane.default_action
                     }
                 };
             }
@@ -687,11 +731,15 @@ impl Validator<'_> {
                     format!("must be 1..={max}"),
                 )),
             };
-            if let Some(n) = size(&d.sa_capacity, "sa_capacity", 1 << 24)? {
-                dataplane.sa_capacity = n;
+            match size(&d.sa_capacity, "sa_capacity", 1 << 24) {
+                Ok(Some(n)) => dataplane.sa_capacity = n,
+                Ok(None) => {}
+                Err(e) => errors.push(e),
             }
-            if let Some(n) = size(&d.flow_cache, "flow_cache", 1 << 24)? {
-                dataplane.flow_cache = n;
+            match size(&d.flow_cache, "flow_cache", 1 << 24) {
+                Ok(Some(n)) => dataplane.flow_cache = n,
+                Ok(None) => {}
+                Err(e) => errors.push(e),
             }
         }
         let outbound = sas.iter().filter(|s| s.direction == Direction::Outbound).count();
@@ -700,6 +748,9 @@ impl Validator<'_> {
             dataplane.sa_capacity = outbound.max(inbound).next_power_of_two();
         }
         let _ = self.profile;
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(ApplianceConfig {
             profile,
             interfaces,
