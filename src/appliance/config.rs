@@ -91,8 +91,8 @@ pub struct ApplianceConfig {
     pub warnings: Vec<String>,
 }
 
-/// Everything wrong with a config file: the appliance part stops at its first error, the
-/// crypto policy reports all of its own.
+/// Everything wrong with a config file: every error of the appliance part and of the
+/// crypto policy.
 #[derive(Debug)]
 pub struct ConfigErrors {
     /// The appliance part's errors: every item (route, neighbour, SA, policy, ...) that is
