@@ -3058,3 +3058,58 @@ trustpoint = "lab-ca"
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
+
+/// Failover on a proposal mismatch: Peer1 (strongSwan at 192.0.2.2) only accepts IKE
+/// proposals ferrogate does not offer and answers NO_PROPOSAL_CHOSEN; Peer2 (the same
+/// charon at 192.0.2.3, another connection) matches. The entry moves on at once and the
+/// tunnel comes up with Peer2.
+#[test]
+fn ikev2_failover_on_a_proposal_mismatch() {
+    let Some((env, ns, _)) = ikev2_lab("ikm") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    in_ns(sw, &["ip", "addr", "add", "192.0.2.3/24", "dev", "eth0"]);
+    let suite = &IKEV2_LAB_SUITES[2];
+    let lab = ikev2_lab_body(suite.ike, suite.esp);
+    let second_group =
+        lab[lab.find("[[tunnel_group]]").unwrap()..].replace("192.0.2.2", "192.0.2.3");
+    let body = lab.replace("peers = [\"192.0.2.2\"]", "peers = [\"192.0.2.2\", \"192.0.2.3\"]")
+        + &second_group;
+    let one = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp);
+    let conns = &one[one.find("    fg {").unwrap()..one.find("secrets {").unwrap()];
+    let conns = conns[..conns.rfind('}').unwrap()].to_owned();
+    let p1 =
+        conns.replace("    fg {", "    p1 {").replace(suite.swan_ike, "aes128-sha256-modp3072");
+    let p2 = conns.replace("    fg {", "    p2 {").replace("192.0.2.2", "192.0.2.3");
+    let swan = format!(
+        "connections {{\n{p1}\n{p2}\n}}\nsecrets {{\n    ike-fg {{\n        id-1 = 192.0.2.1\n        \
+         id-2 = 192.0.2.2\n        id-3 = 192.0.2.3\n        secret = \"appliance-ikev2-test-psk\"\n    \
+         }}\n}}\n"
+    );
+    let (inst, run, charon, dir) = ikev2_lab_start(&env, (fg, sw), "fg", &body, &swan, "60");
+    let _ = ping(h, "10.2.0.1");
+    let (received, text) = ping(h, "10.2.0.1");
+    let ike = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]);
+    let out = run.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let context = format!(
+        "swanctl.conf:\n{swan}\nping:\n{text}\nIKE: {ike}\nferrogate:\n{stderr}\ncharon:\n{}",
+        charon.log_tail(40)
+    );
+    assert!(stderr.contains("NO_PROPOSAL_CHOSEN"), "Peer1 refused the proposals\n{context}");
+    assert!(
+        stderr.contains(
+            "Failed to initiate ikev2 SA with peer 192.0.2.2, initiate to next peer \
+                         192.0.2.3"
+        ),
+        "{context}"
+    );
+    let sas: Vec<Value> = serde_json::from_str(&ike).unwrap_or_default();
+    assert_eq!(sas.len(), 1, "{context}");
+    assert_eq!(sas[0]["remote"], "192.0.2.3/4500", "{context}");
+    assert_eq!(received, 5, "the tunnel with Peer2 carries the traffic\n{context}");
+    eprintln!("failover: Peer1's NO_PROPOSAL_CHOSEN moved the entry to Peer2; 5/5 pings");
+    drop(charon);
+    drop(dir);
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
