@@ -36,6 +36,9 @@ pub enum Command {
     /// Make a running appliance re-read its config file and apply what changed, as SIGHUP
     /// does (over its operator socket); prints what it applied or why it applied nothing.
     Reload(crate::operator::show::Connect),
+    /// Start a crypto map entry's next IKE attempt without waiting for traffic (`initiate
+    /// crypto map NAME SEQ`): the multi-peer failover's manual trigger.
+    Initiate(crate::operator::initiate::InitiateArgs),
     /// Raise the log level of a control-plane facility of a running appliance, as the
     /// reference document's `debug crypto ...` commands do: `debug crypto ikev2 protocol
     /// 255`; level 0 turns it off; `debug show` lists what is on.

@@ -112,6 +112,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Initiate(args) => match ferrogate::operator::initiate::run(&args) {
+            Ok(text) => {
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ferrogate initiate: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Reload(connect) => match ferrogate::operator::reload::run(&connect) {
             Ok(text) => {
                 let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());

@@ -3059,10 +3059,12 @@ trustpoint = "lab-ca"
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
 
-/// Failover on a proposal mismatch: Peer1 (strongSwan at 192.0.2.2) only accepts IKE
-/// proposals ferrogate does not offer and answers NO_PROPOSAL_CHOSEN; Peer2 (the same
-/// charon at 192.0.2.3, another connection) matches. The entry moves on at once and the
-/// tunnel comes up with Peer2.
+/// Failover on a proposal mismatch, driven by the operator: Peer1 (strongSwan at
+/// 192.0.2.2) only accepts IKE proposals ferrogate does not offer and answers
+/// NO_PROPOSAL_CHOSEN; Peer2 (the same charon at 192.0.2.3, another connection) matches.
+/// Without traffic, `ferrogate initiate crypto map` starts each attempt: the first goes to
+/// Peer1, the second (after the mismatch moved the index) to Peer2, whose tunnel then
+/// carries the pings.
 #[test]
 fn ikev2_failover_on_a_proposal_mismatch() {
     let Some((env, ns, _)) = ikev2_lab("ikm") else { return };
@@ -3086,15 +3088,41 @@ fn ikev2_failover_on_a_proposal_mismatch() {
          }}\n}}\n"
     );
     let (inst, run, charon, dir) = ikev2_lab_start(&env, (fg, sw), "fg", &body, &swan, "60");
-    let _ = ping(h, "10.2.0.1");
+    // Without traffic the operator triggers the attempts: Peer1 refuses, then Peer2.
+    let initiate = ["initiate", "crypto", "map", "outside_map", "10"];
+    let first = operator(&inst.socket, &initiate);
+    let wait_up = || {
+        let start = Instant::now();
+        loop {
+            let json = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]);
+            let sas: Vec<Value> = serde_json::from_str(&json).unwrap_or_default();
+            if sas.iter().any(|s| s["status"] == "READY") || start.elapsed() > LIMIT / 6 {
+                return json;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let second = operator(&inst.socket, &initiate);
+    let up = wait_up();
     let (received, text) = ping(h, "10.2.0.1");
     let ike = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]);
     let out = run.stop();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let context = format!(
-        "swanctl.conf:\n{swan}\nping:\n{text}\nIKE: {ike}\nferrogate:\n{stderr}\ncharon:\n{}",
+        "swanctl.conf:\n{swan}\ninitiate: {first}{second}\nup: {up}\nping:\n{text}\nIKE: {ike}\n\
+         ferrogate:\n{stderr}\ncharon:\n{}",
         charon.log_tail(40)
     );
+    assert_eq!(
+        first, "crypto map outside_map 10: initiating to 192.0.2.2 (Peer1, ikev2)\n",
+        "{context}"
+    );
+    assert_eq!(
+        second, "crypto map outside_map 10: initiating to 192.0.2.3 (Peer2, ikev2)\n",
+        "{context}"
+    );
+    assert!(up.contains("READY"), "Peer2's SA came up without traffic\n{context}");
     assert!(stderr.contains("NO_PROPOSAL_CHOSEN"), "Peer1 refused the proposals\n{context}");
     assert!(
         stderr.contains(

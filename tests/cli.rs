@@ -25,6 +25,7 @@ fn every_subcommand_has_help() {
         "show",
         "clear",
         "reload",
+        "initiate",
         "debug",
         "undebug",
         "bench",

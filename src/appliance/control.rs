@@ -392,6 +392,13 @@ impl Control {
                 }
                 Response::CryptoMaps { maps }
             }
+            Request::Initiate { map, sequence } => match self.ike.as_mut() {
+                Some(ike) => match ike.initiate(map, *sequence) {
+                    Ok(line) => Response::Initiated { line },
+                    Err(e) => Response::error(e),
+                },
+                None => Response::error("no crypto map uses IKEv2"),
+            },
             Request::Ikev2Sa => Response::Ikev2Sas {
                 sas: self.ike.as_ref().map(|ike| ike.snapshot()).unwrap_or_default(),
             },

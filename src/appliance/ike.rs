@@ -762,6 +762,34 @@ impl IkeDaemon {
         true
     }
 
+    /// The operator's trigger for an entry's next attempt (the failover table's manual
+    /// trigger: without traffic nothing else starts one). Says what happened.
+    pub(crate) fn initiate(&mut self, map: &str, sequence: u16) -> Result<String, String> {
+        let e = self
+            .entries
+            .iter()
+            .position(|e| e.plan.map == map && e.plan.sequence == sequence)
+            .ok_or_else(|| format!("crypto map {map} {sequence} does not use IKEv2 here"))?;
+        if self.entries[e].plan.connection_type == ConnectionType::AnswerOnly {
+            return Err(format!("crypto map {map} {sequence} is answer-only"));
+        }
+        let now = self.now();
+        let actions = self.entries[e].failover.handle(now, FailoverInput::ManualTrigger);
+        let target = actions.iter().find_map(|a| match a {
+            FailoverAction::Initiate { target, .. } => Some(target.to_string()),
+            _ => None,
+        });
+        self.apply(e, actions);
+        Ok(match target {
+            Some(t) => format!("crypto map {map} {sequence}: initiating to {t}"),
+            None => format!(
+                "crypto map {map} {sequence}: nothing to start ({:?}, current peer {})",
+                self.entries[e].failover.state(),
+                self.entries[e].failover.current()
+            ),
+        })
+    }
+
     /// Each entry's current peer (`show crypto map`): map name, sequence, address.
     pub(crate) fn current_peers(&self) -> Vec<(String, u16, IpAddr)> {
         self.entries

@@ -13,6 +13,7 @@ pub mod clear;
 pub mod client;
 pub mod debug;
 pub mod ike_view;
+pub mod initiate;
 pub mod model;
 pub mod policy_view;
 pub mod reload;

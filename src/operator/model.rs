@@ -187,6 +187,15 @@ pub enum Request {
         /// Only those with this peer.
         peer: Option<std::net::IpAddr>,
     },
+    /// `ferrogate initiate crypto map NAME SEQ`: the operator's trigger for the entry's next
+    /// IKE attempt (multi-peer failover without traffic). Answered with
+    /// [`Response::Initiated`].
+    Initiate {
+        /// Crypto map name.
+        map: String,
+        /// Entry sequence number.
+        sequence: u16,
+    },
     /// Re-read the config file and apply what changed (`ferrogate reload`, like SIGHUP).
     /// Answered with [`Response::Reloaded`], or an error saying why nothing was applied.
     Reload,
@@ -248,6 +257,11 @@ pub enum Response {
     SasCleared {
         /// SAs whose delete was sent.
         count: usize,
+    },
+    /// The answer to [`Request::Initiate`]: the peer the entry tries (or why none).
+    Initiated {
+        /// E.g. `initiating to 192.0.2.3 (Peer2, ikev2)` or `an IKE SA is up with ...`.
+        line: String,
     },
     /// The answer to [`Request::Reload`]: what changed.
     Reloaded {

@@ -310,7 +310,8 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         | Request::RunningConfig
         | Request::CryptoMap
         | Request::Ikev2Sa
-        | Request::ClearSa { .. } => (ctx.handle)(req),
+        | Request::ClearSa { .. }
+        | Request::Initiate { .. } => (ctx.handle)(req),
         Request::Snapshot => match (ctx.handle)(req) {
             Response::Ok(mut snap) => {
                 ctx.baselines.apply(&mut snap);
@@ -331,7 +332,8 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
             | Response::RunningConfig { .. }
             | Response::CryptoMaps { .. }
             | Response::Ikev2Sas { .. }
-            | Response::SasCleared { .. } => {
+            | Response::SasCleared { .. }
+            | Response::Initiated { .. } => {
                 Response::error("the appliance answered a snapshot request without a snapshot")
             }
         },

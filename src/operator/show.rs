@@ -276,6 +276,7 @@ impl Connect {
             Response::CryptoMaps { .. } => "crypto maps",
             Response::Ikev2Sas { .. } => "IKEv2 SAs",
             Response::SasCleared { .. } => "a clear report",
+            Response::Initiated { .. } => "an initiate report",
             Response::Error { .. } => "an error",
         };
         format!(
