@@ -283,10 +283,19 @@ impl Instance {
     /// Starts it (optionally inside network namespace `netns`), to be stopped with
     /// [`Running::stop`]; it ends by itself after `safety` seconds in any case.
     fn start(&self, netns: Option<&str>, safety: &str) -> Running {
+        self.start_with(netns, safety, &[])
+    }
+
+    /// [`Instance::start`] with `VAR=value` settings in its environment.
+    fn start_with(&self, netns: Option<&str>, safety: &str, env: &[String]) -> Running {
         let args = self.args(safety);
         let mut argv: Vec<&str> = Vec::new();
         if let Some(ns) = netns {
             argv.extend(["ip", "netns", "exec", ns]);
+        }
+        if !env.is_empty() {
+            argv.push("env");
+            argv.extend(env.iter().map(String::as_str));
         }
         argv.push(FERROGATE);
         argv.extend(args.iter().map(String::as_str));
@@ -2465,6 +2474,19 @@ fn ikev2_lab_start(
     swanctl: &str,
     safety: &str,
 ) -> (Instance, Running, Charon, DirGuard) {
+    ikev2_lab_start_with(env, (fg, sw), name, body, swanctl, safety, &[])
+}
+
+/// [`ikev2_lab_start`] with settings in ferrogate's environment (`VAR=value`).
+fn ikev2_lab_start_with(
+    env: &TestEnv,
+    (fg, sw): (&str, &str),
+    name: &str,
+    body: &str,
+    swanctl: &str,
+    safety: &str,
+    vars: &[String],
+) -> (Instance, Running, Charon, DirGuard) {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
     let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
@@ -2475,7 +2497,7 @@ fn ikev2_lab_start(
     let _ = std::fs::remove_dir_all(&dir.0);
     std::fs::create_dir_all(&dir.0).unwrap();
     let charon = Charon::start(sw, &dir.0, swanctl).unwrap_or_else(|e| panic!("{e}"));
-    let mut run = inst.start(Some(fg), safety);
+    let mut run = inst.start_with(Some(fg), safety, vars);
     inst.wait_ready(&mut run);
     (inst, run, charon, dir)
 }
@@ -3026,7 +3048,11 @@ trustpoint = "lab-ca"
             &format!("            auth = pubkey\n            cacerts = {d}/x509ca/ca.pem\n            id = 192.0.2.1"),
         );
     assert!(!swan.contains("auth = psk"), "{swan}");
-    let (inst, run, charon, dir) = ikev2_lab_start(&env, (fg, sw), "fg", &body, &swan, "60");
+    // The opt-in key log (Wireshark's UAT files), checked against the SAs below.
+    let keys = DirGuard(env.path("keylog"));
+    let vars = [format!("FERROGATE_KEYLOG_DIR={}", keys.0.display())];
+    let (inst, run, charon, dir) =
+        ikev2_lab_start_with(&env, (fg, sw), "fg", &body, &swan, "60", &vars);
     // swanctl loads private keys from its own directory only.
     for (file, sub) in [("charon.key", "private"), ("ca.pem", "x509ca"), ("charon.pem", "x509")] {
         std::fs::create_dir_all(dir.0.join(sub)).unwrap();
@@ -3051,9 +3077,25 @@ trustpoint = "lab-ca"
         "charon verified ferrogate's certificate signature\n{context}"
     );
     assert!(log.contains("using trusted ca certificate"), "{context}");
-    eprintln!("certificates: 5/5 pings through an ECDSA-authenticated tunnel");
+    // The key log has the IKE SA (by SPIs) and both ESP SAs, in files only root reads.
+    let sas: Vec<Value> = serde_json::from_str(&ike).unwrap_or_default();
+    let ike_table = std::fs::read_to_string(keys.0.join("ikev2_decryption_table")).unwrap();
+    let esp_table = std::fs::read_to_string(keys.0.join("esp_sa")).unwrap();
+    let spi_i = sas[0]["spi_i"].as_str().unwrap().to_owned();
+    assert!(ike_table.starts_with(&spi_i), "{ike_table}\n{context}");
+    for c in sas[0]["children"].as_array().unwrap() {
+        for key in ["inbound_spi", "outbound_spi"] {
+            let spi = format!("\"0x{:08x}\"", c[key].as_u64().unwrap());
+            assert!(esp_table.contains(&spi), "{spi} in esp_sa:\n{esp_table}");
+        }
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(keys.0.join("esp_sa")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "key log mode {mode:o}");
+    eprintln!("certificates: 5/5 pings through an ECDSA-authenticated tunnel; keys logged");
     drop(charon);
     drop(dir);
+    drop(keys);
     drop(pki_dir);
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());

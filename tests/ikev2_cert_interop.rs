@@ -18,56 +18,27 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use common::netns::{Namespaces, in_ns, is_root};
+use common::ike_child::{self, Lab, fresh_dir, have_root_and_charon};
 use common::strongswan::Charon;
-use common::wait_bounded;
 use control::ikev2::proposal::LocalProposal;
 use control::ikev2::sa::{
-    Accept, AuthConfig, ChildConfig, Event, IkeSa, LocalAuth, LocalCertificate, Mode,
-    PeerCertificate, PeerConfig, PeerIdCheck, Psk, RemoteAuth,
+    AuthConfig, Event, LocalAuth, LocalCertificate, PeerCertificate, PeerConfig, PeerIdCheck,
+    RemoteAuth,
 };
-use control::ikev2::selectors::{PolicySelectors, from_prefix};
 use control::ikev2::wire::{DhGroup, EncrId, IdRepr, IntegId, PrfId, ProtocolId};
 use control::pki::Credential;
 use control::pki::load::{load_certificates, load_private_key, load_trust_store};
-use control::retransmit::RetransmitPolicy;
-use control::time::Time;
-use rand_core::{Infallible, TryCryptoRng, TryRng};
 
 const TEST_NAME: &str = "ikev2_certificate_interop_with_strongswan_both_roles";
 const CHILD_ENV: &str = "FG_IKE_CHILD";
 const CHARON_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 7, 1);
 const OUR_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 7, 2);
 const PKI: &str = "/usr/bin/pki";
-
-/// The operating system's randomness.
-struct OsRng;
-
-impl TryRng for OsRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        getrandom::fill(dst).expect("getrandom");
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for OsRng {}
 
 /// One certificate suite: key types, strongSwan's proposals and ours, identities.
 struct Suite {
@@ -251,7 +222,6 @@ connections {{
 /// checked against its certificate (required), the certificates' validity at the host's
 /// clock.
 fn our_config(s: &Suite, dir: &Path) -> PeerConfig {
-    let net = |a: [u8; 4], l| from_prefix(IpAddr::V4(Ipv4Addr::from(a)), l);
     let mut chain = load_certificates(&dir.join("fg.pem")).expect("our certificate").into_iter();
     let leaf = chain.next().expect("a certificate");
     let key = load_private_key(&dir.join("fg.key")).expect("our key");
@@ -263,135 +233,38 @@ fn our_config(s: &Suite, dir: &Path) -> PeerConfig {
     } else {
         (cred.certificate().subject_id(), None)
     };
-    PeerConfig {
-        local_addr: SocketAddr::new(OUR_ADDR.into(), 500),
-        remote_addr: SocketAddr::new(CHARON_ADDR.into(), 500),
-        local_id,
-        remote_id,
-        psk_local: Psk::new(&[]),
-        psk_remote: Psk::new(&[]),
-        psk_by_id: vec![],
-        ike_proposals: vec![(s.ours_ike)()],
-        child: ChildConfig {
-            esp_proposals: vec![(s.ours_esp)()],
-            selectors: PolicySelectors {
-                local: vec![net([10, 1, 0, 0], 16)],
-                remote: vec![net([10, 2, 0, 0], 16)],
-            },
-            lifetime_seconds: 3600,
-            lifetime_kilobytes: 4_608_000,
-            mode: Mode::Tunnel,
-        },
-        retransmit: RetransmitPolicy {
-            interval: Duration::from_millis(500),
-            tries: 3,
-            ..Default::default()
-        },
-        dpd_interval: Duration::ZERO,
-        allow_weak_dh: false,
-        auth: AuthConfig {
-            local: LocalAuth::Certificate(LocalCertificate::new(Arc::new(cred))),
-            remote: RemoteAuth::Certificate(PeerCertificate::new(
-                Arc::new(trust),
-                PeerIdCheck::Required,
-            )),
-        },
-    }
+    let mut cfg = ike_child::psk_config(OUR_ADDR, CHARON_ADDR, &[], (s.ours_ike)(), (s.ours_esp)());
+    cfg.local_id = local_id;
+    cfg.remote_id = remote_id;
+    cfg.auth = AuthConfig {
+        local: LocalAuth::Certificate(LocalCertificate::new(Arc::new(cred))),
+        remote: RemoteAuth::Certificate(PeerCertificate::new(
+            Arc::new(trust),
+            PeerIdCheck::Required,
+        )),
+    };
+    cfg
 }
 
 /// The ferrogate side, inside its namespace: negotiates, prints one line per event, closes.
 fn child(spec: &str) {
-    // The protocol log goes to stderr, which the parent shows when a run fails.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new("ikev2_protocol=trace"))
-        .try_init();
+    ike_child::log_protocol("trace");
     let mut parts = spec.splitn(3, ':');
     let (role, suite, dir) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
     let s = SUITES.iter().find(|s| s.name == suite).expect("suite");
     let cfg = our_config(s, Path::new(dir));
-    let s500 = UdpSocket::bind((OUR_ADDR, 500)).expect("bind 500");
-    let s4500 = UdpSocket::bind((OUR_ADDR, 4500)).expect("bind 4500");
-    for sock in [&s500, &s4500] {
-        sock.set_nonblocking(true).unwrap();
-    }
-    let start = Instant::now();
-    let now = || Time::from_millis(start.elapsed().as_millis() as u64);
-    let mut rng = OsRng;
-    let mut sa: Option<IkeSa> = match role {
-        "initiator" => Some(IkeSa::initiate(now(), cfg.clone(), &mut rng).expect("config")),
+    ike_child::negotiate_and_close(OUR_ADDR, &cfg, role == "initiator", |ev| match ev {
+        Event::Established(info) => Some(format!(
+            "EVENT established peer_id={} local_auth={} remote_auth={}",
+            info.peer_id, info.local_auth, info.remote_auth
+        )),
+        Event::ChildSaUp(c) => Some(format!(
+            "EVENT child-up in={:08x} out={:08x} encr={:?}",
+            c.inbound_spi, c.outbound_spi, c.transforms.encr
+        )),
+        Event::Failed(cause) => Some(format!("EVENT failed {cause}")),
         _ => None,
-    };
-    let mut buf = vec![0u8; 65536];
-    let mut closing = false;
-    while start.elapsed() < Duration::from_secs(20) {
-        if let Some(sa) = sa.as_mut() {
-            while let Some(t) = sa.poll_transmit() {
-                // Port 4500 carries the non-ESP marker (RFC 3948 2.2).
-                if t.to.port() == 4500 {
-                    let mut framed = vec![0u8; 4];
-                    framed.extend_from_slice(&t.bytes);
-                    s4500.send_to(&framed, t.to).expect("send 4500");
-                } else {
-                    s500.send_to(&t.bytes, t.to).expect("send 500");
-                }
-            }
-            while let Some(ev) = sa.poll_event() {
-                match &ev {
-                    Event::Established(info) => println!(
-                        "EVENT established peer_id={} local_auth={} remote_auth={}",
-                        info.peer_id, info.local_auth, info.remote_auth
-                    ),
-                    Event::ChildSaUp(c) => {
-                        println!(
-                            "EVENT child-up in={:08x} out={:08x} encr={:?}",
-                            c.inbound_spi, c.outbound_spi, c.transforms.encr
-                        );
-                        if !closing {
-                            closing = true;
-                            sa.close(now(), &mut rng);
-                        }
-                    }
-                    Event::Closed { reason } => {
-                        println!("EVENT closed {reason:?}");
-                        return;
-                    }
-                    Event::Failed(cause) => {
-                        println!("EVENT failed {cause}");
-                        std::process::exit(3);
-                    }
-                    other => println!("EVENT {other:?}"),
-                }
-            }
-            if sa.poll_timeout().is_some_and(|t| t <= now()) {
-                sa.handle_timeout(now(), &mut rng);
-                continue;
-            }
-        }
-        let mut got = false;
-        for (sock, marker) in [(&s500, false), (&s4500, true)] {
-            if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                got = true;
-                let msg = match (marker, &buf[..n]) {
-                    (false, m) => m,
-                    (true, [0, 0, 0, 0, rest @ ..]) => rest,
-                    (true, _) => continue,
-                };
-                match sa.as_mut() {
-                    Some(sa) => sa.handle(now(), msg, from, &mut rng),
-                    None => match IkeSa::accept(now(), cfg.clone(), msg, from, &mut rng) {
-                        Accept::Sa(new) => sa = Some(*new),
-                        other => println!("EVENT accept {:?}", std::mem::discriminant(&other)),
-                    },
-                }
-            }
-        }
-        if !got {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    println!("EVENT timeout");
-    std::process::exit(4);
+    });
 }
 
 /// What the run must show for `s` besides an SA and Child SA on both sides: who
@@ -417,48 +290,23 @@ fn ikev2_certificate_interop_with_strongswan_both_roles() {
         child(&spec);
         return;
     }
-    if !is_root() || !Path::new(common::strongswan::CHARON).exists() || !Path::new(PKI).exists() {
+    if !have_root_and_charon() || !Path::new(PKI).exists() {
         eprintln!(
             "skipped: needs root, strongSwan and its pki tool (scripts/setup.sh installs them)"
         );
         return;
     }
     let pid = std::process::id();
-    let (a, b) = (format!("fgic{pid}a"), format!("fgic{pid}b"));
-    let _ns = match Namespaces::create(&[a.clone(), b.clone()]) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("skipped: no network namespaces: {e}");
-            return;
-        }
-    };
-    in_ns(&a, &["ip", "link", "add", "ic0", "type", "veth", "peer", "name", "ic1", "netns", &b]);
-    in_ns(&a, &["ip", "addr", "add", &format!("{CHARON_ADDR}/24"), "dev", "ic0"]);
-    in_ns(&b, &["ip", "addr", "add", &format!("{OUR_ADDR}/24"), "dev", "ic1"]);
-    for (ns, dev) in [(&a, "ic0"), (&b, "ic1")] {
-        in_ns(ns, &["ip", "link", "set", dev, "up"]);
-        in_ns(ns, &["ip", "link", "set", "lo", "up"]);
-    }
-    // kernel-libipsec routes its policies through a TUN device from an address of the
-    // local selector: strongSwan's LAN lives on lo.
-    in_ns(&a, &["ip", "addr", "add", "10.2.0.1/16", "dev", "lo"]);
-    let exe = std::env::current_exe().unwrap();
-    let mut failures = Vec::new();
-    // FG_IKE_ONLY=initiator:ecdsa narrows a debugging run to one case.
-    let only = std::env::var("FG_IKE_ONLY").ok();
-    for s in SUITES {
-        for role in ["initiator", "responder"] {
-            if only.as_ref().is_some_and(|o| *o != format!("{role}:{}", s.name)) {
-                continue;
-            }
+    let Some(lab) = Lab::create("ic", CHARON_ADDR, OUR_ADDR) else { return };
+    ike_child::each_suite_both_roles(
+        SUITES,
+        |s| s.name,
+        |s, role| {
             // Short: charon's vici socket lives here (unix socket paths are short).
-            let dir: PathBuf =
-                std::env::temp_dir().join(format!("fgic{pid}{}{}", &s.name[..1], &role[..1]));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
+            let dir: PathBuf = fresh_dir(&format!("fgic{pid}{}{}", &s.name[..1], &role[..1]));
             make_pki(s, &dir).unwrap_or_else(|e| panic!("{e}"));
-            let charon =
-                Charon::start(&a, &dir, &swanctl_conf(s, &dir)).unwrap_or_else(|e| panic!("{e}"));
+            let charon = Charon::start(&lab.charon_ns, &dir, &swanctl_conf(s, &dir))
+                .unwrap_or_else(|e| panic!("{e}"));
             let creds = charon.swanctl_in_dir(&["--load-creds", "--noprompt"]);
             let said = String::from_utf8_lossy(&creds.stdout).into_owned();
             assert!(
@@ -466,20 +314,9 @@ fn ikev2_certificate_interop_with_strongswan_both_roles() {
                 "swanctl --load-creds: {said}{}",
                 String::from_utf8_lossy(&creds.stderr)
             );
-            let ours = Command::new("ip")
-                .args(["netns", "exec", &b])
-                .arg(&exe)
-                .args(["--exact", TEST_NAME, "--nocapture"])
-                .env(CHILD_ENV, format!("{role}:{}:{}", s.name, dir.display()))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            if role == "responder" {
-                std::thread::sleep(Duration::from_millis(300));
-                let _ = charon.swanctl(&["--initiate", "--child", "net", "--timeout", "5"]);
-            }
-            let out = wait_bounded(ours, Duration::from_secs(40));
+            let spec = format!("{role}:{}:{}", s.name, dir.display());
+            let charon_initiates = (role == "responder").then_some(&charon);
+            let out = lab.run_ours(TEST_NAME, CHILD_ENV, &spec, charon_initiates);
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let log = charon.log();
             let established = stdout.lines().find(|l| l.starts_with("EVENT established"));
@@ -496,7 +333,7 @@ fn ikev2_certificate_interop_with_strongswan_both_roles() {
                 && log.contains("CHILD_SA net{1} established")
                 && log.contains("reached self-signed root ca")
                 && auth_lines.iter().any(|l| l.contains(&verified) && l.contains("successful"));
-            if out.status.success()
+            let result = if out.status.success()
                 && missing.is_empty()
                 && stdout.contains("EVENT child-up")
                 && stdout.contains("EVENT closed")
@@ -506,18 +343,14 @@ fn ikev2_certificate_interop_with_strongswan_both_roles() {
                 for l in &auth_lines {
                     eprintln!("    charon: {l}");
                 }
+                Ok(())
             } else {
-                failures.push(format!(
-                    "{role} {}: rc {:?}, missing {missing:?}\n--- ours:\n{stdout}{}\n--- charon:\n{}",
-                    s.name,
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stderr),
-                    charon.log_tail(60)
-                ));
-            }
+                let report = ike_child::run_report(&out, &charon, 60);
+                Err(format!("{role} {}: missing {missing:?}, {report}", s.name))
+            };
             drop(charon);
             let _ = std::fs::remove_dir_all(&dir);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+            result
+        },
+    );
 }

@@ -11,20 +11,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::netns::{Namespaces, in_ns, is_root};
+use common::ike_child::{self, Lab, OsRng, Udp, charon_spis, fresh_dir, have_root_and_charon};
 use common::strongswan::Charon;
-use common::wait_bounded;
 use control::ikev2::proposal::LocalProposal;
-use control::ikev2::sa::{ChildConfig, Event, IkeSa, Mode, PeerConfig, Psk};
-use control::ikev2::selectors::{PolicySelectors, from_prefix};
-use control::ikev2::wire::{DhGroup, EncrId, IdRepr, PrfId, ProtocolId};
-use control::retransmit::RetransmitPolicy;
-use control::time::Time;
-use rand_core::{Infallible, TryCryptoRng, TryRng};
+use control::ikev2::sa::{Event, IkeSa, PeerConfig};
+use control::ikev2::wire::{DhGroup, EncrId, PrfId, ProtocolId};
 
 const CHILD_ENV: &str = "FG_IKE_REKEY_CHILD";
 const TEST: &str = "ikev2_rekey_interop_with_strongswan";
@@ -36,29 +30,6 @@ const PSK: &str = "interop-test-only-psk";
 const OUR_CHILD_REKEY: Duration = Duration::from_secs(2);
 const OUR_IKE_REKEY: Duration = Duration::from_secs(3);
 const CLOSE_AT: Duration = Duration::from_secs(14);
-
-/// The operating system's randomness.
-struct OsRng;
-
-impl TryRng for OsRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        getrandom::fill(dst).expect("getrandom");
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for OsRng {}
 
 /// charon rekeys its Child SAs 4 to 5 s after they were made (PFS with ECP-256), its IKE SA
 /// 7 to 8 s after (swanctl takes whole seconds); the hard lifetimes are a little longer.
@@ -108,83 +79,41 @@ secrets {{
 /// Our side: the same suite, PFS with ECP-256, lifetimes long enough that our own timers
 /// stay out of this run (the virtual-clock tests cover them): we rekey by the calls.
 fn our_config() -> PeerConfig {
-    let net = |a: [u8; 4], l| from_prefix(IpAddr::V4(Ipv4Addr::from(a)), l);
-    PeerConfig {
-        local_addr: SocketAddr::new(OUR_ADDR.into(), 500),
-        remote_addr: SocketAddr::new(CHARON_ADDR.into(), 500),
-        local_id: IdRepr::ipv4(OUR_ADDR),
-        remote_id: Some(IdRepr::ipv4(CHARON_ADDR)),
-        psk_local: Psk::new(PSK.as_bytes()),
-        psk_remote: Psk::new(PSK.as_bytes()),
-        psk_by_id: vec![],
-        ike_proposals: vec![LocalProposal {
-            protocol: ProtocolId::Ike,
-            encr: vec![(EncrId::AesGcm16, Some(128))],
-            prf: vec![PrfId::HmacSha2_256],
-            integ: vec![],
-            dh: vec![DhGroup::Ecp256],
-            esn: vec![],
-        }],
-        child: ChildConfig {
-            esp_proposals: vec![LocalProposal {
-                protocol: ProtocolId::Esp,
-                encr: vec![(EncrId::AesGcm16, Some(128))],
-                prf: vec![],
-                integ: vec![],
-                dh: vec![DhGroup::Ecp256],
-                esn: vec![],
-            }],
-            selectors: PolicySelectors {
-                local: vec![net([10, 1, 0, 0], 16)],
-                remote: vec![net([10, 2, 0, 0], 16)],
-            },
-            lifetime_seconds: 60,
-            lifetime_kilobytes: 4_608_000,
-            mode: Mode::Tunnel,
-        },
-        retransmit: RetransmitPolicy {
-            interval: Duration::from_millis(500),
-            tries: 3,
-            ..Default::default()
-        },
-        dpd_interval: Duration::ZERO,
-        allow_weak_dh: false,
-        auth: Default::default(),
-    }
+    let ike = LocalProposal {
+        protocol: ProtocolId::Ike,
+        encr: vec![(EncrId::AesGcm16, Some(128))],
+        prf: vec![PrfId::HmacSha2_256],
+        integ: vec![],
+        dh: vec![DhGroup::Ecp256],
+        esn: vec![],
+    };
+    let esp = LocalProposal {
+        protocol: ProtocolId::Esp,
+        encr: vec![(EncrId::AesGcm16, Some(128))],
+        prf: vec![],
+        integ: vec![],
+        dh: vec![DhGroup::Ecp256],
+        esn: vec![],
+    };
+    let mut cfg = ike_child::psk_config(OUR_ADDR, CHARON_ADDR, PSK.as_bytes(), ike, esp);
+    cfg.child.lifetime_seconds = 60;
+    cfg
 }
 
 /// Our side, inside its namespace: initiates, rekeys on schedule, prints one line per
 /// event, checks make-before-break, closes.
 fn child() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new("ikev2_protocol=debug"))
-        .try_init();
-    let s500 = UdpSocket::bind((OUR_ADDR, 500)).expect("bind 500");
-    let s4500 = UdpSocket::bind((OUR_ADDR, 4500)).expect("bind 4500");
-    for sock in [&s500, &s4500] {
-        sock.set_nonblocking(true).unwrap();
-    }
-    let start = Instant::now();
-    let now = || Time::from_millis(start.elapsed().as_millis() as u64);
+    ike_child::log_protocol("debug");
+    let udp = Udp::bind(OUR_ADDR);
     let mut rng = OsRng;
-    let mut sa = IkeSa::initiate(now(), our_config(), &mut rng).expect("config");
+    let mut sa = IkeSa::initiate(udp.now(), our_config(), &mut rng).expect("config");
     sa.set_ike_lifetime(Duration::from_secs(60), &mut rng);
     let mut buf = vec![0u8; 65536];
     let mut live: BTreeMap<u32, u32> = BTreeMap::new();
     let mut first: Option<(Instant, u32)> = None;
     let (mut child_rekeyed, mut ike_rekeyed, mut closing) = (false, false, false);
-    while start.elapsed() < Duration::from_secs(25) {
-        while let Some(t) = sa.poll_transmit() {
-            // Port 4500 carries the non-ESP marker (RFC 3948 2.2).
-            if t.to.port() == 4500 {
-                let mut framed = vec![0u8; 4];
-                framed.extend_from_slice(&t.bytes);
-                s4500.send_to(&framed, t.to).expect("send 4500");
-            } else {
-                s500.send_to(&t.bytes, t.to).expect("send 500");
-            }
-        }
+    while udp.elapsed() < Duration::from_secs(25) {
+        udp.send_all(&mut sa);
         while let Some(ev) = sa.poll_event() {
             match &ev {
                 Event::Established(info) => println!("EVENT established {:016x}", info.spi_i),
@@ -208,54 +137,40 @@ fn child() {
                     "EVENT ike-rekeyed initiator={} spi_i={:016x} spi_r={:016x}",
                     info.initiator, info.spi_i, info.spi_r
                 ),
-                Event::Closed { reason } => {
-                    println!("EVENT closed {reason:?}");
+                Event::Closed { .. } => {
+                    println!("{}", ike_child::event_line(&ev));
                     return;
                 }
-                Event::Failed(cause) => {
-                    println!("EVENT failed {cause:?}");
+                Event::Failed(_) => {
+                    println!("{}", ike_child::event_line(&ev));
                     std::process::exit(3);
                 }
-                other => println!("EVENT {other:?}"),
+                other => println!("{}", ike_child::event_line(other)),
             }
         }
         if let Some((t0, spi)) = first {
             let since = t0.elapsed();
             if !child_rekeyed && since >= OUR_CHILD_REKEY {
                 child_rekeyed = true;
-                println!("EVENT rekey-child {}", sa.rekey_child(now(), spi, &mut rng));
+                println!("EVENT rekey-child {}", sa.rekey_child(udp.now(), spi, &mut rng));
                 continue;
             }
             if !ike_rekeyed && since >= OUR_IKE_REKEY {
                 ike_rekeyed = true;
-                println!("EVENT rekey-ike {}", sa.rekey_ike(now(), &mut rng));
+                println!("EVENT rekey-ike {}", sa.rekey_ike(udp.now(), &mut rng));
                 continue;
             }
             if !closing && since >= CLOSE_AT {
                 closing = true;
-                sa.close(now(), &mut rng);
+                sa.close(udp.now(), &mut rng);
                 continue;
             }
         }
-        if sa.poll_timeout().is_some_and(|t| t <= now()) {
-            sa.handle_timeout(now(), &mut rng);
+        if sa.poll_timeout().is_some_and(|t| t <= udp.now()) {
+            sa.handle_timeout(udp.now(), &mut rng);
             continue;
         }
-        let mut got = false;
-        for (sock, marker) in [(&s500, false), (&s4500, true)] {
-            if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                got = true;
-                let msg = match (marker, &buf[..n]) {
-                    (false, m) => m,
-                    (true, [0, 0, 0, 0, rest @ ..]) => rest,
-                    (true, _) => continue,
-                };
-                sa.handle(now(), msg, from, &mut rng);
-            }
-        }
-        if !got {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        udp.receive(&mut buf, |msg, from| sa.handle(udp.now(), msg, from, &mut rng));
     }
     println!("EVENT timeout");
     std::process::exit(4);
@@ -267,43 +182,16 @@ fn ikev2_rekey_interop_with_strongswan() {
         child();
         return;
     }
-    if !is_root() || !std::path::Path::new(common::strongswan::CHARON).exists() {
+    if !have_root_and_charon() {
         eprintln!("skipped: needs root and strongSwan (scripts/setup.sh installs it)");
         return;
     }
     let pid = std::process::id();
-    let (a, b) = (format!("fgrk{pid}a"), format!("fgrk{pid}b"));
-    let _ns = match Namespaces::create(&[a.clone(), b.clone()]) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("skipped: no network namespaces: {e}");
-            return;
-        }
-    };
-    in_ns(&a, &["ip", "link", "add", "rk0", "type", "veth", "peer", "name", "rk1", "netns", &b]);
-    in_ns(&a, &["ip", "addr", "add", &format!("{CHARON_ADDR}/24"), "dev", "rk0"]);
-    in_ns(&b, &["ip", "addr", "add", &format!("{OUR_ADDR}/24"), "dev", "rk1"]);
-    for (ns, dev) in [(&a, "rk0"), (&b, "rk1")] {
-        in_ns(ns, &["ip", "link", "set", dev, "up"]);
-        in_ns(ns, &["ip", "link", "set", "lo", "up"]);
-    }
-    // kernel-libipsec routes its policies through a TUN device from an address of the
-    // local selector: strongSwan's LAN lives on lo.
-    in_ns(&a, &["ip", "addr", "add", "10.2.0.1/16", "dev", "lo"]);
-    let dir = std::env::temp_dir().join(format!("fgrk{pid}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let charon = Charon::start(&a, &dir, &swanctl_conf()).unwrap_or_else(|e| panic!("{e}"));
-    let ours = Command::new("ip")
-        .args(["netns", "exec", &b])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_bounded(ours, Duration::from_secs(40));
+    let Some(lab) = Lab::create("rk", CHARON_ADDR, OUR_ADDR) else { return };
+    let dir = fresh_dir(&format!("fgrk{pid}"));
+    let charon =
+        Charon::start(&lab.charon_ns, &dir, &swanctl_conf()).unwrap_or_else(|e| panic!("{e}"));
+    let out = lab.run_ours(TEST, CHILD_ENV, "1", None);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let log = charon.log();
@@ -346,8 +234,7 @@ fn ikev2_rekey_interop_with_strongswan() {
     assert!(log.contains("CHILD_SA net{3} established"), "{}", report());
     assert!(log.matches("rekeyed between").count() >= 2, "{}", report());
     for l in stdout.lines().filter(|l| l.starts_with("EVENT child-up")) {
-        let spi = |key: &str| l.split(key).nth(1).unwrap().split_whitespace().next().unwrap();
-        let want = format!("with SPIs {}_i {}_o", spi("out="), spi("in="));
+        let want = charon_spis(l);
         assert!(log.contains(&want), "charon lacks {want:?}: {}", report());
     }
     for bad in ["rekeying failed", "not found for rekey", "peer didn't find", "failed to establish"]

@@ -6,67 +6,27 @@
 //! Every run checks, event by event, that once a Child SA is up each side always has one
 //! (Up not yet followed by Down): rekeying is make-before-break.
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
-use std::collections::BTreeMap;
 
 use control::ikev2::proposal::{Encr, LocalProposal};
 use control::ikev2::sa::{
-    ChildConfig, ChildSa, Event, FailureCause, IkeEndpoint, IkeSaInfo, Mode, PeerConfig,
-    ProtocolError, Psk, SaHandle,
+    ChildConfig, ChildSa, Event, FailureCause, IkeSaInfo, PeerConfig, ProtocolError,
 };
-use control::ikev2::selectors::{PolicySelectors, from_prefix};
+use control::ikev2::selectors::PolicySelectors;
 use control::ikev2::wire::{
     DhGroup, EncrId, ExchangeType, IdRepr, Message, NotifyType, PrfId, ProtocolId, TrafficSelector,
 };
-use control::retransmit::RetransmitPolicy;
 use control::time::Time;
-use rand_core::{Infallible, TryCryptoRng, TryRng};
-use sha2::{Digest, Sha256};
 
-/// Deterministic test RNG: SHA-256(seed | counter) blocks. Not for production use.
-struct TestRng {
-    seed: [u8; 32],
-    counter: u64,
-}
+include!("support/pair.rs");
 
-impl TestRng {
-    fn new(tag: &str) -> Self {
-        TestRng { seed: Sha256::digest(tag.as_bytes()).into(), counter: 0 }
-    }
-}
-
-impl TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(32) {
-            let mut h = Sha256::new();
-            h.update(self.seed);
-            h.update(self.counter.to_be_bytes());
-            self.counter += 1;
-            chunk.copy_from_slice(&h.finalize()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for TestRng {}
+/// `Pair::check_live`'s default: rekeying is make-before-break.
+const CHECK_LIVE: bool = true;
+/// No NAT here: every datagram uses the configured addresses.
+const EXACT_ADDRESSES: bool = true;
 
 // ---------------------------------------------------------------------------------------
 // Configuration.
-
-const I_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
-const R_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 500);
 
 const GCM128: Encr = (EncrId::AesGcm16, Some(128));
 const CHACHA: Encr = (EncrId::ChaCha20Poly1305, None);
@@ -94,40 +54,10 @@ fn esp(encr: Encr, pfs: &[DhGroup]) -> LocalProposal {
     }
 }
 
-fn net(a: [u8; 4], len: u8) -> TrafficSelector {
-    from_prefix(IpAddr::V4(Ipv4Addr::from(a)), len)
-}
-
 /// One side: 10.1/16 (initiator) and 10.2/16 (responder), GCM IKE and ESP over ECP-256, the
 /// Child SA lifetime `life` seconds.
 fn config(initiator: bool, pfs: &[DhGroup], life: u64) -> PeerConfig {
-    let (i_net, r_net) = (net([10, 1, 0, 0], 16), net([10, 2, 0, 0], 16));
-    let (local_addr, remote_addr, local, remote, me, peer) = if initiator {
-        (I_ADDR, R_ADDR, i_net, r_net, "i.example", "r.example")
-    } else {
-        (R_ADDR, I_ADDR, r_net, i_net, "r.example", "i.example")
-    };
-    PeerConfig {
-        local_addr,
-        remote_addr,
-        local_id: IdRepr::fqdn(me),
-        remote_id: Some(IdRepr::fqdn(peer)),
-        psk_local: Psk::new(b"correct horse battery staple"),
-        psk_remote: Psk::new(b"correct horse battery staple"),
-        psk_by_id: vec![],
-        ike_proposals: vec![ike(GCM128, DhGroup::Ecp256)],
-        child: ChildConfig {
-            esp_proposals: vec![esp(GCM128, pfs)],
-            selectors: PolicySelectors { local: vec![local], remote: vec![remote] },
-            lifetime_seconds: life,
-            lifetime_kilobytes: 4_608_000,
-            mode: Mode::Tunnel,
-        },
-        retransmit: RetransmitPolicy::default(),
-        dpd_interval: Duration::ZERO,
-        allow_weak_dh: false,
-        auth: Default::default(),
-    }
+    psk_config(initiator, ike(GCM128, DhGroup::Ecp256), esp(GCM128, pfs), life)
 }
 
 fn pair_cfg(pfs: &[DhGroup], life: u64) -> (PeerConfig, PeerConfig) {
@@ -135,183 +65,13 @@ fn pair_cfg(pfs: &[DhGroup], life: u64) -> (PeerConfig, PeerConfig) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The harness.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    IToR,
-    RToI,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
-    Deliver,
-    Drop,
-    Delay(Duration),
-}
-
-#[derive(Debug, Clone)]
-struct Sent {
-    at: Time,
-    dir: Dir,
-    bytes: Vec<u8>,
-}
-
-struct Side {
-    ep: IkeEndpoint,
-    addr: SocketAddr,
-    inbound: Vec<(Time, SocketAddr, Vec<u8>)>,
-    rng: TestRng,
-    events: Vec<(Time, SaHandle, Event)>,
-    /// Child SAs up and not down: inbound SPI to outbound SPI.
-    live: BTreeMap<u32, u32>,
-    /// A Child SA was up once: from then on `live` must never be empty.
-    ever_up: bool,
-}
-
-impl Side {
-    fn new(ep: IkeEndpoint, addr: SocketAddr, tag: &str) -> Side {
-        Side {
-            ep,
-            addr,
-            inbound: Vec::new(),
-            rng: TestRng::new(tag),
-            events: Vec::new(),
-            live: BTreeMap::new(),
-            ever_up: false,
-        }
-    }
-}
-
-type Fault = Box<dyn FnMut(Dir, &[u8]) -> Fate>;
-
-struct Pair {
-    time: Time,
-    latency: Duration,
-    i: Side,
-    r: Side,
-    fault: Fault,
-    log: Vec<Sent>,
-    h: SaHandle,
-    /// Check the make-before-break invariant (off where a test deletes the last pair).
-    check_live: bool,
-}
+// The harness (`support/pair.rs`): what these tests add.
 
 impl Pair {
-    fn new(icfg: PeerConfig, rcfg: PeerConfig) -> Pair {
-        Pair::seeded(icfg, rcfg, "", |_, _| {})
-    }
-
-    /// With RNG seeds of their own, and `setup` run on both endpoints before the start.
-    fn seeded(
-        icfg: PeerConfig,
-        rcfg: PeerConfig,
-        seed: &str,
-        setup: impl FnOnce(&mut IkeEndpoint, &mut IkeEndpoint),
-    ) -> Pair {
-        let mut i = Side::new(IkeEndpoint::new(vec![]), I_ADDR, &format!("initiator{seed}"));
-        let mut r = Side::new(IkeEndpoint::new(vec![rcfg]), R_ADDR, &format!("responder{seed}"));
-        setup(&mut i.ep, &mut r.ep);
-        let h = i.ep.connect(Time::ZERO, icfg, &mut i.rng).expect("valid config");
-        Pair {
-            time: Time::ZERO,
-            latency: Duration::from_millis(10),
-            i,
-            r,
-            fault: Box::new(|_, _| Fate::Deliver),
-            log: Vec::new(),
-            h,
-            check_live: true,
-        }
-    }
-
-    fn flush(&mut self) {
-        for dir in [Dir::IToR, Dir::RToI] {
-            let (src, dst) = match dir {
-                Dir::IToR => (&mut self.i, &mut self.r),
-                Dir::RToI => (&mut self.r, &mut self.i),
-            };
-            while let Some(t) = src.ep.poll_transmit() {
-                assert_eq!((t.from, t.to), (src.addr, dst.addr));
-                self.log.push(Sent { at: self.time, dir, bytes: t.bytes.clone() });
-                let at = self.time + self.latency;
-                match (self.fault)(dir, &t.bytes) {
-                    Fate::Deliver => dst.inbound.push((at, src.addr, t.bytes)),
-                    Fate::Drop => {}
-                    Fate::Delay(d) => dst.inbound.push((at + d, src.addr, t.bytes)),
-                }
-            }
-            while let Some((h, e)) = src.ep.poll_event() {
-                match &e {
-                    Event::ChildSaUp(c) => {
-                        assert!(src.live.insert(c.inbound_spi, c.outbound_spi).is_none());
-                        src.ever_up = true;
-                    }
-                    Event::ChildSaDown { inbound_spi, outbound_spi } => {
-                        assert_eq!(src.live.remove(inbound_spi), Some(*outbound_spi), "{e:?}");
-                        assert!(
-                            !self.check_live || !src.live.is_empty(),
-                            "{dir:?} at {}: the last Child SA went down: {e:?}",
-                            self.time
-                        );
-                    }
-                    _ => {}
-                }
-                src.events.push((self.time, h, e));
-            }
-        }
-    }
-
-    fn step(&mut self) {
-        for side in [&mut self.i, &mut self.r] {
-            side.inbound.sort_by_key(|x| x.0);
-            let due = side.inbound.iter().take_while(|x| x.0 <= self.time).count();
-            let arrived: Vec<_> = side.inbound.drain(..due).collect();
-            for (_, from, bytes) in arrived {
-                side.ep.handle(self.time, &bytes, from, &mut side.rng);
-            }
-            if side.ep.poll_timeout().is_some_and(|t| t <= self.time) {
-                side.ep.handle_timeout(self.time, &mut side.rng);
-            }
-        }
-        self.flush();
-    }
-
-    fn next_wakeup(&self) -> Option<Time> {
-        [&self.i, &self.r]
-            .into_iter()
-            .flat_map(|s| s.ep.poll_timeout().into_iter().chain(s.inbound.iter().map(|x| x.0)))
-            .min()
-    }
-
-    fn run_until(&mut self, end: Time) {
-        for _ in 0..1_000_000 {
-            self.step();
-            match self.next_wakeup() {
-                Some(t) if t <= end => self.time = self.time.max(t),
-                _ => {
-                    self.time = self.time.max(end);
-                    self.step();
-                    return;
-                }
-            }
-        }
-        panic!("no progress at {}", self.time);
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.time + d;
-        self.run_until(end);
-    }
-
     fn establish(&mut self) {
         self.run_for(Duration::from_secs(2));
         assert!(self.i.ep.sa(self.h).is_some_and(|sa| sa.is_established()));
         assert_eq!((self.i.live.len(), self.r.live.len()), (1, 1));
-    }
-
-    fn rh(&self) -> SaHandle {
-        self.r.events.iter().find(|e| matches!(e.2, Event::Established(_))).expect("up").1
     }
 
     /// The one live pair of each side.
@@ -347,32 +107,8 @@ impl Pair {
     }
 }
 
-fn ups(s: &Side) -> Vec<&ChildSa> {
-    s.events
-        .iter()
-        .filter_map(|e| if let Event::ChildSaUp(c) = &e.2 { Some(c) } else { None })
-        .collect()
-}
-
 fn up_times(s: &Side) -> Vec<Time> {
     s.events.iter().filter(|e| matches!(e.2, Event::ChildSaUp(_))).map(|e| e.0).collect()
-}
-
-fn downs(s: &Side) -> Vec<(u32, u32)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e.2 {
-            Event::ChildSaDown { inbound_spi, outbound_spi } => Some((inbound_spi, outbound_spi)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn child_failures(s: &Side) -> Vec<&FailureCause> {
-    s.events
-        .iter()
-        .filter_map(|e| if let Event::ChildSaFailed(c) = &e.2 { Some(c) } else { None })
-        .collect()
 }
 
 fn terminal(s: &Side) -> usize {
@@ -943,7 +679,7 @@ impl Pair {
     /// Delays the first CREATE_CHILD_SA request in `dir` by `ms` more.
     fn with_delay_first_ccs_request(mut self, dir: Dir, ms: u64) -> Pair {
         let mut done = false;
-        self.fault = Box::new(move |d, b| {
+        self.fault = Box::new(move |d, _, b| {
             if d == dir && !done && is_ccs(b, false) {
                 done = true;
                 return Fate::Delay(Duration::from_millis(ms));
@@ -1024,7 +760,7 @@ fn ikev2_rekey_lost_request_and_lost_answer_are_retransmitted() {
     p.establish();
     // The first CREATE_CHILD_SA request and the first answer are lost.
     let (mut req_lost, mut ans_lost) = (false, false);
-    p.fault = Box::new(move |d, b| {
+    p.fault = Box::new(move |d, _, b| {
         if d == Dir::IToR && !req_lost && is_ccs(b, false) {
             req_lost = true;
             return Fate::Drop;
@@ -1057,7 +793,7 @@ fn ikev2_rekey_late_answer_and_retransmission_make_one_pair() {
     // The answer is 1.5 s late: the request is resent at 1 s and answered again from the
     // cache; the second answer is stale.
     let mut done = false;
-    p.fault = Box::new(move |d, b| {
+    p.fault = Box::new(move |d, _, b| {
         if d == Dir::RToI && !done && is_ccs(b, true) {
             done = true;
             return Fate::Delay(Duration::from_millis(1500));
@@ -1080,7 +816,7 @@ fn ikev2_rekey_lost_delete_of_the_old_ike_sa_is_retransmitted() {
     let old = p.ike_spis();
     // The first INFORMATIONAL request (the DELETE of the old IKE SA) is lost.
     let mut lost = false;
-    p.fault = Box::new(move |d, b| {
+    p.fault = Box::new(move |d, _, b| {
         let info = Message::parse(b).is_ok_and(|m| {
             m.header.exchange_type == ExchangeType::Informational && !m.header.response
         });

@@ -7,64 +7,24 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
 use control::ikev2::proposal::{Encr, LocalProposal};
-use control::ikev2::sa::{
-    ChildConfig, ChildSa, CloseReason, Event, FailureCause, IkeEndpoint, Mode, PeerConfig, Psk,
-    SaHandle,
-};
-use control::ikev2::selectors::{PolicySelectors, from_prefix};
+use control::ikev2::sa::{ChildSa, CloseReason, Event, FailureCause, PeerConfig, Psk};
+use control::ikev2::selectors::PolicySelectors;
 use control::ikev2::wire::{
     DhGroup, EncrId, ExchangeType, IdRepr, IntegId, Message, NotifyType, Payload, PrfId,
     ProtocolId, TrafficSelector,
 };
-use control::retransmit::RetransmitPolicy;
 use control::time::Time;
 use proptest::prelude::*;
-use rand_core::{Infallible, TryCryptoRng, TryRng};
-use sha2::{Digest, Sha256};
 
-/// Deterministic test RNG: SHA-256(seed | counter) blocks. Not for production use.
-struct TestRng {
-    seed: [u8; 32],
-    counter: u64,
-}
+include!("support/pair.rs");
 
-impl TestRng {
-    fn new(tag: &str) -> Self {
-        TestRng { seed: Sha256::digest(tag.as_bytes()).into(), counter: 0 }
-    }
-}
-
-impl TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(32) {
-            let mut h = Sha256::new();
-            h.update(self.seed);
-            h.update(self.counter.to_be_bytes());
-            self.counter += 1;
-            chunk.copy_from_slice(&h.finalize()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for TestRng {}
+/// `Pair::check_live`'s default: tests here close the last Child SA.
+const CHECK_LIVE: bool = false;
+/// A test mutates the NAT detection hash: the port floats to 4500.
+const EXACT_ADDRESSES: bool = false;
 
 // ---------------------------------------------------------------------------------------
 // Configuration.
-
-const I_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
-const R_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 500);
 
 fn ike(encr: Encr, integ: Option<IntegId>, dh: &[DhGroup]) -> LocalProposal {
     LocalProposal {
@@ -88,10 +48,6 @@ fn esp(encr: Encr, integ: Option<IntegId>) -> LocalProposal {
     }
 }
 
-fn net(a: [u8; 4], len: u8) -> TrafficSelector {
-    from_prefix(IpAddr::V4(Ipv4Addr::from(a)), len)
-}
-
 const CBC256: Encr = (EncrId::AesCbc, Some(256));
 const GCM128: Encr = (EncrId::AesGcm16, Some(128));
 const CHACHA: Encr = (EncrId::ChaCha20Poly1305, None);
@@ -99,33 +55,7 @@ const CHACHA: Encr = (EncrId::ChaCha20Poly1305, None);
 /// One side's configuration: `local` / `remote` are 10.1/16 and 10.2/16 seen from the
 /// initiator.
 fn config(initiator: bool, ike_p: LocalProposal, esp_p: LocalProposal) -> PeerConfig {
-    let (i_net, r_net) = (net([10, 1, 0, 0], 16), net([10, 2, 0, 0], 16));
-    let (local_addr, remote_addr, local, remote, me, peer) = if initiator {
-        (I_ADDR, R_ADDR, i_net, r_net, "i.example", "r.example")
-    } else {
-        (R_ADDR, I_ADDR, r_net, i_net, "r.example", "i.example")
-    };
-    PeerConfig {
-        local_addr,
-        remote_addr,
-        local_id: IdRepr::fqdn(me),
-        remote_id: Some(IdRepr::fqdn(peer)),
-        psk_local: Psk::new(b"correct horse battery staple"),
-        psk_remote: Psk::new(b"correct horse battery staple"),
-        psk_by_id: vec![],
-        ike_proposals: vec![ike_p],
-        child: ChildConfig {
-            esp_proposals: vec![esp_p],
-            selectors: PolicySelectors { local: vec![local], remote: vec![remote] },
-            lifetime_seconds: 3600,
-            lifetime_kilobytes: 4_608_000,
-            mode: Mode::Tunnel,
-        },
-        retransmit: RetransmitPolicy::default(),
-        dpd_interval: Duration::ZERO,
-        allow_weak_dh: false,
-        auth: Default::default(),
-    }
+    psk_config(initiator, ike_p, esp_p, 3600)
 }
 
 fn gcm_pair() -> (PeerConfig, PeerConfig) {
@@ -141,211 +71,18 @@ fn x25519_pair() -> (PeerConfig, PeerConfig) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The harness.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    /// Initiator to responder.
-    IToR,
-    /// Responder to initiator.
-    RToI,
-}
-
-/// What the network does with one datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
-    Deliver,
-    Drop,
-    Duplicate,
-    Delay(Duration),
-}
-
-/// One datagram as sent (before the fault hook), for assertions.
-#[derive(Debug, Clone)]
-struct Sent {
-    at: Time,
-    dir: Dir,
-    /// Index among the datagrams sent in that direction, from 0.
-    n: usize,
-    bytes: Vec<u8>,
-}
-
-struct Side {
-    ep: IkeEndpoint,
-    addr: SocketAddr,
-    inbound: Vec<(Time, SocketAddr, Vec<u8>)>,
-    rng: TestRng,
-    events: Vec<(Time, SaHandle, Event)>,
-    sent: usize,
-}
-
-impl Side {
-    fn new(ep: IkeEndpoint, addr: SocketAddr, tag: &str) -> Side {
-        Side { ep, addr, inbound: Vec::new(), rng: TestRng::new(tag), events: Vec::new(), sent: 0 }
-    }
-}
-
-type Fault = Box<dyn FnMut(Dir, usize, &[u8]) -> Fate>;
-
-struct Pair {
-    time: Time,
-    latency: Duration,
-    i: Side,
-    r: Side,
-    fault: Fault,
-    log: Vec<Sent>,
-    /// The initiator's SA.
-    h: SaHandle,
-}
+// The harness (`support/pair.rs`): what these tests add.
 
 impl Pair {
-    /// An initiator endpoint that has just started `icfg`, and a responder endpoint that
-    /// answers with `rcfg`.
-    fn new(icfg: PeerConfig, rcfg: PeerConfig) -> Pair {
-        let mut i = Side::new(IkeEndpoint::new(vec![]), I_ADDR, "initiator");
-        let r = Side::new(IkeEndpoint::new(vec![rcfg]), R_ADDR, "responder");
-        let h = i.ep.connect(Time::ZERO, icfg, &mut i.rng).expect("valid config");
-        Pair {
-            time: Time::ZERO,
-            latency: Duration::from_millis(10),
-            i,
-            r,
-            fault: Box::new(|_, _, _| Fate::Deliver),
-            log: Vec::new(),
-            h,
-        }
-        // The first request stays queued until the first step, under the fault hook.
-    }
-
-    fn with_fault(mut self, f: impl FnMut(Dir, usize, &[u8]) -> Fate + 'static) -> Pair {
-        self.fault = Box::new(f);
-        self
-    }
-
-    /// Moves both sides' output onto the wire and their events into the logs.
-    fn flush(&mut self) {
-        for dir in [Dir::IToR, Dir::RToI] {
-            let (src, dst) = match dir {
-                Dir::IToR => (&mut self.i, &mut self.r),
-                Dir::RToI => (&mut self.r, &mut self.i),
-            };
-            while let Some(t) = src.ep.poll_transmit() {
-                // A NAT seen in IKE_SA_INIT (here: a mutated detection hash) moves the
-                // initiator to port 4500 (RFC 7296 section 2.23); the address stays.
-                let port_ok = |a: core::net::SocketAddr, want: core::net::SocketAddr| {
-                    a.ip() == want.ip() && (a.port() == want.port() || a.port() == 4500)
-                };
-                assert!(port_ok(t.from, src.addr), "sent from the configured address: {t:?}");
-                assert!(port_ok(t.to, dst.addr), "sent to the peer: {t:?}");
-                let n = src.sent;
-                src.sent += 1;
-                self.log.push(Sent { at: self.time, dir, n, bytes: t.bytes.clone() });
-                let at = self.time + self.latency;
-                match (self.fault)(dir, n, &t.bytes) {
-                    Fate::Deliver => dst.inbound.push((at, src.addr, t.bytes)),
-                    Fate::Drop => {}
-                    Fate::Duplicate => {
-                        dst.inbound.push((at, src.addr, t.bytes.clone()));
-                        dst.inbound.push((at, src.addr, t.bytes));
-                    }
-                    Fate::Delay(d) => dst.inbound.push((at + d, src.addr, t.bytes)),
-                }
-            }
-            while let Some((h, e)) = src.ep.poll_event() {
-                src.events.push((self.time, h, e));
-            }
-        }
-    }
-
-    /// Delivers what has arrived and runs the timers that are due, at the current time.
-    fn step(&mut self) {
-        for side in [&mut self.i, &mut self.r] {
-            side.inbound.sort_by_key(|x| x.0);
-            let due = side.inbound.iter().take_while(|x| x.0 <= self.time).count();
-            let arrived: Vec<_> = side.inbound.drain(..due).collect();
-            for (_, from, bytes) in arrived {
-                side.ep.handle(self.time, &bytes, from, &mut side.rng);
-            }
-            if side.ep.poll_timeout().is_some_and(|t| t <= self.time) {
-                side.ep.handle_timeout(self.time, &mut side.rng);
-            }
-        }
-        self.flush();
-    }
-
-    fn next_wakeup(&self) -> Option<Time> {
-        [&self.i, &self.r]
-            .into_iter()
-            .flat_map(|s| s.ep.poll_timeout().into_iter().chain(s.inbound.iter().map(|x| x.0)))
-            .min()
-    }
-
-    /// Runs until `end` (virtual), jumping from event to event.
-    fn run_until(&mut self, end: Time) {
-        for _ in 0..100_000 {
-            self.step();
-            match self.next_wakeup() {
-                Some(t) if t <= end => self.time = self.time.max(t),
-                _ => {
-                    self.time = self.time.max(end);
-                    self.step();
-                    return;
-                }
-            }
-        }
-        panic!("no progress at {}", self.time);
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.time + d;
-        self.run_until(end);
-    }
-
     /// Runs the handshake (a few virtual seconds suffice without loss).
     fn establish(&mut self) {
         self.run_for(Duration::from_secs(5));
         assert!(self.i.ep.sa(self.h).is_some_and(|sa| sa.is_established()), "initiator up");
     }
 
-    /// The responder's one SA.
-    fn rh(&self) -> SaHandle {
-        self.r.events.iter().find(|e| matches!(e.2, Event::Established(_))).expect("responder up").1
-    }
-
     fn rng_i(&mut self) -> &mut TestRng {
         &mut self.i.rng
     }
-}
-
-fn children(s: &Side) -> Vec<&ChildSa> {
-    s.events
-        .iter()
-        .filter_map(|e| if let Event::ChildSaUp(c) = &e.2 { Some(c) } else { None })
-        .collect()
-}
-
-fn failures(s: &Side) -> Vec<&FailureCause> {
-    s.events
-        .iter()
-        .filter_map(|e| if let Event::Failed(c) = &e.2 { Some(c) } else { None })
-        .collect()
-}
-
-fn child_failures(s: &Side) -> Vec<&FailureCause> {
-    s.events
-        .iter()
-        .filter_map(|e| if let Event::ChildSaFailed(c) = &e.2 { Some(c) } else { None })
-        .collect()
-}
-
-fn downs(s: &Side) -> Vec<(u32, u32)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e.2 {
-            Event::ChildSaDown { inbound_spi, outbound_spi } => Some((inbound_spi, outbound_spi)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn closes(s: &Side) -> Vec<CloseReason> {
@@ -392,7 +129,7 @@ fn establish_and_check(icfg: PeerConfig, rcfg: PeerConfig, encr_len: usize, inte
     let mut p = Pair::new(icfg, rcfg);
     p.establish();
     assert_eq!((established(&p.i), established(&p.r)), (1, 1));
-    let (ci, cr) = (children(&p.i), children(&p.r));
+    let (ci, cr) = (ups(&p.i), ups(&p.r));
     assert_eq!((ci.len(), cr.len()), (1, 1), "one Child SA each");
     assert_crosswise(ci[0], cr[0]);
     assert_eq!(ci[0].outbound.encr.len(), encr_len);
@@ -439,7 +176,7 @@ fn ikev2_sa_wildcard_responder_looks_the_key_up_by_identity() {
     r.psk_by_id = vec![(IdRepr::fqdn("i.example"), Psk::new(b"correct horse battery staple"))];
     let mut p = Pair::new(i, r);
     p.establish();
-    assert_eq!(children(&p.r).len(), 1);
+    assert_eq!(ups(&p.r).len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -468,7 +205,7 @@ fn ikev2_sa_invalid_ke_retries_once_with_the_requested_group() {
     assert_eq!(init_i[1].1.header.message_id, 0);
     let Event::Established(info) = &p.i.events[0].2 else { panic!() };
     assert_eq!(info.transforms.dh, Some(DhGroup::Ecp256));
-    assert_crosswise(children(&p.i)[0], children(&p.r)[0]);
+    assert_crosswise(ups(&p.i)[0], ups(&p.r)[0]);
 }
 
 #[test]
@@ -514,7 +251,7 @@ fn ikev2_sa_cookie_is_echoed_first_in_the_repeated_request() {
     assert_eq!(again.payloads[1..], m.payloads[..], "otherwise the same request");
     // The real responder (which ignores cookies it did not ask for) completes it.
     p.establish();
-    assert_eq!(children(&p.r).len(), 1);
+    assert_eq!(ups(&p.r).len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -529,7 +266,7 @@ fn ikev2_sa_wrong_psk_fails_on_both_sides_when_the_responder_checks() {
     assert!(matches!(failures(&p.i)[..], [FailureCause::AuthenticationFailed(_)]));
     assert!(matches!(failures(&p.r)[..], [FailureCause::AuthenticationFailed(_)]));
     assert_eq!(established(&p.i) + established(&p.r), 0);
-    assert!(children(&p.i).is_empty() && children(&p.r).is_empty());
+    assert!(ups(&p.i).is_empty() && ups(&p.r).is_empty());
     let auth_r = messages(&p.log, Dir::RToI, ExchangeType::IkeAuth);
     assert_eq!(auth_r.len(), 1);
 }
@@ -545,7 +282,7 @@ fn ikev2_sa_wrong_psk_fails_on_both_sides_when_the_initiator_checks() {
     // The responder believed it and installed the Child SA; the initiator's notice
     // (INFORMATIONAL with AUTHENTICATION_FAILED) takes it down again.
     assert!(matches!(failures(&p.r)[..], [FailureCause::AuthenticationFailed(_)]));
-    let up = children(&p.r)[0];
+    let up = ups(&p.r)[0];
     assert_eq!(downs(&p.r), vec![(up.inbound_spi, up.outbound_spi)]);
 }
 
@@ -591,7 +328,7 @@ fn ikev2_sa_no_common_esp_proposal_keeps_the_ike_sa() {
     let mut p = Pair::new(i, r);
     p.establish();
     assert_eq!((established(&p.i), established(&p.r)), (1, 1));
-    assert!(children(&p.i).is_empty() && children(&p.r).is_empty());
+    assert!(ups(&p.i).is_empty() && ups(&p.r).is_empty());
     assert!(
         matches!(child_failures(&p.r)[..], [FailureCause::NoProposalChosen(s)] if s.contains("CHACHA20"))
     );
@@ -609,7 +346,7 @@ fn ikev2_sa_responder_narrows_any_to_its_policy() {
     i.child.selectors = PolicySelectors { local: vec![any.clone()], remote: vec![any] };
     let mut p = Pair::new(i, r);
     p.establish();
-    let (ci, cr) = (children(&p.i)[0], children(&p.r)[0]);
+    let (ci, cr) = (ups(&p.i)[0], ups(&p.r)[0]);
     assert_eq!(ci.local_ts, vec![net([10, 1, 0, 0], 16)], "narrowed to the responder's remote");
     assert_eq!(ci.remote_ts, vec![net([10, 2, 0, 0], 16)]);
     assert_crosswise(ci, cr);
@@ -637,7 +374,7 @@ fn ikev2_sa_responder_narrows_its_wider_policy_to_the_request() {
     i.child.selectors.remote = vec![net([10, 2, 1, 0], 24)];
     let mut p = Pair::new(i, r);
     p.establish();
-    assert_eq!(children(&p.i)[0].remote_ts, vec![net([10, 2, 1, 0], 24)]);
+    assert_eq!(ups(&p.i)[0].remote_ts, vec![net([10, 2, 1, 0], 24)]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -675,8 +412,8 @@ fn ikev2_sa_lost_auth_response_is_answered_from_the_cache() {
     assert_eq!(auth_r[0].1, auth_r[1].1, "the same answer, byte for byte");
     let rsa = p.r.ep.sa(p.rh()).unwrap().stats();
     assert_eq!((rsa.requests_processed, rsa.replays), (2, 1), "IKE_SA_INIT and IKE_AUTH once");
-    assert_eq!((children(&p.i).len(), children(&p.r).len()), (1, 1));
-    assert_crosswise(children(&p.i)[0], children(&p.r)[0]);
+    assert_eq!((ups(&p.i).len(), ups(&p.r).len()), (1, 1));
+    assert_crosswise(ups(&p.i)[0], ups(&p.r)[0]);
 }
 
 #[test]
@@ -689,7 +426,7 @@ fn ikev2_sa_lost_init_response_is_answered_from_the_cache() {
     assert_eq!(init_r.len(), 2);
     assert_eq!(init_r[0].1, init_r[1].1, "same SPI, keys and nonce: one responder SA");
     assert_eq!(p.r.ep.len(), 1);
-    assert_crosswise(children(&p.i)[0], children(&p.r)[0]);
+    assert_crosswise(ups(&p.i)[0], ups(&p.r)[0]);
 }
 
 #[test]
@@ -698,7 +435,7 @@ fn ikev2_sa_duplicated_datagrams_are_processed_once() {
     let mut p = Pair::new(i, r).with_fault(|_, _, _| Fate::Duplicate);
     p.establish();
     assert_eq!((established(&p.i), established(&p.r)), (1, 1));
-    assert_eq!((children(&p.i).len(), children(&p.r).len()), (1, 1));
+    assert_eq!((ups(&p.i).len(), ups(&p.r).len()), (1, 1));
     let rs = p.r.ep.sa(p.rh()).unwrap().stats();
     assert_eq!(rs.requests_processed, 2);
     assert_eq!(rs.replays, 2, "each duplicate request got the cached answer");
@@ -720,7 +457,7 @@ fn ikev2_sa_reordered_and_late_answers_are_ignored() {
         }
     });
     p.establish();
-    assert_eq!((children(&p.i).len(), children(&p.r).len()), (1, 1));
+    assert_eq!((ups(&p.i).len(), ups(&p.r).len()), (1, 1));
     assert!(p.i.ep.sa(p.h).unwrap().stats().unexpected >= 1);
 }
 
@@ -760,7 +497,7 @@ fn ikev2_sa_silent_peer_is_detected() {
     // Last heard at the handshake (t = 0.02 s): checked at 10 s, given up 127 s later.
     assert!(t0 < Time::from_secs(10));
     assert_eq!(at.as_millis() / 1000, 137, "10 s idle + 127 s schedule");
-    let up = children(&p.i)[0];
+    let up = ups(&p.i)[0];
     assert_eq!(downs(&p.i), vec![(up.inbound_spi, up.outbound_spi)], "Child SA down first");
 }
 
@@ -790,7 +527,7 @@ fn ikev2_sa_inbound_esp_traffic_postpones_the_liveness_check() {
 // (h) DELETE.
 
 fn assert_both_down_and_closed(p: &Pair, i_reason: CloseReason, r_reason: CloseReason) {
-    let (ci, cr) = (children(&p.i)[0], children(&p.r)[0]);
+    let (ci, cr) = (ups(&p.i)[0], ups(&p.r)[0]);
     assert_eq!(downs(&p.i), vec![(ci.inbound_spi, ci.outbound_spi)]);
     assert_eq!(downs(&p.r), vec![(cr.inbound_spi, cr.outbound_spi)]);
     assert_eq!(closes(&p.i), vec![i_reason]);
@@ -848,7 +585,7 @@ fn ikev2_sa_child_delete_is_answered_with_the_paired_spi() {
     let (i, r) = gcm_pair();
     let mut p = Pair::new(i, r);
     p.establish();
-    let (cr_in, cr_out) = (children(&p.r)[0].inbound_spi, children(&p.r)[0].outbound_spi);
+    let (cr_in, cr_out) = (ups(&p.r)[0].inbound_spi, ups(&p.r)[0].outbound_spi);
     let (now, rh) = (p.time, p.rh());
     assert!(!p.r.ep.delete_child(now, rh, 0x1234, &mut p.r.rng), "unknown SPI");
     assert!(p.r.ep.delete_child(now, rh, cr_in, &mut p.r.rng));
@@ -966,7 +703,7 @@ fn scenario(inject: Option<(&Sent, &[u8])>) -> Pair {
 fn ikev2_sa_mutation_scenario_is_six_datagrams() {
     let p = scenario(None);
     assert_eq!(p.log.len(), 6);
-    assert_eq!((children(&p.i).len(), children(&p.r).len()), (1, 1));
+    assert_eq!((ups(&p.i).len(), ups(&p.r).len()), (1, 1));
     assert_eq!(
         (closes(&p.i), closes(&p.r)),
         (vec![CloseReason::Local], vec![CloseReason::PeerDeleted])
@@ -998,8 +735,8 @@ proptest! {
         }
         let p = scenario(Some((target, &bad)));
         if Message::parse(&target.bytes).is_ok_and(|m| m.encrypted().is_some()) {
-            prop_assert_eq!(children(&p.i).len(), 1);
-            prop_assert_eq!(children(&p.r).len(), 1);
+            prop_assert_eq!(ups(&p.i).len(), 1);
+            prop_assert_eq!(ups(&p.r).len(), 1);
             prop_assert_eq!(closes(&p.i), vec![CloseReason::Local]);
             prop_assert_eq!(closes(&p.r), vec![CloseReason::PeerDeleted]);
         }
@@ -1072,9 +809,9 @@ fn ikev2_sa_spis_come_from_the_allocator() {
     p.i.ep.sa_mut(p.h).unwrap().set_spi_allocator(Box::new(Counting(0x1000)));
     p.r.ep.set_spi_allocator_factory(Box::new(|| Box::new(Counting(0x2000))));
     p.establish();
-    assert_eq!(children(&p.i)[0].inbound_spi, 0x1001);
-    assert_eq!(children(&p.r)[0].inbound_spi, 0x2001);
-    assert_crosswise(children(&p.i)[0], children(&p.r)[0]);
+    assert_eq!(ups(&p.i)[0].inbound_spi, 0x1001);
+    assert_eq!(ups(&p.r)[0].inbound_spi, 0x2001);
+    assert_crosswise(ups(&p.i)[0], ups(&p.r)[0]);
 }
 
 #[test]

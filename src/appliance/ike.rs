@@ -193,6 +193,22 @@ impl IkeDaemon {
         }
         let mut endpoint = IkeEndpoint::new(responders);
         endpoint.set_ike_lifetime(ike_lifetime(cfg));
+        let mut rng = OsRng;
+        endpoint.set_dos_policy(Time::ZERO, admission(cfg), &mut rng);
+        if let Some(dir) = std::env::var_os(KEY_LOG_ENV) {
+            match FileKeyLog::open(std::path::Path::new(&dir)) {
+                Ok(log) => {
+                    tracing::warn!(
+                        target: TARGET,
+                        "{KEY_LOG_ENV}: writing IKE and ESP keys to {} (debugging only: anyone \
+                         who reads these files can decrypt the tunnels)",
+                        log.dir.display()
+                    );
+                    endpoint.set_key_log(Box::new(log));
+                }
+                Err(e) => tracing::error!(target: TARGET, "{KEY_LOG_ENV}: {e}"),
+            }
+        }
         Some(IkeDaemon {
             endpoint,
             entries,
@@ -210,7 +226,7 @@ impl IkeDaemon {
             children: BTreeMap::new(),
             natt_port: HashMap::new(),
             epoch: Instant::now(),
-            rng: OsRng,
+            rng,
             tx_worker: 0,
             stats: IkeStats::default(),
             counters: crate::metrics::IkeCounters::default(),
@@ -979,6 +995,45 @@ fn build_entries(
     (entries, by_policy)
 }
 
+/// The environment variable that turns the key log on: a directory where the appliance
+/// appends Wireshark's `ikev2_decryption_table` and `esp_sa` files (like SSLKEYLOGFILE).
+pub(crate) const KEY_LOG_ENV: &str = "FERROGATE_KEYLOG_DIR";
+
+/// The key log files: one per Wireshark table in `dir`, created 0600, appended to.
+struct FileKeyLog {
+    dir: std::path::PathBuf,
+}
+
+impl FileKeyLog {
+    fn open(dir: &std::path::Path) -> Result<FileKeyLog, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(FileKeyLog { dir: dir.to_owned() })
+    }
+}
+
+impl control::keylog::KeyLog for FileKeyLog {
+    fn append(&mut self, table: control::keylog::KeyLogTable, line: &str) {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = self.dir.join(table.file_name());
+        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path);
+        if let Err(e) = file.and_then(|mut f| writeln!(f, "{line}")) {
+            tracing::error!(target: TARGET, "key log {}: {e}", path.display());
+        }
+    }
+}
+
+/// The half-open limits and COOKIE threshold of `[ike]` (RFC 7296 section 2.6).
+fn admission(cfg: &ApplianceConfig) -> control::ikev2::dos::AdmissionConfig {
+    let ike = &cfg.policy.ike;
+    control::ikev2::dos::AdmissionConfig {
+        max_half_open: ike.max_half_open,
+        max_half_open_per_peer: ike.max_half_open_per_peer,
+        ..control::ikev2::dos::AdmissionConfig::default()
+    }
+    .with_cookie_percent(ike.cookie_threshold_percent)
+}
+
 /// The IKE SA lifetime: the first (highest priority) IKEv2 policy's `lifetime seconds`
 /// (ASA's default, a day, without one). SAs already up keep theirs.
 fn ike_lifetime(cfg: &ApplianceConfig) -> std::time::Duration {
@@ -1103,6 +1158,8 @@ impl IkeDaemon {
         }
         self.endpoint.set_responder_configs(responder_configs(&entries));
         self.endpoint.set_ike_lifetime(ike_lifetime(cfg));
+        let now = self.now();
+        self.endpoint.set_dos_policy(now, admission(cfg), &mut self.rng);
         self.entries = entries;
         self.by_policy = by_policy;
         Reconfigured { binds, notes, doomed }

@@ -3,6 +3,7 @@
 //! the `ferrogate` binary.
 #![allow(dead_code)]
 
+pub mod ike_child;
 pub mod netns;
 pub mod strongswan;
 

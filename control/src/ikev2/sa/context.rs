@@ -7,6 +7,9 @@ use std::collections::VecDeque;
 
 use rand_core::CryptoRng;
 
+use crate::ikev2::fragment::{
+    IPV4_UDP_OVERHEAD, IPV6_UDP_OVERHEAD, NON_ESP_MARKER_LEN, Reassembled, Reassembly,
+};
 use crate::ikev2::wire::{ExchangeType, HeaderRepr, Message, NotifyRepr, NotifyType, Payload};
 use crate::log::IKEV2_PROTOCOL;
 use crate::time::Time;
@@ -17,6 +20,9 @@ use super::events::{Event, FailureCause, Transmit};
 use super::exchange::{Purpose, Requests, Responses};
 use super::keys::IkeKeys;
 use super::{Stats, established, ike_auth, init, protect};
+
+/// The IKE port after NAT detection (RFC 3948).
+const NATT_PORT: u16 = 4500;
 
 /// What the states share: configuration, SPIs, both message ID windows, the output queues.
 pub(crate) struct Context {
@@ -35,6 +41,34 @@ pub(crate) struct Context {
     pub last_heard: Time,
     /// Hard lifetime of the IKE SA (zero: none); it is rekeyed at about 90 % of it.
     pub ike_lifetime: Duration,
+    /// IKE fragmentation (RFC 7383).
+    pub frag: Fragmentation,
+}
+
+/// IKE fragmentation state (RFC 7383): whether the peer does it, how large our datagrams
+/// may be, and the one message being reassembled (a window of one in each direction means
+/// at most one message in fragments is ever useful).
+pub(crate) struct Fragmentation {
+    /// The peer sent IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT (section 2.3).
+    pub peer_supports: bool,
+    /// Largest IP datagram we send: larger encrypted messages go out as SKF fragments.
+    pub mtu: usize,
+    /// The message being reassembled, with whether it is a response.
+    pub reassembly: Option<(bool, Reassembly)>,
+    /// The datagram of its fragment 1: a retransmitted request is recognised by it
+    /// (section 2.6.1).
+    pub first: Vec<u8>,
+}
+
+impl Default for Fragmentation {
+    fn default() -> Self {
+        Fragmentation {
+            peer_supports: false,
+            mtu: super::DEFAULT_FRAGMENT_MTU,
+            reassembly: None,
+            first: Vec::new(),
+        }
+    }
 }
 
 impl Context {
@@ -52,6 +86,7 @@ impl Context {
             spis: Box::new(RandomSpis),
             last_heard: now,
             ike_lifetime: super::config::DEFAULT_IKE_LIFETIME,
+            frag: Fragmentation::default(),
         }
     }
 
@@ -73,18 +108,92 @@ impl Context {
         self.transmits.push_back(Transmit { to, from: self.cfg.local_addr, bytes });
     }
 
+    pub fn send_all(&mut self, to: SocketAddr, datagrams: Vec<Vec<u8>>) {
+        for bytes in datagrams {
+            self.send_to(to, bytes);
+        }
+    }
+
     /// Sends a request with the next message ID and starts its retransmission.
     pub fn send_request(&mut self, now: Time, exchange: ExchangeType, bytes: Vec<u8>, p: Purpose) {
+        self.send_request_datagrams(now, exchange, vec![bytes], p);
+    }
+
+    /// Sends a request (one message, or all its fragments) with the next message ID and
+    /// starts its retransmission.
+    fn send_request_datagrams(
+        &mut self,
+        now: Time,
+        exchange: ExchangeType,
+        datagrams: Vec<Vec<u8>>,
+        p: Purpose,
+    ) {
         tracing::debug!(target: IKEV2_PROTOCOL, spi_i = self.spi_i, mid = self.requests.next_id(),
-            "sending {exchange} request ({p:?}, {} bytes)", bytes.len());
-        self.send_to(self.cfg.remote_addr, bytes.clone());
-        self.requests.sent(now, self.cfg.retransmit, exchange, bytes, p);
+            "sending {exchange} request ({p:?}, {} datagrams, {} bytes)", datagrams.len(),
+            datagrams.iter().map(Vec::len).sum::<usize>());
+        self.send_all(self.cfg.remote_addr, datagrams.clone());
+        self.requests.sent(now, self.cfg.retransmit, exchange, datagrams, p);
     }
 
     /// Sends the answer to request `message_id` and caches it for retransmissions.
     pub fn answer(&mut self, to: SocketAddr, message_id: u32, request: &[u8], answer: Vec<u8>) {
-        self.responses.answered(message_id, request, &answer);
-        self.send_to(to, answer);
+        self.answer_datagrams(to, message_id, request, vec![answer]);
+    }
+
+    fn answer_datagrams(
+        &mut self,
+        to: SocketAddr,
+        message_id: u32,
+        request: &[u8],
+        answer: Vec<Vec<u8>>,
+    ) {
+        self.responses.answered(message_id, request, answer.clone());
+        self.send_all(to, answer);
+    }
+
+    /// Seals a message to `to`: one SK message, or SKF fragments when the peer supports
+    /// them and the message would exceed our datagram size (RFC 7383 section 2.5).
+    fn seal<R: CryptoRng + ?Sized>(
+        &mut self,
+        keys: &IkeKeys,
+        to: SocketAddr,
+        header: HeaderRepr,
+        payloads: &[Payload],
+        rng: &mut R,
+    ) -> Option<Vec<Vec<u8>>> {
+        let whole = match protect::seal(&keys.outbound, header, payloads, rng) {
+            Ok(b) => b,
+            Err(e) => {
+                self.internal_error(&e);
+                return None;
+            }
+        };
+        let overhead = match to {
+            SocketAddr::V4(_) => IPV4_UDP_OVERHEAD,
+            SocketAddr::V6(_) => IPV6_UDP_OVERHEAD,
+        } + if to.port() == NATT_PORT { NON_ESP_MARKER_LEN } else { 0 };
+        if !self.frag.peer_supports || whole.len() + overhead <= self.frag.mtu {
+            return Some(vec![whole]);
+        }
+        match protect::seal_fragments(
+            &keys.outbound,
+            header,
+            payloads,
+            self.frag.mtu,
+            overhead,
+            rng,
+        ) {
+            Ok(fragments) => {
+                self.stats.fragments_sent += fragments.len() as u64;
+                Some(fragments)
+            }
+            Err(e) => {
+                // Too many fragments or an MTU too small to carry one: send it whole and
+                // let IP fragment it, which is what a peer without RFC 7383 gets anyway.
+                tracing::debug!(target: IKEV2_PROTOCOL, "not fragmenting: {e}");
+                Some(vec![whole])
+            }
+        }
     }
 
     /// Seals and sends a request in the next message ID.
@@ -98,9 +207,8 @@ impl Context {
         rng: &mut R,
     ) {
         let header = self.header(exchange, false, self.requests.next_id());
-        match protect::seal(&keys.outbound, header, payloads, rng) {
-            Ok(bytes) => self.send_request(now, exchange, bytes, purpose),
-            Err(e) => self.internal_error(&e),
+        if let Some(datagrams) = self.seal(keys, self.cfg.remote_addr, header, payloads, rng) {
+            self.send_request_datagrams(now, exchange, datagrams, purpose);
         }
     }
 
@@ -113,9 +221,9 @@ impl Context {
         rng: &mut R,
     ) {
         let header = self.header(request.header.exchange_type, true, request.header.message_id);
-        match protect::seal(&keys.outbound, header, payloads, rng) {
-            Ok(bytes) => self.answer(request.from, request.header.message_id, request.bytes, bytes),
-            Err(e) => self.internal_error(&e),
+        if let Some(datagrams) = self.seal(keys, request.from, header, payloads, rng) {
+            let mid = request.header.message_id;
+            self.answer_datagrams(request.from, mid, request.bytes, datagrams);
         }
     }
 
@@ -137,6 +245,10 @@ impl Context {
         keys: &IkeKeys,
         msg: &Inbound<'_>,
     ) -> Result<protect::Opened, Option<crate::ikev2::wire::Error>> {
+        if let Some(whole) = &msg.reassembled {
+            // Every fragment was authenticated as it arrived.
+            return protect::opened_from(whole).map_err(Some);
+        }
         match protect::open(&keys.inbound, msg.bytes) {
             Ok(o) => Ok(o),
             Err(protect::OpenError::Integrity) => {
@@ -169,8 +281,11 @@ impl Context {
 /// A received message, its header parsed.
 pub(crate) struct Inbound<'a> {
     pub header: HeaderRepr,
+    /// The datagram; for a message reassembled from fragments, its fragment 1.
     pub bytes: &'a [u8],
     pub from: SocketAddr,
+    /// The inner payloads of a message that came in SKF fragments (RFC 7383).
+    pub reassembled: Option<Reassembled>,
 }
 
 /// The terminal state: answers retransmissions from the cache until `until` (`None` once
@@ -195,6 +310,16 @@ pub(crate) enum State {
 }
 
 impl State {
+    /// The cipher that opens the peer's encrypted messages in this state, if any.
+    pub fn inbound_cipher(&self) -> Option<&crate::crypto::SkCipher> {
+        match self {
+            State::SentAuth(s) => Some(&s.keys().inbound),
+            State::WaitAuth(s) => Some(&s.keys().inbound),
+            State::Established(s) => Some(&s.keys.inbound),
+            State::SentInit(_) | State::Dead(_) => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             State::SentInit(_) => "ExpectSaInitResponse",

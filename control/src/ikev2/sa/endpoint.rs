@@ -7,6 +7,12 @@
 //! request has no responder SPI yet: retransmissions of one we answered are found by the
 //! sender's address and initiator SPI (section 2.1).
 //!
+//! Admission control (optional, [`IkeEndpoint::set_dos_policy`]): every new IKE_SA_INIT
+//! request passes [`Admission`] before any Diffie-Hellman work. Above the cookie threshold
+//! of half-open SAs (responder SAs not yet authenticated) a request without a valid COOKIE
+//! gets a COOKIE notify from a [`CookieJar`] and no state (section 2.6); above the hard
+//! limits, global or per source address, or the per-source rate, it is dropped unanswered.
+//!
 //! A rekeyed IKE SA (section 2.18) runs under new SPIs, possibly in the other role, while
 //! its old SPIs stay in use until the old SA is deleted: after every call into an SA the
 //! endpoint re-reads its [`IkeSa::routes`] and re-indexes it.
@@ -17,9 +23,14 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rand_core::CryptoRng;
 
-use crate::ikev2::wire::Header;
+use crate::crypto::{EncrAlg, IntegAlg};
+use crate::ikev2::cookie::{CookieJar, DEFAULT_ROTATION};
+use crate::ikev2::dos::{Admission, AdmissionConfig, AdmissionCounters, DropReason, Verdict};
+use crate::ikev2::wire::{ExchangeType, Header, IntegId, Message, Payload};
+use crate::keylog::{EspSaEntry, KeyLog, KeyLogTable};
 use crate::time::Time;
 
+use super::context::init_error_answer;
 use super::{
     Accept, ChildConfig, ConfigError, Event, IkeSa, IkeSpis, PeerConfig, SpiAllocator, Transmit,
 };
@@ -37,6 +48,19 @@ impl core::fmt::Debug for Factory {
     }
 }
 
+/// Where key log lines go: the endpoint formats, the sink stores (see [`IkeEndpoint::set_key_log`]).
+pub type KeyLogSink = Box<dyn KeyLog + Send>;
+
+/// The key log slot: `Debug` without showing the sink, which holds keys.
+#[derive(Default)]
+struct KeyLogSlot(Option<KeyLogSink>);
+
+impl core::fmt::Debug for KeyLogSlot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(<key log>)" } else { "None" })
+    }
+}
+
 /// Names one IKE SA of an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SaHandle(pub u64);
@@ -50,6 +74,29 @@ pub struct EndpointStats {
     pub unknown_spi: u64,
     /// IKE_SA_INIT requests from addresses without a responder configuration.
     pub no_config: u64,
+    /// IKE_SA_INIT requests answered with a COOKIE notify (no state kept).
+    pub cookies_sent: u64,
+    /// IKE_SA_INIT requests whose COOKIE did not verify (expired, forged or for another
+    /// request); each is challenged again or dropped like a request without one.
+    pub bad_cookies: u64,
+    /// IKE_SA_INIT requests dropped: the global half-open limit was reached.
+    pub dropped_half_open: u64,
+    /// IKE_SA_INIT requests dropped: the sender's address reached its half-open limit.
+    pub dropped_peer_half_open: u64,
+    /// IKE_SA_INIT requests dropped: the sender's address exceeded its request rate.
+    pub dropped_rate: u64,
+    /// SAs whose keys the key log could not express (e.g. ChaCha20-Poly1305 for IKE,
+    /// which Wireshark's table lacks): one per IKE SA generation or ESP SA direction.
+    pub key_log_unsupported: u64,
+}
+
+/// Admission control state: the limits with their half-open accounting, the cookie
+/// secrets, and which of our responder SAs are counted as half-open (with their source).
+#[derive(Debug)]
+struct Dos {
+    admission: Admission,
+    cookies: CookieJar,
+    half_open: HashMap<SaHandle, core::net::IpAddr>,
 }
 
 /// Routes datagrams among IKE SAs. SAs are kept in handle order, so that runs are repeatable.
@@ -64,6 +111,8 @@ pub struct IkeEndpoint {
     routes: HashMap<SaHandle, Vec<IkeSpis>>,
     /// The IKE SA lifetime given to new SAs (`None`: their default).
     ike_lifetime: Option<Duration>,
+    /// The fragmentation datagram size given to new SAs (`None`: their default).
+    fragment_mtu: Option<usize>,
     /// Responder SAs by the initiator's address and SPI, for IKE_SA_INIT retransmissions;
     /// kept for the SA's life, so a late duplicate never starts a second SA.
     half_open: HashMap<(SocketAddr, u64), SaHandle>,
@@ -75,6 +124,12 @@ pub struct IkeEndpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<(SaHandle, Event)>,
     stats: EndpointStats,
+    /// Admission control; `None` (the default) admits every request.
+    dos: Option<Dos>,
+    /// The operator's key log; `None` (the default) logs nothing.
+    key_log: KeyLogSlot,
+    /// The IKE SA generation (SPIs) last written to the key log, per SA.
+    key_logged: HashMap<SaHandle, (u64, u64)>,
 }
 
 impl IkeEndpoint {
@@ -101,12 +156,126 @@ impl IkeEndpoint {
         self.ike_lifetime = Some(lifetime);
     }
 
+    /// Writes the keys of every IKE SA (each generation, rekeyed ones included) and every
+    /// Child SA (both directions) from now on to `sink`, as Wireshark `ikev2_decryption_table`
+    /// and `esp_sa` lines (see [`crate::keylog`]), for an operator debugging with a capture.
+    /// IKE keys are written once IKE_SA_INIT is done (so that a failing IKE_AUTH can be
+    /// read too), ESP keys when the Child SA comes up. Off by default; keys leave the
+    /// endpoint nowhere else.
+    pub fn set_key_log(&mut self, sink: KeyLogSink) {
+        self.key_log = KeyLogSlot(Some(sink));
+    }
+
+    /// Stops the key log and returns its sink.
+    pub fn take_key_log(&mut self) -> Option<KeyLogSink> {
+        self.key_logged.clear();
+        self.key_log.0.take()
+    }
+
+    /// Writes SA `h`'s current IKE keys if that generation was not written yet, and the
+    /// keys of a Child SA that came up.
+    fn log_keys(&mut self, h: SaHandle, event: Option<&Event>) {
+        let Some(log) = &mut self.key_log.0 else { return };
+        let Some(sa) = self.sas.get(&h) else { return };
+        let spis = (sa.spi_i(), sa.spi_r());
+        if event.is_none()
+            && self.key_logged.get(&h) != Some(&spis)
+            && let Some(line) = sa.key_log_line()
+        {
+            self.key_logged.insert(h, spis);
+            match line {
+                Ok(line) => log.append(KeyLogTable::Ikev2DecryptionTable, &line),
+                Err(_) => self.stats.key_log_unsupported += 1,
+            }
+        }
+        let Some(Event::ChildSaUp(c)) = event else { return };
+        let (local, peer) = (sa.local_addr().ip(), sa.peer().ip());
+        let (id, bits) = c.transforms.encr;
+        let algs = EncrAlg::from_iana(id.into(), bits).ok().and_then(|e| {
+            match c.transforms.integ.filter(|&i| i != IntegId::None) {
+                None => Some((e, None)),
+                Some(i) => IntegAlg::from_iana(i.into()).ok().map(|i| (e, Some(i))),
+            }
+        });
+        let Some((encr, integ)) = algs else {
+            self.stats.key_log_unsupported += 2;
+            return;
+        };
+        for entry in [
+            EspSaEntry::new(peer, local, c.inbound_spi, encr, integ, &c.inbound),
+            EspSaEntry::new(local, peer, c.outbound_spi, encr, integ, &c.outbound),
+        ] {
+            if log.log_esp_sa(&entry).is_err() {
+                self.stats.key_log_unsupported += 1;
+            }
+        }
+    }
+
+    /// Gives every SA created from now on this largest datagram size for IKE fragmentation
+    /// (see [`IkeSa::set_fragment_mtu`]; default [`super::DEFAULT_FRAGMENT_MTU`]).
+    pub fn set_fragment_mtu(&mut self, mtu: usize) {
+        self.fragment_mtu = Some(mtu);
+    }
+
+    /// Turns on admission control for new IKE_SA_INIT requests under `config` (half-open
+    /// limits, cookie threshold, per-source rate; see [`crate::ikev2::dos`]), or replaces
+    /// its limits. The appliance's `[ike]` settings map as
+    /// `AdmissionConfig { max_half_open, max_half_open_per_peer, ..AdmissionConfig::default() }
+    /// .with_cookie_percent(cookie_threshold_percent)`. Responder SAs already half-open are
+    /// counted under the new limits; the cookie secret is kept when only the limits change.
+    pub fn set_dos_policy<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        config: AdmissionConfig,
+        rng: &mut R,
+    ) {
+        let mut admission = Admission::new(config);
+        let (cookies, half_open) = match self.dos.take() {
+            Some(d) => (d.cookies, d.half_open),
+            None => {
+                // Responder SAs made before admission control was on, not yet
+                // authenticated, count as half-open from now.
+                let half_open = self
+                    .sas
+                    .iter()
+                    .filter(|(_, sa)| !sa.is_initiator() && !sa.is_established() && !sa.is_dead())
+                    .map(|(&h, sa)| (h, sa.peer().ip()))
+                    .collect();
+                (CookieJar::new(now, DEFAULT_ROTATION, rng), half_open)
+            }
+        };
+        for ip in half_open.values() {
+            admission.opened(*ip);
+        }
+        self.dos = Some(Dos { admission, cookies, half_open });
+    }
+
+    /// Turns admission control off: every request is admitted again.
+    pub fn clear_dos_policy(&mut self) {
+        self.dos = None;
+    }
+
+    /// Responder SAs not yet authenticated, as admission control counts them (0 while it
+    /// is off).
+    pub fn half_open(&self) -> u32 {
+        self.dos.as_ref().map_or(0, |d| d.admission.half_open())
+    }
+
+    /// Admission control's own counters (accepted, challenged, dropped by reason, opened,
+    /// completed, expired), if it is on.
+    pub fn admission_counters(&self) -> Option<AdmissionCounters> {
+        self.dos.as_ref().map(|d| *d.admission.counters())
+    }
+
     fn install_allocator<R: CryptoRng + ?Sized>(&mut self, sa: &mut IkeSa, rng: &mut R) {
         if let Some(f) = &mut self.spis.0 {
             sa.set_spi_allocator(f());
         }
         if let Some(l) = self.ike_lifetime {
             sa.set_ike_lifetime(l, rng);
+        }
+        if let Some(mtu) = self.fragment_mtu {
+            sa.set_fragment_mtu(mtu);
         }
     }
 
@@ -181,10 +350,18 @@ impl IkeEndpoint {
             self.stats.no_config += 1;
             return;
         };
-        match IkeSa::accept(now, cfg.clone(), datagram, from, rng) {
+        let cfg = cfg.clone();
+        if !self.admit(now, datagram, from, cfg.local_addr, rng) {
+            return;
+        }
+        match IkeSa::accept(now, cfg, datagram, from, rng) {
             Accept::Sa(mut sa) => {
                 self.install_allocator(&mut sa, rng);
                 let h = self.handle_id();
+                if let Some(d) = &mut self.dos {
+                    d.admission.opened(from.ip());
+                    d.half_open.insert(h, from.ip());
+                }
                 self.half_open.insert((from, sa.spi_i()), h);
                 self.sas.insert(h, *sa);
                 self.collect(h, now);
@@ -197,6 +374,78 @@ impl IkeEndpoint {
                 }
             }
             Accept::Drop => self.stats.malformed += 1,
+        }
+    }
+
+    /// Admission control for a new IKE_SA_INIT request: true to go on with it. A request to
+    /// challenge gets its COOKIE answer queued here; one to drop is counted.
+    fn admit<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        datagram: &[u8],
+        from: SocketAddr,
+        local: SocketAddr,
+        rng: &mut R,
+    ) -> bool {
+        let Some(d) = &mut self.dos else { return true };
+        // Only the nonce and the COOKIE notify are needed; a request that does not parse
+        // or has no nonce is dropped by `IkeSa::accept` anyway, and it costs no more than
+        // this parse, so it goes on unchecked.
+        let Ok(m) = Message::parse(datagram) else { return true };
+        if m.header.exchange_type != ExchangeType::IkeSaInit {
+            return true;
+        }
+        let Some(ni) =
+            m.payloads.iter().find_map(|p| if let Payload::Nonce(n) = p { Some(n) } else { None })
+        else {
+            return true;
+        };
+        d.cookies.rotate_if_due(now, rng);
+        let valid_cookie = match d.cookies.verify_message(&m, &ni.data, from.ip()) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(target: crate::log::IKEV2_PROTOCOL, %from, "bad COOKIE: {e}");
+                self.stats.bad_cookies += 1;
+                false
+            }
+        };
+        match d.admission.check(now, from.ip(), valid_cookie) {
+            Verdict::Accept => true,
+            Verdict::DemandCookie => {
+                let cookie = d.cookies.make(&ni.data, from.ip(), m.header.spi_i);
+                // HDR(A,0), N(COOKIE) (section 2.6): the initiator's SPI, no SA here.
+                if let Some(bytes) = init_error_answer(&m.header, cookie.to_notify()) {
+                    self.transmits.push_back(Transmit { to: from, from: local, bytes });
+                    self.stats.cookies_sent += 1;
+                }
+                false
+            }
+            Verdict::Drop(reason) => {
+                let n = match reason {
+                    DropReason::HalfOpenLimit => &mut self.stats.dropped_half_open,
+                    DropReason::PeerHalfOpenLimit => &mut self.stats.dropped_peer_half_open,
+                    DropReason::RateLimited => &mut self.stats.dropped_rate,
+                };
+                *n += 1;
+                false
+            }
+        }
+    }
+
+    /// Ends SA `h`'s half-open accounting once it is authenticated or has ended.
+    fn account_half_open(&mut self, h: SaHandle) {
+        let Some(d) = &mut self.dos else { return };
+        let Some(&ip) = d.half_open.get(&h) else { return };
+        let (established, gone) = match self.sas.get(&h) {
+            Some(sa) => (sa.is_established(), sa.is_dead()),
+            None => (false, true),
+        };
+        if established {
+            d.admission.completed(ip);
+            d.half_open.remove(&h);
+        } else if gone {
+            d.admission.expired(ip);
+            d.half_open.remove(&h);
         }
     }
 
@@ -289,17 +538,25 @@ impl IkeEndpoint {
     /// Moves an SA's output to the endpoint's queues, re-indexes it by its current SPIs and
     /// forgets it once drained.
     fn collect(&mut self, h: SaHandle, now: Time) {
+        self.account_half_open(h);
+        self.log_keys(h, None);
         let Some(sa) = self.sas.get_mut(&h) else { return };
         while let Some(t) = sa.poll_transmit() {
             self.transmits.push_back(t);
         }
-        while let Some(e) = sa.poll_event() {
+        let events: Vec<Event> = core::iter::from_fn(|| sa.poll_event()).collect();
+        for e in events {
+            if matches!(e, Event::ChildSaUp(_)) {
+                self.log_keys(h, Some(&e));
+            }
             self.events.push_back((h, e));
         }
+        let Some(sa) = self.sas.get_mut(&h) else { return };
         if sa.is_drained(now) {
             let spi_i = sa.spi_i();
             let peer = sa.peer();
             self.sas.remove(&h);
+            self.key_logged.remove(&h);
             self.reindex(h, Vec::new());
             self.half_open.remove(&(peer, spi_i));
         } else {

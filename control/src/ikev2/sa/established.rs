@@ -679,10 +679,10 @@ impl Established {
         while i < self.old.len() {
             generation::swap(cx, &mut self.keys, &mut self.old[i]);
             let t = cx.requests.on_timeout(now);
-            if let RequestTimeout::Resend(bytes) = &t {
+            if let RequestTimeout::Resend(datagrams) = &t {
                 cx.stats.retransmits += 1;
                 let to = cx.cfg.remote_addr;
-                cx.send_to(to, bytes.clone());
+                cx.send_all(to, datagrams.clone());
             }
             generation::swap(cx, &mut self.keys, &mut self.old[i]);
             let gave_up = match t {
@@ -727,7 +727,7 @@ impl Established {
         let mut g = self.old.swap_remove(i);
         let fate = g.fate;
         generation::swap(cx, &mut self.keys, &mut g);
-        let msg = Inbound { header, bytes, from };
+        let msg = Inbound { header, bytes, from, reassembled: None };
         let outcome = self.old_message(cx, now, fate, &msg, rng);
         generation::swap(cx, &mut self.keys, &mut g);
         match outcome {
@@ -800,7 +800,7 @@ impl Established {
         match cx.responses.check(h.message_id, msg.bytes) {
             RequestCheck::Replay(answer) => {
                 cx.stats.replays += 1;
-                cx.send_to(msg.from, answer);
+                cx.send_all(msg.from, answer);
                 return OldOutcome::Keep;
             }
             RequestCheck::Drop => {

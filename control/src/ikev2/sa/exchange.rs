@@ -36,7 +36,9 @@ pub(crate) enum Purpose {
 pub(crate) struct Outstanding {
     pub message_id: u32,
     pub exchange: ExchangeType,
-    pub bytes: Vec<u8>,
+    /// The datagrams of the request: the message, or all its SKF fragments (RFC 7383
+    /// section 2.6: a retransmission resends every fragment).
+    pub datagrams: Vec<Vec<u8>>,
     pub retransmit: Retransmit,
     pub purpose: Purpose,
 }
@@ -46,8 +48,8 @@ pub(crate) struct Outstanding {
 pub(crate) enum RequestTimeout {
     /// Nothing due.
     Wait,
-    /// Send these bytes again.
-    Resend(Vec<u8>),
+    /// Send these datagrams again.
+    Resend(Vec<Vec<u8>>),
     /// The schedule ran out: the peer is unreachable.
     GiveUp { sends: u32, waited: core::time::Duration, purpose: Purpose },
 }
@@ -81,13 +83,13 @@ impl Requests {
         now: Time,
         policy: RetransmitPolicy,
         exchange: ExchangeType,
-        bytes: Vec<u8>,
+        datagrams: Vec<Vec<u8>>,
         purpose: Purpose,
     ) {
         self.outstanding = Some(Outstanding {
             message_id: self.next_id,
             exchange,
-            bytes,
+            datagrams,
             retransmit: Retransmit::start(policy, now),
             purpose,
         });
@@ -99,7 +101,7 @@ impl Requests {
     /// which keeps Message ID 0.
     pub fn resend_as(&mut self, now: Time, policy: RetransmitPolicy, bytes: Vec<u8>) {
         if let Some(o) = &mut self.outstanding {
-            o.bytes = bytes;
+            o.datagrams = vec![bytes];
             o.retransmit = Retransmit::start(policy, now);
         }
     }
@@ -127,7 +129,7 @@ impl Requests {
         let Some(o) = &mut self.outstanding else { return RequestTimeout::Wait };
         match o.retransmit.on_timeout(now) {
             Timeout::Wait => RequestTimeout::Wait,
-            Timeout::Resend { .. } => RequestTimeout::Resend(o.bytes.clone()),
+            Timeout::Resend { .. } => RequestTimeout::Resend(o.datagrams.clone()),
             Timeout::GiveUp { sends, waited } => {
                 let purpose = o.purpose.clone();
                 self.outstanding = None;
@@ -142,9 +144,9 @@ impl Requests {
 pub(crate) enum RequestCheck {
     /// The next request: process it.
     New,
-    /// A retransmission of the request answered last: send the cached answer again,
-    /// without processing it again (section 2.1).
-    Replay(Vec<u8>),
+    /// A retransmission of the request answered last: send the cached answer (all its
+    /// datagrams) again, without processing it again (section 2.1).
+    Replay(Vec<Vec<u8>>),
     /// Outside the window, or the same ID with other bytes: drop it.
     Drop,
 }
@@ -153,8 +155,9 @@ pub(crate) enum RequestCheck {
 #[derive(Debug, Default)]
 pub(crate) struct Responses {
     expected: u32,
-    /// Message ID, the request's bytes and our answer's.
-    last: Option<(u32, Vec<u8>, Vec<u8>)>,
+    /// Message ID, the request's bytes (of its first fragment, if fragmented: RFC 7383
+    /// section 2.6.1 replays only on that one) and our answer's datagrams.
+    last: Option<(u32, Vec<u8>, Vec<Vec<u8>>)>,
 }
 
 impl Responses {
@@ -174,8 +177,8 @@ impl Responses {
     }
 
     /// Records our answer to request `message_id` (which was [`RequestCheck::New`]).
-    pub fn answered(&mut self, message_id: u32, request: &[u8], answer: &[u8]) {
-        self.last = Some((message_id, request.to_vec(), answer.to_vec()));
+    pub fn answered(&mut self, message_id: u32, request: &[u8], answer: Vec<Vec<u8>>) {
+        self.last = Some((message_id, request.to_vec(), answer));
         self.expected = message_id.wrapping_add(1);
     }
 }
@@ -189,15 +192,15 @@ mod tests {
         let mut r = Requests::default();
         let p = RetransmitPolicy::default();
         assert!(r.is_idle());
-        r.sent(Time::ZERO, p, ExchangeType::IkeSaInit, vec![1], Purpose::SaInit);
+        r.sent(Time::ZERO, p, ExchangeType::IkeSaInit, vec![vec![1]], Purpose::SaInit);
         assert!(!r.is_idle());
         assert!(r.matches(0, ExchangeType::IkeSaInit));
         assert!(!r.matches(0, ExchangeType::IkeAuth), "same ID, other exchange");
         assert!(!r.matches(1, ExchangeType::IkeSaInit));
-        assert_eq!(r.on_timeout(Time::from_secs(1)), RequestTimeout::Resend(vec![1]));
+        assert_eq!(r.on_timeout(Time::from_secs(1)), RequestTimeout::Resend(vec![vec![1]]));
         r.resend_as(Time::from_secs(1), p, vec![2]);
         assert_eq!(r.poll_timeout(), Some(Time::from_secs(2)), "schedule restarted");
-        assert_eq!(r.complete().map(|o| o.bytes), Some(vec![2]));
+        assert_eq!(r.complete().map(|o| o.datagrams), Some(vec![vec![2]]));
         assert_eq!(r.next_id(), 1);
         assert_eq!(r.on_timeout(Time::from_secs(500)), RequestTimeout::Wait);
     }
@@ -209,7 +212,7 @@ mod tests {
             Time::ZERO,
             RetransmitPolicy::default(),
             ExchangeType::Informational,
-            vec![],
+            vec![vec![]],
             Purpose::Liveness,
         );
         let mut resends = 0;
@@ -233,12 +236,12 @@ mod tests {
         let mut r = Responses::default();
         assert_eq!(r.check(0, b"req0"), RequestCheck::New);
         assert_eq!(r.check(1, b"req1"), RequestCheck::Drop, "ahead of the window");
-        r.answered(0, b"req0", b"ans0");
+        r.answered(0, b"req0", vec![b"ans0".to_vec()]);
         assert_eq!(r.expected, 1);
-        assert_eq!(r.check(0, b"req0"), RequestCheck::Replay(b"ans0".to_vec()));
+        assert_eq!(r.check(0, b"req0"), RequestCheck::Replay(vec![b"ans0".to_vec()]));
         assert_eq!(r.check(0, b"other"), RequestCheck::Drop);
         assert_eq!(r.check(1, b"req1"), RequestCheck::New);
-        r.answered(1, b"req1", b"ans1");
+        r.answered(1, b"req1", vec![b"ans1".to_vec()]);
         assert_eq!(r.check(0, b"req0"), RequestCheck::Drop, "older than the last answer");
     }
 }

@@ -267,6 +267,10 @@ pub(crate) struct ExpectAuthResponse {
 }
 
 impl ExpectAuthResponse {
+    pub(crate) fn keys(&self) -> &IkeKeys {
+        &self.setup.keys
+    }
+
     pub fn handle_response<R: CryptoRng + ?Sized>(
         self: Box<Self>,
         cx: &mut Context,
@@ -387,6 +391,10 @@ pub(crate) struct ExpectAuthRequest {
 }
 
 impl ExpectAuthRequest {
+    pub(crate) fn keys(&self) -> &IkeKeys {
+        &self.setup.keys
+    }
+
     pub fn new(cx: &Context, now: Time, setup: AuthSetup) -> ExpectAuthRequest {
         ExpectAuthRequest { setup, deadline: now + cx.drain_time() }
     }

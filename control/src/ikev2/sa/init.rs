@@ -91,6 +91,11 @@ fn hash_algorithms_notify(cx: &Context) -> Option<Payload> {
     })
 }
 
+/// IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 section 2.3): empty data.
+fn fragmentation_notify() -> Payload {
+    Payload::Notify(NotifyRepr::new(NotifyType::Ikev2FragmentationSupported, Vec::new()))
+}
+
 /// The hashes the peer's SIGNATURE_HASH_ALGORITHMS lists (empty without one).
 fn peer_hashes(m: &Message) -> Vec<HashAlg> {
     m.notify(NotifyType::SignatureHashAlgorithms)
@@ -136,6 +141,7 @@ impl ExpectSaInitResponse {
         payloads.push(Payload::Nonce(NonceRepr { data: self.ni.clone() }));
         payloads.extend(nat_notifies(cx.spi_i, 0, cx.cfg.local_addr, cx.cfg.remote_addr));
         payloads.extend(hash_algorithms_notify(cx));
+        payloads.push(fragmentation_notify());
         let header = cx.header(ExchangeType::IkeSaInit, false, 0);
         Message { header, payloads }.to_vec().ok()
     }
@@ -251,6 +257,7 @@ impl ExpectSaInitResponse {
         let keys = IkeKeys::derive(algs, &g_ir, &self.ni, &nr.data, cx.spi_i, cx.spi_r, true)?;
         cx.requests.complete();
         cx.last_heard = now;
+        cx.frag.peer_supports = m.notify(NotifyType::Ikev2FragmentationSupported).is_some();
         let nat = nat_detected(m, cx.spi_i, cx.spi_r, msg.from, cx.cfg.local_addr);
         if nat {
             // RFC 7296 section 2.23: behind a NAT, everything after IKE_SA_INIT (IKE and
@@ -392,6 +399,12 @@ pub(crate) fn respond<R: CryptoRng + ?Sized>(
         payloads.push(Payload::CertReq(pc.trust.certreq()));
     }
     payloads.extend(hash_algorithms_notify(cx));
+    // RFC 7383 section 2.3: the responder announces fragmentation only to an initiator
+    // that did.
+    if m.notify(NotifyType::Ikev2FragmentationSupported).is_some() {
+        cx.frag.peer_supports = true;
+        payloads.push(fragmentation_notify());
+    }
     let answer = Message { header: cx.header(ExchangeType::IkeSaInit, true, 0), payloads };
     let Ok(answer) = answer.to_vec() else { return Err(Box::new(Accept::Drop)) };
     cx.answer(from, 0, bytes, answer.clone());

@@ -55,6 +55,19 @@ pub(crate) struct IkeKeys {
     pub outbound: SkCipher,
     /// Opens what we receive.
     pub inbound: SkCipher,
+    /// The algorithms and SK_e / SK_a of both directions, as derived: only for the
+    /// operator's key log ([`IkeKeys::key_log_line`]). Zeroized on drop.
+    log: LogKeys,
+}
+
+/// What a Wireshark `ikev2_decryption_table` line needs beyond the SPIs.
+struct LogKeys {
+    encr: EncrAlg,
+    integ: Option<IntegAlg>,
+    sk_ei: SecretBytes,
+    sk_er: SecretBytes,
+    sk_ai: SecretBytes,
+    sk_ar: SecretBytes,
 }
 
 impl core::fmt::Debug for IkeKeys {
@@ -130,6 +143,33 @@ impl IkeKeys {
             sk_pr: k.sk_pr,
             outbound,
             inbound,
+            log: LogKeys {
+                encr: algs.encr,
+                integ: algs.integ,
+                sk_ei: k.sk_ei,
+                sk_er: k.sk_er,
+                sk_ai: k.sk_ai,
+                sk_ar: k.sk_ar,
+            },
+        })
+    }
+
+    /// This IKE SA's `ikev2_decryption_table` line (see [`crate::keylog`]) under these SPIs.
+    pub fn key_log_line(
+        &self,
+        spi_i: u64,
+        spi_r: u64,
+    ) -> Result<zeroize::Zeroizing<String>, crate::keylog::KeyLogError> {
+        let l = &self.log;
+        crate::keylog::ikev2_decryption_table_line(&crate::keylog::IkeSaEntry {
+            spi_i,
+            spi_r,
+            encr: l.encr,
+            integ: l.integ,
+            sk_ei: l.sk_ei.as_bytes(),
+            sk_er: l.sk_er.as_bytes(),
+            sk_ai: l.sk_ai.as_bytes(),
+            sk_ar: l.sk_ar.as_bytes(),
         })
     }
 }

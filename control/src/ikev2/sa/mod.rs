@@ -58,7 +58,8 @@ use core::time::Duration;
 
 use rand_core::CryptoRng;
 
-use crate::ikev2::wire::{ExchangeType, Header, HeaderRepr, Message};
+use crate::ikev2::fragment::{self, Progress};
+use crate::ikev2::wire::{ExchangeType, Header, HeaderRepr, Message, PayloadType};
 use crate::log::IKEV2_PROTOCOL;
 use crate::time::Time;
 
@@ -68,7 +69,7 @@ pub use self::config::{
     AuthConfig, ChildConfig, ConfigError, DEFAULT_IKE_LIFETIME, LocalAuth, LocalCertificate, Mode,
     PeerCertificate, PeerConfig, PeerIdCheck, Psk, RemoteAuth, WallClock,
 };
-pub use self::endpoint::{EndpointStats, IkeEndpoint, SaHandle, SpiAllocatorFactory};
+pub use self::endpoint::{EndpointStats, IkeEndpoint, KeyLogSink, SaHandle, SpiAllocatorFactory};
 pub use self::events::{
     AuthInfo, ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, ProtocolError, Transmit,
 };
@@ -97,7 +98,18 @@ pub struct Stats {
     pub replays: u64,
     /// Messages we failed to build (never expected).
     pub internal_errors: u64,
+    /// SKF fragments we sent (RFC 7383), not counting retransmissions.
+    pub fragments_sent: u64,
+    /// SKF fragments received that authenticated and were kept for reassembly.
+    pub fragments_received: u64,
+    /// Messages reassembled from SKF fragments.
+    pub messages_reassembled: u64,
 }
+
+/// Default largest IP datagram for our encrypted messages, above which they are sent as
+/// SKF fragments when the peer supports them: 1280 octets, which every IPv6 path carries
+/// and which RFC 7383 section 2.5.1 suggests for IPv4 too, where 576 is often too small.
+pub const DEFAULT_FRAGMENT_MTU: usize = 1280;
 
 /// The result of offering an IKE_SA_INIT request to [`IkeSa::accept`].
 #[derive(Debug)]
@@ -153,6 +165,12 @@ impl core::fmt::Debug for IkeSa {
             .field("state", &self.state.name())
             .finish()
     }
+}
+
+/// Whether a datagram carries an SKF payload (RFC 7383 section 2.5): its header's Next
+/// Payload, since an SKF payload must be the only one.
+fn is_fragment(datagram: &[u8]) -> bool {
+    Header::new_checked(datagram).is_ok_and(|h| h.next_payload() == PayloadType::EncryptedFragment)
 }
 
 /// A random non-zero IKE SPI (RFC 7296 section 3.1: zero only for an unknown responder SPI).
@@ -254,7 +272,19 @@ impl IkeSa {
             cx.stats.unexpected += 1;
             return;
         }
-        let msg = Inbound { header, bytes: datagram, from };
+        let first_fragment: Vec<u8>;
+        let mut reassembled = None;
+        let mut bytes = datagram;
+        if is_fragment(datagram) {
+            let Some((first, whole)) = self.take_fragment(now, header, datagram, from) else {
+                return;
+            };
+            first_fragment = first;
+            bytes = &first_fragment;
+            reassembled = Some(whole);
+        }
+        let cx = &mut self.cx;
+        let msg = Inbound { header, bytes, from, reassembled };
         tracing::trace!(target: IKEV2_PROTOCOL, "received {header} in {}", self.state.name());
         let state = core::mem::replace(&mut self.state, State::Dead(Dead::GONE));
         self.state = if header.response {
@@ -265,10 +295,10 @@ impl IkeSa {
                 Self::dispatch_response(state, cx, now, &msg, rng)
             }
         } else {
-            match cx.responses.check(header.message_id, datagram) {
+            match cx.responses.check(header.message_id, msg.bytes) {
                 RequestCheck::Replay(answer) => {
                     cx.stats.replays += 1;
-                    cx.send_to(from, answer);
+                    cx.send_all(from, answer);
                     state
                 }
                 RequestCheck::Drop => {
@@ -278,6 +308,89 @@ impl IkeSa {
                 RequestCheck::New => Self::dispatch_request(state, cx, now, &msg, rng),
             }
         };
+    }
+
+    /// Takes one SKF fragment (RFC 7383 section 2.6) of the current IKE SA: authenticates
+    /// it, keeps it, and once the message is whole returns its fragment 1's datagram and
+    /// its inner payloads. A fragment of a request already answered replays the answer if
+    /// it is an identical fragment 1 and is ignored otherwise (section 2.6.1).
+    fn take_fragment(
+        &mut self,
+        now: Time,
+        header: HeaderRepr,
+        datagram: &[u8],
+        from: SocketAddr,
+    ) -> Option<(Vec<u8>, fragment::Reassembled)> {
+        let cx = &mut self.cx;
+        let mid = header.message_id;
+        if header.response {
+            if !cx.requests.matches(mid, header.exchange_type) {
+                cx.stats.unexpected += 1;
+                return None;
+            }
+        } else {
+            match cx.responses.check(mid, datagram) {
+                RequestCheck::New => {}
+                RequestCheck::Replay(answer) => {
+                    cx.stats.replays += 1;
+                    cx.send_all(from, answer);
+                    return None;
+                }
+                RequestCheck::Drop => {
+                    cx.stats.unexpected += 1;
+                    return None;
+                }
+            }
+        }
+        let Some(cipher) = self.state.inbound_cipher() else {
+            cx.stats.unexpected += 1;
+            return None;
+        };
+        let rx = match fragment::open_fragment(datagram, cipher) {
+            Ok(rx) => rx,
+            Err(fragment::FragmentError::Cipher(_)) => {
+                cx.stats.integrity_failures += 1;
+                return None;
+            }
+            Err(_) => {
+                cx.stats.malformed += 1;
+                return None;
+            }
+        };
+        let number = rx.fragment.number;
+        let same =
+            |r: &(bool, fragment::Reassembly)| r.0 == header.response && r.1.message_id() == mid;
+        if !cx.frag.reassembly.as_ref().is_some_and(same) {
+            // A new message: whatever was partial is outdated (a window of one).
+            let limits = fragment::ReassemblyLimits::default();
+            cx.frag.reassembly = Some((header.response, fragment::Reassembly::new(mid, limits)));
+            cx.frag.first.clear();
+        }
+        let (_, r) = cx.frag.reassembly.as_mut()?;
+        r.handle_timeout(now);
+        let progress = match r.accept(now, rx) {
+            Ok(p) => p,
+            Err(_) => {
+                cx.stats.malformed += 1;
+                return None;
+            }
+        };
+        if number == 1 && matches!(progress, Progress::Incomplete { .. } | Progress::Complete(_)) {
+            cx.frag.first = datagram.to_vec();
+        }
+        match progress {
+            Progress::Incomplete { .. } => {
+                cx.stats.fragments_received += 1;
+                None
+            }
+            Progress::Complete(whole) => {
+                cx.stats.fragments_received += 1;
+                cx.stats.messages_reassembled += 1;
+                cx.frag.reassembly = None;
+                Some((core::mem::take(&mut cx.frag.first), whole))
+            }
+            Progress::Duplicate | Progress::Stale => None,
+        }
     }
 
     fn dispatch_response<R: CryptoRng + ?Sized>(
@@ -321,10 +434,10 @@ impl IkeSa {
         let mut state = core::mem::replace(&mut self.state, State::Dead(Dead::GONE));
         match cx.requests.on_timeout(now) {
             RequestTimeout::Wait => {}
-            RequestTimeout::Resend(bytes) => {
+            RequestTimeout::Resend(datagrams) => {
                 cx.stats.retransmits += 1;
                 tracing::debug!(target: IKEV2_PROTOCOL, spi_i = cx.spi_i, "retransmitting");
-                cx.send_to(cx.cfg.remote_addr, bytes);
+                cx.send_all(cx.cfg.remote_addr, datagrams);
             }
             RequestTimeout::GiveUp { sends, waited, purpose } => {
                 state = match state {
@@ -429,6 +542,40 @@ impl IkeSa {
         if let State::Established(s) = &mut self.state {
             s.lifetime_changed(&self.cx, rng);
         }
+    }
+
+    /// Sets the largest IP datagram for our encrypted messages (default
+    /// [`DEFAULT_FRAGMENT_MTU`]): once both sides announced IKE fragmentation in
+    /// IKE_SA_INIT (RFC 7383; we always do), larger messages go out as SKF fragments that
+    /// fit it. `usize::MAX` never fragments. Received fragments are reassembled whatever
+    /// this says.
+    pub fn set_fragment_mtu(&mut self, mtu: usize) {
+        self.cx.frag.mtu = mtu;
+    }
+
+    /// The Wireshark `ikev2_decryption_table` line (see [`crate::keylog`]) of the current
+    /// IKE SA generation, once its keys exist (after IKE_SA_INIT) and until it ends. For
+    /// the operator's opt-in key log only: it holds the keys.
+    pub fn key_log_line(
+        &self,
+    ) -> Option<Result<zeroize::Zeroizing<String>, crate::keylog::KeyLogError>> {
+        let keys = match &self.state {
+            State::SentAuth(s) => s.keys(),
+            State::WaitAuth(s) => s.keys(),
+            State::Established(s) => &s.keys,
+            State::SentInit(_) | State::Dead(_) => return None,
+        };
+        Some(keys.key_log_line(self.cx.spi_i, self.cx.spi_r))
+    }
+
+    /// Our IKE address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.cx.cfg.local_addr
+    }
+
+    /// Whether the peer announced IKE fragmentation support (RFC 7383 section 2.3).
+    pub fn peer_supports_fragmentation(&self) -> bool {
+        self.cx.frag.peer_supports
     }
 
     /// Reports authenticated traffic from the peer (inbound ESP), which proves it alive and

@@ -9,6 +9,7 @@
 use rand_core::CryptoRng;
 
 use crate::crypto::{SkCipher, SkError, strip_padding};
+use crate::ikev2::fragment;
 use crate::ikev2::wire::{
     self, Encrypted, Header, HeaderRepr, Message, Payload, PayloadType, Payloads, SkRepr,
     chain_len, emit_chain, parse_chain,
@@ -71,6 +72,36 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
     parts.ciphertext.copy_from_slice(&plain);
     cipher.seal_in_place(aad, parts.iv, parts.ciphertext, parts.icv)?;
     Ok(bytes)
+}
+
+/// Emits `header` and SKF fragments of `inner` (RFC 7383 section 2.5), each sealed on its
+/// own and each an IP datagram of at most `mtu` bytes with `outer_overhead` bytes of
+/// headers around it.
+pub(crate) fn seal_fragments<R: CryptoRng + ?Sized>(
+    cipher: &SkCipher,
+    header: HeaderRepr,
+    inner: &[Payload],
+    mtu: usize,
+    outer_overhead: usize,
+    rng: &mut R,
+) -> Result<Vec<Vec<u8>>, fragment::FragmentError> {
+    let mut chain = vec![0u8; chain_len(inner)];
+    let first = emit_chain(inner, &mut chain)?;
+    let layout = fragment::FragmentLayout::for_cipher(mtu, outer_overhead, cipher);
+    let pieces = fragment::split(
+        first,
+        &chain,
+        layout.max_fragment_data()?,
+        fragment::DEFAULT_MAX_FRAGMENTS,
+    )?;
+    fragment::seal_fragments(&header, &pieces, cipher, rng)
+}
+
+/// The plaintext of a message reassembled from SKF fragments, as [`open`] gives it for an
+/// SK message.
+pub(crate) fn opened_from(whole: &fragment::Reassembled) -> Result<Opened, wire::Error> {
+    let payloads = parse_chain(whole.first_payload, &whole.chain)?;
+    Ok(Opened { first: whole.first_payload, plain: whole.chain.clone(), payloads })
 }
 
 /// Checks and decrypts a whole message whose last payload is SK.
