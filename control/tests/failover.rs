@@ -26,8 +26,6 @@ use control::ikev2::wire::{
 use control::policy::{ConnectionType, CryptoMapEntry, IkeVersion, KilobyteLifetime};
 use control::retransmit::RetransmitPolicy;
 use control::time::Time;
-use rand_core::{Infallible, TryCryptoRng, TryRng};
-use sha2::{Digest, Sha256};
 
 const V2: IkeVersion = IkeVersion::Ikev2;
 const V1: IkeVersion = IkeVersion::Ikev1;
@@ -756,43 +754,7 @@ fn a_failed_attempt_logs_the_documents_debug_line() {
 // Real IKEv2 SAs on a virtual network: the default two-minute schedule, and failover
 // driven by continuous traffic.
 
-/// Deterministic test RNG: SHA-256(seed | counter) blocks. Not for production use.
-struct TestRng {
-    seed: [u8; 32],
-    counter: u64,
-}
-
-impl TestRng {
-    fn new(tag: &str) -> Self {
-        TestRng { seed: Sha256::digest(tag.as_bytes()).into(), counter: 0 }
-    }
-}
-
-impl TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(32) {
-            let mut h = Sha256::new();
-            h.update(self.seed);
-            h.update(self.counter.to_be_bytes());
-            self.counter += 1;
-            chunk.copy_from_slice(&h.finalize()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for TestRng {}
+include!("support/test_rng.rs");
 
 const GCM128: Encr = (EncrId::AesGcm16, Some(128));
 const CHACHA: Encr = (EncrId::ChaCha20Poly1305, None);

@@ -19,46 +19,8 @@ use control::ikev2::wire::{
 };
 use control::retransmit::RetransmitPolicy;
 use control::time::Time;
-use rand_core::{Infallible, TryCryptoRng, TryRng};
-use sha2::{Digest, Sha256};
 
-/// Deterministic test RNG: SHA-256(seed | counter) blocks. Not for production use.
-struct TestRng {
-    seed: [u8; 32],
-    counter: u64,
-}
-
-impl TestRng {
-    fn new(tag: &str) -> Self {
-        TestRng { seed: Sha256::digest(tag.as_bytes()).into(), counter: 0 }
-    }
-}
-
-impl TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(32) {
-            let mut h = Sha256::new();
-            h.update(self.seed);
-            h.update(self.counter.to_be_bytes());
-            self.counter += 1;
-            chunk.copy_from_slice(&h.finalize()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for TestRng {}
+include!("support/test_rng.rs");
 
 const R_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
 const I_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)), 500);
