@@ -52,6 +52,10 @@ pub enum Command {
     /// on any DPDK port; measures rate, loss, reordering and latency of what comes back, or
     /// writes a pcap.
     Gen(Box<crate::r#gen::GenArgs>),
+    /// Tunnel-scale load test: open N IKEv2 tunnels against a responder from many source
+    /// ports or addresses, at a target rate or as fast as possible; reports setup rate,
+    /// failures by cause, rekey storms and the responder's memory per tunnel.
+    Loadtest(Box<crate::loadtest::LoadtestArgs>),
     /// Apply ESP SAs to every packet of a capture, offline: encap IP → ESP, decap ESP → IP.
     Esp(crate::esp_tool::EspArgs),
     /// Convert the crypto sections of a Cisco ASA running-config into a ferrogate config,

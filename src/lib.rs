@@ -16,6 +16,7 @@ pub mod forward;
 // `gen` is a reserved word in Rust 2024: the module is `r#gen` (src/gen/).
 pub mod r#gen;
 pub mod import_asa;
+pub mod loadtest;
 pub mod logging;
 pub mod metrics;
 pub mod operator;

@@ -13,6 +13,10 @@ use ferrogate::profile::Hugepages;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Loadtest(_) = &cli.command {
+        // Quieter default filter: thousands of tunnels must not log a line each.
+        ferrogate::loadtest::init_logging();
+    }
     ferrogate::logging::init();
 
     match cli.command {
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
             print_result("undebug", ferrogate::operator::debug::run_undebug(&args))
         }
         Command::Gen(args) => ferrogate::r#gen::main(&args),
+        Command::Loadtest(args) => ferrogate::loadtest::main(&args),
     }
 }
 

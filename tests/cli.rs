@@ -30,6 +30,7 @@ fn every_subcommand_has_help() {
         "undebug",
         "bench",
         "gen",
+        "loadtest",
         "esp",
         "import-asa",
         "version",

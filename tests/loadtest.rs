@@ -1,0 +1,544 @@
+//! `ferrogate loadtest` against a real strongSwan responder (charon with kernel-libipsec) in
+//! a network namespace the test makes, the load tester running in the same namespace:
+//! 200 tunnels from 200 source ports with a /32 each, a rekey storm of every Child SA and
+//! IKE SA, the SAs charon holds afterwards; then tunnels from source addresses the load
+//! tester adds to the namespace's `lo` (and removes), paced, deleted at the end. The
+//! strongSwan case skips without root or strongSwan (scripts/setup.sh installs it).
+//!
+//! Without root: the refusal of a target outside loopback and lab namespaces, and a run
+//! against a responder on loopback made of the control crate's own `IkeEndpoint` (the
+//! IKEv2 responder the appliance runs), in a thread of the test.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::netns::{Namespaces, in_ns, is_root};
+use common::strongswan::CHARON;
+use common::{FERROGATE, run_ferrogate, wait_bounded};
+use control::ikev2::sa::{ChildConfig, Event, IkeEndpoint, Mode, PeerConfig, Psk};
+use control::ikev2::selectors::{PolicySelectors, from_prefix};
+use control::ikev2::wire::{IdRepr, ProtocolId};
+use control::rng::OsRng;
+use control::time::Time;
+use ferrogate::loadtest::proposal::parse_proposals;
+use serde_json::Value;
+
+const PSK: &str = "loadtest-only-psk";
+
+/// charon tuned to answer many initiators from one address at once: no per-IP or global
+/// half-open limits, no COOKIE challenges, a larger IKE SA table, little logging.
+fn strongswan_conf(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"charon {{
+    load_modular = no
+    load = random nonce aes sha1 sha2 hmac gmp curve25519 openssl chapoly gcm kdf kernel-libipsec kernel-netlink socket-default vici
+    install_routes = no
+    ikesa_table_size = 4096
+    ikesa_table_segments = 16
+    init_limit_half_open = 0
+    cookie_threshold = 1000000
+    block_threshold = 1000000
+    dos_protection = no
+    plugins {{
+        vici {{
+            socket = unix://{d}/charon.vici
+        }}
+        kernel-libipsec {{
+            allow_peer_ts = yes
+        }}
+    }}
+    filelog {{
+        test {{
+            path = {d}/charon.log
+            time_format = %T
+            default = 0
+            ike = 1
+            flush_line = yes
+        }}
+    }}
+    syslog {{
+        daemon {{
+            default = -1
+        }}
+    }}
+}}
+swanctl {{
+    socket = unix://{d}/charon.vici
+}}
+"#
+    )
+}
+
+/// A responder for any initiator with the key; each tunnel's /32 of 10.200.0.0/16 fits
+/// `remote_ts`. `unique = never`: tunnels sharing an identity are not replaced.
+const SWANCTL_CONF: &str = r#"
+connections {
+    lt {
+        version = 2
+        unique = never
+        proposals = aes128gcm16-prfsha256-curve25519
+        local {
+            auth = psk
+            id = loadtest-responder
+        }
+        remote {
+            auth = psk
+        }
+        children {
+            net {
+                local_ts = 10.100.0.0/16
+                remote_ts = 10.200.0.0/16
+                esp_proposals = aes128gcm16
+            }
+        }
+    }
+}
+secrets {
+    ike-lt {
+        secret = "loadtest-only-psk"
+    }
+}
+"#;
+
+/// charon in its own mount namespace (a private /run) inside network namespace `ns`.
+struct LabCharon {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl LabCharon {
+    fn start(ns: &str, dir: &Path) -> Result<LabCharon, String> {
+        let conf = dir.join("strongswan.conf");
+        std::fs::write(&conf, strongswan_conf(dir)).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("swanctl.conf"), SWANCTL_CONF).map_err(|e| e.to_string())?;
+        let vici = dir.join("charon.vici");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "unshare", "-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!("mount -t tmpfs fg-charon /run && exec {CHARON}"))
+            .env("STRONGSWAN_CONF", &conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("charon.err")).map_err(|e| e.to_string())?,
+            ))
+            .spawn()
+            .map_err(|e| format!("cannot start charon: {e}"))?;
+        let mut c = LabCharon { dir: dir.to_owned(), child: Some(child) };
+        let start = Instant::now();
+        while !vici.exists() {
+            if let Some(status) = c.child.as_mut().and_then(|ch| ch.try_wait().ok()).flatten() {
+                return Err(format!("charon exited ({status}): {}", c.log_tail(30)));
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(format!("charon's vici socket did not appear: {}", c.log_tail(30)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (ok, out) =
+            c.swanctl(&["--load-all", "--file", &dir.join("swanctl.conf").to_string_lossy()]);
+        if !ok {
+            return Err(format!("swanctl --load-all: {out}"));
+        }
+        Ok(c)
+    }
+
+    /// Runs swanctl (bounded); its output goes through a file, as a listing of hundreds
+    /// of SAs would fill a pipe nobody reads until it exits.
+    fn swanctl(&self, args: &[&str]) -> (bool, String) {
+        let path = self.dir.join("swanctl.out");
+        let child = Command::new("swanctl")
+            .args(args)
+            .env("STRONGSWAN_CONF", self.dir.join("strongswan.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(std::fs::File::create(&path).expect("swanctl.out")))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("swanctl");
+        let ok = wait_bounded(child, Duration::from_secs(30)).status.success();
+        (ok, std::fs::read_to_string(&path).unwrap_or_default())
+    }
+
+    /// `ip netns exec`, `unshare` and `sh` all exec charon in place.
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default();
+        let err = std::fs::read_to_string(self.dir.join("charon.err")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().chain(err.lines()).collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// The IKE SAs charon holds (ESTABLISHED) and the distinct remote selectors of its
+    /// installed Child SAs.
+    fn sas(&self) -> (usize, HashSet<String>) {
+        let (_, text) = self.swanctl(&["--list-sas"]);
+        let established = text.lines().filter(|l| l.contains(", ESTABLISHED,")).count();
+        let mut installed = HashSet::new();
+        let mut in_installed = false;
+        for l in text.lines() {
+            if !l.starts_with(' ') {
+                in_installed = false; // the next IKE SA
+            } else if l.contains(", reqid ") {
+                in_installed = l.contains(", INSTALLED,");
+            } else if in_installed && let Some(ts) = l.trim().strip_prefix("remote ") {
+                installed.insert(ts.trim().to_owned());
+            }
+        }
+        (established, installed)
+    }
+}
+
+impl Drop for LabCharon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `ferrogate loadtest ARGS` in namespace `ns` (bounded), its output in files of
+/// `dir` (a pipe nobody reads while it runs would stall it); returns the exit code,
+/// stdout and stderr.
+fn run_in(ns: &str, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, FERROGATE]);
+    run_cmd(cmd, dir, args)
+}
+
+/// Runs `CMD loadtest ARGS` (bounded), output in files of `dir`.
+fn run_cmd(mut cmd: Command, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let (out, err) = (dir.join("loadtest.out"), dir.join("loadtest.err"));
+    let child = cmd
+        .arg("loadtest")
+        .args(args)
+        .env("FERROGATE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+        .spawn()
+        .expect("ferrogate loadtest");
+    let status = wait_bounded(child, Duration::from_secs(120)).status;
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    (status.code(), read(&out), read(&err))
+}
+
+/// Runs `ferrogate loadtest --json ARGS` in namespace `ns`; returns the exit code, the
+/// parsed report and stderr.
+fn loadtest_in(ns: &str, dir: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut argv = vec!["--json", "--quiet"];
+    argv.extend_from_slice(args);
+    let (code, stdout, stderr) = run_in(ns, dir, &argv);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{stdout}\n{stderr}"));
+    (code, report, stderr)
+}
+
+fn u(v: &Value, path: &str) -> u64 {
+    v.pointer(path).and_then(Value::as_u64).unwrap_or_else(|| panic!("{path} missing in {v:#}"))
+}
+
+fn f(v: &Value, path: &str) -> f64 {
+    v.pointer(path).and_then(Value::as_f64).unwrap_or_else(|| panic!("{path} missing in {v:#}"))
+}
+
+fn lo_has(ns: &str, addr: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "ip", "-o", "addr", "show", "dev", "lo"])
+        .output()
+        .expect("ip addr");
+    String::from_utf8_lossy(&out.stdout).contains(&format!("inet {addr}/"))
+}
+
+#[test]
+fn loadtest_refuses_targets_outside_loopback_and_lab_namespaces() {
+    // The host's namespace: a non-loopback target is refused before any socket opens.
+    let out = run_ferrogate(
+        &["loadtest", "--target", "192.0.2.1", "--tunnels", "1", "--psk", "x"],
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refusing target 192.0.2.1"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    // A lab namespace does not make every address fair game: only its own ones.
+    if !is_root() {
+        eprintln!("skipped the lab namespace case: needs root");
+        return;
+    }
+    let ns = format!("fgls{}", std::process::id());
+    let _ns = match Namespaces::create(std::slice::from_ref(&ns)) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("skipped the lab namespace case: {e}");
+            return;
+        }
+    };
+    in_ns(&ns, &["ip", "link", "set", "lo", "up"]);
+    // A host prefix: on lo, a /24 would make the whole /24 local.
+    in_ns(&ns, &["ip", "addr", "add", "10.97.0.1/32", "dev", "lo"]);
+    // A link (a veth pair inside the namespace) and a default route through a gateway on it.
+    in_ns(&ns, &["ip", "link", "add", "fglta", "type", "veth", "peer", "name", "fgltb"]);
+    in_ns(&ns, &["ip", "addr", "add", "10.97.1.1/24", "dev", "fglta"]);
+    in_ns(&ns, &["ip", "link", "set", "fglta", "up"]);
+    in_ns(&ns, &["ip", "link", "set", "fgltb", "up"]);
+    in_ns(&ns, &["ip", "route", "add", "default", "via", "10.97.1.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |target: &str| {
+        let args = format!(
+            "--target {target} --tunnels 1 --psk x --duration 1 --retransmit-timeout 0.2 --quiet"
+        );
+        run_in(&ns, dir.path(), &args.split_whitespace().collect::<Vec<_>>())
+    };
+    // Routed through a gateway: could leave the lab.
+    let (code, _, stderr) = run("10.97.0.9");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("neither an address of this network namespace"), "{stderr}");
+    // Its own address and an address on its link pass the check (nothing answers there:
+    // the runs just fail).
+    for target in ["10.97.0.1", "10.97.1.9"] {
+        let (code, stdout, stderr) = run(target);
+        assert_eq!(code, Some(1), "{target}: {stderr}");
+        assert!(stdout.contains("NOT OK"), "{target}: {stdout}");
+    }
+}
+
+#[test]
+fn loadtest_opens_rekeys_and_deletes_tunnels_against_strongswan() {
+    if !is_root() || !Path::new(CHARON).exists() {
+        eprintln!("skipped: needs root and strongSwan (scripts/setup.sh installs it)");
+        return;
+    }
+    let pid = std::process::id();
+    let ns = format!("fglt{pid}");
+    let _ns = match Namespaces::create(std::slice::from_ref(&ns)) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("skipped: no network namespaces: {e}");
+            return;
+        }
+    };
+    in_ns(&ns, &["ip", "link", "set", "lo", "up"]);
+    // kernel-libipsec routes a Child SA's policies from an address of its local selector.
+    in_ns(&ns, &["ip", "addr", "add", "10.100.0.1/16", "dev", "lo"]);
+    // Short (the vici socket path must fit a sockaddr_un); removed even if the test fails,
+    // after charon (declared later, dropped first).
+    let scratch = Scratch(std::env::temp_dir().join(format!("fglt{pid}")));
+    let dir = scratch.0.clone();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let psk_file = dir.join("psk");
+    std::fs::write(&psk_file, format!("{PSK}\n")).unwrap();
+    let psk_file = psk_file.to_string_lossy().into_owned();
+    let charon = LabCharon::start(&ns, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let charon_pid = charon.pid().to_string();
+
+    // 200 tunnels from 200 source ports of 127.0.0.1, a /32 each, as fast as 64 in flight
+    // allow; then every Child SA and IKE SA rekeyed at once; left up.
+    let args = format!(
+        "--target 127.0.0.1 --tunnels 200 --psk-file {psk_file} --responder-pid {charon_pid} \
+         --rekey-after 0 --rekey both --keep --duration 60"
+    );
+    let (code, r, stderr) = loadtest_in(&ns, &dir, &args.split_whitespace().collect::<Vec<_>>());
+    let ctx = || format!("{r:#}\n{stderr}\n--- charon:\n{}", charon.log_tail(30));
+    assert_eq!(code, Some(0), "{}", ctx());
+    assert_eq!(r["ok"], Value::Bool(true), "{}", ctx());
+    assert_eq!(u(&r, "/setup/up"), 200, "{}", ctx());
+    assert_eq!(u(&r, "/setup/failed"), 0, "{}", ctx());
+    assert!(r["setup"]["failures"]["counts"].as_object().is_some_and(|m| m.is_empty()));
+    assert!(f(&r, "/setup/rate_per_s") > 0.0, "{}", ctx());
+    assert!(f(&r, "/setup/time_to_all_up_s") > 0.0, "{}", ctx());
+    assert_eq!(u(&r, "/sockets/sockets"), 200);
+    assert_eq!(u(&r, "/rekey/tunnels"), 200, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/child_ok"), 200, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/ike_ok"), 200, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/failed"), 0, "{}", ctx());
+    assert!(r["teardown"].is_null() && r["kept"] == Value::Bool(true));
+    let responder = &r["memory"]["responder"];
+    assert_eq!(responder["pid"].as_u64(), Some(u64::from(charon.pid())));
+    assert!(responder["up_kib"].as_u64().is_some_and(|k| k > 0), "{}", ctx());
+    assert!(responder["bytes_per_tunnel"].as_f64().is_some(), "{}", ctx());
+    // charon holds 200 IKE SAs, each with its own installed Child SA for its own /32.
+    let (established, selectors) = charon.sas();
+    assert_eq!(established, 200, "{}", ctx());
+    assert_eq!(selectors.len(), 200, "{selectors:?}");
+    assert!(selectors.contains("10.200.0.0/32") && selectors.contains("10.200.0.199/32"));
+
+    // 100 tunnels from 100 source addresses the tester adds to lo, to charon's address on
+    // lo (an address of the lab namespace), paced at 200/s, deleted at the end.
+    let args = format!(
+        "--target 10.100.0.1 --tunnels 100 --psk-file {psk_file} --sources 10.98.0.0/24 \
+         --add-sources --local-id {{addr}} --local-ts 10.200.1.0/24:32 --rate 200 --duration 60"
+    );
+    let (code, r, stderr) = loadtest_in(&ns, &dir, &args.split_whitespace().collect::<Vec<_>>());
+    let ctx = || format!("{r:#}\n{stderr}\n--- charon:\n{}", charon.log_tail(30));
+    assert_eq!(code, Some(0), "{}", ctx());
+    assert_eq!(u(&r, "/setup/up"), 100, "{}", ctx());
+    assert_eq!(u(&r, "/setup/failed"), 0, "{}", ctx());
+    assert_eq!(u(&r, "/sockets/sockets"), 100);
+    // Paced: 100 setups at 200/s take half a second at least.
+    assert!(f(&r, "/setup/time_to_all_up_s") >= 0.45, "{}", ctx());
+    assert_eq!(u(&r, "/teardown/requested"), 100, "{}", ctx());
+    assert_eq!(u(&r, "/teardown/deleted"), 100, "{}", ctx());
+    assert_eq!(u(&r, "/teardown/unfinished"), 0, "{}", ctx());
+    assert!(!lo_has(&ns, "10.98.0.1"), "the added source addresses are removed");
+    // The deleted tunnels are gone from charon; the 200 kept ones are still there.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (established, _) = charon.sas();
+        if established == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "charon holds {established} IKE SAs, want 200");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What the in-process responder saw.
+#[derive(Default)]
+struct Seen {
+    established: AtomicU64,
+    children: AtomicU64,
+    closed: AtomicU64,
+}
+
+/// A responder on 127.0.0.1 made of `IkeEndpoint`: answers any initiator with the key,
+/// 10.100.0.0/16 on its side and 10.200.0.0/16 on the initiator's; runs until `stop`.
+fn endpoint_responder(
+    stop: Arc<AtomicBool>,
+    seen: Arc<Seen>,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let local = sock.local_addr().unwrap();
+    let net = |a: [u8; 4], l| from_prefix(IpAddr::V4(Ipv4Addr::from(a)), l);
+    let cfg = PeerConfig {
+        // The real address and port: the NAT detection hashes then match and nobody
+        // floats to 4500.
+        local_addr: local,
+        remote_addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
+        local_id: IdRepr::fqdn("endpoint-responder"),
+        remote_id: None,
+        psk_local: Psk::new(PSK.as_bytes()),
+        psk_remote: Psk::new(PSK.as_bytes()),
+        psk_by_id: vec![],
+        ike_proposals: parse_proposals(ferrogate::loadtest::DEFAULT_IKE, ProtocolId::Ike).unwrap(),
+        child: ChildConfig {
+            esp_proposals: parse_proposals(ferrogate::loadtest::DEFAULT_ESP, ProtocolId::Esp)
+                .unwrap(),
+            selectors: PolicySelectors {
+                local: vec![net([10, 100, 0, 0], 16)],
+                remote: vec![net([10, 200, 0, 0], 16)],
+            },
+            lifetime_seconds: 0,
+            lifetime_kilobytes: 0,
+            mode: Mode::Tunnel,
+        },
+        retransmit: Default::default(),
+        dpd_interval: Duration::ZERO,
+        allow_weak_dh: false,
+        auth: Default::default(),
+    };
+    let handle = std::thread::spawn(move || {
+        let mut ep = IkeEndpoint::new(vec![cfg]);
+        let mut rng = OsRng;
+        let start = Instant::now();
+        let now = || Time::from_millis(start.elapsed().as_millis() as u64);
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
+            let mut busy = false;
+            while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                busy = true;
+                ep.handle(now(), &buf[..n], from, &mut rng);
+                while let Some(t) = ep.poll_transmit() {
+                    let _ = sock.send_to(&t.bytes, t.to);
+                }
+            }
+            if ep.poll_timeout().is_some_and(|t| t <= now()) {
+                ep.handle_timeout(now(), &mut rng);
+            }
+            while let Some(t) = ep.poll_transmit() {
+                let _ = sock.send_to(&t.bytes, t.to);
+            }
+            while let Some((_, ev)) = ep.poll_event() {
+                let counter = match ev {
+                    Event::Established(_) => &seen.established,
+                    Event::ChildSaUp(_) => &seen.children,
+                    Event::Closed { .. } => &seen.closed,
+                    _ => continue,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    (local, handle)
+}
+
+#[test]
+fn loadtest_against_an_ikeendpoint_responder_on_loopback() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Seen::default());
+    let (addr, responder) = endpoint_responder(Arc::clone(&stop), Arc::clone(&seen));
+    let dir = tempfile::tempdir().unwrap();
+    let psk = dir.path().join("psk");
+    std::fs::write(&psk, PSK).unwrap();
+    // One ephemeral source port for all: the tunnels share a socket, told apart by SPI.
+    let args = format!(
+        "--target {addr} --tunnels 50 --psk-file {} --source-ports 0 --rekey-after 0 \
+         --rekey both --json --quiet --duration 30",
+        psk.display()
+    );
+    let (code, stdout, stderr) =
+        run_cmd(Command::new(FERROGATE), dir.path(), &args.split_whitespace().collect::<Vec<_>>());
+    stop.store(true, Ordering::Relaxed);
+    let _ = responder.join();
+    let r: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{stdout}\n{stderr}"));
+    let ctx = || format!("{r:#}\n{stderr}");
+    assert_eq!(code, Some(0), "{}", ctx());
+    assert_eq!(r["ok"], Value::Bool(true), "{}", ctx());
+    assert_eq!(u(&r, "/setup/up"), 50, "{}", ctx());
+    assert_eq!(u(&r, "/setup/failed"), 0, "{}", ctx());
+    assert!(f(&r, "/setup/rate_per_s") > 0.0, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/child_ok"), 50, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/ike_ok"), 50, "{}", ctx());
+    assert_eq!(u(&r, "/teardown/deleted"), 50, "{}", ctx());
+    assert_eq!(u(&r, "/sockets/sockets"), 1, "one source port, shared by all tunnels");
+    assert!(r["memory"]["responder"].is_null());
+    assert!(r["memory"]["loadtester"]["up_kib"].as_u64().is_some_and(|k| k > 0));
+    // The responder saw every tunnel come up (and each first and rekeyed Child SA), and
+    // every IKE SA deleted.
+    assert_eq!(seen.established.load(Ordering::Relaxed), 50);
+    assert_eq!(seen.children.load(Ordering::Relaxed), 100);
+    assert_eq!(seen.closed.load(Ordering::Relaxed), 50);
+}
