@@ -15,6 +15,7 @@
 
 pub mod asa_import;
 pub mod crypto;
+pub mod esp;
 pub mod failover;
 pub mod ikev2;
 pub mod keylog;

@@ -26,12 +26,10 @@ use control::failover::{
 };
 use control::ikev2::sa::{ChildSa, Event, IkeEndpoint, IkeSaInfo, PeerConfig, SaHandle};
 use control::ikev2::selectors::to_prefixes;
-use control::ikev2::wire::{EncrId, IntegId};
 use control::policy::ikev2_peers::{Ikev2Plan, MapEntryPlan};
 use control::policy::{ConnectionType, IkeVersion, Secret};
 use control::rng::OsRng;
 use control::time::Time;
-use dataplane::crypto::{AesKeyLen, Cipher, Integ, Transform};
 use dataplane::queue::{Command, ControlEnd};
 use dataplane::sa::{Direction, Encap, InboundSa, Lifetimes, Limits, OutboundSa};
 use dataplane::spd::{IpPrefix, PolicyId, SaIndex, TrafficSelector};
@@ -1186,37 +1184,6 @@ fn bind_all(controls: &mut [ControlEnd<Mbuf<'_>>], policies: &[PolicyId], sa: Op
     }
 }
 
-/// The dataplane transform of a negotiated ESP proposal.
-fn esp_transform(c: &ChildSa) -> Result<Transform, String> {
-    let (id, bits) = c.transforms.encr;
-    let aes = |bits: Option<u16>| match bits {
-        Some(128) => Ok(AesKeyLen::Aes128),
-        Some(192) => Ok(AesKeyLen::Aes192),
-        Some(256) => Ok(AesKeyLen::Aes256),
-        other => Err(format!("AES key length {other:?}")),
-    };
-    let cipher = match id {
-        EncrId::AesCbc => Cipher::AesCbc(aes(bits)?),
-        EncrId::AesCtr => Cipher::AesCtr(aes(bits)?),
-        EncrId::AesGcm8 => Cipher::AesGcm { key: aes(bits)?, icv_len: 8 },
-        EncrId::AesGcm12 => Cipher::AesGcm { key: aes(bits)?, icv_len: 12 },
-        EncrId::AesGcm16 => Cipher::AesGcm { key: aes(bits)?, icv_len: 16 },
-        EncrId::NullAuthAesGmac => Cipher::AesGmac(aes(bits)?),
-        EncrId::ChaCha20Poly1305 => Cipher::ChaCha20Poly1305,
-        EncrId::Null => Cipher::Null,
-        other => return Err(format!("ESP cipher {other:?} is not in the dataplane")),
-    };
-    let integ = match c.transforms.integ {
-        None | Some(IntegId::None) => Integ::None,
-        Some(IntegId::HmacSha1_96) => Integ::HmacSha1_96,
-        Some(IntegId::HmacSha2_256_128) => Integ::HmacSha256_128,
-        Some(IntegId::HmacSha2_384_192) => Integ::HmacSha384_192,
-        Some(IntegId::HmacSha2_512_256) => Integ::HmacSha512_256,
-        Some(other) => return Err(format!("ESP integrity {other:?} is not in the dataplane")),
-    };
-    Transform::new(cipher, integ).map_err(|e| e.to_string())
-}
-
 /// Hard lifetime from the negotiation; soft at 90 % of the volume (when ASA starts its
 /// rekey). The time-based soft lifetime is the IKE state machine's own (jittered, so that
 /// both peers do not rekey at once); the dataplane's hard time limit is a backstop.
@@ -1252,7 +1219,8 @@ fn child_specs(
     c: &ChildSa,
     entry: &Entry,
 ) -> Result<[StaticSa; 2], String> {
-    let transform = esp_transform(c)?;
+    let transform = control::esp::dataplane_transform(c.transforms.encr, c.transforms.integ)
+        .map_err(|e| e.to_string())?;
     let tunnel = format!("{} {}", entry.plan.map, entry.plan.sequence);
     let local = peer.local_addr.ip();
     let remote = info.peer.ip();
