@@ -17,6 +17,8 @@ pub mod asa_import;
 pub mod crypto;
 pub mod esp;
 pub mod failover;
+pub mod ha;
+pub mod ikev1;
 pub mod ikev2;
 pub mod keylog;
 pub mod pki;

@@ -39,7 +39,7 @@
 pub mod auth;
 mod cert_auth;
 pub mod child;
-mod children;
+pub(crate) mod children;
 pub mod config;
 mod context;
 mod create_child;
@@ -50,7 +50,7 @@ mod exchange;
 mod generation;
 mod ike_auth;
 mod init;
-mod keys;
+pub(crate) mod keys;
 mod protect;
 
 use core::net::SocketAddr;

@@ -1,0 +1,716 @@
+//! The replicated state: what the active unit tells the standby about its IKE SAs and
+//! Child SAs, as plain data (IANA transform numbers, opaque key bytes, addresses and
+//! counters), so that neither side depends on the IKE state machines' internal types.
+//!
+//! Key material is held in [`SecretBytes`]: zeroized on drop, and `Debug` shows only its
+//! length. Every record has a size cap ([`MAX_RECORD_LEN`]) small enough that any single
+//! record fits one sealed failover datagram, so a record is never split.
+
+use core::net::{IpAddr, SocketAddr};
+
+use subtle::ConstantTimeEq;
+
+use super::codec::{Reader, WireError, Writer};
+use crate::crypto::SecretBytes;
+
+/// Longest IKE SA key (`SK_*`): the largest PRF output, HMAC-SHA-512's 64 bytes.
+pub const MAX_IKE_KEY_LEN: usize = 64;
+/// Longest Child SA key string per direction (encryption key with salt, then integrity
+/// key): AES-256 with a 4-byte salt plus HMAC-SHA-512 is 100; room is left.
+pub const MAX_CHILD_KEY_LEN: usize = 128;
+/// Most traffic selectors per side of a Child SA.
+pub const MAX_SELECTORS: usize = 8;
+/// Longest crypto map name, in bytes.
+pub const MAX_MAP_NAME_LEN: usize = 64;
+/// Most 64-bit words of an inbound replay bitmap (1024 bits).
+pub const MAX_REPLAY_WORDS: usize = 16;
+/// The largest encoded record (a Child SA with every field at its cap): see the unit test
+/// that builds one.
+pub const MAX_RECORD_LEN: usize = 1065;
+
+/// The transforms of an IKE SA, as IANA numbers (RFC 7296 Transform IDs; IKEv1 attribute
+/// values for an IKEv1 SA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct IkeTransforms {
+    /// Encryption algorithm.
+    pub encr: u16,
+    /// Its key length in bits (0 where the algorithm has a fixed length).
+    pub encr_key_bits: u16,
+    /// PRF.
+    pub prf: u16,
+    /// Integrity algorithm (0 for an AEAD).
+    pub integ: u16,
+    /// Diffie-Hellman group.
+    pub dh: u16,
+}
+
+/// The keys of an IKE SA (RFC 7296 §2.14; for IKEv1 SKEYID_d / SKEYID_a / SKEYID_e in
+/// `sk_d` / `sk_ai` / `sk_ei`, the others empty).
+#[derive(Debug, Clone)]
+pub struct IkeKeys {
+    /// SK_d.
+    pub sk_d: SecretBytes,
+    /// SK_ai.
+    pub sk_ai: SecretBytes,
+    /// SK_ar.
+    pub sk_ar: SecretBytes,
+    /// SK_ei.
+    pub sk_ei: SecretBytes,
+    /// SK_er.
+    pub sk_er: SecretBytes,
+    /// SK_pi.
+    pub sk_pi: SecretBytes,
+    /// SK_pr.
+    pub sk_pr: SecretBytes,
+}
+
+impl IkeKeys {
+    fn all(&self) -> [&SecretBytes; 7] {
+        [&self.sk_d, &self.sk_ai, &self.sk_ar, &self.sk_ei, &self.sk_er, &self.sk_pi, &self.sk_pr]
+    }
+}
+
+/// Constant-time: key bytes are never compared with `==` on slices.
+impl PartialEq for IkeKeys {
+    fn eq(&self, other: &Self) -> bool {
+        self.all().iter().zip(other.all()).all(|(a, b)| ct_eq(a, b))
+    }
+}
+impl Eq for IkeKeys {}
+
+fn ct_eq(a: &SecretBytes, b: &SecretBytes) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Where an IKE SA sits in the crypto map, so that its peer index does not move on a
+/// switchover (the reference document's "HA switchover: No" row).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MapRef {
+    /// Crypto map name.
+    pub name: String,
+    /// Entry sequence number.
+    pub seq: u32,
+    /// The peer's index in the entry's peer list, from 0 (Peer1).
+    pub peer_index: u8,
+}
+
+/// One IKE SA as replicated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeSaRecord {
+    /// The active's handle for the SA; the key of the record.
+    pub id: u64,
+    /// IKE version, 1 or 2.
+    pub version: u8,
+    /// Initiator's SPI.
+    pub spi_i: u64,
+    /// Responder's SPI.
+    pub spi_r: u64,
+    /// Whether we were the original initiator.
+    pub initiator: bool,
+    /// Our IKE address and port.
+    pub local: SocketAddr,
+    /// The peer's IKE address and port.
+    pub peer: SocketAddr,
+    /// Negotiated transforms.
+    pub transforms: IkeTransforms,
+    /// Keys.
+    pub keys: IkeKeys,
+    /// The message ID of our next request.
+    pub next_send_msg_id: u32,
+    /// The message ID of the next request we expect from the peer.
+    pub next_recv_msg_id: u32,
+    /// Seconds left until rekey when replicated (adjusted for elapsed time on takeover).
+    pub soft_lifetime_secs: u32,
+    /// Seconds left until expiry when replicated.
+    pub hard_lifetime_secs: u32,
+    /// The crypto map entry and peer index (absent for a remote-access or dynamic SA).
+    pub crypto_map: Option<MapRef>,
+    /// NAT detected between us and the peer (UDP 4500 with encapsulation).
+    pub nat: bool,
+}
+
+/// An address range, protocol and port range: one traffic selector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Selector {
+    /// First address.
+    pub start: IpAddr,
+    /// Last address (same family as `start`).
+    pub end: IpAddr,
+    /// IP protocol, 0 for any.
+    pub protocol: u8,
+    /// First port.
+    pub start_port: u16,
+    /// Last port.
+    pub end_port: u16,
+}
+
+/// The transforms of a Child SA, as IANA numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ChildTransforms {
+    /// Encryption algorithm.
+    pub encr: u16,
+    /// Its key length in bits.
+    pub encr_key_bits: u16,
+    /// Integrity algorithm (0 for an AEAD).
+    pub integ: u16,
+    /// Extended (64-bit) sequence numbers.
+    pub esn: bool,
+}
+
+/// An inbound anti-replay window: the highest sequence number received and the bitmap
+/// below it (bit `i` of word `i / 64` is `highest - i`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReplayState {
+    /// Highest sequence number accepted.
+    pub highest: u64,
+    /// 1..=16 words (64..1024 bits).
+    pub bitmap: Vec<u64>,
+}
+
+/// Lifetimes left when replicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ChildLifetimes {
+    /// Seconds until rekey.
+    pub soft_secs: u32,
+    /// Seconds until expiry.
+    pub hard_secs: u32,
+    /// Kilobytes until rekey (0: no volume limit).
+    pub soft_kb: u64,
+    /// Kilobytes until expiry (0: no volume limit).
+    pub hard_kb: u64,
+}
+
+/// One Child SA (an inbound and outbound ESP SA pair) as replicated; keyed by its
+/// inbound SPI, which we allocated and which is therefore unique on the unit (outbound
+/// SPIs are chosen by peers and may collide).
+#[derive(Debug, Clone)]
+pub struct ChildSaRecord {
+    /// The IKE SA it belongs to ([`IkeSaRecord::id`]).
+    pub ike_id: u64,
+    /// Our SPI.
+    pub inbound_spi: u32,
+    /// The peer's SPI.
+    pub outbound_spi: u32,
+    /// Transforms.
+    pub transforms: ChildTransforms,
+    /// Inbound key material (encryption key and salt, then integrity key).
+    pub inbound_key: SecretBytes,
+    /// Outbound key material, same layout.
+    pub outbound_key: SecretBytes,
+    /// Local traffic selectors.
+    pub local_ts: Vec<Selector>,
+    /// Remote traffic selectors.
+    pub remote_ts: Vec<Selector>,
+    /// Lifetimes left.
+    pub lifetimes: ChildLifetimes,
+    /// The next outbound sequence number to use (jumped ahead on takeover).
+    pub outbound_seq: u64,
+    /// The inbound replay window.
+    pub replay: ReplayState,
+    /// UDP encapsulation (RFC 3948): local and remote port.
+    pub udp_encap: Option<(u16, u16)>,
+}
+
+/// Constant-time on the keys; plain on everything else.
+impl PartialEq for ChildSaRecord {
+    fn eq(&self, o: &Self) -> bool {
+        // Keys first, both always compared, so timing does not depend on which differs.
+        let keys =
+            ct_eq(&self.inbound_key, &o.inbound_key) & ct_eq(&self.outbound_key, &o.outbound_key);
+        keys && self.ike_id == o.ike_id
+            && self.inbound_spi == o.inbound_spi
+            && self.outbound_spi == o.outbound_spi
+            && self.transforms == o.transforms
+            && self.local_ts == o.local_ts
+            && self.remote_ts == o.remote_ts
+            && self.lifetimes == o.lifetimes
+            && self.outbound_seq == o.outbound_seq
+            && self.replay == o.replay
+            && self.udp_encap == o.udp_encap
+    }
+}
+impl Eq for ChildSaRecord {}
+
+/// One change the active tells the standby about, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// An IKE SA was created or changed (message IDs, rekey, lifetimes).
+    UpsertIke(IkeSaRecord),
+    /// An IKE SA (and with it its Child SAs) is gone.
+    DeleteIke(u64),
+    /// A Child SA was created or changed.
+    UpsertChild(ChildSaRecord),
+    /// A Child SA is gone (by inbound SPI).
+    DeleteChild(u32),
+    /// The periodic outbound sequence number of a Child SA (by inbound SPI, the record key).
+    SeqUpdate {
+        /// The Child SA's inbound SPI.
+        inbound_spi: u32,
+        /// The next outbound sequence number when read.
+        outbound_seq: u64,
+    },
+    /// The periodic inbound replay window of a Child SA.
+    ReplayUpdate {
+        /// The Child SA's inbound SPI.
+        inbound_spi: u32,
+        /// Highest sequence number accepted.
+        highest: u64,
+        /// The bitmap below it.
+        bitmap: Vec<u64>,
+    },
+}
+
+const REC_UPSERT_IKE: u8 = 1;
+const REC_DELETE_IKE: u8 = 2;
+const REC_UPSERT_CHILD: u8 = 3;
+const REC_DELETE_CHILD: u8 = 4;
+const REC_SEQ: u8 = 5;
+const REC_REPLAY: u8 = 6;
+
+impl Record {
+    /// Checks the record against the caps and consistency rules the decoder enforces, so
+    /// that everything the active accepts the standby can decode.
+    pub fn validate(&self) -> Result<(), WireError> {
+        let mut w = Writer::new();
+        self.encode(&mut w)
+    }
+
+    /// The encoded length (after [`Record::validate`] succeeded).
+    pub fn encoded_len(&self) -> usize {
+        let mut w = Writer::new();
+        match self.encode(&mut w) {
+            Ok(()) => w.len(),
+            Err(_) => usize::MAX,
+        }
+    }
+
+    pub(crate) fn encode(&self, w: &mut Writer) -> Result<(), WireError> {
+        match self {
+            Record::UpsertIke(r) => {
+                w.u8(REC_UPSERT_IKE);
+                encode_ike(r, w)
+            }
+            Record::DeleteIke(id) => {
+                w.u8(REC_DELETE_IKE);
+                w.u64(*id);
+                Ok(())
+            }
+            Record::UpsertChild(c) => {
+                w.u8(REC_UPSERT_CHILD);
+                encode_child(c, w)
+            }
+            Record::DeleteChild(spi) => {
+                w.u8(REC_DELETE_CHILD);
+                w.u32(*spi);
+                Ok(())
+            }
+            Record::SeqUpdate { inbound_spi, outbound_seq } => {
+                w.u8(REC_SEQ);
+                w.u32(*inbound_spi);
+                w.u64(*outbound_seq);
+                Ok(())
+            }
+            Record::ReplayUpdate { inbound_spi, highest, bitmap } => {
+                w.u8(REC_REPLAY);
+                w.u32(*inbound_spi);
+                encode_replay(*highest, bitmap, w)
+            }
+        }
+    }
+
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Record, WireError> {
+        Ok(match r.u8()? {
+            REC_UPSERT_IKE => Record::UpsertIke(decode_ike(r)?),
+            REC_DELETE_IKE => Record::DeleteIke(r.u64()?),
+            REC_UPSERT_CHILD => Record::UpsertChild(decode_child(r)?),
+            REC_DELETE_CHILD => Record::DeleteChild(r.u32()?),
+            REC_SEQ => Record::SeqUpdate { inbound_spi: r.u32()?, outbound_seq: r.u64()? },
+            REC_REPLAY => {
+                let inbound_spi = r.u32()?;
+                let (highest, bitmap) = decode_replay(r)?;
+                Record::ReplayUpdate { inbound_spi, highest, bitmap }
+            }
+            value => return Err(WireError::UnknownKind { what: "record", value }),
+        })
+    }
+}
+
+fn encode_ike(r: &IkeSaRecord, w: &mut Writer) -> Result<(), WireError> {
+    if !matches!(r.version, 1 | 2) {
+        return Err(WireError::BadValue("IKE version"));
+    }
+    w.u64(r.id);
+    w.u8(r.version);
+    w.u64(r.spi_i);
+    w.u64(r.spi_r);
+    w.u8(u8::from(r.initiator) | (u8::from(r.nat) << 1));
+    w.socket(r.local);
+    w.socket(r.peer);
+    let t = &r.transforms;
+    for v in [t.encr, t.encr_key_bits, t.prf, t.integ, t.dh] {
+        w.u16(v);
+    }
+    for k in r.keys.all() {
+        w.short_bytes(k.as_bytes(), MAX_IKE_KEY_LEN, "IKE key")?;
+    }
+    w.u32(r.next_send_msg_id);
+    w.u32(r.next_recv_msg_id);
+    w.u32(r.soft_lifetime_secs);
+    w.u32(r.hard_lifetime_secs);
+    match &r.crypto_map {
+        None => w.u8(0),
+        Some(m) => {
+            w.u8(1);
+            w.short_bytes(m.name.as_bytes(), MAX_MAP_NAME_LEN, "crypto map name")?;
+            w.u32(m.seq);
+            w.u8(m.peer_index);
+        }
+    }
+    Ok(())
+}
+
+fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
+    let id = r.u64()?;
+    let version = r.u8()?;
+    if !matches!(version, 1 | 2) {
+        return Err(WireError::BadValue("IKE version"));
+    }
+    let spi_i = r.u64()?;
+    let spi_r = r.u64()?;
+    let flags = r.u8()?;
+    if flags & !0b11 != 0 {
+        return Err(WireError::BadValue("IKE flags"));
+    }
+    let local = r.socket()?;
+    let peer = r.socket()?;
+    let transforms = IkeTransforms {
+        encr: r.u16()?,
+        encr_key_bits: r.u16()?,
+        prf: r.u16()?,
+        integ: r.u16()?,
+        dh: r.u16()?,
+    };
+    let mut key = || r.short_bytes(MAX_IKE_KEY_LEN, "IKE key").map(SecretBytes::from_slice);
+    let keys = IkeKeys {
+        sk_d: key()?,
+        sk_ai: key()?,
+        sk_ar: key()?,
+        sk_ei: key()?,
+        sk_er: key()?,
+        sk_pi: key()?,
+        sk_pr: key()?,
+    };
+    let next_send_msg_id = r.u32()?;
+    let next_recv_msg_id = r.u32()?;
+    let soft_lifetime_secs = r.u32()?;
+    let hard_lifetime_secs = r.u32()?;
+    let crypto_map = if r.bool("crypto map flag")? {
+        let name = r.short_bytes(MAX_MAP_NAME_LEN, "crypto map name")?;
+        let name =
+            core::str::from_utf8(name).map_err(|_| WireError::BadValue("crypto map name"))?;
+        Some(MapRef { name: name.to_owned(), seq: r.u32()?, peer_index: r.u8()? })
+    } else {
+        None
+    };
+    Ok(IkeSaRecord {
+        id,
+        version,
+        spi_i,
+        spi_r,
+        initiator: flags & 1 != 0,
+        local,
+        peer,
+        transforms,
+        keys,
+        next_send_msg_id,
+        next_recv_msg_id,
+        soft_lifetime_secs,
+        hard_lifetime_secs,
+        crypto_map,
+        nat: flags & 2 != 0,
+    })
+}
+
+fn encode_selectors(ts: &[Selector], w: &mut Writer) -> Result<(), WireError> {
+    if ts.len() > MAX_SELECTORS {
+        return Err(WireError::TooLong("traffic selectors"));
+    }
+    w.u8(ts.len() as u8);
+    for s in ts {
+        check_selector(s)?;
+        w.ip(s.start);
+        // The family is written once: `end` has the same one (checked above).
+        match s.end {
+            IpAddr::V4(a) => w.bytes(&a.octets()),
+            IpAddr::V6(a) => w.bytes(&a.octets()),
+        }
+        w.u8(s.protocol);
+        w.u16(s.start_port);
+        w.u16(s.end_port);
+    }
+    Ok(())
+}
+
+fn check_selector(s: &Selector) -> Result<(), WireError> {
+    if s.start.is_ipv4() != s.end.is_ipv4() {
+        return Err(WireError::BadValue("selector address families"));
+    }
+    if s.start > s.end || s.start_port > s.end_port {
+        return Err(WireError::BadValue("selector range"));
+    }
+    Ok(())
+}
+
+fn decode_selectors(r: &mut Reader<'_>) -> Result<Vec<Selector>, WireError> {
+    let n = usize::from(r.u8()?);
+    if n > MAX_SELECTORS {
+        return Err(WireError::TooLong("traffic selectors"));
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = r.ip()?;
+        let end = match start {
+            IpAddr::V4(_) => {
+                let b: [u8; 4] = r.take(4)?.try_into().map_err(|_| WireError::Truncated)?;
+                IpAddr::from(b)
+            }
+            IpAddr::V6(_) => {
+                let b: [u8; 16] = r.take(16)?.try_into().map_err(|_| WireError::Truncated)?;
+                IpAddr::from(b)
+            }
+        };
+        let s =
+            Selector { start, end, protocol: r.u8()?, start_port: r.u16()?, end_port: r.u16()? };
+        check_selector(&s)?;
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn encode_replay(highest: u64, bitmap: &[u64], w: &mut Writer) -> Result<(), WireError> {
+    if bitmap.is_empty() {
+        return Err(WireError::BadValue("replay bitmap"));
+    }
+    if bitmap.len() > MAX_REPLAY_WORDS {
+        return Err(WireError::TooLong("replay bitmap"));
+    }
+    w.u64(highest);
+    w.u8(bitmap.len() as u8);
+    for word in bitmap {
+        w.u64(*word);
+    }
+    Ok(())
+}
+
+fn decode_replay(r: &mut Reader<'_>) -> Result<(u64, Vec<u64>), WireError> {
+    let highest = r.u64()?;
+    let n = usize::from(r.u8()?);
+    if n == 0 {
+        return Err(WireError::BadValue("replay bitmap"));
+    }
+    if n > MAX_REPLAY_WORDS {
+        return Err(WireError::TooLong("replay bitmap"));
+    }
+    let mut bitmap = Vec::with_capacity(n);
+    for _ in 0..n {
+        bitmap.push(r.u64()?);
+    }
+    Ok((highest, bitmap))
+}
+
+fn encode_child(c: &ChildSaRecord, w: &mut Writer) -> Result<(), WireError> {
+    w.u64(c.ike_id);
+    w.u32(c.inbound_spi);
+    w.u32(c.outbound_spi);
+    w.u16(c.transforms.encr);
+    w.u16(c.transforms.encr_key_bits);
+    w.u16(c.transforms.integ);
+    w.u8(u8::from(c.transforms.esn) | (u8::from(c.udp_encap.is_some()) << 1));
+    w.short_bytes(c.inbound_key.as_bytes(), MAX_CHILD_KEY_LEN, "Child SA key")?;
+    w.short_bytes(c.outbound_key.as_bytes(), MAX_CHILD_KEY_LEN, "Child SA key")?;
+    encode_selectors(&c.local_ts, w)?;
+    encode_selectors(&c.remote_ts, w)?;
+    w.u32(c.lifetimes.soft_secs);
+    w.u32(c.lifetimes.hard_secs);
+    w.u64(c.lifetimes.soft_kb);
+    w.u64(c.lifetimes.hard_kb);
+    w.u64(c.outbound_seq);
+    encode_replay(c.replay.highest, &c.replay.bitmap, w)?;
+    if let Some((l, p)) = c.udp_encap {
+        w.u16(l);
+        w.u16(p);
+    }
+    Ok(())
+}
+
+fn decode_child(r: &mut Reader<'_>) -> Result<ChildSaRecord, WireError> {
+    let ike_id = r.u64()?;
+    let inbound_spi = r.u32()?;
+    let outbound_spi = r.u32()?;
+    let encr = r.u16()?;
+    let encr_key_bits = r.u16()?;
+    let integ = r.u16()?;
+    let flags = r.u8()?;
+    if flags & !0b11 != 0 {
+        return Err(WireError::BadValue("Child SA flags"));
+    }
+    let inbound_key = SecretBytes::from_slice(r.short_bytes(MAX_CHILD_KEY_LEN, "Child SA key")?);
+    let outbound_key = SecretBytes::from_slice(r.short_bytes(MAX_CHILD_KEY_LEN, "Child SA key")?);
+    let local_ts = decode_selectors(r)?;
+    let remote_ts = decode_selectors(r)?;
+    let lifetimes = ChildLifetimes {
+        soft_secs: r.u32()?,
+        hard_secs: r.u32()?,
+        soft_kb: r.u64()?,
+        hard_kb: r.u64()?,
+    };
+    let outbound_seq = r.u64()?;
+    let (highest, bitmap) = decode_replay(r)?;
+    let udp_encap = if flags & 2 != 0 { Some((r.u16()?, r.u16()?)) } else { None };
+    Ok(ChildSaRecord {
+        ike_id,
+        inbound_spi,
+        outbound_spi,
+        transforms: ChildTransforms { encr, encr_key_bits, integ, esn: flags & 1 != 0 },
+        inbound_key,
+        outbound_key,
+        local_ts,
+        remote_ts,
+        lifetimes,
+        outbound_seq,
+        replay: ReplayState { highest, bitmap },
+        udp_encap,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn v6_selector(i: u16) -> Selector {
+        Selector {
+            start: IpAddr::from([0x2001, 0xdb8, i, 0, 0, 0, 0, 0]),
+            end: IpAddr::from([0x2001, 0xdb8, i, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff]),
+            protocol: 6,
+            start_port: 0,
+            end_port: 65535,
+        }
+    }
+
+    /// A Child SA with every variable field at its cap.
+    pub(crate) fn max_child() -> ChildSaRecord {
+        ChildSaRecord {
+            ike_id: u64::MAX,
+            inbound_spi: u32::MAX,
+            outbound_spi: u32::MAX,
+            transforms: ChildTransforms { encr: 12, encr_key_bits: 256, integ: 14, esn: true },
+            inbound_key: SecretBytes::from_slice(&[0xaa; MAX_CHILD_KEY_LEN]),
+            outbound_key: SecretBytes::from_slice(&[0xbb; MAX_CHILD_KEY_LEN]),
+            local_ts: (0..MAX_SELECTORS as u16).map(v6_selector).collect(),
+            remote_ts: (0..MAX_SELECTORS as u16).map(v6_selector).collect(),
+            lifetimes: ChildLifetimes { soft_secs: 1, hard_secs: 2, soft_kb: 3, hard_kb: 4 },
+            outbound_seq: u64::MAX,
+            replay: ReplayState { highest: 9, bitmap: vec![u64::MAX; MAX_REPLAY_WORDS] },
+            udp_encap: Some((4500, 4500)),
+        }
+    }
+
+    pub(crate) fn max_ike() -> IkeSaRecord {
+        let k = || SecretBytes::from_slice(&[0x5a; MAX_IKE_KEY_LEN]);
+        IkeSaRecord {
+            id: 1,
+            version: 2,
+            spi_i: 2,
+            spi_r: 3,
+            initiator: true,
+            local: "[2001:db8::1]:4500".parse().unwrap(),
+            peer: "[2001:db8::2]:4500".parse().unwrap(),
+            transforms: IkeTransforms { encr: 20, encr_key_bits: 256, prf: 7, integ: 0, dh: 21 },
+            keys: IkeKeys {
+                sk_d: k(),
+                sk_ai: k(),
+                sk_ar: k(),
+                sk_ei: k(),
+                sk_er: k(),
+                sk_pi: k(),
+                sk_pr: k(),
+            },
+            next_send_msg_id: 5,
+            next_recv_msg_id: 6,
+            soft_lifetime_secs: 100,
+            hard_lifetime_secs: 200,
+            crypto_map: Some(MapRef { name: "m".repeat(MAX_MAP_NAME_LEN), seq: 10, peer_index: 1 }),
+            nat: true,
+        }
+    }
+
+    fn round_trip(rec: &Record) {
+        let mut w = Writer::new();
+        rec.encode(&mut w).unwrap();
+        let mut r = Reader::new(w.as_slice());
+        assert_eq!(&Record::decode(&mut r).unwrap(), rec);
+        r.finish().unwrap();
+        // Every strict prefix is rejected.
+        for cut in 0..w.len() {
+            let mut r = Reader::new(&w.as_slice()[..cut]);
+            assert!(Record::decode(&mut r).is_err(), "prefix {cut} of {rec:?}");
+        }
+    }
+
+    #[test]
+    fn max_record_len_is_exact() {
+        assert_eq!(Record::UpsertChild(max_child()).encoded_len(), MAX_RECORD_LEN);
+        assert!(Record::UpsertIke(max_ike()).encoded_len() <= MAX_RECORD_LEN);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        round_trip(&Record::UpsertIke(max_ike()));
+        let mut ike = max_ike();
+        ike.crypto_map = None;
+        ike.local = "192.0.2.1:500".parse().unwrap();
+        ike.version = 1;
+        ike.nat = false;
+        round_trip(&Record::UpsertIke(ike));
+        round_trip(&Record::UpsertChild(max_child()));
+        let mut c = max_child();
+        c.udp_encap = None;
+        c.local_ts.clear();
+        c.transforms.esn = false;
+        round_trip(&Record::UpsertChild(c));
+        round_trip(&Record::DeleteIke(7));
+        round_trip(&Record::DeleteChild(8));
+        round_trip(&Record::SeqUpdate { inbound_spi: 1, outbound_seq: 2 });
+        round_trip(&Record::ReplayUpdate { inbound_spi: 1, highest: 2, bitmap: vec![3] });
+    }
+
+    #[test]
+    fn over_cap_records_are_refused() {
+        let mut c = max_child();
+        c.local_ts.push(v6_selector(99));
+        assert_eq!(Record::UpsertChild(c).validate(), Err(WireError::TooLong("traffic selectors")));
+        let mut c = max_child();
+        c.inbound_key = SecretBytes::from_slice(&[0; MAX_CHILD_KEY_LEN + 1]);
+        assert!(Record::UpsertChild(c).validate().is_err());
+        let mut c = max_child();
+        c.local_ts[0].end = "10.0.0.1".parse().unwrap();
+        assert!(Record::UpsertChild(c).validate().is_err());
+        let mut i = max_ike();
+        i.version = 3;
+        assert!(Record::UpsertIke(i).validate().is_err());
+        let mut i = max_ike();
+        i.crypto_map.as_mut().unwrap().name.push('x');
+        assert!(Record::UpsertIke(i).validate().is_err());
+        let r = Record::ReplayUpdate { inbound_spi: 1, highest: 0, bitmap: vec![] };
+        assert!(r.validate().is_err());
+        let r = Record::ReplayUpdate { inbound_spi: 1, highest: 0, bitmap: vec![0; 17] };
+        assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn debug_hides_keys() {
+        let s = format!("{:?}", Record::UpsertIke(max_ike()));
+        assert!(s.contains("<64 secret bytes>"), "{s}");
+        assert!(!s.contains("90, 90"), "{s}");
+    }
+}

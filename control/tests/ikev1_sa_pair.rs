@@ -1,0 +1,511 @@
+//! Deterministic simulations of two IKEv1 endpoints on a virtual clock: Main and Aggressive
+//! Mode with pre-shared keys, Quick Mode with PFS, lost and duplicated messages, rekeying
+//! with overlap, DPD, DELETE, NAT traversal and refusals.
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+
+use control::crypto::{DhGroup, WeakGroups};
+use control::ikev1::keys::HashAlg;
+use control::ikev1::proposal::{AuthMethod, EncapMode, Phase1Policy, Phase2Policy};
+use control::ikev1::sa::{Dpd, Ikev1Config, Ikev1Endpoint, Ikev1Handle, Phase1Mode};
+use control::ikev1::wire::{Identification, esp_id, p2attr};
+use control::ikev2::sa::{ChildSa, CloseReason, Event, FailureCause, Psk, Transmit};
+use control::ikev2::selectors::{PolicySelectors, from_prefix};
+use control::retransmit::RetransmitPolicy;
+use control::time::Time;
+
+include!("support/test_rng.rs");
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+
+fn phase1(group: DhGroup) -> Phase1Policy {
+    Phase1Policy {
+        encryption_key_bits: 256,
+        hash: HashAlg::Sha256,
+        auth: AuthMethod::Psk,
+        group,
+        lifetime: Duration::from_secs(86_400),
+    }
+}
+
+fn phase2(pfs: Option<DhGroup>, seconds: u64) -> Phase2Policy {
+    Phase2Policy {
+        esp_id: esp_id::ESP_AES_CBC,
+        key_bits: Some(256),
+        auth: Some(p2attr::AUTH_HMAC_SHA2_256),
+        mode: EncapMode::Tunnel,
+        pfs,
+        lifetime_seconds: seconds,
+        lifetime_kilobytes: 4_608_000,
+    }
+}
+
+fn config(local: Ipv4Addr, peer: Ipv4Addr, local_net: &str, remote_net: &str) -> Ikev1Config {
+    let net = |s: &str| {
+        let (a, l) = s.split_once('/').unwrap();
+        from_prefix(a.parse::<IpAddr>().unwrap(), l.parse().unwrap())
+    };
+    Ikev1Config {
+        local: SocketAddr::new(local.into(), 500),
+        peer: SocketAddr::new(peer.into(), 500),
+        local_id: Identification::address(local.into()),
+        remote_id: None,
+        psk: Psk::new(b"ikev1 simulation key"),
+        phase1: vec![phase1(DhGroup::Modp2048)],
+        mode: Phase1Mode::Main,
+        allow_aggressive: false,
+        phase2: vec![phase2(Some(DhGroup::Modp2048), 3600)],
+        selectors: PolicySelectors { local: vec![net(local_net)], remote: vec![net(remote_net)] },
+        dpd: Some(Dpd::default()),
+        retransmit: RetransmitPolicy::default(),
+        initial_contact: true,
+        nat_traversal: true,
+        weak_groups: WeakGroups::Reject,
+        rekey_overlap: Duration::from_secs(5),
+    }
+}
+
+/// Decides whether to drop a datagram: (from A, index of the datagram on the wire, it).
+type DropRule = Box<dyn FnMut(bool, usize, &Transmit) -> bool>;
+
+/// Two endpoints and the wire between them. `nat` rewrites A's source address as B sees
+/// it (and back), like a NAPT in front of A.
+struct Sim {
+    now: Time,
+    a: Ikev1Endpoint,
+    b: Ikev1Endpoint,
+    rng: TestRng,
+    events_a: Vec<(Ikev1Handle, Event)>,
+    events_b: Vec<(Ikev1Handle, Event)>,
+    /// Drops a datagram when it returns true: (from A, index of the datagram on the wire).
+    drop: DropRule,
+    sent: usize,
+    nat: Option<SocketAddr>,
+}
+
+impl Sim {
+    fn new(a_cfg: Ikev1Config, b_cfg: Ikev1Config, tag: &str) -> Sim {
+        let mut b = Ikev1Endpoint::new();
+        b.set_responder_configs(vec![b_cfg]);
+        let mut a = Ikev1Endpoint::new();
+        let mut rng = TestRng::new(tag);
+        a.initiate(Time::ZERO, a_cfg, &mut rng).unwrap();
+        Sim {
+            now: Time::ZERO,
+            a,
+            b,
+            rng,
+            events_a: Vec::new(),
+            events_b: Vec::new(),
+            drop: Box::new(|_, _, _| false),
+            sent: 0,
+            nat: None,
+        }
+    }
+
+    /// Delivers everything queued until both sides are quiet.
+    fn pump(&mut self) {
+        for _ in 0..1000 {
+            let mut moved = false;
+            while let Some(t) = self.a.poll_transmit() {
+                moved = true;
+                self.sent += 1;
+                if (self.drop)(true, self.sent, &t) {
+                    continue;
+                }
+                let from = match self.nat {
+                    // The NAT maps port 500 and port 4500 of A to two outside ports.
+                    Some(outside) => SocketAddr::new(
+                        outside.ip(),
+                        outside.port() + u16::from(t.from.port() == 4500),
+                    ),
+                    None => t.from,
+                };
+                self.b.handle(self.now, &t.bytes, from, &mut self.rng);
+            }
+            while let Some(t) = self.b.poll_transmit() {
+                moved = true;
+                self.sent += 1;
+                if (self.drop)(false, self.sent, &t) {
+                    continue;
+                }
+                self.a.handle(self.now, &t.bytes, t.from, &mut self.rng);
+            }
+            while let Some(e) = self.a.poll_event() {
+                moved = true;
+                self.events_a.push(e);
+            }
+            while let Some(e) = self.b.poll_event() {
+                moved = true;
+                self.events_b.push(e);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the endpoints never went quiet");
+    }
+
+    /// Advances the clock timer by timer up to `until`.
+    fn run_until(&mut self, until: Time) {
+        self.pump();
+        loop {
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    self.a.handle_timeout(self.now, &mut self.rng);
+                    self.b.handle_timeout(self.now, &mut self.rng);
+                    self.pump();
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(until);
+    }
+}
+
+fn children_up(events: &[(Ikev1Handle, Event)]) -> Vec<&ChildSa> {
+    events
+        .iter()
+        .filter_map(|(_, e)| if let Event::ChildSaUp(c) = e { Some(c) } else { None })
+        .collect()
+}
+
+fn established(events: &[(Ikev1Handle, Event)]) -> usize {
+    events.iter().filter(|(_, e)| matches!(e, Event::Established(_))).count()
+}
+
+fn failures(events: &[(Ikev1Handle, Event)]) -> Vec<&FailureCause> {
+    events
+        .iter()
+        .filter_map(|(_, e)| if let Event::Failed(f) = e { Some(f) } else { None })
+        .collect()
+}
+
+fn downs(events: &[(Ikev1Handle, Event)]) -> Vec<(u32, u32)> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::ChildSaDown { inbound_spi, outbound_spi } => Some((*inbound_spi, *outbound_spi)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The pairs mirror each other: A's inbound SA is B's outbound one, with the same keys.
+fn assert_mirrored(a: &ChildSa, b: &ChildSa) {
+    assert_eq!(a.inbound_spi, b.outbound_spi);
+    assert_eq!(a.outbound_spi, b.inbound_spi);
+    assert_eq!(a.inbound.encr.as_bytes(), b.outbound.encr.as_bytes());
+    assert_eq!(a.inbound.integ.as_bytes(), b.outbound.integ.as_bytes());
+    assert_eq!(a.outbound.encr.as_bytes(), b.inbound.encr.as_bytes());
+    assert_eq!(a.outbound.integ.as_bytes(), b.inbound.integ.as_bytes());
+    assert_ne!(
+        a.inbound.encr.as_bytes(),
+        a.outbound.encr.as_bytes(),
+        "each direction has its own keys"
+    );
+    assert_eq!(a.inbound.encr.len(), 32, "AES-256");
+    assert_eq!(a.inbound.integ.len(), 32, "HMAC-SHA-256");
+    assert_eq!(a.local_ts, b.remote_ts);
+    assert_eq!(a.remote_ts, b.local_ts);
+}
+
+fn lab() -> (Ikev1Config, Ikev1Config) {
+    (config(A, B, "10.1.0.0/16", "10.2.0.0/16"), config(B, A, "10.2.0.0/16", "10.1.0.0/16"))
+}
+
+#[test]
+fn main_mode_with_a_pre_shared_key_brings_up_a_pfs_pair() {
+    let (a, b) = lab();
+    let mut sim = Sim::new(a, b, "main mode");
+    sim.pump();
+    assert_eq!(established(&sim.events_a), 1);
+    assert_eq!(established(&sim.events_b), 1);
+    let (ca, cb) = (children_up(&sim.events_a), children_up(&sim.events_b));
+    assert_eq!((ca.len(), cb.len()), (1, 1));
+    assert_mirrored(ca[0], cb[0]);
+    assert_eq!(ca[0].lifetime_seconds, 3600);
+    assert_eq!(ca[0].transforms.dh.map(u16::from), Some(14), "PFS group 14");
+    // Main Mode's six messages and Quick Mode's three.
+    assert_eq!(sim.sent, 9);
+}
+
+#[test]
+fn ecp256_phase_1_and_phase_2() {
+    let (mut a, mut b) = lab();
+    for c in [&mut a, &mut b] {
+        c.phase1 = vec![phase1(DhGroup::Ecp256)];
+        c.phase2 = vec![phase2(Some(DhGroup::Ecp256), 3600)];
+    }
+    let mut sim = Sim::new(a, b, "ecp256");
+    sim.pump();
+    assert_mirrored(children_up(&sim.events_a)[0], children_up(&sim.events_b)[0]);
+}
+
+#[test]
+fn every_first_transmission_lost_still_converges() {
+    let (mut a, mut b) = lab();
+    // Every R-U-THERE is a new message (fresh Message ID), which this wire would drop.
+    a.dpd = None;
+    b.dpd = None;
+    let mut sim = Sim::new(a, b, "lossy");
+    // Drop each distinct message the first time it is sent.
+    let mut seen = std::collections::HashSet::new();
+    sim.drop = Box::new(move |_, _, t| seen.insert(t.bytes.clone()));
+    sim.run_until(Time::from_secs(60));
+    assert_eq!(established(&sim.events_a), 1);
+    assert_eq!(established(&sim.events_b), 1);
+    let (ca, cb) = (children_up(&sim.events_a), children_up(&sim.events_b));
+    assert_eq!((ca.len(), cb.len()), (1, 1), "one pair each, no duplicates from retransmits");
+    assert_mirrored(ca[0], cb[0]);
+    assert!(failures(&sim.events_a).is_empty() && failures(&sim.events_b).is_empty());
+}
+
+#[test]
+fn aggressive_mode_is_refused_unless_enabled() {
+    let (mut a, b) = lab();
+    a.mode = Phase1Mode::Aggressive;
+    a.allow_aggressive = true;
+    let mut sim = Sim::new(a.clone(), b.clone(), "aggressive refused");
+    sim.pump();
+    assert_eq!(established(&sim.events_b), 0);
+    assert!(!failures(&sim.events_a).is_empty(), "the initiator learns of the refusal");
+    let mut b2 = b;
+    b2.allow_aggressive = true;
+    let mut sim = Sim::new(a, b2, "aggressive allowed");
+    sim.pump();
+    assert_eq!(established(&sim.events_a), 1);
+    assert_eq!(established(&sim.events_b), 1);
+    assert_mirrored(children_up(&sim.events_a)[0], children_up(&sim.events_b)[0]);
+    assert_eq!(sim.sent, 6, "three Aggressive Mode messages and three Quick Mode ones");
+}
+
+#[test]
+fn aggressive_mode_initiation_needs_the_opt_in() {
+    let (mut a, _) = lab();
+    a.mode = Phase1Mode::Aggressive;
+    let mut ep = Ikev1Endpoint::new();
+    assert!(ep.initiate(Time::ZERO, a, &mut TestRng::new("x")).is_err());
+}
+
+#[test]
+fn a_wrong_pre_shared_key_fails_authentication() {
+    let (a, mut b) = lab();
+    b.psk = Psk::new(b"another key");
+    let mut sim = Sim::new(a, b, "wrong key");
+    sim.run_until(Time::from_secs(300));
+    let fb = failures(&sim.events_b);
+    assert!(matches!(fb.as_slice(), [FailureCause::AuthenticationFailed(_)]), "{fb:?}");
+    let fa = failures(&sim.events_a);
+    assert_eq!(fa.len(), 1, "{fa:?}");
+    assert!(children_up(&sim.events_a).is_empty());
+}
+
+#[test]
+fn no_common_phase_1_policy_is_reported_as_no_proposal_chosen() {
+    let (a, mut b) = lab();
+    b.phase1 = vec![Phase1Policy { hash: HashAlg::Sha1, ..phase1(DhGroup::Modp2048) }];
+    let mut sim = Sim::new(a, b, "no proposal");
+    sim.pump();
+    let fa = failures(&sim.events_a);
+    assert!(matches!(fa.as_slice(), [FailureCause::NoProposalChosen(_)]), "{fa:?}");
+    assert!(matches!(failures(&sim.events_b).as_slice(), [FailureCause::NoProposalChosen(_)]));
+}
+
+#[test]
+fn proxy_identities_outside_the_acl_are_refused() {
+    let (a, _) = lab();
+    let b = config(B, A, "10.2.0.0/16", "10.9.0.0/16");
+    let mut sim = Sim::new(a, b, "ts");
+    sim.pump();
+    assert_eq!(established(&sim.events_a), 1);
+    assert!(children_up(&sim.events_a).is_empty() && children_up(&sim.events_b).is_empty());
+    let child_failed = |ev: &[(Ikev1Handle, Event)]| {
+        ev.iter().any(|(_, e)| matches!(e, Event::ChildSaFailed(FailureCause::TsUnacceptable)))
+    };
+    assert!(child_failed(&sim.events_b));
+    assert!(child_failed(&sim.events_a), "INVALID-ID-INFORMATION reaches the initiator");
+}
+
+#[test]
+fn quick_mode_rekeys_before_expiry_and_retires_the_old_pair_after_the_overlap() {
+    let (mut a, mut b) = lab();
+    a.phase2 = vec![phase2(Some(DhGroup::Modp2048), 120)];
+    b.phase2 = vec![phase2(Some(DhGroup::Modp2048), 120)];
+    a.dpd = None;
+    b.dpd = None;
+    let mut sim = Sim::new(a, b, "rekey");
+    sim.pump();
+    let first = children_up(&sim.events_a)[0].inbound_spi;
+    sim.run_until(Time::from_secs(115));
+    let ua = children_up(&sim.events_a);
+    let ub = children_up(&sim.events_b);
+    assert_eq!(ua.len(), 2, "one rekey before the 120 s hard lifetime");
+    assert_eq!(ub.len(), 2);
+    let rekeyed_a = ua.iter().find(|c| c.rekey_of.is_some()).expect("a rekey on A");
+    let rekeyed_b = ub.iter().find(|c| c.rekey_of.is_some()).expect("a rekey on B");
+    assert_mirrored(rekeyed_a, rekeyed_b);
+    assert_eq!(rekeyed_a.rekey_of, Some(first));
+    // The old pair is gone on both sides, and only after its successor came up.
+    let da = downs(&sim.events_a);
+    assert_eq!(da.len(), 1);
+    assert_eq!(da[0].0, first);
+    assert_eq!(downs(&sim.events_b).len(), 1);
+    let pos_up = sim
+        .events_a
+        .iter()
+        .position(|(_, e)| matches!(e, Event::ChildSaUp(c) if c.rekey_of.is_some()))
+        .unwrap();
+    let pos_down =
+        sim.events_a.iter().position(|(_, e)| matches!(e, Event::ChildSaDown { .. })).unwrap();
+    assert!(pos_up < pos_down, "make before break");
+    // Many lifetimes later, still exactly one pair each and no failure.
+    sim.run_until(Time::from_secs(1200));
+    let live = |ev: &[(Ikev1Handle, Event)]| children_up(ev).len() - downs(ev).len();
+    assert_eq!(live(&sim.events_a), 1);
+    assert_eq!(live(&sim.events_b), 1);
+    assert!(failures(&sim.events_a).is_empty());
+}
+
+#[test]
+fn a_volume_soft_limit_rekeys_on_demand() {
+    let (a, b) = lab();
+    let mut sim = Sim::new(a, b, "volume");
+    sim.pump();
+    let (h, spi) = match &sim.events_a[..] {
+        [.., (h, Event::ChildSaUp(c))] => (*h, c.inbound_spi),
+        other => panic!("{other:?}"),
+    };
+    let mut rng = TestRng::new("volume2");
+    assert_eq!(sim.a.with_sa(h, |sa| sa.rekey_child(Time::ZERO, spi, &mut rng)), Some(true));
+    assert_eq!(
+        sim.a.with_sa(h, |sa| sa.rekey_child(Time::ZERO, spi, &mut rng)),
+        Some(false),
+        "already rekeying"
+    );
+    sim.pump();
+    assert_eq!(children_up(&sim.events_a).len(), 2);
+    assert_eq!(children_up(&sim.events_b).len(), 2);
+}
+
+#[test]
+fn dpd_declares_a_frozen_peer_dead_and_keeps_a_live_one() {
+    let (a, b) = lab();
+    let mut sim = Sim::new(a, b, "dpd");
+    sim.pump();
+    // Idle but alive: R-U-THEREs are answered, nothing fails.
+    sim.run_until(Time::from_secs(120));
+    assert!(failures(&sim.events_a).is_empty());
+    assert!(sim.a.sas().next().unwrap().1.stats().dpd_sent >= 5);
+    assert!(sim.b.sas().next().unwrap().1.stats().dpd_answered >= 5);
+    // Freeze B: nothing declares it dead early ...
+    sim.drop = Box::new(|from_a, _, _| !from_a);
+    let frozen_at = sim.now;
+    sim.run_until(frozen_at + Duration::from_secs(5));
+    assert!(failures(&sim.events_a).is_empty(), "not dead after 5 s");
+    // ... and it is dead by threshold + (retries + 1) x retry (+1 s of slack).
+    let dpd = Dpd::default();
+    sim.run_until(
+        frozen_at + dpd.threshold + dpd.retry * (dpd.retries + 1) + Duration::from_secs(1),
+    );
+    let fa = failures(&sim.events_a);
+    assert!(matches!(fa.as_slice(), [FailureCause::PeerUnreachable { .. }]), "{fa:?}");
+    assert_eq!(downs(&sim.events_a).len(), 1, "the pair goes down with the ISAKMP SA");
+}
+
+#[test]
+fn delete_tears_down_both_sides() {
+    let (a, b) = lab();
+    let mut sim = Sim::new(a, b, "delete");
+    sim.pump();
+    let mut rng = TestRng::new("close");
+    sim.a.close_all(Time::from_secs(1), &mut rng);
+    sim.pump();
+    assert!(
+        sim.events_a.iter().any(|(_, e)| matches!(e, Event::Closed { reason: CloseReason::Local }))
+    );
+    assert!(
+        sim.events_b
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Closed { reason: CloseReason::PeerDeleted }))
+    );
+    assert_eq!(downs(&sim.events_a).len(), 1);
+    assert_eq!(downs(&sim.events_b).len(), 1);
+    assert!(sim.b.is_empty() || sim.b.sas().all(|(_, sa)| sa.is_dead()));
+}
+
+#[test]
+fn nat_traversal_floats_to_4500_and_encapsulates_esp() {
+    let (a, mut b) = lab();
+    // B knows A by the NAT's public address (its tunnel group is named after it).
+    b.peer = SocketAddr::new(Ipv4Addr::new(203, 0, 113, 9).into(), 500);
+    let mut sim = Sim::new(a, b, "nat");
+    sim.nat = Some(SocketAddr::new(Ipv4Addr::new(203, 0, 113, 9).into(), 40_000));
+    sim.pump();
+    assert_eq!(established(&sim.events_a), 1);
+    let info = sim
+        .events_a
+        .iter()
+        .find_map(|(_, e)| if let Event::Established(i) = e { Some(i) } else { None })
+        .unwrap();
+    assert!(info.nat_detected);
+    let (_, sa_a) = sim.a.sas().next().unwrap();
+    assert_eq!(sa_a.local_addr().port(), 4500);
+    assert_eq!(sa_a.peer().port(), 4500);
+    let (_, sa_b) = sim.b.sas().next().unwrap();
+    assert!(sa_b.nat_detected());
+    assert_eq!(
+        sa_b.peer(),
+        SocketAddr::new(Ipv4Addr::new(203, 0, 113, 9).into(), 40_001),
+        "B answers the NAT's 4500 mapping"
+    );
+    assert_mirrored(children_up(&sim.events_a)[0], children_up(&sim.events_b)[0]);
+}
+
+#[test]
+fn a_shorter_responder_lifetime_wins() {
+    let (mut a, mut b) = lab();
+    a.phase2 = vec![phase2(Some(DhGroup::Modp2048), 28_800)];
+    b.phase2 = vec![phase2(Some(DhGroup::Modp2048), 3600)];
+    let mut sim = Sim::new(a, b, "responder lifetime");
+    sim.pump();
+    assert_eq!(children_up(&sim.events_b)[0].lifetime_seconds, 3600);
+    assert_eq!(children_up(&sim.events_a)[0].lifetime_seconds, 3600, "RESPONDER-LIFETIME applied");
+}
+
+#[test]
+fn garbage_changes_nothing() {
+    let (a, b) = lab();
+    let mut sim = Sim::new(a, b, "garbage");
+    sim.pump();
+    let mut rng = TestRng::new("garbage bytes");
+    let (h, sa) = sim.b.sas().next().unwrap();
+    let (cky_i, cky_r) = (sa.cky_i(), sa.cky_r());
+    for len in [0usize, 3, 27, 28, 29, 64, 200, 1500] {
+        for exchange in [2u8, 4, 5, 32, 99] {
+            let mut bytes = vec![0u8; len];
+            rand_core::Rng::fill_bytes(&mut rng, &mut bytes);
+            if len >= 28 {
+                bytes[..8].copy_from_slice(&cky_i.to_be_bytes());
+                bytes[8..16].copy_from_slice(&cky_r.to_be_bytes());
+                bytes[17] = 0x10;
+                bytes[18] = exchange;
+                bytes[24..28].copy_from_slice(&(len as u32).to_be_bytes());
+            }
+            sim.b.handle(sim.now, &bytes, SocketAddr::new(A.into(), 500), &mut rng);
+        }
+    }
+    assert!(sim.b.sa(h).unwrap().is_established());
+    if let Some(e) = sim.b.poll_event() {
+        panic!("garbage produced {e:?}");
+    }
+    // The tunnel still works: a rekey goes through.
+    let spi = sim.b.sa(h).unwrap().child_spis()[0].0;
+    sim.b.with_sa(h, |sa| sa.rekey_child(sim.now, spi, &mut rng));
+    sim.pump();
+    assert_eq!(children_up(&sim.events_a).len(), 2);
+}
