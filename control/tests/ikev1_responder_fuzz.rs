@@ -35,6 +35,7 @@ fn config(local: Ipv4Addr, peer: Ipv4Addr, l: &str, r: &str) -> Ikev1Config {
         local_id: Identification::address(local.into()),
         remote_id: None,
         psk: Psk::new(b"fuzz key"),
+        certificates: None,
         phase1: vec![Phase1Policy {
             encryption_key_bits: 128,
             hash: HashAlg::Sha256,

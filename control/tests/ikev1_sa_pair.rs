@@ -53,6 +53,7 @@ fn config(local: Ipv4Addr, peer: Ipv4Addr, local_net: &str, remote_net: &str) ->
         local_id: Identification::address(local.into()),
         remote_id: None,
         psk: Psk::new(b"ikev1 simulation key"),
+        certificates: None,
         phase1: vec![phase1(DhGroup::Modp2048)],
         mode: Phase1Mode::Main,
         allow_aggressive: false,
@@ -508,4 +509,126 @@ fn garbage_changes_nothing() {
     sim.b.with_sa(h, |sa| sa.rekey_child(sim.now, spi, &mut rng));
     sim.pump();
     assert_eq!(children_up(&sim.events_a).len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Certificates (RSA and ECDSA signatures in Main Mode).
+
+mod certificates {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use control::ikev1::sa::Ikev1Certificates;
+    use control::ikev2::sa::{AuthInfo, LocalCertificate, PeerCertificate, PeerIdCheck, WallClock};
+    use control::pki::load::{load_certificates, load_private_key, load_trust_store};
+    use control::pki::{AuthSignature, Credential, TrustStore};
+
+    use super::*;
+
+    /// 2030-01-01: inside the test certificates' validity.
+    const Y2030: u64 = 1_893_456_000;
+
+    fn pki(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/pki").join(name)
+    }
+
+    fn store(cas: &[&str]) -> Arc<TrustStore> {
+        let paths: Vec<PathBuf> = cas.iter().map(|c| pki(c)).collect();
+        Arc::new(load_trust_store(&paths).unwrap())
+    }
+
+    /// (chain, key, CA) of the RSA leaf (IP 192.0.2.1 = A) and the P-256 leaf (IP 192.0.2.2).
+    fn credential(chain: &str, key: &str, ca: &str) -> Arc<Credential> {
+        let mut certs = load_certificates(&pki(chain)).unwrap().into_iter();
+        let leaf = certs.next().unwrap();
+        let key = load_private_key(&pki(key)).unwrap();
+        let mut cred = Credential::new(leaf, certs.collect(), key).unwrap();
+        cred.link_anchors(&store(&[ca]));
+        Arc::new(cred)
+    }
+
+    fn certs(cred: Arc<Credential>, cas: &[&str]) -> Ikev1Certificates {
+        let mut remote = PeerCertificate::new(store(cas), PeerIdCheck::Required);
+        remote.clock = WallClock::Offset(Y2030);
+        Ikev1Certificates { local: LocalCertificate::new(cred), remote }
+    }
+
+    fn rsa() -> Arc<Credential> {
+        credential("rsa-leaf-chain.pem", "rsa-leaf.key.pem", "rsa-ca.pem")
+    }
+
+    /// Both sides sign with `cred` (the same test key: the point is the protocol) under
+    /// `method`, no pre-shared key.
+    fn cert_lab(
+        cred: fn() -> Arc<Credential>,
+        ca: &str,
+        method: AuthMethod,
+    ) -> (Ikev1Config, Ikev1Config) {
+        let (mut a, mut b) = lab();
+        for c in [&mut a, &mut b] {
+            c.psk = Psk::new(b"");
+            c.certificates = Some(certs(cred(), &[ca]));
+            c.phase1 = vec![Phase1Policy { auth: method, ..phase1(DhGroup::Modp2048) }];
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn rsa_signatures_authenticate_main_mode() {
+        let (a, b) = cert_lab(rsa, "rsa-ca.pem", AuthMethod::RsaSig);
+        let mut sim = Sim::new(a, b, "rsa sig");
+        sim.pump();
+        let info = |ev: &[(Ikev1Handle, Event)]| {
+            ev.iter().find_map(
+                |(_, e)| if let Event::Established(i) = e { Some(i.clone()) } else { None },
+            )
+        };
+        let (ia, ib) = (info(&sim.events_a).expect("A up"), info(&sim.events_b).expect("B up"));
+        assert!(matches!(
+            &ia.remote_auth,
+            AuthInfo::Certificate { signature: AuthSignature::RsaSha1, .. }
+        ));
+        assert!(
+            matches!(&ib.remote_auth, AuthInfo::Certificate { subject, .. } if subject.contains("gw1")),
+            "{:?}",
+            ib.remote_auth
+        );
+        assert_eq!(ia.peer_id.id_type, control::ikev2::wire::IdType::DerAsn1Dn);
+        assert_mirrored(children_up(&sim.events_a)[0], children_up(&sim.events_b)[0]);
+    }
+
+    #[test]
+    fn ecdsa_p256_signatures_authenticate_main_mode() {
+        let p256 = || credential("ecp256-leaf.pem", "ecp256-leaf.key.pem", "ecp256-ca.pem");
+        let (a, b) = cert_lab(p256, "ecp256-ca.pem", AuthMethod::EcdsaSig(256));
+        let mut sim = Sim::new(a, b, "ecdsa sig");
+        sim.pump();
+        assert_eq!(established(&sim.events_a), 1);
+        assert_eq!(established(&sim.events_b), 1);
+        assert_mirrored(children_up(&sim.events_a)[0], children_up(&sim.events_b)[0]);
+    }
+
+    #[test]
+    fn a_certificate_from_an_untrusted_ca_is_refused_with_the_reason() {
+        let (a, mut b) = cert_lab(rsa, "rsa-ca.pem", AuthMethod::RsaSig);
+        b.certificates = Some(certs(rsa(), &["ecp256-ca.pem"]));
+        let mut sim = Sim::new(a, b, "untrusted");
+        sim.pump();
+        let fb = failures(&sim.events_b);
+        assert!(
+            matches!(fb.as_slice(), [FailureCause::AuthenticationFailed(m)] if m.starts_with("certificate rejected")),
+            "{fb:?}"
+        );
+        assert!(children_up(&sim.events_b).is_empty());
+    }
+
+    #[test]
+    fn a_certificate_policy_without_a_certificate_is_not_offered() {
+        let (mut a, b) = cert_lab(rsa, "rsa-ca.pem", AuthMethod::RsaSig);
+        a.certificates = None;
+        a.psk = Psk::new(b"k");
+        let mut sim = Sim::new(a, b, "no cert");
+        sim.pump();
+        assert!(matches!(failures(&sim.events_a).as_slice(), [FailureCause::NoProposalChosen(_)]));
+    }
 }

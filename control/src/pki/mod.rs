@@ -30,6 +30,7 @@ mod certreq;
 mod chain;
 mod credential;
 mod identity;
+mod ikev1_sig;
 mod key;
 pub mod load;
 mod oid;
@@ -44,6 +45,7 @@ pub use chain::{
 };
 pub use credential::{Credential, CredentialError, select_credential};
 pub use identity::IdMatch;
+pub use ikev1_sig::{Ikev1Signature, sign_ikev1, verify_ikev1};
 pub use key::{KeyError, KeyKind, MAX_RSA_BITS, MIN_RSA_BITS, PrivateKey, PublicKey};
 pub use load::{LoadError, LoadErrorKind, LoadedTrustpoint};
 pub use signature::{HashAlg, SignatureError, SignatureScheme, sign, verify};

@@ -11,6 +11,8 @@ use crate::ikev1::proposal::{EncapMode, Phase1Policy, Phase2Policy};
 use crate::ikev1::wire::Identification;
 use crate::ikev2::sa::Psk;
 use crate::ikev2::selectors::PolicySelectors;
+
+use super::cert::Ikev1Certificates;
 use crate::retransmit::RetransmitPolicy;
 
 /// Dead peer detection (RFC 3706): `isakmp keepalive threshold N retry M`.
@@ -53,8 +55,11 @@ pub struct Ikev1Config {
     pub local_id: Identification,
     /// The identity the peer must present; `None`: any (the key is chosen by address).
     pub remote_id: Option<Identification>,
-    /// The pre-shared key (`ikev1 pre-shared-key`).
+    /// The pre-shared key (`ikev1 pre-shared-key`); may be empty with certificates.
     pub psk: Psk,
+    /// Certificate authentication (`authentication rsa-sig` policies, the tunnel group's
+    /// trustpoint); `None`: pre-shared keys only.
+    pub certificates: Option<Ikev1Certificates>,
     /// Phase-1 policies, by priority (lowest number first).
     pub phase1: Vec<Phase1Policy>,
     /// Phase-1 exchange we initiate with.
@@ -120,8 +125,8 @@ pub enum ConfigError {
     /// No proxy identities.
     #[error("no proxy identities (crypto map ACL entries)")]
     NoSelectors,
-    /// An empty pre-shared key.
-    #[error("empty pre-shared key")]
+    /// Neither a pre-shared key nor a certificate.
+    #[error("no pre-shared key and no certificate")]
     EmptyPsk,
 }
 
@@ -143,7 +148,7 @@ impl Ikev1Config {
         if self.selectors.local.is_empty() || self.selectors.remote.is_empty() {
             return Err(ConfigError::NoSelectors);
         }
-        if self.psk.as_bytes().is_empty() {
+        if self.psk.as_bytes().is_empty() && self.certificates.is_none() {
             return Err(ConfigError::EmptyPsk);
         }
         Ok(())

@@ -16,9 +16,13 @@
 //! Quick Mode SAs belong to their ISAKMP SA here: deleting or losing the ISAKMP SA takes them
 //! down (the IKEv2 event contract), where RFC 2409 would let them live on unmanaged.
 //!
-//! Not implemented yet: certificate (RSA/ECDSA signature) authentication, XAUTH and Mode
-//! Config, phase-1 rekeying (the ISAKMP SA ends at its lifetime, its Quick Mode SAs with it).
+//! Certificates (RSA and ECDSA signatures, [`Ikev1Certificates`]) authenticate Main Mode;
+//! Aggressive Mode runs with pre-shared keys only.
+//!
+//! Not implemented yet: XAUTH and Mode Config, phase-1 rekeying (the ISAKMP SA ends at its
+//! lifetime, its Quick Mode SAs with it).
 
+mod cert;
 mod config;
 mod endpoint;
 mod info;
@@ -33,11 +37,12 @@ use std::collections::VecDeque;
 use rand_core::CryptoRng;
 
 use crate::ikev1::wire::{ExchangeType, Header, Payload, PayloadType, parse_payloads};
-use crate::ikev2::sa::{CloseReason, Event, FailureCause, SpiAllocator, Transmit};
+use crate::ikev2::sa::{AuthInfo, CloseReason, Event, FailureCause, SpiAllocator, Transmit};
 use crate::log::IKEV1;
 use crate::retransmit::{Retransmit, Timeout};
 use crate::time::Time;
 
+pub use self::cert::Ikev1Certificates;
 pub use self::config::{ConfigError, Dpd, Ikev1Config, Phase1Mode};
 pub use self::endpoint::{Ikev1Endpoint, Ikev1Handle};
 
@@ -119,6 +124,9 @@ pub struct Ikev1Sa {
     dpd: DpdState,
     last_inbound: Time,
     initial_contact_received: bool,
+    /// How each side authenticated in phase 1.
+    local_auth: AuthInfo,
+    remote_auth: AuthInfo,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -186,6 +194,8 @@ impl Ikev1Sa {
             dpd: DpdState { seq: 0, outstanding: None },
             last_inbound: now,
             initial_contact_received: false,
+            local_auth: AuthInfo::Psk,
+            remote_auth: AuthInfo::Psk,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),

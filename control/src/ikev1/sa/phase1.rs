@@ -29,6 +29,7 @@ use crate::ikev2::wire::{DhGroup as WireDh, EncrId, IdRepr, IdType, PrfId, Proto
 use crate::log::IKEV1;
 use crate::time::Time;
 
+use super::cert::is_signature;
 use super::protect::{Isakmp, constant_time_eq, nat_d, raw_body};
 use super::{Accept, Ikev1Sa, Phase1Mode, find, index_of};
 
@@ -151,12 +152,22 @@ fn nonce<R: CryptoRng + ?Sized>(rng: &mut R) -> Vec<u8> {
     n
 }
 
+/// Whether we can authenticate with `p`'s method: a pre-shared key configured, or a
+/// certificate whose key signs with it.
+fn usable(sa: &Ikev1Sa, p: &Phase1Policy) -> bool {
+    match p.auth {
+        AuthMethod::Psk => !sa.cfg.psk.as_bytes().is_empty(),
+        m if is_signature(m) => sa.cfg.certificates.as_ref().and_then(|c| c.method()) == Some(m),
+        _ => false,
+    }
+}
+
 /// The policies offered: Main Mode offers all; Aggressive Mode sends its KE with the
 /// first policy's group, so it can only offer policies of that group.
 fn offered_policies(sa: &Ikev1Sa) -> Vec<Phase1Policy> {
-    let psk_only = |p: &&Phase1Policy| p.auth == AuthMethod::Psk;
+    let psk_only = |p: &&Phase1Policy| p.auth == AuthMethod::Psk && usable(sa, p);
     match sa.cfg.mode {
-        Phase1Mode::Main => sa.cfg.phase1.iter().filter(psk_only).copied().collect(),
+        Phase1Mode::Main => sa.cfg.phase1.iter().filter(|p| usable(sa, p)).copied().collect(),
         Phase1Mode::Aggressive => {
             let group = sa.cfg.phase1.iter().find(psk_only).map(|p| p.group);
             sa.cfg
@@ -271,8 +282,14 @@ pub(super) fn respond_first<R: CryptoRng + ?Sized>(
             FailureCause::NoProposalChosen("Aggressive Mode is not enabled for this peer".into()),
         ));
     }
-    let ours: Vec<Phase1Policy> =
-        sa.cfg.phase1.iter().filter(|p| p.auth == AuthMethod::Psk).copied().collect();
+    // Aggressive Mode runs with pre-shared keys only here.
+    let ours: Vec<Phase1Policy> = sa
+        .cfg
+        .phase1
+        .iter()
+        .filter(|p| usable(sa, p) && (!aggressive || p.auth == AuthMethod::Psk))
+        .copied()
+        .collect();
     let (choice, answer) = match select_phase1(offer, &ours) {
         Ok(x) => x,
         Err(e) => {
@@ -420,7 +437,11 @@ fn derive(
     nr: &[u8],
 ) {
     let h = choice.policy.hash;
-    let skeyid: SecretBytes = keys::skeyid_psk(h, sa.cfg.psk.as_bytes(), ni, nr);
+    let skeyid: SecretBytes = if is_signature(choice.policy.auth) {
+        keys::skeyid_sig(h, ni, nr, g_xy)
+    } else {
+        keys::skeyid_psk(h, sa.cfg.psk.as_bytes(), ni, nr)
+    };
     let key_len = usize::from(choice.policy.encryption_key_bits / 8);
     let keys = Phase1Keys::derive(h, skeyid, g_xy, sa.cky_i, sa.cky_r, key_len);
     let Ok(cipher) = Phase1Cipher::new(keys.enc_key()) else {
@@ -472,7 +493,7 @@ pub(super) fn handle<R: CryptoRng + ?Sized>(
     sa.phase1 = match state {
         Phase1::MainSent1 { sa_i_b } if !h.is_encrypted() => main_i2(sa, now, h, body, sa_i_b, rng),
         Phase1::MainSent3 { sa_i_b, choice, dh, ni } if !h.is_encrypted() => {
-            main_i4(sa, now, h, body, sa_i_b, choice, dh, ni)
+            main_i4(sa, now, h, body, sa_i_b, choice, dh, ni, rng)
         }
         Phase1::MainSent5 { sa_i_b, choice, g_xi, g_xr } if h.is_encrypted() => {
             main_i6(sa, now, h, body, sa_i_b, choice, g_xi, g_xr, rng)
@@ -481,7 +502,7 @@ pub(super) fn handle<R: CryptoRng + ?Sized>(
             main_r3(sa, now, h, body, datagram, sa_i_b, choice, rng)
         }
         Phase1::RespSent4 { sa_i_b, choice, g_xi, g_xr } if h.is_encrypted() => {
-            main_r5(sa, now, h, body, datagram, from, sa_i_b, choice, g_xi, g_xr)
+            main_r5(sa, now, h, body, datagram, from, sa_i_b, choice, g_xi, g_xr, rng)
         }
         Phase1::AggrSent1 { sa_i_b, offered, dh, ni, idii_b } if !h.is_encrypted() => {
             aggr_i2(sa, now, h, body, sa_i_b, offered, dh, ni, idii_b, rng)
@@ -539,6 +560,7 @@ fn main_i2<R: CryptoRng + ?Sized>(
     };
     let ni = nonce(rng);
     let mut out = vec![Payload::Ke(dh.public().to_vec()), Payload::Nonce(ni.clone())];
+    out.extend(certreqs(sa, &choice));
     if sa.caps.nat_t {
         let hash = choice.policy.hash;
         out.push(Payload::NatD(nat_d(hash, sa.cky_i, sa.cky_r, sa.peer)));
@@ -551,7 +573,7 @@ fn main_i2<R: CryptoRng + ?Sized>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn main_i4(
+fn main_i4<R: CryptoRng + ?Sized>(
     sa: &mut Ikev1Sa,
     now: Time,
     h: &Header,
@@ -560,6 +582,7 @@ fn main_i4(
     choice: Phase1Choice,
     dh: DhPrivate,
     ni: Vec<u8>,
+    rng: &mut R,
 ) -> Phase1 {
     let Some(parsed) = parse_plain(sa, h, body) else {
         return Phase1::MainSent3 { sa_i_b, choice, dh, ni };
@@ -585,11 +608,16 @@ fn main_i4(
     }
     detect_nat(sa, p);
     float(sa);
-    let id = sa.cfg.local_id.clone();
     let Some(isakmp) = &sa.isakmp else { return Phase1::Start };
-    let hash_i =
-        keys::hash_i(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, &id.body_bytes());
-    let mut out = vec![Payload::Id(id), Payload::Hash(hash_i)];
+    let hash_of =
+        |idb: &[u8]| keys::hash_i(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, idb);
+    let (mut out, local_auth) = match our_proof(sa, &choice, hash_of, rng) {
+        Ok(x) => x,
+        Err(cause) => {
+            sa.fail(cause);
+            return Phase1::Start;
+        }
+    };
     if sa.cfg.initial_contact {
         out.push(Payload::Notify(initial_contact(sa)));
     }
@@ -600,6 +628,7 @@ fn main_i4(
     }
     sa.answered();
     sa.send_request(now, bytes);
+    sa.local_auth = local_auth;
     Phase1::MainSent5 { sa_i_b, choice, g_xi, g_xr }
 }
 
@@ -662,33 +691,26 @@ fn main_i6<R: CryptoRng + ?Sized>(
         sa.fail(undecryptable(6));
         return Phase1::Start;
     };
-    let p = &opened.parsed.payloads;
-    let (Some(idx), Some(hash)) = (
-        index_of(p, PayloadType::Id),
-        find(p, |p| if let Payload::Hash(x) = p { Some(x.clone()) } else { None }),
-    ) else {
-        sa.stats.unexpected += 1;
-        return keep(sa_i_b, choice, g_xi, g_xr);
-    };
-    let Some(idir_b) = raw_body(&opened.plaintext, &opened.parsed, idx) else {
-        return keep(sa_i_b, choice, g_xi, g_xr);
-    };
     let Some(isakmp) = &sa.isakmp else { return Phase1::Start };
-    let expected = keys::hash_r(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, idir_b);
-    if !constant_time_eq(&hash, &expected) {
-        sa.stats.bad_hash += 1;
-        // A wrong HASH_R is a wrong pre-shared key (or an attacker): the peer's message
-        // is authentic as far as we can tell only with the right key, so fail.
-        sa.fail(FailureCause::AuthenticationFailed(
-            "HASH_R did not verify (pre-shared key mismatch?)".into(),
-        ));
-        return Phase1::Start;
-    }
-    let Some(Payload::Id(peer_id)) = p.get(idx).cloned() else { return Phase1::Start };
+    let expected =
+        |idb: &[u8]| keys::hash_r(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, idb);
+    let (peer_id, remote_auth) = match check_proof(sa, now, &choice, &opened, expected, "HASH_R") {
+        Ok(x) => x,
+        Err(Check::Incomplete) => {
+            sa.stats.unexpected += 1;
+            return keep(sa_i_b, choice, g_xi, g_xr);
+        }
+        Err(Check::Failed(cause)) => {
+            sa.stats.bad_hash += 1;
+            sa.fail(cause);
+            return Phase1::Start;
+        }
+    };
     if let Err(cause) = check_peer_id(sa, &peer_id) {
         sa.fail(cause);
         return Phase1::Start;
     }
+    sa.remote_auth = remote_auth;
     if let Some(s) = &mut sa.isakmp {
         s.iv = next_iv;
     }
@@ -741,6 +763,7 @@ fn main_r3<R: CryptoRng + ?Sized>(
     }
     detect_nat(sa, p);
     let mut out = vec![Payload::Ke(g_xr.clone()), Payload::Nonce(nr)];
+    out.extend(certreqs(sa, &choice));
     if sa.caps.nat_t {
         out.extend(nat_d_payloads(sa));
     }
@@ -751,7 +774,7 @@ fn main_r3<R: CryptoRng + ?Sized>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn main_r5(
+fn main_r5<R: CryptoRng + ?Sized>(
     sa: &mut Ikev1Sa,
     now: Time,
     h: &Header,
@@ -762,6 +785,7 @@ fn main_r5(
     choice: Phase1Choice,
     g_xi: Vec<u8>,
     g_xr: Vec<u8>,
+    rng: &mut R,
 ) -> Phase1 {
     let keep = |sa_i_b, choice, g_xi, g_xr| Phase1::RespSent4 { sa_i_b, choice, g_xi, g_xr };
     let Some((opened, next_iv)) = open_phase1(sa, h, body) else {
@@ -769,28 +793,22 @@ fn main_r5(
         return Phase1::Start;
     };
     let p = &opened.parsed.payloads;
-    let (Some(idx), Some(hash)) = (
-        index_of(p, PayloadType::Id),
-        find(p, |p| if let Payload::Hash(x) = p { Some(x.clone()) } else { None }),
-    ) else {
-        sa.stats.unexpected += 1;
-        return keep(sa_i_b, choice, g_xi, g_xr);
-    };
-    let Some(idii_b) = raw_body(&opened.plaintext, &opened.parsed, idx) else {
-        return keep(sa_i_b, choice, g_xi, g_xr);
-    };
     let Some(isakmp) = &sa.isakmp else { return Phase1::Start };
-    let expected = keys::hash_i(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, idii_b);
-    if !constant_time_eq(&hash, &expected) {
-        sa.stats.bad_hash += 1;
-        let cause = FailureCause::AuthenticationFailed(
-            "HASH_I did not verify (pre-shared key mismatch?)".into(),
-        );
-        send_phase1_notify(sa, notify::AUTHENTICATION_FAILED);
-        sa.fail(cause);
-        return Phase1::Start;
-    }
-    let Some(Payload::Id(peer_id)) = p.get(idx).cloned() else { return Phase1::Start };
+    let expected =
+        |idb: &[u8]| keys::hash_i(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, idb);
+    let (peer_id, remote_auth) = match check_proof(sa, now, &choice, &opened, expected, "HASH_I") {
+        Ok(x) => x,
+        Err(Check::Incomplete) => {
+            sa.stats.unexpected += 1;
+            return keep(sa_i_b, choice, g_xi, g_xr);
+        }
+        Err(Check::Failed(cause)) => {
+            sa.stats.bad_hash += 1;
+            send_phase1_notify(sa, notify::AUTHENTICATION_FAILED);
+            sa.fail(cause);
+            return Phase1::Start;
+        }
+    };
     if let Err(cause) = check_peer_id(sa, &peer_id) {
         send_phase1_notify(sa, notify::INVALID_ID_INFORMATION);
         sa.fail(cause);
@@ -806,20 +824,99 @@ fn main_r5(
         }
         sa.peer = from;
     }
-    let id = sa.cfg.local_id.clone();
-    let hash_r =
-        keys::hash_r(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, &id.body_bytes());
-    let (bytes, iv) = isakmp.seal(
-        &header(sa, ExchangeType::IdentityProtection),
-        &[Payload::Id(id), Payload::Hash(hash_r)],
-        &next_iv,
-    );
+    let Some(isakmp) = &sa.isakmp else { return Phase1::Start };
+    let hash_of =
+        |idb: &[u8]| keys::hash_r(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, idb);
+    let (out, local_auth) = match our_proof(sa, &choice, hash_of, rng) {
+        Ok(x) => x,
+        Err(cause) => {
+            sa.fail(cause);
+            return Phase1::Start;
+        }
+    };
+    let (bytes, iv) = isakmp.seal(&header(sa, ExchangeType::IdentityProtection), &out, &next_iv);
     if let Some(s) = &mut sa.isakmp {
         s.iv = iv;
     }
     sa.send_answer(datagram, bytes);
+    sa.local_auth = local_auth;
+    sa.remote_auth = remote_auth;
     established(sa, now, &choice, &peer_id, false);
     Phase1::Established
+}
+
+/// What the peer's message 5 or 6 proved.
+enum Check {
+    /// Payloads missing: not (yet) a complete message; keep waiting.
+    Incomplete,
+    /// The proof is wrong.
+    Failed(FailureCause),
+}
+
+/// Checks the peer's [ID, HASH] or [ID, CERT, SIG] against `expected(ID body)` (HASH_I or
+/// HASH_R, named `what`). Returns the peer's identity and how it authenticated.
+fn check_proof(
+    sa: &Ikev1Sa,
+    now: Time,
+    choice: &Phase1Choice,
+    opened: &super::protect::Opened,
+    expected: impl FnOnce(&[u8]) -> Vec<u8>,
+    what: &str,
+) -> Result<(Identification, AuthInfo), Check> {
+    let p = &opened.parsed.payloads;
+    let idx = index_of(p, PayloadType::Id).ok_or(Check::Incomplete)?;
+    let idb = raw_body(&opened.plaintext, &opened.parsed, idx).ok_or(Check::Incomplete)?;
+    let Some(Payload::Id(peer_id)) = p.get(idx).cloned() else { return Err(Check::Incomplete) };
+    let expected = expected(idb);
+    if is_signature(choice.policy.auth) {
+        let certs = sa.cfg.certificates.as_ref().ok_or(Check::Incomplete)?;
+        if !p.iter().any(|x| matches!(x, Payload::Signature(_))) {
+            return Err(Check::Incomplete);
+        }
+        let info = certs
+            .verify(now, p, &peer_id, choice.policy.auth, &expected)
+            .map_err(|e| Check::Failed(FailureCause::AuthenticationFailed(e)))?;
+        return Ok((peer_id, info));
+    }
+    let hash = find(p, |p| if let Payload::Hash(x) = p { Some(x.clone()) } else { None })
+        .ok_or(Check::Incomplete)?;
+    if !constant_time_eq(&hash, &expected) {
+        return Err(Check::Failed(FailureCause::AuthenticationFailed(format!(
+            "{what} did not verify (pre-shared key mismatch?)"
+        ))));
+    }
+    Ok((peer_id, AuthInfo::Psk))
+}
+
+/// Our [ID, HASH] or [ID, CERT, SIG], `hash_of(ID body)` being HASH_I or HASH_R.
+fn our_proof<R: CryptoRng + ?Sized>(
+    sa: &Ikev1Sa,
+    choice: &Phase1Choice,
+    hash_of: impl FnOnce(&[u8]) -> Vec<u8>,
+    rng: &mut R,
+) -> Result<(Vec<Payload>, AuthInfo), FailureCause> {
+    if !is_signature(choice.policy.auth) {
+        let id = sa.cfg.local_id.clone();
+        let hash = hash_of(&id.body_bytes());
+        return Ok((vec![Payload::Id(id), Payload::Hash(hash)], AuthInfo::Psk));
+    }
+    let fail = |e: String| FailureCause::AuthenticationFailed(format!("cannot authenticate: {e}"));
+    let certs = sa.cfg.certificates.as_ref().ok_or_else(|| fail("no certificate".into()))?;
+    let id = certs.our_id().ok_or_else(|| fail("no certificate".into()))?;
+    let hash = hash_of(&id.body_bytes());
+    let (cert_payloads, sig, info) = certs.sign(&hash, rng).map_err(fail)?;
+    let mut out = vec![Payload::Id(id)];
+    out.extend(cert_payloads);
+    out.push(sig);
+    Ok((out, info))
+}
+
+/// CERTREQs for messages 3 and 4 when the policy authenticates with signatures.
+fn certreqs(sa: &Ikev1Sa, choice: &Phase1Choice) -> Vec<Payload> {
+    match &sa.cfg.certificates {
+        Some(c) if is_signature(choice.policy.auth) => c.certreqs(),
+        _ => Vec::new(),
+    }
 }
 
 /// An encrypted phase-1 notify (AUTHENTICATION_FAILED, ...) before giving up.
@@ -1026,8 +1123,8 @@ fn established(
         peer_id: to_id_repr(peer_id),
         transforms: phase1_selected(&choice.policy),
         nat_detected: sa.nat_detected,
-        local_auth: AuthInfo::Psk,
-        remote_auth: AuthInfo::Psk,
+        local_auth: sa.local_auth.clone(),
+        remote_auth: sa.remote_auth.clone(),
     };
     tracing::info!(
         target: IKEV1,
