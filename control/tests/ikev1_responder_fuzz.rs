@@ -36,6 +36,7 @@ fn config(local: Ipv4Addr, peer: Ipv4Addr, l: &str, r: &str) -> Ikev1Config {
         remote_id: None,
         psk: Psk::new(b"fuzz key"),
         certificates: None,
+        remote_access: None,
         phase1: vec![Phase1Policy {
             encryption_key_bits: 128,
             hash: HashAlg::Sha256,

@@ -54,6 +54,7 @@ fn config(local: Ipv4Addr, peer: Ipv4Addr, local_net: &str, remote_net: &str) ->
         remote_id: None,
         psk: Psk::new(b"ikev1 simulation key"),
         certificates: None,
+        remote_access: None,
         phase1: vec![phase1(DhGroup::Modp2048)],
         mode: Phase1Mode::Main,
         allow_aggressive: false,
@@ -630,5 +631,130 @@ mod certificates {
         let mut sim = Sim::new(a, b, "no cert");
         sim.pump();
         assert!(matches!(failures(&sim.events_a).as_slice(), [FailureCause::NoProposalChosen(_)]));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Legacy remote access: XAUTH and Mode Config.
+
+mod remote_access {
+    use std::sync::Arc;
+
+    use control::ikev1::remote_access::{Ipv4Pool, SharedPool, UserDb};
+    use control::ikev1::sa::{RemoteAccess, RemoteAccessClient, RemoteAccessServer};
+    use control::ikev2::wire::TrafficSelector;
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    fn pool(first: [u8; 4], last: [u8; 4]) -> SharedPool {
+        Ipv4Pool::new("ra-pool", first.into(), last.into()).shared()
+    }
+
+    /// A (client) and B (concentrator: users alice/bob, the pool, 10.2.0.0/16 behind it).
+    fn ra_lab(password: &[u8], pool: &SharedPool) -> (Ikev1Config, Ikev1Config) {
+        let mut users = UserDb::new();
+        users.add("alice", b"correct horse");
+        users.add("bob", b"hunter2");
+        let mut a = config(A, B, "10.1.0.0/16", "10.2.0.0/16");
+        a.remote_access = Some(RemoteAccess::Client(RemoteAccessClient {
+            user: "alice".into(),
+            password: Zeroizing::new(password.to_vec()),
+            mode_config: true,
+        }));
+        let mut b = config(B, A, "10.2.0.0/16", "10.9.0.0/24");
+        b.remote_access = Some(RemoteAccess::Server(RemoteAccessServer {
+            users: Arc::new(users),
+            pool: Some(Arc::clone(pool)),
+            dns: vec![Ipv4Addr::new(10, 2, 0, 53)],
+            domain: Some("corp.example".into()),
+        }));
+        (a, b)
+    }
+
+    fn host(a: [u8; 4]) -> TrafficSelector {
+        from_prefix(IpAddr::V4(a.into()), 32)
+    }
+
+    #[test]
+    fn xauth_and_mode_config_give_the_client_an_address_its_quick_mode_protects() {
+        let pool = pool([10, 9, 0, 10], [10, 9, 0, 20]);
+        let (a, b) = ra_lab(b"correct horse", &pool);
+        let mut sim = Sim::new(a, b, "xauth");
+        sim.pump();
+        let (ca, cb) = (children_up(&sim.events_a), children_up(&sim.events_b));
+        assert_eq!(
+            (ca.len(), cb.len()),
+            (1, 1),
+            "{:?} / {:?}",
+            failures(&sim.events_a),
+            failures(&sim.events_b)
+        );
+        assert_mirrored(ca[0], cb[0]);
+        assert_eq!(
+            ca[0].local_ts,
+            vec![host([10, 9, 0, 10])],
+            "the client protects its pool address"
+        );
+        assert_eq!(cb[0].remote_ts, vec![host([10, 9, 0, 10])]);
+        let (_, sb) = sim.b.sas().next().unwrap();
+        assert_eq!(sb.xauth_user(), Some("alice"));
+        assert_eq!(sb.assigned_address(), Some(Ipv4Addr::new(10, 9, 0, 10)));
+        let (_, sa) = sim.a.sas().next().unwrap();
+        assert_eq!(sa.assigned_address(), Some(Ipv4Addr::new(10, 9, 0, 10)));
+        assert_eq!(pool.lock().unwrap().in_use(), 1);
+        // The lease goes back when the SA ends.
+        sim.a.close_all(sim.now, &mut TestRng::new("bye"));
+        sim.pump();
+        assert!(sim.events_b.iter().any(|(_, e)| matches!(e, Event::Closed { .. })));
+        assert_eq!(pool.lock().unwrap().in_use(), 0, "address released");
+    }
+
+    #[test]
+    fn a_wrong_password_ends_both_sides_without_a_pair() {
+        let pool = pool([10, 9, 0, 10], [10, 9, 0, 20]);
+        let (a, b) = ra_lab(b"wrong", &pool);
+        let mut sim = Sim::new(a, b, "xauth wrong");
+        sim.pump();
+        let fb = failures(&sim.events_b);
+        assert!(
+            matches!(fb.as_slice(), [FailureCause::AuthenticationFailed(m)] if m.contains("alice")),
+            "{fb:?}"
+        );
+        assert!(matches!(
+            failures(&sim.events_a).as_slice(),
+            [FailureCause::AuthenticationFailed(_)]
+        ));
+        assert!(children_up(&sim.events_a).is_empty() && children_up(&sim.events_b).is_empty());
+        assert_eq!(pool.lock().unwrap().in_use(), 0);
+    }
+
+    #[test]
+    fn a_plain_psk_client_is_refused_by_a_remote_access_group() {
+        let pool = pool([10, 9, 0, 10], [10, 9, 0, 20]);
+        let (mut a, b) = ra_lab(b"correct horse", &pool);
+        a.remote_access = None;
+        let mut sim = Sim::new(a, b, "no xauth");
+        sim.pump();
+        assert!(matches!(failures(&sim.events_a).as_slice(), [FailureCause::NoProposalChosen(_)]));
+    }
+
+    #[test]
+    fn an_exhausted_pool_refuses_the_quick_mode_of_the_client_it_could_not_serve() {
+        let pool = pool([10, 9, 0, 10], [10, 9, 0, 10]);
+        let (a, b) = ra_lab(b"correct horse", &pool);
+        let mut first = Sim::new(a.clone(), b.clone(), "first");
+        first.pump();
+        assert_eq!(children_up(&first.events_a).len(), 1);
+        let mut second = Sim::new(a, b, "second");
+        second.pump();
+        assert!(children_up(&second.events_b).is_empty(), "no address, no pair");
+        assert!(
+            second
+                .events_b
+                .iter()
+                .any(|(_, e)| matches!(e, Event::ChildSaFailed(FailureCause::TsUnacceptable)))
+        );
+        assert_eq!(pool.lock().unwrap().in_use(), 1);
     }
 }

@@ -5,5 +5,6 @@
 pub mod crypt;
 pub mod keys;
 pub mod proposal;
+pub mod remote_access;
 pub mod sa;
 pub mod wire;

@@ -13,6 +13,7 @@ use crate::ikev2::sa::Psk;
 use crate::ikev2::selectors::PolicySelectors;
 
 use super::cert::Ikev1Certificates;
+use super::transaction::RemoteAccess;
 use crate::retransmit::RetransmitPolicy;
 
 /// Dead peer detection (RFC 3706): `isakmp keepalive threshold N retry M`.
@@ -60,6 +61,8 @@ pub struct Ikev1Config {
     /// Certificate authentication (`authentication rsa-sig` policies, the tunnel group's
     /// trustpoint); `None`: pre-shared keys only.
     pub certificates: Option<Ikev1Certificates>,
+    /// Legacy remote access: XAUTH and Mode Config as the server (concentrator) or client.
+    pub remote_access: Option<RemoteAccess>,
     /// Phase-1 policies, by priority (lowest number first).
     pub phase1: Vec<Phase1Policy>,
     /// Phase-1 exchange we initiate with.

@@ -19,7 +19,9 @@
 //! Certificates (RSA and ECDSA signatures, [`Ikev1Certificates`]) authenticate Main Mode;
 //! Aggressive Mode runs with pre-shared keys only.
 //!
-//! Not implemented yet: XAUTH and Mode Config, phase-1 rekeying (the ISAKMP SA ends at its
+//! Legacy remote access: XAUTH and Mode Config ([`RemoteAccess`], the Transaction exchange).
+//!
+//! Not implemented yet: phase-1 rekeying (the ISAKMP SA ends at its
 //! lifetime, its Quick Mode SAs with it).
 
 mod cert;
@@ -29,6 +31,7 @@ mod info;
 mod phase1;
 mod protect;
 mod quick;
+mod transaction;
 
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -45,6 +48,7 @@ use crate::time::Time;
 pub use self::cert::Ikev1Certificates;
 pub use self::config::{ConfigError, Dpd, Ikev1Config, Phase1Mode};
 pub use self::endpoint::{Ikev1Endpoint, Ikev1Handle};
+pub use self::transaction::{RemoteAccess, RemoteAccessClient, RemoteAccessServer};
 
 use self::phase1::Phase1;
 use self::protect::Isakmp;
@@ -124,6 +128,8 @@ pub struct Ikev1Sa {
     dpd: DpdState,
     last_inbound: Time,
     initial_contact_received: bool,
+    /// Legacy remote access (XAUTH, Mode Config).
+    ra: transaction::RaState,
     /// How each side authenticated in phase 1.
     local_auth: AuthInfo,
     remote_auth: AuthInfo,
@@ -194,6 +200,7 @@ impl Ikev1Sa {
             dpd: DpdState { seq: 0, outstanding: None },
             last_inbound: now,
             initial_contact_received: false,
+            ra: transaction::RaState::Idle,
             local_auth: AuthInfo::Psk,
             remote_auth: AuthInfo::Psk,
             transmits: VecDeque::new(),
@@ -302,6 +309,9 @@ impl Ikev1Sa {
                 quick::handle(self, now, &header, body, datagram, rng);
             }
             ExchangeType::Informational => info::handle(self, now, &header, body, rng),
+            ExchangeType::Transaction if self.is_established() => {
+                transaction::handle(self, now, &header, body, datagram, rng);
+            }
             _ => self.stats.unexpected += 1,
         }
     }
@@ -331,6 +341,10 @@ impl Ikev1Sa {
         {
             tracing::info!(target: IKEV1, peer = %self.peer, "ISAKMP SA lifetime expired");
             self.close(now, rng);
+            return;
+        }
+        transaction::handle_timeout(self, now);
+        if self.dead {
             return;
         }
         quick::handle_timeout(self, now, rng);
@@ -412,6 +426,7 @@ impl Ikev1Sa {
         add(self.expires);
         add(quick::next_timeout(self));
         add(info::dpd_next(self));
+        add(transaction::next_timeout(self));
         t
     }
 
@@ -464,6 +479,17 @@ impl Ikev1Sa {
     /// them). Cleared by reading.
     pub fn take_initial_contact(&mut self) -> bool {
         core::mem::take(&mut self.initial_contact_received)
+    }
+
+    /// The XAUTH user this SA authenticated (remote-access server).
+    pub fn xauth_user(&self) -> Option<&str> {
+        self.ra.user()
+    }
+
+    /// The address Mode Config gave the client: the one we leased (server) or were given
+    /// (client).
+    pub fn assigned_address(&self) -> Option<core::net::Ipv4Addr> {
+        self.ra.leased().or(self.ra.client_addr())
     }
 
     /// The installed pairs as (inbound, outbound) SPIs.

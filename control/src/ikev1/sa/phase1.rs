@@ -156,27 +156,42 @@ fn nonce<R: CryptoRng + ?Sized>(rng: &mut R) -> Vec<u8> {
 /// certificate whose key signs with it.
 fn usable(sa: &Ikev1Sa, p: &Phase1Policy) -> bool {
     match p.auth {
-        AuthMethod::Psk => !sa.cfg.psk.as_bytes().is_empty(),
+        AuthMethod::Psk | AuthMethod::XauthInitPsk => !sa.cfg.psk.as_bytes().is_empty(),
         m if is_signature(m) => sa.cfg.certificates.as_ref().and_then(|c| c.method()) == Some(m),
         _ => false,
     }
 }
 
+/// The configured policies we can authenticate with. With legacy remote access a
+/// pre-shared-key policy means XAUTHInitPreShared (65001): the client offers it, the
+/// concentrator insists on it (the ASA's remote-access tunnel groups do).
+fn policies(sa: &Ikev1Sa) -> Vec<Phase1Policy> {
+    let ra = sa.cfg.remote_access.is_some();
+    sa.cfg
+        .phase1
+        .iter()
+        .map(|p| match p.auth {
+            AuthMethod::Psk if ra => Phase1Policy { auth: AuthMethod::XauthInitPsk, ..*p },
+            _ => *p,
+        })
+        .filter(|p| usable(sa, p))
+        .collect()
+}
+
+/// Pre-shared-key methods (Aggressive Mode runs with those only here).
+fn psk_based(auth: AuthMethod) -> bool {
+    matches!(auth, AuthMethod::Psk | AuthMethod::XauthInitPsk)
+}
+
 /// The policies offered: Main Mode offers all; Aggressive Mode sends its KE with the
 /// first policy's group, so it can only offer policies of that group.
 fn offered_policies(sa: &Ikev1Sa) -> Vec<Phase1Policy> {
-    let psk_only = |p: &&Phase1Policy| p.auth == AuthMethod::Psk && usable(sa, p);
+    let all = policies(sa);
     match sa.cfg.mode {
-        Phase1Mode::Main => sa.cfg.phase1.iter().filter(|p| usable(sa, p)).copied().collect(),
+        Phase1Mode::Main => all,
         Phase1Mode::Aggressive => {
-            let group = sa.cfg.phase1.iter().find(psk_only).map(|p| p.group);
-            sa.cfg
-                .phase1
-                .iter()
-                .filter(psk_only)
-                .filter(|p| Some(p.group) == group)
-                .copied()
-                .collect()
+            let group = all.iter().find(|p| psk_based(p.auth)).map(|p| p.group);
+            all.into_iter().filter(|p| psk_based(p.auth) && Some(p.group) == group).collect()
         }
     }
 }
@@ -283,13 +298,8 @@ pub(super) fn respond_first<R: CryptoRng + ?Sized>(
         ));
     }
     // Aggressive Mode runs with pre-shared keys only here.
-    let ours: Vec<Phase1Policy> = sa
-        .cfg
-        .phase1
-        .iter()
-        .filter(|p| usable(sa, p) && (!aggressive || p.auth == AuthMethod::Psk))
-        .copied()
-        .collect();
+    let ours: Vec<Phase1Policy> =
+        policies(sa).into_iter().filter(|p| !aggressive || psk_based(p.auth)).collect();
     let (choice, answer) = match select_phase1(offer, &ours) {
         Ok(x) => x,
         Err(e) => {
@@ -508,7 +518,7 @@ pub(super) fn handle<R: CryptoRng + ?Sized>(
             aggr_i2(sa, now, h, body, sa_i_b, offered, dh, ni, idii_b, rng)
         }
         Phase1::AggrRespSent2 { sa_i_b, choice, g_xi, g_xr, idii_b } if h.is_encrypted() => {
-            aggr_r3(sa, now, h, body, from, sa_i_b, choice, g_xi, g_xr, idii_b)
+            aggr_r3(sa, now, h, body, from, sa_i_b, choice, g_xi, g_xr, idii_b, rng)
         }
         other => {
             sa.stats.unexpected += 1;
@@ -716,6 +726,7 @@ fn main_i6<R: CryptoRng + ?Sized>(
     }
     sa.answered();
     established(sa, now, &choice, &peer_id, false);
+    super::transaction::phase1_done(sa, now, rng);
     super::quick::start(sa, now, None, rng);
     Phase1::Established
 }
@@ -842,6 +853,7 @@ fn main_r5<R: CryptoRng + ?Sized>(
     sa.local_auth = local_auth;
     sa.remote_auth = remote_auth;
     established(sa, now, &choice, &peer_id, false);
+    super::transaction::phase1_done(sa, now, rng);
     Phase1::Established
 }
 
@@ -1020,6 +1032,7 @@ fn aggr_i2<R: CryptoRng + ?Sized>(
     sa.replay = Some(super::Replay { digest: d, answer: bytes.clone() });
     sa.send(bytes);
     established(sa, now, &choice, &peer_id, true);
+    super::transaction::phase1_done(sa, now, rng);
     super::quick::start(sa, now, None, rng);
     Phase1::Established
 }
@@ -1030,7 +1043,7 @@ fn assemble_again(h: &Header, body: &[u8]) -> Vec<u8> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn aggr_r3(
+fn aggr_r3<R: CryptoRng + ?Sized>(
     sa: &mut Ikev1Sa,
     now: Time,
     h: &Header,
@@ -1041,6 +1054,7 @@ fn aggr_r3(
     g_xi: Vec<u8>,
     g_xr: Vec<u8>,
     idii_b: Vec<u8>,
+    rng: &mut R,
 ) -> Phase1 {
     let keep = |sa_i_b, choice, g_xi, g_xr, idii_b| Phase1::AggrRespSent2 {
         sa_i_b,
@@ -1090,6 +1104,7 @@ fn aggr_r3(
         Err(_) => Identification::address(sa.peer.ip()),
     };
     established(sa, now, &choice, &peer_id, true);
+    super::transaction::phase1_done(sa, now, rng);
     Phase1::Established
 }
 

@@ -208,6 +208,15 @@ pub(super) fn start<R: CryptoRng + ?Sized>(
     {
         return;
     }
+    if !sa.ra.allows_quick_mode(sa.cfg.remote_access.as_ref()) {
+        // XAUTH / Mode Config first; their end starts this Quick Mode.
+        return;
+    }
+    // A remote-access client protects the address the concentrator gave it.
+    let local_ts = match sa.ra.client_addr() {
+        Some(a) if rekey_of.is_none() => host_ts(IpAddr::V4(a)),
+        _ => local_ts,
+    };
     let (Some(idci), Some(idcr)) = (to_id(&local_ts), to_id(&remote_ts)) else {
         sa.events.push_back(Event::ChildSaFailed(FailureCause::TsUnacceptable));
         return;
@@ -362,7 +371,15 @@ fn respond<R: CryptoRng + ?Sized>(
         },
         None => (host_ts(sa.peer.ip()), host_ts(sa.local.ip())),
     };
-    let allowed = sa.cfg.selectors.remote.iter().any(|o| covers(o, &remote_ts))
+    // A remote-access client may only protect the address it was given, and only once
+    // XAUTH accepted it.
+    let single = match &remote_ts {
+        TrafficSelector::Ipv4 { start, end, .. } if start == end => Some(*start),
+        _ => None,
+    };
+    let ra_ok = sa.ra.quick_mode_peer_ok(sa.cfg.remote_access.as_ref(), single);
+    let allowed = ra_ok
+        && sa.cfg.selectors.remote.iter().any(|o| covers(o, &remote_ts))
         && sa.cfg.selectors.local.iter().any(|o| covers(o, &local_ts));
     if !allowed {
         tracing::info!(target: IKEV1, peer = %sa.peer, ?local_ts, ?remote_ts, "Quick Mode: proxy identities outside the crypto map ACL");
