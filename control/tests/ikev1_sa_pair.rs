@@ -758,3 +758,43 @@ mod remote_access {
         assert_eq!(pool.lock().unwrap().in_use(), 1);
     }
 }
+
+#[test]
+fn the_isakmp_sa_is_renewed_before_its_lifetime_and_the_pair_survives() {
+    let (mut a, mut b) = lab();
+    for c in [&mut a, &mut b] {
+        c.phase1 =
+            vec![Phase1Policy { lifetime: Duration::from_secs(600), ..phase1(DhGroup::Modp2048) }];
+        c.phase2 = vec![phase2(Some(DhGroup::Modp2048), 28_800)];
+    }
+    let mut sim = Sim::new(a, b, "renewal");
+    sim.pump();
+    let first = children_up(&sim.events_a)[0].inbound_spi;
+    let cookies = sim.a.sas().next().unwrap().1.cky_i();
+    // Three lifetimes: renewed each time at 85 %, never expired, the pair untouched.
+    sim.run_until(Time::from_secs(1800));
+    let rekeyed = |ev: &[(Ikev1Handle, Event)]| {
+        ev.iter().filter(|(_, e)| matches!(e, Event::IkeSaRekeyed { .. })).count()
+    };
+    assert_eq!(rekeyed(&sim.events_a), 3, "renewed at 510, 1020 and 1530 s");
+    assert_eq!(rekeyed(&sim.events_b), 3);
+    assert!(failures(&sim.events_a).is_empty() && failures(&sim.events_b).is_empty());
+    assert!(
+        downs(&sim.events_a).is_empty() && downs(&sim.events_b).is_empty(),
+        "the Quick Mode SA carried on"
+    );
+    assert_eq!(children_up(&sim.events_a).len(), 1);
+    let (_, sa) = sim.a.sas().next().unwrap();
+    assert_ne!(sa.cky_i(), cookies, "new cookies");
+    assert_eq!(sa.child_spis()[0].0, first);
+    assert_eq!(sim.a.len(), 1);
+    assert_eq!(sim.b.len(), 1, "the responder renewed in place, no second SA");
+    // The renewed keys work: a Quick Mode rekey and DPD go through them.
+    let h = sim.a.sas().next().unwrap().0;
+    let mut rng = TestRng::new("after renewal");
+    assert_eq!(sim.a.with_sa(h, |sa| sa.rekey_child(sim.now, first, &mut rng)), Some(true));
+    sim.run_until(sim.now + Duration::from_secs(60));
+    assert_eq!(children_up(&sim.events_a).len(), 2);
+    assert_eq!(children_up(&sim.events_b).len(), 2);
+    assert!(failures(&sim.events_a).is_empty());
+}

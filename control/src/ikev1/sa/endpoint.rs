@@ -66,6 +66,10 @@ impl Ikev1Endpoint {
     }
 
     fn drain(&mut self, h: Ikev1Handle, sa: &mut Ikev1Sa) {
+        // A renewal brings a new initiator cookie.
+        for c in sa.cookies() {
+            self.by_cookie.insert(c, h);
+        }
         while let Some(t) = sa.poll_transmit() {
             self.transmits.push_back(t);
         }
@@ -105,6 +109,19 @@ impl Ikev1Endpoint {
                 header.exchange,
                 ExchangeType::IdentityProtection | ExchangeType::Aggressive
             );
+        // The peer renews an ISAKMP SA it has with us: the new phase 1 runs inside the old
+        // SA, which keeps its Quick Mode SAs.
+        if first
+            && let Some(h) = self.renewable(from.ip())
+            && let Some(mut sa) = self.sas.remove(&h)
+        {
+            let taken = sa.accept_renewal(now, datagram, from, rng);
+            self.drain(h, &mut sa);
+            self.sas.insert(h, sa);
+            if taken {
+                return Some(h);
+            }
+        }
         let Some(cfg) = first.then(|| self.responder_config(from.ip())).flatten() else {
             self.dropped += 1;
             return None;
@@ -123,6 +140,16 @@ impl Ikev1Endpoint {
                 self.dropped += 1;
                 None
             }
+        }
+    }
+
+    /// The established SA with the peer at `ip`, if exactly one.
+    fn renewable(&self, ip: IpAddr) -> Option<Ikev1Handle> {
+        let mut live =
+            self.sas.iter().filter(|(_, sa)| sa.peer().ip() == ip && sa.is_established());
+        match (live.next(), live.next()) {
+            (Some((h, _)), None) => Some(*h),
+            _ => None,
         }
     }
 
@@ -172,11 +199,8 @@ impl Ikev1Endpoint {
         let dead: Vec<Ikev1Handle> =
             self.sas.iter().filter(|(_, sa)| sa.is_dead()).map(|(h, _)| *h).collect();
         for h in dead {
-            if let Some(sa) = self.sas.remove(&h)
-                && self.by_cookie.get(&sa.cky_i()) == Some(&h)
-            {
-                self.by_cookie.remove(&sa.cky_i());
-            }
+            self.sas.remove(&h);
+            self.by_cookie.retain(|_, v| *v != h);
         }
     }
 

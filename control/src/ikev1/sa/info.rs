@@ -78,6 +78,11 @@ pub(super) fn send_delete_esp<R: CryptoRng + ?Sized>(
 pub(super) fn send_deletes<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, rng: &mut R) {
     let spis: Vec<u32> = sa.children.iter().map(|c| c.inbound_spi).collect();
     send_delete_esp(sa, now, &spis, rng);
+    send_delete_isakmp(sa, now, rng);
+}
+
+/// DELETE of the ISAKMP SA alone (after a renewal, the old one).
+pub(super) fn send_delete_isakmp<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, rng: &mut R) {
     let d = Delete {
         doi: crate::ikev1::wire::DOI_IPSEC,
         protocol: protocol::ISAKMP,

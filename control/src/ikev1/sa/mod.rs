@@ -21,8 +21,8 @@
 //!
 //! Legacy remote access: XAUTH and Mode Config ([`RemoteAccess`], the Transaction exchange).
 //!
-//! Not implemented yet: phase-1 rekeying (the ISAKMP SA ends at its
-//! lifetime, its Quick Mode SAs with it).
+//! The ISAKMP SA is renewed before its lifetime ends (a new phase 1 beside it, see
+//! `reauth`); its Quick Mode SAs carry on.
 
 mod cert;
 mod config;
@@ -31,6 +31,7 @@ mod info;
 mod phase1;
 mod protect;
 mod quick;
+mod reauth;
 mod transaction;
 
 use core::net::SocketAddr;
@@ -130,6 +131,12 @@ pub struct Ikev1Sa {
     initial_contact_received: bool,
     /// Legacy remote access (XAUTH, Mode Config).
     ra: transaction::RaState,
+    /// This SA is the new phase 1 of a renewal, run inside the SA it will replace.
+    inner: bool,
+    /// The renewal in progress (see `reauth`).
+    reauth: Option<Box<Ikev1Sa>>,
+    /// When to renew phase 1.
+    p1_soft: Option<Time>,
     /// How each side authenticated in phase 1.
     local_auth: AuthInfo,
     remote_auth: AuthInfo,
@@ -201,6 +208,9 @@ impl Ikev1Sa {
             last_inbound: now,
             initial_contact_received: false,
             ra: transaction::RaState::Idle,
+            inner: false,
+            reauth: None,
+            p1_soft: None,
             local_auth: AuthInfo::Psk,
             remote_auth: AuthInfo::Psk,
             transmits: VecDeque::new(),
@@ -229,9 +239,31 @@ impl Ikev1Sa {
     /// (chosen by the caller by the peer's address; `peer` is replaced by `from`).
     pub fn accept<R: CryptoRng + ?Sized>(
         now: Time,
+        cfg: Ikev1Config,
+        datagram: &[u8],
+        from: SocketAddr,
+        rng: &mut R,
+    ) -> Accept {
+        Self::accept_with(now, cfg, datagram, from, false, rng)
+    }
+
+    /// [`Ikev1Sa::accept`] for the new phase 1 of a renewal the peer started.
+    fn accept_inner<R: CryptoRng + ?Sized>(
+        now: Time,
+        cfg: Ikev1Config,
+        datagram: &[u8],
+        from: SocketAddr,
+        rng: &mut R,
+    ) -> Accept {
+        Self::accept_with(now, cfg, datagram, from, true, rng)
+    }
+
+    fn accept_with<R: CryptoRng + ?Sized>(
+        now: Time,
         mut cfg: Ikev1Config,
         datagram: &[u8],
         from: SocketAddr,
+        inner: bool,
         rng: &mut R,
     ) -> Accept {
         if cfg.validate().is_err() {
@@ -253,6 +285,7 @@ impl Ikev1Sa {
         cfg.peer = from;
         let cky_r = nonzero_u64(rng);
         let mut sa = Ikev1Sa::new(cfg, false, header.initiator_cookie, cky_r, now);
+        sa.inner = inner;
         sa.dpd.seq = rng.next_u32() & 0x7fff_ffff;
         match phase1::respond_first(&mut sa, now, &header, body, &parsed, datagram, rng) {
             Ok(()) => Accept::Sa(Box::new(sa)),
@@ -289,6 +322,12 @@ impl Ikev1Sa {
             self.stats.replays += 1;
             let bytes = r.answer.clone();
             self.send(bytes);
+            return;
+        }
+        if let Some(r) = &self.reauth
+            && header.initiator_cookie == r.cky_i
+        {
+            reauth::handle(self, now, datagram, from, rng);
             return;
         }
         let answer_to_first = self.initiator && self.cky_r == 0 && header.responder_cookie != 0;
@@ -346,6 +385,11 @@ impl Ikev1Sa {
         transaction::handle_timeout(self, now);
         if self.dead {
             return;
+        }
+        reauth::handle_timeout(self, now, rng);
+        if !self.inner && self.p1_soft.is_some_and(|t| t <= now) && self.reauth.is_none() {
+            self.p1_soft = None;
+            reauth::start(self, now, rng);
         }
         quick::handle_timeout(self, now, rng);
         if !self.dead {
@@ -427,6 +471,8 @@ impl Ikev1Sa {
         add(quick::next_timeout(self));
         add(info::dpd_next(self));
         add(transaction::next_timeout(self));
+        add(self.reauth.as_ref().and_then(|r| r.poll_timeout()));
+        add(self.p1_soft.filter(|_| !self.inner && self.reauth.is_none()));
         t
     }
 
@@ -479,6 +525,31 @@ impl Ikev1Sa {
     /// them). Cleared by reading.
     pub fn take_initial_contact(&mut self) -> bool {
         core::mem::take(&mut self.initial_contact_received)
+    }
+
+    /// The initiator cookies this SA answers to: its own, and during a renewal the new
+    /// phase 1's.
+    pub fn cookies(&self) -> Vec<u64> {
+        let mut c = vec![self.cky_i];
+        c.extend(self.reauth.as_ref().map(|r| r.cky_i));
+        c
+    }
+
+    /// The peer's first message of a new ISAKMP SA, taken as a renewal of this one (the
+    /// endpoint asks when an established SA with the same peer exists). False if this SA
+    /// cannot take it (not established, renewing already, or a remote-access server, whose
+    /// clients may share an address behind a NAT).
+    pub fn accept_renewal<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        datagram: &[u8],
+        from: SocketAddr,
+        rng: &mut R,
+    ) -> bool {
+        if matches!(self.cfg.remote_access, Some(RemoteAccess::Server(_))) || self.dead {
+            return false;
+        }
+        reauth::accept(self, now, datagram, from, rng)
     }
 
     /// The XAUTH user this SA authenticated (remote-access server).
@@ -540,6 +611,7 @@ impl Ikev1Sa {
             });
         }
         self.quick.clear();
+        self.reauth = None;
         self.pending = None;
         self.events.push_back(terminal);
         self.dead = true;

@@ -628,7 +628,7 @@ fn main_i4<R: CryptoRng + ?Sized>(
             return Phase1::Start;
         }
     };
-    if sa.cfg.initial_contact {
+    if sa.cfg.initial_contact && !sa.inner {
         out.push(Payload::Notify(initial_contact(sa)));
     }
     let (bytes, next_iv) =
@@ -1019,7 +1019,7 @@ fn aggr_i2<R: CryptoRng + ?Sized>(
     if sa.caps.nat_t {
         out.extend(nat_d_payloads(sa));
     }
-    if sa.cfg.initial_contact {
+    if sa.cfg.initial_contact && !sa.inner {
         out.push(Payload::Notify(initial_contact(sa)));
     }
     let (bytes, iv) = isakmp.seal(&header(sa, ExchangeType::Aggressive), &out, &isakmp.iv);
@@ -1130,6 +1130,12 @@ fn established(
     sa.last_inbound = now;
     let lifetime = choice.policy.lifetime;
     sa.expires = (!lifetime.is_zero()).then(|| now + lifetime);
+    // The initiator renews at 85 %, the responder at 95 % if the initiator did not.
+    sa.p1_soft = if sa.initiator {
+        (!lifetime.is_zero()).then(|| now + lifetime.mul_f64(0.85))
+    } else {
+        super::reauth::responder_soft(now, lifetime)
+    };
     let info = IkeSaInfo {
         spi_i: sa.cky_i,
         spi_r: sa.cky_r,

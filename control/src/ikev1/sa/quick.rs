@@ -191,6 +191,9 @@ pub(super) fn start<R: CryptoRng + ?Sized>(
     rekey_of: Option<u32>,
     rng: &mut R,
 ) {
+    if sa.inner {
+        return;
+    }
     let (local_ts, remote_ts) =
         match rekey_of.and_then(|s| sa.children.iter().find(|c| c.inbound_spi == s)) {
             Some(c) => (c.local_ts.clone(), c.remote_ts.clone()),
@@ -866,6 +869,32 @@ pub(super) fn delete_child<R: CryptoRng + ?Sized>(
     sa.events
         .push_back(Event::ChildSaDown { inbound_spi: c.inbound_spi, outbound_spi: c.outbound_spi });
     true
+}
+
+/// A renewed phase 1 replaced the keys: Quick Modes half-way cannot finish. Ours are
+/// reported failed (and a rekey is retried by the old pair's soft lifetime later).
+pub(super) fn abandon_exchanges(sa: &mut Ikev1Sa) {
+    for q in core::mem::take(&mut sa.quick) {
+        if let Role::Initiator(st) = q.role {
+            child_failed(
+                sa,
+                &st,
+                FailureCause::ProtocolError(ProtocolError::Unsupported(
+                    "Quick Mode abandoned: the ISAKMP SA was renewed".into(),
+                )),
+            );
+        }
+    }
+}
+
+/// The peer restarted: every pair is gone on its side (no DELETE: it has no keys for them).
+pub(super) fn drop_all(sa: &mut Ikev1Sa) {
+    for c in core::mem::take(&mut sa.children) {
+        sa.events.push_back(Event::ChildSaDown {
+            inbound_spi: c.inbound_spi,
+            outbound_spi: c.outbound_spi,
+        });
+    }
 }
 
 /// The next Quick Mode timer.

@@ -214,6 +214,10 @@ fn send_new<R: CryptoRng + ?Sized>(
 
 /// Phase 1 is up: the server starts XAUTH; the client waits for it.
 pub(super) fn phase1_done<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, rng: &mut R) {
+    if sa.inner {
+        // A renewal keeps the user and the address of the SA it replaces.
+        return;
+    }
     match &sa.cfg.remote_access {
         Some(RemoteAccess::Server(_)) => {
             let attrs = vec![
