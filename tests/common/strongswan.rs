@@ -30,6 +30,9 @@ fn strongswan_conf(dir: &Path) -> String {
     load_modular = no
     load = random nonce aes sha1 sha2 hmac gmp curve25519 openssl chapoly gcm pem pkcs1 pkcs8 x509 pubkey constraints revocation kdf kernel-libipsec kernel-netlink socket-default vici updown
     install_routes = no
+    # The IKEv1 interop tests run Aggressive Mode with a PSK on purpose (opted in on both
+    # sides, as the IKEv1 issue asks).
+    i_dont_care_about_security_and_use_aggressive_mode_psk = yes
     retransmit_tries = 3
     retransmit_timeout = 1.0
     retransmit_base = 1.4
