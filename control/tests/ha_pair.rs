@@ -495,6 +495,10 @@ fn ike_rec(id: u64) -> IkeSaRecord {
             peer_index: (id % 3) as u8,
         }),
         nat: false,
+        peer_id: vec![],
+        extensions: Default::default(),
+        local_auth: Default::default(),
+        remote_auth: Default::default(),
     }
 }
 
@@ -519,6 +523,7 @@ fn child_rec(ike_id: u64, spi: u32, seq: u64) -> ChildSaRecord {
         outbound_seq: seq,
         replay: ReplayState { highest: 0, bitmap: vec![0; 2] },
         udp_encap: None,
+        phase: Default::default(),
     }
 }
 

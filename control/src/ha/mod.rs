@@ -10,8 +10,10 @@
 //!   switchover, preemption).
 //!
 //! The appliance owns the failover link's socket, the virtual addresses (gratuitous ARP,
-//! unsolicited NA on takeover) and the conversion between the IKE state machines and
-//! [`record`]'s types; this module decides and tells it when.
+//! unsolicited NA on takeover) and the conversion between the IKEv1 state machine and
+//! [`record`]'s types (IKEv2's is [`IkeSa::export`](crate::ikev2::sa::IkeSa::export) and
+//! [`IkeSa::import`](crate::ikev2::sa::IkeSa::import)); this module decides and tells it
+//! when.
 
 mod codec;
 pub mod pair;
@@ -26,8 +28,9 @@ pub use pair::{
     ReplicateError, StandbyReason, Stats, Status,
 };
 pub use record::{
-    ChildLifetimes, ChildSaRecord, ChildTransforms, IkeKeys, IkeSaRecord, IkeTransforms, MapRef,
-    Record, ReplayState, Selector,
+    ChildLifetimes, ChildPhase, ChildSaRecord, ChildTransforms, IkeExtensions, IkeKeys,
+    IkeSaRecord, IkeTransforms, LocalAuthRecord, MapRef, Record, RemoteAuthRecord, ReplayState,
+    Selector, SignatureRecord,
 };
 pub use replicate::{ActiveReplicator, Anomalies, MarginRule, StandbyStore, Takeover};
 pub use seal::{Channel, FailoverKey, OpenError};

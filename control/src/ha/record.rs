@@ -24,6 +24,11 @@ pub const MAX_SELECTORS: usize = 8;
 pub const MAX_MAP_NAME_LEN: usize = 64;
 /// Most 64-bit words of an inbound replay bitmap (1024 bits).
 pub const MAX_REPLAY_WORDS: usize = 16;
+/// Longest peer identity ([`IkeSaRecord::peer_id`]: the ID type octet and the data).
+pub const MAX_PEER_ID_LEN: usize = 255;
+/// Longest peer certificate subject ([`RemoteAuthRecord::Certificate`]), in bytes: the
+/// largest IKE record then stays within a Child SA record's [`MAX_RECORD_LEN`].
+pub const MAX_SUBJECT_LEN: usize = 160;
 /// The largest encoded record (a Child SA with every field at its cap): see the unit test
 /// that builds one.
 pub const MAX_RECORD_LEN: usize = 1065;
@@ -82,6 +87,62 @@ fn ct_eq(a: &SecretBytes, b: &SecretBytes) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// What the peer announced in the IKE SA's setup that later exchanges depend on; each
+/// flag is set only where both sides announced the extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct IkeExtensions {
+    /// IKE fragmentation (RFC 7383, IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT).
+    pub fragmentation: bool,
+    /// IKEv2 Message ID synchronization (RFC 6311, IKEV2_MESSAGE_ID_SYNC_SUPPORTED in
+    /// IKE_AUTH): the new active may resynchronise the Message IDs after a takeover.
+    pub message_id_sync: bool,
+}
+
+/// How a certificate signature AUTH payload was made (RFC 7296 section 3.8, RFC 7427), as
+/// numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SignatureRecord {
+    /// The AUTH method (1, 9, 10 or 14).
+    pub method: u8,
+    /// For method 14, the signature scheme: 1 RSASSA-PKCS1-v1_5, 2 RSASSA-PSS, 3 ECDSA;
+    /// otherwise 0.
+    pub scheme: u8,
+    /// For method 14, its hash (IANA IKEv2 Hash Algorithm number); otherwise 0.
+    pub hash: u8,
+    /// For RSASSA-PSS, the salt length in octets; otherwise 0.
+    pub salt_len: u8,
+}
+
+/// How we authenticated to the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LocalAuthRecord {
+    /// With a pre-shared key (and every IKEv1 SA).
+    #[default]
+    Psk,
+    /// With a certificate signature.
+    Certificate {
+        /// How we signed.
+        signature: SignatureRecord,
+        /// Which of the configured credentials (the standby has the same configuration).
+        credential: u8,
+    },
+}
+
+/// How the peer authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum RemoteAuthRecord {
+    /// With a pre-shared key (and every IKEv1 SA).
+    #[default]
+    Psk,
+    /// With a certificate signature.
+    Certificate {
+        /// How it signed.
+        signature: SignatureRecord,
+        /// Its certificate's subject (RFC 4514), at most [`MAX_SUBJECT_LEN`] bytes.
+        subject: String,
+    },
+}
+
 /// Where an IKE SA sits in the crypto map, so that its peer index does not move on a
 /// switchover (the reference document's "HA switchover: No" row).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -127,6 +188,15 @@ pub struct IkeSaRecord {
     pub crypto_map: Option<MapRef>,
     /// NAT detected between us and the peer (UDP 4500 with encapsulation).
     pub nat: bool,
+    /// The identity the peer authenticated as: the ID payload's type octet, then its data
+    /// (RFC 7296 section 3.5); empty where unknown. At most [`MAX_PEER_ID_LEN`] bytes.
+    pub peer_id: Vec<u8>,
+    /// Extensions both sides announced.
+    pub extensions: IkeExtensions,
+    /// How we authenticated.
+    pub local_auth: LocalAuthRecord,
+    /// How the peer authenticated.
+    pub remote_auth: RemoteAuthRecord,
 }
 
 /// An address range, protocol and port range: one traffic selector.
@@ -167,12 +237,45 @@ pub struct ReplayState {
     pub bitmap: Vec<u64>,
 }
 
+/// Where a Child SA stands in its life, so that the new active finishes what the old one
+/// started: a pair replaced by a rekey (the peer deletes it) or one being deleted (the
+/// DELETE is sent again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ChildPhase {
+    /// In use, rekeyed at its soft lifetime.
+    #[default]
+    Active,
+    /// Replaced by a newer pair; never rekeyed again, deleted by whoever rekeyed it.
+    Replaced,
+    /// Our DELETE of it was queued or in flight.
+    Deleting,
+}
+
+impl ChildPhase {
+    fn bits(self) -> u8 {
+        match self {
+            ChildPhase::Active => 0,
+            ChildPhase::Replaced => 1,
+            ChildPhase::Deleting => 2,
+        }
+    }
+
+    fn from_bits(b: u8) -> Result<ChildPhase, WireError> {
+        match b {
+            0 => Ok(ChildPhase::Active),
+            1 => Ok(ChildPhase::Replaced),
+            2 => Ok(ChildPhase::Deleting),
+            _ => Err(WireError::BadValue("Child SA phase")),
+        }
+    }
+}
+
 /// Lifetimes left when replicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ChildLifetimes {
-    /// Seconds until rekey.
+    /// Seconds until rekey (0: no soft deadline, e.g. a pair already replaced).
     pub soft_secs: u32,
-    /// Seconds until expiry.
+    /// Seconds until expiry (0: no hard lifetime).
     pub hard_secs: u32,
     /// Kilobytes until rekey (0: no volume limit).
     pub soft_kb: u64,
@@ -209,6 +312,8 @@ pub struct ChildSaRecord {
     pub replay: ReplayState,
     /// UDP encapsulation (RFC 3948): local and remote port.
     pub udp_encap: Option<(u16, u16)>,
+    /// Where it stands (in use, replaced, being deleted).
+    pub phase: ChildPhase,
 }
 
 /// Constant-time on the keys; plain on everything else.
@@ -227,6 +332,7 @@ impl PartialEq for ChildSaRecord {
             && self.outbound_seq == o.outbound_seq
             && self.replay == o.replay
             && self.udp_encap == o.udp_encap
+            && self.phase == o.phase
     }
 }
 impl Eq for ChildSaRecord {}
@@ -343,7 +449,11 @@ fn encode_ike(r: &IkeSaRecord, w: &mut Writer) -> Result<(), WireError> {
     w.u8(r.version);
     w.u64(r.spi_i);
     w.u64(r.spi_r);
-    w.u8(u8::from(r.initiator) | (u8::from(r.nat) << 1));
+    let e = r.extensions;
+    w.u8(u8::from(r.initiator)
+        | (u8::from(r.nat) << 1)
+        | (u8::from(e.fragmentation) << 2)
+        | (u8::from(e.message_id_sync) << 3));
     w.socket(r.local);
     w.socket(r.peer);
     let t = &r.transforms;
@@ -366,7 +476,34 @@ fn encode_ike(r: &IkeSaRecord, w: &mut Writer) -> Result<(), WireError> {
             w.u8(m.peer_index);
         }
     }
+    w.short_bytes(&r.peer_id, MAX_PEER_ID_LEN, "peer identity")?;
+    match r.local_auth {
+        LocalAuthRecord::Psk => w.u8(0),
+        LocalAuthRecord::Certificate { signature, credential } => {
+            w.u8(1);
+            encode_signature(signature, w);
+            w.u8(credential);
+        }
+    }
+    match &r.remote_auth {
+        RemoteAuthRecord::Psk => w.u8(0),
+        RemoteAuthRecord::Certificate { signature, subject } => {
+            w.u8(1);
+            encode_signature(*signature, w);
+            w.short_bytes(subject.as_bytes(), MAX_SUBJECT_LEN, "certificate subject")?;
+        }
+    }
     Ok(())
+}
+
+fn encode_signature(s: SignatureRecord, w: &mut Writer) {
+    for v in [s.method, s.scheme, s.hash, s.salt_len] {
+        w.u8(v);
+    }
+}
+
+fn decode_signature(r: &mut Reader<'_>) -> Result<SignatureRecord, WireError> {
+    Ok(SignatureRecord { method: r.u8()?, scheme: r.u8()?, hash: r.u8()?, salt_len: r.u8()? })
 }
 
 fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
@@ -378,7 +515,7 @@ fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
     let spi_i = r.u64()?;
     let spi_r = r.u64()?;
     let flags = r.u8()?;
-    if flags & !0b11 != 0 {
+    if flags & !0b1111 != 0 {
         return Err(WireError::BadValue("IKE flags"));
     }
     let local = r.socket()?;
@@ -412,6 +549,21 @@ fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
     } else {
         None
     };
+    let peer_id = r.short_bytes(MAX_PEER_ID_LEN, "peer identity")?.to_vec();
+    let local_auth = if r.bool("local auth kind")? {
+        LocalAuthRecord::Certificate { signature: decode_signature(r)?, credential: r.u8()? }
+    } else {
+        LocalAuthRecord::Psk
+    };
+    let remote_auth = if r.bool("remote auth kind")? {
+        let signature = decode_signature(r)?;
+        let subject = r.short_bytes(MAX_SUBJECT_LEN, "certificate subject")?;
+        let subject = core::str::from_utf8(subject)
+            .map_err(|_| WireError::BadValue("certificate subject"))?;
+        RemoteAuthRecord::Certificate { signature, subject: subject.to_owned() }
+    } else {
+        RemoteAuthRecord::Psk
+    };
     Ok(IkeSaRecord {
         id,
         version,
@@ -428,6 +580,13 @@ fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
         hard_lifetime_secs,
         crypto_map,
         nat: flags & 2 != 0,
+        peer_id,
+        extensions: IkeExtensions {
+            fragmentation: flags & 4 != 0,
+            message_id_sync: flags & 8 != 0,
+        },
+        local_auth,
+        remote_auth,
     })
 }
 
@@ -525,7 +684,10 @@ fn encode_child(c: &ChildSaRecord, w: &mut Writer) -> Result<(), WireError> {
     w.u16(c.transforms.encr);
     w.u16(c.transforms.encr_key_bits);
     w.u16(c.transforms.integ);
-    w.u8(u8::from(c.transforms.esn) | (u8::from(c.udp_encap.is_some()) << 1));
+    // The phase shares the flags octet (bits 2 and 3), so the record does not grow.
+    w.u8(u8::from(c.transforms.esn)
+        | (u8::from(c.udp_encap.is_some()) << 1)
+        | (c.phase.bits() << 2));
     w.short_bytes(c.inbound_key.as_bytes(), MAX_CHILD_KEY_LEN, "Child SA key")?;
     w.short_bytes(c.outbound_key.as_bytes(), MAX_CHILD_KEY_LEN, "Child SA key")?;
     encode_selectors(&c.local_ts, w)?;
@@ -551,9 +713,10 @@ fn decode_child(r: &mut Reader<'_>) -> Result<ChildSaRecord, WireError> {
     let encr_key_bits = r.u16()?;
     let integ = r.u16()?;
     let flags = r.u8()?;
-    if flags & !0b11 != 0 {
+    if flags & !0b1111 != 0 {
         return Err(WireError::BadValue("Child SA flags"));
     }
+    let phase = ChildPhase::from_bits(flags >> 2)?;
     let inbound_key = SecretBytes::from_slice(r.short_bytes(MAX_CHILD_KEY_LEN, "Child SA key")?);
     let outbound_key = SecretBytes::from_slice(r.short_bytes(MAX_CHILD_KEY_LEN, "Child SA key")?);
     let local_ts = decode_selectors(r)?;
@@ -580,6 +743,7 @@ fn decode_child(r: &mut Reader<'_>) -> Result<ChildSaRecord, WireError> {
         outbound_seq,
         replay: ReplayState { highest, bitmap },
         udp_encap,
+        phase,
     })
 }
 
@@ -612,8 +776,11 @@ pub(crate) mod tests {
             outbound_seq: u64::MAX,
             replay: ReplayState { highest: 9, bitmap: vec![u64::MAX; MAX_REPLAY_WORDS] },
             udp_encap: Some((4500, 4500)),
+            phase: ChildPhase::Deleting,
         }
     }
+
+    const SIG: SignatureRecord = SignatureRecord { method: 14, scheme: 2, hash: 2, salt_len: 32 };
 
     pub(crate) fn max_ike() -> IkeSaRecord {
         let k = || SecretBytes::from_slice(&[0x5a; MAX_IKE_KEY_LEN]);
@@ -641,6 +808,13 @@ pub(crate) mod tests {
             hard_lifetime_secs: 200,
             crypto_map: Some(MapRef { name: "m".repeat(MAX_MAP_NAME_LEN), seq: 10, peer_index: 1 }),
             nat: true,
+            peer_id: vec![0x42; MAX_PEER_ID_LEN],
+            extensions: IkeExtensions { fragmentation: true, message_id_sync: true },
+            local_auth: LocalAuthRecord::Certificate { signature: SIG, credential: 3 },
+            remote_auth: RemoteAuthRecord::Certificate {
+                signature: SIG,
+                subject: "s".repeat(MAX_SUBJECT_LEN),
+            },
         }
     }
 
@@ -671,12 +845,27 @@ pub(crate) mod tests {
         ike.local = "192.0.2.1:500".parse().unwrap();
         ike.version = 1;
         ike.nat = false;
+        ike.peer_id.clear();
+        ike.extensions = IkeExtensions { fragmentation: false, message_id_sync: true };
+        round_trip(&Record::UpsertIke(ike.clone()));
+        ike.extensions = IkeExtensions { fragmentation: true, message_id_sync: false };
+        ike.local_auth = LocalAuthRecord::Psk;
+        round_trip(&Record::UpsertIke(ike.clone()));
+        ike.remote_auth = RemoteAuthRecord::Psk;
+        round_trip(&Record::UpsertIke(ike.clone()));
+        ike.remote_auth = RemoteAuthRecord::Certificate {
+            signature: SignatureRecord { method: 9, ..SignatureRecord::default() },
+            subject: "CN=peer, O=Example".into(),
+        };
         round_trip(&Record::UpsertIke(ike));
         round_trip(&Record::UpsertChild(max_child()));
         let mut c = max_child();
         c.udp_encap = None;
         c.local_ts.clear();
         c.transforms.esn = false;
+        c.phase = ChildPhase::Active;
+        round_trip(&Record::UpsertChild(c.clone()));
+        c.phase = ChildPhase::Replaced;
         round_trip(&Record::UpsertChild(c));
         round_trip(&Record::DeleteIke(7));
         round_trip(&Record::DeleteChild(8));
@@ -701,10 +890,41 @@ pub(crate) mod tests {
         let mut i = max_ike();
         i.crypto_map.as_mut().unwrap().name.push('x');
         assert!(Record::UpsertIke(i).validate().is_err());
+        let mut i = max_ike();
+        if let RemoteAuthRecord::Certificate { subject, .. } = &mut i.remote_auth {
+            subject.push('x');
+        }
+        assert_eq!(Record::UpsertIke(i).validate(), Err(WireError::TooLong("certificate subject")));
+        let mut i = max_ike();
+        i.peer_id.push(0);
+        assert_eq!(Record::UpsertIke(i).validate(), Err(WireError::TooLong("peer identity")));
         let r = Record::ReplayUpdate { inbound_spi: 1, highest: 0, bitmap: vec![] };
         assert!(r.validate().is_err());
         let r = Record::ReplayUpdate { inbound_spi: 1, highest: 0, bitmap: vec![0; 17] };
         assert!(r.validate().is_err());
+    }
+
+    /// Unknown flag bits and the unused Child SA phase value are refused, not ignored.
+    #[test]
+    fn reserved_flag_bits_are_refused() {
+        let encoded = |rec: &Record| {
+            let mut w = Writer::new();
+            rec.encode(&mut w).unwrap();
+            w.as_slice().to_vec()
+        };
+        let decode = |b: &[u8]| Record::decode(&mut Reader::new(b));
+        // Kind, id, version, SPIs: the IKE flags octet is at 26.
+        let mut ike = encoded(&Record::UpsertIke(max_ike()));
+        assert_eq!(ike[26], 0b1111);
+        ike[26] |= 0x10;
+        assert_eq!(decode(&ike), Err(WireError::BadValue("IKE flags")));
+        // Kind, IKE id, SPIs, three transforms: the Child SA flags octet is at 23.
+        let mut child = encoded(&Record::UpsertChild(max_child()));
+        assert_eq!(child[23], 0b1011, "ESN, UDP encapsulation, Deleting");
+        child[23] |= 0b1100;
+        assert_eq!(decode(&child), Err(WireError::BadValue("Child SA phase")));
+        child[23] = 0x13;
+        assert_eq!(decode(&child), Err(WireError::BadValue("Child SA flags")));
     }
 
     #[test]

@@ -6,10 +6,35 @@ use core::time::Duration;
 
 use rand_core::CryptoRng;
 
+use crate::crypto::SecretBytes;
+use crate::ikev2::proposal::Selected;
 use crate::ikev2::wire::TrafficSelector;
 use crate::time::Time;
 
 use super::config::ChildConfig;
+use super::events::ChildSa;
+
+/// A copy of one pair's keys, kept only so that the SA can be replicated to a standby unit
+/// ([`IkeSa::export`](super::IkeSa::export)). Every key is a [`SecretBytes`]: zeroized on
+/// drop, its `Debug` only a length.
+#[derive(Debug)]
+pub(crate) struct PairKeys {
+    pub inbound_encr: SecretBytes,
+    pub inbound_integ: SecretBytes,
+    pub outbound_encr: SecretBytes,
+    pub outbound_integ: SecretBytes,
+}
+
+impl PairKeys {
+    pub fn of(c: &ChildSa) -> PairKeys {
+        PairKeys {
+            inbound_encr: c.inbound.encr.clone(),
+            inbound_integ: c.inbound.integ.clone(),
+            outbound_encr: c.outbound.encr.clone(),
+            outbound_integ: c.outbound.integ.clone(),
+        }
+    }
+}
 
 /// Where one pair stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +60,10 @@ pub(crate) struct Child {
     /// The negotiated selectors, offered again when we rekey it.
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    /// The negotiated transforms (for replication).
+    pub transforms: Selected,
+    /// Its keys (for replication).
+    pub keys: PairKeys,
     /// When to rekey it (consumed when it fires).
     pub soft: Option<Time>,
     /// When to delete it whatever happened (consumed when it fires).

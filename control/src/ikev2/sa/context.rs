@@ -43,6 +43,24 @@ pub(crate) struct Context {
     pub ike_lifetime: Duration,
     /// IKE fragmentation (RFC 7383).
     pub frag: Fragmentation,
+    /// IKEv2 Message ID synchronisation (RFC 6311).
+    pub mid_sync: MidSyncSupport,
+}
+
+/// Who announced IKEV2_MESSAGE_ID_SYNC_SUPPORTED in IKE_AUTH (RFC 6311 section 3): the
+/// synchronisation may be used only when both did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MidSyncSupport {
+    /// We announce it (the owner turned it on: we are one unit of a failover pair).
+    pub local: bool,
+    /// The peer announced it.
+    pub peer: bool,
+}
+
+impl MidSyncSupport {
+    pub fn both(self) -> bool {
+        self.local && self.peer
+    }
 }
 
 /// IKE fragmentation state (RFC 7383): whether the peer does it, how large our datagrams
@@ -87,6 +105,7 @@ impl Context {
             last_heard: now,
             ike_lifetime: super::config::DEFAULT_IKE_LIFETIME,
             frag: Fragmentation::default(),
+            mid_sync: MidSyncSupport::default(),
         }
     }
 

@@ -113,6 +113,8 @@ pub struct IkeEndpoint {
     ike_lifetime: Option<Duration>,
     /// The fragmentation datagram size given to new SAs (`None`: their default).
     fragment_mtu: Option<usize>,
+    /// New SAs announce RFC 6311 Message ID synchronisation (a unit of a failover pair).
+    message_id_sync: bool,
     /// Responder SAs by the initiator's address and SPI, for IKE_SA_INIT retransmissions;
     /// kept for the SA's life, so a late duplicate never starts a second SA.
     half_open: HashMap<(SocketAddr, u64), SaHandle>,
@@ -277,6 +279,37 @@ impl IkeEndpoint {
         if let Some(mtu) = self.fragment_mtu {
             sa.set_fragment_mtu(mtu);
         }
+        if self.message_id_sync {
+            sa.set_message_id_sync(true);
+        }
+    }
+
+    /// Makes every SA created from now on announce IKEv2 Message ID synchronisation (RFC
+    /// 6311, see [`IkeSa::set_message_id_sync`]): for the units of a failover pair.
+    pub fn set_message_id_sync(&mut self, on: bool) {
+        self.message_id_sync = on;
+    }
+
+    /// Takes over an IKE SA rebuilt from HA records ([`IkeSa::import`]) on the unit that
+    /// became active: it is routed by its SPIs from now on, gets the endpoint's SPI
+    /// allocator and fragmentation size, and the endpoint's IKE SA lifetime for the SAs
+    /// that rekey it (its own timers stay as imported). What it queued (the RFC 6311
+    /// synchronisation, DELETEs) goes out with the next [`IkeEndpoint::poll_transmit`].
+    pub fn adopt(&mut self, now: Time, mut sa: IkeSa) -> SaHandle {
+        if let Some(f) = &mut self.spis.0 {
+            sa.set_spi_allocator(f());
+        }
+        if let Some(l) = self.ike_lifetime {
+            // Not `set_ike_lifetime`: that would restart the imported timers.
+            sa.cx.ike_lifetime = l;
+        }
+        if let Some(mtu) = self.fragment_mtu {
+            sa.set_fragment_mtu(mtu);
+        }
+        let h = self.handle_id();
+        self.sas.insert(h, sa);
+        self.collect(h, now);
+        h
     }
 
     fn handle_id(&mut self) -> SaHandle {

@@ -19,7 +19,7 @@ use crate::log::IKEV2_PROTOCOL;
 use crate::time::Time;
 
 use super::auth::AuthVerified;
-use super::children::{Child, ChildState, hard_deadline, soft_deadline};
+use super::children::{Child, ChildState, PairKeys, hard_deadline, soft_deadline};
 use super::config::ChildConfig;
 use super::context::{Context, Inbound, State};
 use super::create_child::{CreateKind, CreateReq, Outgoing};
@@ -61,10 +61,10 @@ pub(crate) struct Established {
     pub(super) old: Vec<OldGen>,
     /// CREATE_CHILD_SA requests to send again (the peer answered TEMPORARY_FAILURE).
     pub(super) retries: Vec<(Time, CreateReq)>,
-    ike_soft: Option<Time>,
-    ike_hard: Option<Time>,
+    pub(super) ike_soft: Option<Time>,
+    pub(super) ike_hard: Option<Time>,
     /// When the current generation was made, from which its lifetime counts.
-    since: Time,
+    pub(super) since: Time,
 }
 
 impl Established {
@@ -98,6 +98,8 @@ impl Established {
             outbound: c.outbound_spi,
             local_ts: c.local_ts.clone(),
             remote_ts: c.remote_ts.clone(),
+            transforms: c.transforms.clone(),
+            keys: PairKeys::of(c),
             soft: soft_deadline(now, life, rng),
             hard: hard_deadline(now, life),
             cfg,
@@ -392,6 +394,7 @@ impl Established {
             }
             Purpose::Notice => return cx.finish(now, Event::Closed { reason: CloseReason::Local }),
             Purpose::CreateChildSa => self.create_response(cx, now, &payloads, rng),
+            Purpose::MidSync { nonce } => super::ha_export::mid_sync_answer(cx, nonce, &payloads),
             Purpose::Liveness | Purpose::SaInit | Purpose::Auth => {}
         }
         self.send_next(cx, now, rng);

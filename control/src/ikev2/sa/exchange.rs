@@ -29,6 +29,9 @@ pub(crate) enum Purpose {
     /// CREATE_CHILD_SA (section 1.3): a new or rekeyed Child SA, or an IKE SA rekey; what
     /// exactly is kept with the exchange's secrets by the established state.
     CreateChildSa,
+    /// INFORMATIONAL with IKEV2_MESSAGE_ID_SYNC in Message ID 0 (RFC 6311 section 4), sent
+    /// by a unit that took the IKE SA over; the answer must echo `nonce`.
+    MidSync { nonce: [u8; 4] },
 }
 
 /// The one request we have in flight.
@@ -65,6 +68,32 @@ impl Requests {
     /// The ID the next request gets.
     pub fn next_id(&self) -> u32 {
         self.next_id
+    }
+
+    /// Sets the ID the next request gets (an IKE SA taken over from a failed unit, RFC
+    /// 6311 Message ID synchronisation).
+    pub fn set_next_id(&mut self, id: u32) {
+        self.next_id = id;
+    }
+
+    /// Records a request sent with an ID outside the sequence (RFC 6311's Message ID 0),
+    /// which leaves [`Requests::next_id`] as it is.
+    pub fn sent_out_of_sequence(
+        &mut self,
+        now: Time,
+        policy: RetransmitPolicy,
+        message_id: u32,
+        exchange: ExchangeType,
+        datagrams: Vec<Vec<u8>>,
+        purpose: Purpose,
+    ) {
+        self.outstanding = Some(Outstanding {
+            message_id,
+            exchange,
+            datagrams,
+            retransmit: Retransmit::start(policy, now),
+            purpose,
+        });
     }
 
     /// True when a new request may be sent.
@@ -174,6 +203,18 @@ impl Responses {
             }
             _ => RequestCheck::Drop,
         }
+    }
+
+    /// The ID the peer's next request must have.
+    pub fn expected(&self) -> u32 {
+        self.expected
+    }
+
+    /// Sets the ID the peer's next request must have (an IKE SA taken over from a failed
+    /// unit, RFC 6311). The cached answer is forgotten: it belongs to the old numbering.
+    pub fn set_expected(&mut self, id: u32) {
+        self.expected = id;
+        self.last = None;
     }
 
     /// Records our answer to request `message_id` (which was [`RequestCheck::New`]).

@@ -184,6 +184,22 @@ fn our_auth<R: CryptoRng + ?Sized>(
     Ok(OurAuth { id, certs, auth: Payload::Auth(auth), info })
 }
 
+/// IKEV2_MESSAGE_ID_SYNC_SUPPORTED (RFC 6311 section 3), if we are one unit of a failover
+/// pair: then a unit that takes the IKE SA over may resynchronise the Message IDs.
+fn mid_sync_supported(cx: &Context) -> Option<Payload> {
+    cx.mid_sync.local.then(|| {
+        Payload::Notify(NotifyRepr::new(super::ha_export::MESSAGE_ID_SYNC_SUPPORTED, vec![]))
+    })
+}
+
+/// Whether the peer's IKE_AUTH message announces RFC 6311 support.
+fn announces_mid_sync(payloads: &[Payload]) -> bool {
+    payloads.iter().any(|p| {
+        matches!(p, Payload::Notify(n)
+            if n.notify_type == super::ha_export::MESSAGE_ID_SYNC_SUPPORTED)
+    })
+}
+
 /// A CERTREQ naming our CAs, when the peer must authenticate with a certificate.
 fn our_certreq(cx: &Context) -> Option<Payload> {
     match &cx.cfg.auth.remote {
@@ -254,6 +270,7 @@ pub(crate) fn start<R: CryptoRng + ?Sized>(
     payloads.push(Payload::Sa(offer.sa()));
     payloads.push(Payload::TsI(TsRepr { selectors: offer.tsi.clone() }));
     payloads.push(Payload::TsR(TsRepr { selectors: offer.tsr.clone() }));
+    payloads.extend(mid_sync_supported(cx));
     cx.request_encrypted(&setup.keys, now, ExchangeType::IkeAuth, &payloads, Purpose::Auth, rng);
     State::SentAuth(Box::new(ExpectAuthResponse { setup, offer, local_auth }))
 }
@@ -287,6 +304,7 @@ impl ExpectAuthResponse {
         };
         cx.requests.complete();
         cx.last_heard = now;
+        cx.mid_sync.peer = announces_mid_sync(&o.payloads);
         let a = auth_payloads(&o, PayloadType::IdR);
         if a.auth.is_none() {
             let cause = match error_notify(&o.payloads) {
@@ -434,6 +452,7 @@ impl ExpectAuthRequest {
         };
         cx.stats.requests_processed += 1;
         cx.last_heard = now;
+        cx.mid_sync.peer = announces_mid_sync(&o.payloads);
         let a = auth_payloads(&o, PayloadType::IdI);
         let (peer_id, token, remote_auth) = match authenticate(cx, &self.setup, now, &o, &a) {
             Ok(x) => x,
@@ -504,6 +523,7 @@ impl ExpectAuthRequest {
                 }));
             }
         }
+        payloads.extend(mid_sync_supported(cx));
         cx.answer_encrypted(keys, msg, &payloads, rng);
         let info = ike_info(cx, &self.setup, peer_id, local_auth, remote_auth);
         cx.events.push_back(Event::Established(info.clone()));

@@ -154,6 +154,55 @@ impl IkeKeys {
         })
     }
 
+    /// The four SK payload keys as derived, in RFC 7296 order: (SK_ai, SK_ar, SK_ei,
+    /// SK_er), whichever side we are. For replication to a standby unit only.
+    pub fn sk_a_e(&self) -> [&SecretBytes; 4] {
+        let l = &self.log;
+        [&l.sk_ai, &l.sk_ar, &l.sk_ei, &l.sk_er]
+    }
+
+    /// Rebuilds an IKE SA's keys from the seven replicated ones (the standby's side of
+    /// [`IkeKeys::sk_a_e`]): the SK payload ciphers are keyed again, outbound with the
+    /// original `initiator`'s direction.
+    pub fn from_replicated(
+        algs: IkeAlgs,
+        sk_d: &SecretBytes,
+        [sk_ai, sk_ar, sk_ei, sk_er]: [&SecretBytes; 4],
+        sk_pi: &SecretBytes,
+        sk_pr: &SecretBytes,
+        initiator: bool,
+    ) -> Result<IkeKeys, ProtocolError> {
+        let lengths = IkeKeyLengths::for_transforms(algs.prf, algs.encr, algs.integ);
+        let lengths_ok = [sk_d, sk_pi, sk_pr].iter().all(|k| k.len() == lengths.prf)
+            && [sk_ai, sk_ar].iter().all(|k| k.len() == lengths.integ)
+            && [sk_ei, sk_er].iter().all(|k| k.len() == lengths.encr);
+        if !lengths_ok {
+            return Err(unsupported("replicated key lengths do not fit the transforms"));
+        }
+        let cipher = |e: &SecretBytes, a: &SecretBytes| {
+            SkCipher::new(algs.encr, algs.integ, e.as_bytes(), a.as_bytes()).map_err(unsupported)
+        };
+        let i2r = cipher(sk_ei, sk_ai)?;
+        let r2i = cipher(sk_er, sk_ar)?;
+        let (outbound, inbound) = if initiator { (i2r, r2i) } else { (r2i, i2r) };
+        Ok(IkeKeys {
+            prf: algs.prf,
+            sk_d: sk_d.clone(),
+            sk_pi: sk_pi.clone(),
+            sk_pr: sk_pr.clone(),
+            outbound,
+            inbound,
+            log: LogKeys {
+                encr: algs.encr,
+                integ: algs.integ,
+                sk_ei: sk_ei.clone(),
+                sk_er: sk_er.clone(),
+                sk_ai: sk_ai.clone(),
+                sk_ar: sk_ar.clone(),
+            },
+        })
+    }
+
     /// This IKE SA's `ikev2_decryption_table` line (see [`crate::keylog`]) under these SPIs.
     pub fn key_log_line(
         &self,

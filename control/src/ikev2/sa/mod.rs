@@ -26,6 +26,12 @@
 //! their hard one. A rekeyed IKE SA keeps this object (and its Child SAs) under new SPIs:
 //! [`IkeSa::routes`] lists the SPI pairs to route by while the old SA is being deleted.
 //!
+//! Stateful failover (issue 9): [`IkeSa::export`] turns an established SA into the HA
+//! records of [`crate::ha::record`], [`IkeSa::import`] rebuilds it on the unit taking over
+//! (same SPIs, keys, Message IDs and Child SAs: the peer sees no renegotiation), and IKEv2
+//! Message ID synchronisation (RFC 6311, opt-in with [`IkeSa::set_message_id_sync`]) lets
+//! the new active's requests be accepted; see `ha_export`.
+//!
 //! Certificates: the peer's chain is validated against the configured CAs at the UNIX time
 //! of [`PeerCertificate::clock`] (a [`WallClock`]: the host's clock, or an offset to the
 //! caller's [`Time`] line for deterministic runs), its identity matched against the
@@ -48,6 +54,7 @@ mod established;
 pub mod events;
 mod exchange;
 mod generation;
+mod ha_export;
 mod ike_auth;
 mod init;
 pub(crate) mod keys;
@@ -73,6 +80,7 @@ pub use self::endpoint::{EndpointStats, IkeEndpoint, KeyLogSink, SaHandle, SpiAl
 pub use self::events::{
     AuthInfo, ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, ProtocolError, Transmit,
 };
+pub use self::ha_export::ImportError;
 
 use self::context::{Context, Dead, Inbound, State};
 use self::exchange::{RequestCheck, RequestTimeout};
@@ -271,6 +279,16 @@ impl IkeSa {
         if header.initiator == cx.initiator {
             cx.stats.unexpected += 1;
             return;
+        }
+        if ha_export::is_sync_candidate(cx, &header)
+            && !is_fragment(datagram)
+            && let State::Established(est) = &mut self.state
+        {
+            // RFC 6311: Message ID 0 outside the window, from a peer unit that took over.
+            let msg = Inbound { header, bytes: datagram, from, reassembled: None };
+            if est.mid_sync_request(cx, now, &msg, rng) {
+                return;
+            }
         }
         let first_fragment: Vec<u8>;
         let mut reassembled = None;
