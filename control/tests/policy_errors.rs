@@ -74,7 +74,7 @@ b = 2
             r#"crypto_maps = 1
 "#,
             &[
-                "gw.toml:1:1: crypto_maps: unknown key \"crypto_maps\"; expected one of: eal, mempool, run, port, interface, route, neighbour, sa, policy, dataplane, operator, ike, access_list, ikev1_policy, ikev2_policy, transform_set, ipsec_proposal, crypto_map, crypto_interface, trustpoint, address_pool, tunnel_group, ha, management",
+                "gw.toml:1:1: crypto_maps: unknown key \"crypto_maps\"; expected one of: eal, mempool, run, port, interface, route, neighbour, sa, policy, dataplane, operator, ike, access_list, ikev1_policy, ikev2_policy, transform_set, ipsec_proposal, crypto_map, crypto_interface, trustpoint, address_pool, tunnel_group, user, ha, management",
             ],
         );
     }

@@ -600,6 +600,50 @@ integrity = "esp-sha256-hmac"
     }
 
     #[test]
+    fn local_users_load_render_and_refuse_mistakes() {
+        let text = r#"
+[[user]]
+name = "bob"
+password = "hunter2"
+
+[[user]]
+name = "alice"
+password_file = "/etc/ferrogate/users/alice"
+"#;
+        let c = load(text).config;
+        assert_eq!(c.users.len(), 2);
+        assert_eq!(c.users[0].name, "alice", "sorted by name");
+        assert!(matches!(&c.users[0].password, Secret::File(p) if p.ends_with("alice")));
+        assert!(matches!(&c.users[1].password, Secret::Inline(p) if p.as_str() == "hunter2"));
+        let shown = c.to_toml();
+        assert!(!shown.contains("hunter2") && shown.contains("password = \"<hidden>\""));
+        assert_eq!(load(&c.to_toml_with_secrets()).config, c, "round trip");
+        let errors = load_err(
+            r#"
+[[user]]
+name = "bob"
+password = "a"
+
+[[user]]
+name = "bob"
+password = "b"
+
+[[user]]
+name = "carol"
+
+[[user]]
+name = "dave"
+password = "x"
+password_file = "/x"
+"#,
+        );
+        let all = errors.join("\n");
+        assert!(all.contains("user name"), "{all}");
+        assert!(all.contains("user[2].password"), "{all}");
+        assert!(all.contains("user[3].password_file"), "{all}");
+    }
+
+    #[test]
     fn empty_file_is_the_default_policy() {
         let l = load("");
         assert_eq!(l.config, PolicyConfig::default());

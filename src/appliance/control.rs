@@ -397,20 +397,24 @@ impl Control {
                     Ok(line) => Response::Initiated { line },
                     Err(e) => Response::error(e),
                 },
-                None => Response::error("no crypto map uses IKEv2"),
+                None => Response::error("no crypto map uses IKE"),
             },
             Request::Ikev2Sa => Response::Ikev2Sas {
                 sas: self.ike.as_ref().map(|ike| ike.snapshot()).unwrap_or_default(),
+            },
+            Request::Ikev1Sa => Response::Ikev1Sas {
+                sas: self.ike.as_ref().map(|ike| ike.snapshot_ikev1()).unwrap_or_default(),
             },
             Request::ClearSa { what, peer } => match self.ike.as_mut() {
                 Some(ike) => Response::SasCleared {
                     count: match what {
                         ClearSaKind::Ikev2 => ike.clear_ike(*peer),
+                        ClearSaKind::Ikev1 => ike.clear_ikev1(*peer),
                         ClearSaKind::Ipsec => ike.clear_children(*peer),
                     },
                 },
                 None => Response::error(
-                    "no crypto map uses IKEv2: static SAs are removed by editing the config \
+                    "no crypto map uses IKE: static SAs are removed by editing the config \
                      and reloading",
                 ),
             },

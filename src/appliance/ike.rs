@@ -15,6 +15,10 @@
 //!   answered as a responder.
 //!
 //! The endpoint is sans-IO and keeps its own timers: this module only feeds it the clock.
+//!
+//! IKEv1 runs beside it ([`super::ike1`]): punted datagrams go to the endpoint of their
+//! version, and IKEv1 SAs report through the same events, so everything above holds for
+//! both. An entry that allows both versions tries IKEv2 first, then IKEv1, per peer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -24,8 +28,10 @@ use control::failover::{
     Action as FailoverAction, ChildStage, Ikev2Stage, Input as FailoverInput,
     Outcome as FailoverOutcome, PeerFailover, SaRef,
 };
+use control::ikev1::sa::Ikev1Config;
 use control::ikev2::sa::{ChildSa, Event, IkeEndpoint, IkeSaInfo, PeerConfig, SaHandle};
 use control::ikev2::selectors::to_prefixes;
+use control::policy::ikev1_peers::Ikev1Plan;
 use control::policy::ikev2_peers::{Ikev2Plan, MapEntryPlan};
 use control::policy::{ConnectionType, IkeVersion, Secret};
 use control::rng::OsRng;
@@ -37,9 +43,10 @@ use dataplane::table::SaTable;
 use zeroize::Zeroizing;
 
 use super::config::{ApplianceConfig, PolicyAction, StaticSa};
+use super::ike1::{Ikev1Side, Owner};
 use crate::dpdk::{Mbuf, Mempool};
 use crate::esp_tool::sa_file::SaSpec;
-use crate::operator::ike_view::{ChildSaSnap, IkeSaSnap};
+use crate::operator::ike_view::{ChildSaSnap, IkeSaSnap, Ikev1SaSnap};
 
 /// The log target of what this module reports (`debug crypto ikev2 platform`).
 const TARGET: &str = control::log::IKEV2_PLATFORM;
@@ -66,7 +73,10 @@ pub(crate) struct IkeStats {
 
 /// One crypto map entry's negotiation state.
 struct Entry {
+    /// The IKEv2 side of the entry (no peers when it uses IKEv1 only).
     plan: MapEntryPlan,
+    /// The entry's IKEv1 peers (none when it uses IKEv2 only).
+    v1: Vec<Ikev1Config>,
     /// The SPD policies that protect traffic under this entry.
     policies: Vec<PolicyId>,
     /// Which peer is tried or answered (index into `plan.peers`).
@@ -79,6 +89,15 @@ struct Entry {
     mtu: u16,
     /// `set security-association replay window-size` (0: off).
     replay_window: u32,
+}
+
+impl Entry {
+    /// Our address towards `peer`, from either version's configuration.
+    fn local_for(&self, peer: IpAddr) -> Option<IpAddr> {
+        let v2 = self.plan.peers.iter().find(|p| p.remote_addr.ip() == peer);
+        v2.map(|p| p.local_addr.ip())
+            .or_else(|| self.v1.iter().find(|c| c.peer.ip() == peer).map(|c| c.local.ip()))
+    }
 }
 
 /// An installed Child SA pair.
@@ -95,6 +114,8 @@ struct Child {
 
 pub(crate) struct IkeDaemon {
     endpoint: IkeEndpoint,
+    /// The IKEv1 endpoint; its SAs' handles are apart from the IKEv2 ones ([`Owner`]).
+    v1: Ikev1Side,
     entries: Vec<Entry>,
     /// SPD policy → entry.
     by_policy: HashMap<PolicyId, usize>,
@@ -131,7 +152,7 @@ pub(crate) struct IkeDaemon {
 
 /// Reads a pre-shared key: inline, or the file named (its whole content, one trailing
 /// newline removed).
-fn read_secret(s: &Secret) -> Result<Zeroizing<Vec<u8>>, String> {
+pub(super) fn read_secret(s: &Secret) -> Result<Zeroizing<Vec<u8>>, String> {
     match s {
         Secret::Inline(k) => Ok(Zeroizing::new(k.as_bytes().to_vec())),
         Secret::File(p) => {
@@ -171,17 +192,22 @@ impl IkeDaemon {
         for w in &plan.warnings {
             tracing::warn!(target: TARGET, "{w}");
         }
-        if plan.entries.is_empty() {
+        let plan1 = super::ike1::plan(cfg);
+        for line in plan1.problems.iter().chain(&plan1.warnings) {
+            tracing::warn!(target: super::ike1::TARGET, "{line}");
+        }
+        if plan.entries.is_empty() && plan1.entries.is_empty() {
             return None;
         }
-        let (entries, by_policy) = build_entries(cfg, &plan, policy_ids);
+        let (entries, by_policy) = build_entries(cfg, &plan, &plan1, policy_ids);
         let responders = responder_configs(&entries);
         for e in &entries {
-            let peers: Vec<String> =
-                e.plan.peers.iter().map(|p| p.remote_addr.ip().to_string()).collect();
+            let v2 = e.plan.peers.iter().map(|p| format!("{} (IKEv2)", p.remote_addr.ip()));
+            let v1 = e.v1.iter().map(|c| format!("{} (IKEv1)", c.peer.ip()));
+            let peers: Vec<String> = v2.chain(v1).collect();
             tracing::info!(
                 target: TARGET,
-                "crypto map {} {}: IKEv2 with {} ({}, {} SPD entries)",
+                "crypto map {} {}: IKE with {} ({}, {} SPD entries)",
                 e.plan.map,
                 e.plan.sequence,
                 peers.join(", "),
@@ -189,6 +215,8 @@ impl IkeDaemon {
                 e.policies.len()
             );
         }
+        let mut v1 = Ikev1Side::default();
+        v1.set_responders(responder_configs_v1(&entries));
         let mut endpoint = IkeEndpoint::new(responders);
         endpoint.set_ike_lifetime(ike_lifetime(cfg));
         let mut rng = OsRng;
@@ -209,6 +237,7 @@ impl IkeDaemon {
         }
         Some(IkeDaemon {
             endpoint,
+            v1,
             entries,
             by_policy,
             owner: HashMap::new(),
@@ -282,7 +311,11 @@ impl IkeDaemon {
             self.natt_port.insert(d.remote.ip(), d.remote.port());
         }
         let now = self.now();
-        self.endpoint.handle(now, d.message, d.remote, &mut self.rng);
+        match super::ike1::version_of(d.message) {
+            Some(IkeVersion::Ikev1) => self.v1.handle(now, d.message, d.remote, &mut self.rng),
+            // IKEv2, and what is neither: the IKEv2 endpoint drops or answers it.
+            _ => self.endpoint.handle(now, d.message, d.remote, &mut self.rng),
+        }
     }
 
     /// An ACQUIRE for SPD policy `policy`: the entry's failover machine decides whether
@@ -300,6 +333,13 @@ impl IkeDaemon {
             && self.established.contains_key(&h)
             && self.entries[e].bound.is_none()
         {
+            if let Owner::V1(h1) = Owner::of(h) {
+                // IKEv1: a Quick Mode with the SA's own proxy identities.
+                if self.child_pending.insert(h) && !self.v1.create_child(now, h1, &mut self.rng) {
+                    self.child_pending.remove(&h);
+                }
+                return true;
+            }
             if self.child_pending.insert(h) {
                 let peer = self.established.get(&h).map(|i| i.peer.ip());
                 let child = self.entries[e]
@@ -332,21 +372,46 @@ impl IkeDaemon {
         for action in actions {
             match action {
                 FailoverAction::Initiate { target, .. } => {
-                    let Some(cfg) = self.entries[e].plan.peers.get(target.peer_index).cloned()
-                    else {
-                        continue;
-                    };
-                    let entry = &self.entries[e].plan;
+                    let entry = &self.entries[e];
                     tracing::info!(
                         target: TARGET,
                         "crypto map {} {}: traffic needs a tunnel, initiating to {} ({})",
-                        entry.map,
-                        entry.sequence,
-                        cfg.remote_addr,
+                        entry.plan.map,
+                        entry.plan.sequence,
+                        target.peer,
                         target
                     );
+                    // The peer's configuration for the attempt's version, by address: the
+                    // failover list holds the peers usable with either version.
+                    let started = match target.version {
+                        IkeVersion::Ikev2 => {
+                            let cfg = entry
+                                .plan
+                                .peers
+                                .iter()
+                                .find(|p| p.remote_addr.ip() == target.peer)
+                                .cloned();
+                            match cfg {
+                                Some(cfg) => self
+                                    .endpoint
+                                    .connect(now, cfg, &mut self.rng)
+                                    .map_err(|e| e.to_string()),
+                                None => Err("the peer has no IKEv2 configuration".to_owned()),
+                            }
+                        }
+                        IkeVersion::Ikev1 => {
+                            let cfg = entry.v1.iter().find(|c| c.peer.ip() == target.peer).cloned();
+                            match cfg {
+                                Some(cfg) => self
+                                    .v1
+                                    .initiate(now, cfg, &mut self.rng)
+                                    .map_err(|e| e.to_string()),
+                                None => Err("the peer has no IKEv1 configuration".to_owned()),
+                            }
+                        }
+                    };
                     let sa = SaRef { peer: target.peer, version: target.version, initiator: true };
-                    match self.endpoint.connect(now, cfg, &mut self.rng) {
+                    match started {
                         Ok(h) => {
                             self.entries[e].sa = Some(h);
                             self.owner.insert(h, e);
@@ -369,7 +434,7 @@ impl IkeDaemon {
                         .map(|(&h, _)| h)
                         .collect();
                     for h in doomed {
-                        self.endpoint.close(now, h, &mut self.rng);
+                        self.close_sa(now, h);
                     }
                 }
                 FailoverAction::Moved(m) => {
@@ -383,6 +448,15 @@ impl IkeDaemon {
     /// Peers that initiate are answered only by the entries whose current peer they are.
     fn refresh_responders(&mut self) {
         self.endpoint.set_responder_configs(responder_configs(&self.entries));
+        self.v1.set_responders(responder_configs_v1(&self.entries));
+    }
+
+    /// Deletes an IKE SA of either version (the peer is told).
+    fn close_sa(&mut self, now: Time, h: SaHandle) {
+        match Owner::of(h) {
+            Owner::V2(h) => self.endpoint.close(now, h, &mut self.rng),
+            Owner::V1(h) => self.v1.close(now, h, &mut self.rng),
+        }
     }
 
     /// Feeds an IKE SA's outcome to its entry's failover machine.
@@ -406,17 +480,25 @@ impl IkeDaemon {
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now, &mut self.rng);
         }
-        while let Some(t) = self.endpoint.poll_transmit() {
-            self.transmit(controls, pool, t.from, t.to, &t.bytes);
-        }
-        while let Some((h, ev)) = self.endpoint.poll_event() {
+        self.v1.handle_timeout(now, &mut self.rng);
+        self.flush_transmits(controls, pool);
+        while let Some((h, ev)) = self.endpoint.poll_event().or_else(|| self.v1.poll_event()) {
             self.on_event(controls, table, created_ns, h, ev);
         }
         // Events can queue more datagrams (a DELETE answered, a failover's first message).
-        while let Some(t) = self.endpoint.poll_transmit() {
+        self.flush_transmits(controls, pool);
+        self.send_keepalives(controls, pool);
+    }
+
+    /// Sends what both endpoints queued.
+    fn flush_transmits<'e>(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'e>>],
+        pool: Option<&Mempool<'e>>,
+    ) {
+        while let Some(t) = self.endpoint.poll_transmit().or_else(|| self.v1.poll_transmit()) {
             self.transmit(controls, pool, t.from, t.to, &t.bytes);
         }
-        self.send_keepalives(controls, pool);
     }
 
     /// NAT keepalives for the IKE SAs that found a NAT between the peers (sent whichever
@@ -436,7 +518,7 @@ impl IkeDaemon {
             let (Some(info), Some(&e)) = (self.established.get(&h), self.owner.get(&h)) else {
                 continue;
             };
-            let Some(local) = self.entries[e].plan.peers.first().map(|p| p.local_addr.ip()) else {
+            let Some(local) = self.entries[e].local_for(info.peer.ip()) else {
                 continue;
             };
             let port = self.natt_port.get(&info.peer.ip()).copied().unwrap_or(NATT_PORT);
@@ -497,20 +579,18 @@ impl IkeDaemon {
                     Some(&e) => Some(e),
                     None => self.entry_for_responder(&info),
                 };
+                let version = Owner::of(h).version();
                 tracing::info!(
                     target: TARGET,
-                    "IKEv2 SA {:016x}/{:016x} with {} ({}) established{}",
+                    "{} SA {:016x}/{:016x} with {} ({}) established{}",
+                    version_name(version),
                     info.spi_i,
                     info.spi_r,
                     info.peer,
                     if info.initiator { "initiator" } else { "responder" },
                     if info.nat_detected { ", NAT detected: ESP in UDP" } else { "" }
                 );
-                let sa = SaRef {
-                    peer: info.peer.ip(),
-                    version: IkeVersion::Ikev2,
-                    initiator: info.initiator,
-                };
+                let sa = SaRef { peer: info.peer.ip(), version, initiator: info.initiator };
                 self.sa_refs.insert(h, sa);
                 if let (true, Some(every)) = (info.nat_detected, self.keepalive_every) {
                     self.keepalive_due.insert(h, Instant::now() + every);
@@ -544,7 +624,8 @@ impl IkeDaemon {
                 self.counters.rekeys += 1;
                 tracing::info!(
                     target: TARGET,
-                    "IKEv2 SA {old_spi_i:016x}/{old_spi_r:016x} rekeyed: now {:016x}/{:016x}",
+                    "{} SA {old_spi_i:016x}/{old_spi_r:016x} rekeyed: now {:016x}/{:016x}",
+                    version_name(Owner::of(h).version()),
                     info.spi_i,
                     info.spi_r
                 );
@@ -564,12 +645,14 @@ impl IkeDaemon {
                 self.failover_outcome(h, FailoverOutcome::from_ikev2_child_failure(&cause, stage));
             }
             Event::Closed { reason } => {
-                tracing::info!(target: TARGET, "IKEv2 SA closed ({reason:?})");
+                let v = version_name(Owner::of(h).version());
+                tracing::info!(target: TARGET, "{v} SA closed ({reason:?})");
                 self.failover_outcome(h, FailoverOutcome::ClosedNormally);
                 self.forget(controls, table, h);
             }
             Event::Failed(cause) => {
-                tracing::warn!(target: TARGET, "IKEv2 SA failed: {cause}");
+                let v = version_name(Owner::of(h).version());
+                tracing::warn!(target: TARGET, "{v} SA failed: {cause}");
                 self.count_failure(h, &cause);
                 let stage = if self.established.contains_key(&h) {
                     Ikev2Stage::Established
@@ -579,7 +662,7 @@ impl IkeDaemon {
                 self.failover_outcome(h, FailoverOutcome::from_ikev2_failure(&cause, stage));
                 self.forget(controls, table, h);
             }
-            other => tracing::debug!(target: TARGET, "IKEv2 event {other:?}"),
+            other => tracing::debug!(target: TARGET, "IKE event {other:?}"),
         }
     }
 
@@ -625,14 +708,13 @@ impl IkeDaemon {
             return;
         };
         let entry = &self.entries[e];
-        let Some(peer_cfg) = entry.plan.peers.iter().find(|p| p.remote_addr.ip() == info.peer.ip())
-        else {
+        let Some(local) = entry.local_for(info.peer.ip()) else {
             tracing::warn!(target: TARGET, "Child SA {:08x} with an unlisted peer", c.inbound_spi);
             self.stats.install_failed += 1;
             return;
         };
         let natt = self.natt_port.get(&info.peer.ip()).copied();
-        let specs = match child_specs(peer_cfg, info, natt, &c, entry) {
+        let specs = match child_specs(local, info, natt, &c, entry) {
             Ok(s) => s,
             Err(why) => {
                 tracing::error!(target: TARGET, "Child SA {:08x}: {why}", c.inbound_spi);
@@ -766,12 +848,19 @@ impl IkeDaemon {
             if hard { "hard" } else { "soft" }
         );
         let now = self.now();
-        if hard {
-            self.endpoint.expire_child(now, h, inbound, &mut self.rng);
-        } else {
-            // Soft limits in the dataplane are volume only (see `lifetimes`): the state
-            // machine keeps the time-based soft lifetime, with jitter, itself.
-            self.endpoint.rekey_child(now, h, inbound, &mut self.rng);
+        // Soft limits in the dataplane are volume only (see `lifetimes`): the state
+        // machine keeps the time-based soft lifetime, with jitter, itself.
+        match (Owner::of(h), hard) {
+            (Owner::V2(h), true) => {
+                self.endpoint.expire_child(now, h, inbound, &mut self.rng);
+            }
+            (Owner::V2(h), false) => {
+                self.endpoint.rekey_child(now, h, inbound, &mut self.rng);
+            }
+            (Owner::V1(h), true) => {
+                self.v1.expire_child(now, h, inbound, &mut self.rng);
+            }
+            (Owner::V1(h), false) => self.v1.rekey_child(now, h, inbound, &mut self.rng),
         }
         true
     }
@@ -783,7 +872,7 @@ impl IkeDaemon {
             .entries
             .iter()
             .position(|e| e.plan.map == map && e.plan.sequence == sequence)
-            .ok_or_else(|| format!("crypto map {map} {sequence} does not use IKEv2 here"))?;
+            .ok_or_else(|| format!("crypto map {map} {sequence} does not use IKE here"))?;
         if self.entries[e].plan.connection_type == ConnectionType::AnswerOnly {
             return Err(format!("crypto map {map} {sequence} is answer-only"));
         }
@@ -825,26 +914,12 @@ impl IkeDaemon {
                 let tunnel = self.owner.get(&h).map(|&e| {
                     format!("{} {}", self.entries[e].plan.map, self.entries[e].plan.sequence)
                 });
-                let local = self
-                    .owner
-                    .get(&h)
-                    .and_then(|&e| self.entries[e].plan.peers.first())
-                    .map(|p| p.local_addr.ip());
+                let local =
+                    self.owner.get(&h).and_then(|&e| self.entries[e].local_for(sa.peer().ip()));
                 let peer = sa.peer();
                 // After NAT detection both ends talk on 4500.
                 let port = if peer.port() == NATT_PORT { NATT_PORT } else { 500 };
-                let children = self
-                    .children
-                    .iter()
-                    .filter(|(_, c)| c.handle == h)
-                    .map(|(&spi, c)| ChildSaSnap {
-                        inbound_spi: spi,
-                        outbound_spi: c.outbound_spi,
-                        local_selector: c.idents.0.clone(),
-                        remote_selector: c.idents.1.clone(),
-                        transform: super::control::asa_transform(c.specs[1].spec.transform),
-                    })
-                    .collect();
+                let children = self.child_snaps(h);
                 let t = info.map(|i| &i.transforms);
                 Some(IkeSaSnap {
                     id: h.0,
@@ -874,6 +949,72 @@ impl IkeDaemon {
                 })
             })
             .collect()
+    }
+
+    /// The installed Child SA pairs of an IKE SA, for the operator.
+    fn child_snaps(&self, h: SaHandle) -> Vec<ChildSaSnap> {
+        self.children
+            .iter()
+            .filter(|(_, c)| c.handle == h)
+            .map(|(&spi, c)| ChildSaSnap {
+                inbound_spi: spi,
+                outbound_spi: c.outbound_spi,
+                local_selector: c.idents.0.clone(),
+                remote_selector: c.idents.1.clone(),
+                transform: super::control::asa_transform(c.specs[1].spec.transform),
+            })
+            .collect()
+    }
+
+    /// The IKEv1 SAs for `show crypto ikev1 sa`, by id.
+    pub(crate) fn snapshot_ikev1(&self) -> Vec<Ikev1SaSnap> {
+        let mut out: Vec<Ikev1SaSnap> = self
+            .v1
+            .sas()
+            .map(|(h, sa)| {
+                let mode = match sa.config().mode {
+                    control::ikev1::sa::Phase1Mode::Main => "MM",
+                    control::ikev1::sa::Phase1Mode::Aggressive => "AM",
+                };
+                let state = if sa.is_established() { "ACTIVE" } else { "NEGOTIATING" };
+                let peer = sa.peer();
+                Ikev1SaSnap {
+                    id: h.0,
+                    tunnel: self.owner.get(&h).map(|&e| {
+                        format!("{} {}", self.entries[e].plan.map, self.entries[e].plan.sequence)
+                    }),
+                    remote: format!("{}/{}", peer.ip(), peer.port()),
+                    role: if sa.is_initiator() { "initiator" } else { "responder" }.into(),
+                    state: format!("{mode}_{state}"),
+                    cookie_i: format!("{:016x}", sa.cky_i()),
+                    cookie_r: format!("{:016x}", sa.cky_r()),
+                    nat_detected: sa.nat_detected(),
+                    children: self.child_snaps(h),
+                }
+            })
+            .collect();
+        out.sort_by_key(|s| s.id);
+        out
+    }
+
+    /// `clear crypto ikev1 sa [peer ADDR]`: deletes the ISAKMP SAs and their Quick Mode SAs
+    /// (DELETEs to the peers); the pairs leave the dataplane with the SA's events. Returns
+    /// how many.
+    pub(crate) fn clear_ikev1(&mut self, peer: Option<IpAddr>) -> usize {
+        let now = self.now();
+        let handles: Vec<SaHandle> = self
+            .v1
+            .sas()
+            .filter(|(_, sa)| peer.is_none_or(|p| sa.peer().ip() == p))
+            .map(|(h, _)| h)
+            .collect();
+        for &h in &handles {
+            self.close_sa(now, h);
+        }
+        // The failover table's "Clear crypto IKEv2 SA" row is the operator's clear of the
+        // entry's SA, whichever version it runs.
+        self.tell_entries(&handles, FailoverInput::ClearCryptoIkev2Sa);
+        handles.len()
     }
 
     /// `clear crypto ikev2 sa [peer ADDR]`: deletes the IKE SAs (with an INFORMATIONAL
@@ -922,7 +1063,11 @@ impl IkeDaemon {
         let mut n = 0;
         let mut handles = Vec::new();
         for (h, spi) in doomed {
-            n += usize::from(self.endpoint.delete_child(now, h, spi, &mut self.rng));
+            let deleted = match Owner::of(h) {
+                Owner::V2(h) => self.endpoint.delete_child(now, h, spi, &mut self.rng),
+                Owner::V1(h) => self.v1.expire_child(now, h, spi, &mut self.rng),
+            };
+            n += usize::from(deleted);
             handles.push(h);
         }
         self.tell_entries(&handles, FailoverInput::ClearIpsecSa);
@@ -930,35 +1075,66 @@ impl IkeDaemon {
     }
 }
 
-/// The entries of `plan`, with the SPD policies (numbered `policy_ids`) of each.
+/// "IKEv1" / "IKEv2", for logs.
+fn version_name(v: IkeVersion) -> &'static str {
+    match v {
+        IkeVersion::Ikev1 => "IKEv1",
+        IkeVersion::Ikev2 => "IKEv2",
+    }
+}
+
+/// The entries of both plans (one per crypto map entry either configures), with the SPD
+/// policies (numbered `policy_ids`) of each.
 fn build_entries(
     cfg: &ApplianceConfig,
     plan: &Ikev2Plan,
+    plan1: &Ikev1Plan,
     policy_ids: &[PolicyId],
 ) -> (Vec<Entry>, HashMap<PolicyId, usize>) {
-    let mut entries: Vec<Entry> = plan
-        .entries
-        .iter()
-        .filter_map(|p| {
-            let peers: Vec<IpAddr> = p.peers.iter().map(|c| c.remote_addr.ip()).collect();
-            // IKEv1 is not in this build: the machine walks the IKEv2 attempts only.
-            let failover = PeerFailover::new(
-                format!("{} {}", p.map, p.sequence),
-                &peers,
-                &[IkeVersion::Ikev2],
-            )
-            .inspect_err(|e| {
-                tracing::warn!(target: TARGET, "crypto map {} {}: {e}", p.map, p.sequence);
+    let merged = cfg.policy.crypto_maps.iter().filter_map(|m| {
+        let v2 = plan.entries.iter().find(|e| e.map == m.name && e.sequence == m.sequence);
+        let v1 = plan1.entries.iter().find(|e| e.map == m.name && e.sequence == m.sequence);
+        let base = match (v2, v1) {
+            (Some(p), _) => p.clone(),
+            (None, Some(p)) => MapEntryPlan {
+                map: p.map.clone(),
+                sequence: p.sequence,
+                interface: p.interface.clone(),
+                acl: p.acl.clone(),
+                connection_type: p.connection_type,
+                peers: Vec::new(),
+            },
+            (None, None) => return None,
+        };
+        let v1_peers = v1.map(|p| p.peers.clone()).unwrap_or_default();
+        // The crypto map's peers usable with either version, in its (failover) order.
+        let peers: Vec<IpAddr> = m
+            .peers
+            .iter()
+            .copied()
+            .filter(|&a| {
+                base.peers.iter().any(|p| p.remote_addr.ip() == a)
+                    || v1_peers.iter().any(|c| c.peer.ip() == a)
             })
-            .ok()?;
-            Some((p, failover))
+            .collect();
+        let versions: Vec<IkeVersion> =
+            [(v2.is_some(), IkeVersion::Ikev2), (v1.is_some(), IkeVersion::Ikev1)]
+                .into_iter()
+                .filter_map(|(used, v)| used.then_some(v))
+                .collect();
+        let failover = PeerFailover::new(
+            format!("{} {}", base.map, base.sequence),
+            &peers,
+            &versions,
+        )
+        .inspect_err(|e| {
+            tracing::warn!(target: TARGET, "crypto map {} {}: {e}", base.map, base.sequence);
         })
-        .map(|(p, failover)| Entry {
-            plan: p.clone(),
-            policies: Vec::new(),
-            failover,
-            sa: None,
-            bound: None,
+        .ok()?;
+        Some((base, v1_peers, failover))
+    });
+    let mut entries: Vec<Entry> = merged
+        .map(|(p, v1, failover)| Entry {
             mtu: cfg.interfaces.iter().find(|i| i.name == p.interface).map_or(1500, |i| i.mtu),
             replay_window: cfg
                 .policy
@@ -966,6 +1142,12 @@ fn build_entries(
                 .iter()
                 .find(|m| m.name == p.map && m.sequence == p.sequence)
                 .map_or(64, |m| u32::from(m.replay_window)),
+            plan: p,
+            v1,
+            policies: Vec::new(),
+            failover,
+            sa: None,
+            bound: None,
         })
         .collect();
     // Crypto map index (in the policy model) → plan entry.
@@ -1040,12 +1222,28 @@ fn ike_lifetime(cfg: &ApplianceConfig) -> std::time::Duration {
     })
 }
 
-/// The configurations peers that initiate are answered with.
+/// The configurations peers that initiate are answered with: each entry's current peer
+/// (by address: the failover list holds the peers of both versions).
 fn responder_configs(entries: &[Entry]) -> Vec<PeerConfig> {
     entries
         .iter()
         .filter(|e| e.plan.connection_type != ConnectionType::OriginateOnly)
-        .filter_map(|e| e.plan.peers.get(e.failover.current().peer_index).cloned())
+        .filter_map(|e| {
+            let current = e.failover.current().peer;
+            e.plan.peers.iter().find(|p| p.remote_addr.ip() == current).cloned()
+        })
+        .collect()
+}
+
+/// The IKEv1 configurations peers that initiate are answered with, as for IKEv2.
+fn responder_configs_v1(entries: &[Entry]) -> Vec<Ikev1Config> {
+    entries
+        .iter()
+        .filter(|e| e.plan.connection_type != ConnectionType::OriginateOnly)
+        .filter_map(|e| {
+            let current = e.failover.current().peer;
+            e.v1.iter().find(|c| c.peer.ip() == current).cloned()
+        })
         .collect()
 }
 
@@ -1071,6 +1269,8 @@ fn same_tunnel(a: &Entry, b: &Entry) -> bool {
         && a.replay_window == b.replay_window
         && a.plan.peers.len() == b.plan.peers.len()
         && a.plan.peers.iter().zip(&b.plan.peers).all(|(x, y)| peer(x, y))
+        && a.v1.len() == b.v1.len()
+        && a.v1.iter().zip(&b.v1).all(|(x, y)| super::ike1::same_config(x, y))
 }
 
 /// What a reload changes in the IKE daemon: the bindings to push with the new SPD, the
@@ -1097,7 +1297,11 @@ impl IkeDaemon {
         for p in &plan.problems {
             tracing::warn!(target: TARGET, "reload: {p}");
         }
-        let (mut entries, by_policy) = build_entries(cfg, &plan, policy_ids);
+        let plan1 = super::ike1::plan(cfg);
+        for p in &plan1.problems {
+            tracing::warn!(target: super::ike1::TARGET, "reload: {p}");
+        }
+        let (mut entries, by_policy) = build_entries(cfg, &plan, &plan1, policy_ids);
         let mut notes = Vec::new();
         let mut binds = Vec::new();
         let mut doomed = Vec::new();
@@ -1118,7 +1322,10 @@ impl IkeDaemon {
                 }
                 other => {
                     if let Some(h) = old.sa {
-                        self.endpoint.close(now, h, &mut self.rng);
+                        match Owner::of(h) {
+                            Owner::V2(h) => self.endpoint.close(now, h, &mut self.rng),
+                            Owner::V1(h) => self.v1.close(now, h, &mut self.rng),
+                        }
                         self.owner.remove(&h);
                         self.sa_refs.remove(&h);
                         let spis: Vec<u32> = self
@@ -1155,6 +1362,7 @@ impl IkeDaemon {
             }
         }
         self.endpoint.set_responder_configs(responder_configs(&entries));
+        self.v1.set_responders(responder_configs_v1(&entries));
         self.endpoint.set_ike_lifetime(ike_lifetime(cfg));
         let now = self.now();
         self.endpoint.set_dos_policy(now, admission(cfg), &mut self.rng);
@@ -1213,7 +1421,7 @@ fn inbound_selectors(c: &ChildSa) -> Vec<TrafficSelector> {
 
 /// The Child SA pair as SA specs: `[inbound, outbound]`.
 fn child_specs(
-    peer: &PeerConfig,
+    local: IpAddr,
     info: &IkeSaInfo,
     natt: Option<u16>,
     c: &ChildSa,
@@ -1222,7 +1430,6 @@ fn child_specs(
     let transform = control::esp::dataplane_transform(c.transforms.encr, c.transforms.integ)
         .map_err(|e| e.to_string())?;
     let tunnel = format!("{} {}", entry.plan.map, entry.plan.sequence);
-    let local = peer.local_addr.ip();
     let remote = info.peer.ip();
     // Behind a NAT (either side), or with a peer that floated to 4500 anyway, ESP goes in
     // UDP to the port the peer's IKE came from on 4500 (RFC 3948).

@@ -5,6 +5,7 @@
 pub mod config;
 mod control;
 mod ike;
+mod ike1;
 mod reload;
 pub mod report;
 pub mod runtime;

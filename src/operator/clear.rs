@@ -37,6 +37,9 @@ pub enum ClearCryptoWhat {
     Ipsec(ClearIpsecArgs),
     /// IKEv2 state.
     Ikev2(ClearIkeArgs),
+    /// IKEv1 state: `clear crypto ikev1 sa [peer ADDR]` deletes ISAKMP SAs and their Quick
+    /// Mode SAs (the peers are told).
+    Ikev1(ClearIkeArgs),
 }
 
 /// `clear crypto ipsec ...`.
@@ -66,18 +69,18 @@ pub struct ClearSaArgs {
     pub connect: Connect,
 }
 
-/// `clear crypto ikev2 ...`.
+/// `clear crypto ikev2|ikev1 ...`.
 #[derive(Debug, clap::Args)]
 pub struct ClearIkeArgs {
-    /// Which IKEv2 state.
+    /// Which IKE state.
     #[command(subcommand)]
     pub what: ClearIkeWhat,
 }
 
-/// `clear crypto ikev2 sa [peer ADDR]`.
+/// `clear crypto ikev2|ikev1 sa [peer ADDR]`.
 #[derive(Debug, Subcommand)]
 pub enum ClearIkeWhat {
-    /// Deletes IKEv2 SAs and their Child SAs (the peers are told).
+    /// Deletes IKE SAs and their Child SAs (the peers are told).
     Sa(ClearIkeSaArgs),
 }
 
@@ -127,12 +130,20 @@ pub fn run(args: &ClearArgs) -> Result<String, String> {
             let peer = peer_filter(&a.words, "clear crypto ikev2 sa")?;
             (&a.connect, Request::ClearSa { what: ClearSaKind::Ikev2, peer }, "")
         }
+        ClearWhat::Crypto(ClearCryptoArgs { what: ClearCryptoWhat::Ikev1(i) }) => {
+            let ClearIkeWhat::Sa(a) = &i.what;
+            let peer = peer_filter(&a.words, "clear crypto ikev1 sa")?;
+            (&a.connect, Request::ClearSa { what: ClearSaKind::Ikev1, peer }, "")
+        }
     };
     match connect.ask(&request)? {
         Response::Cleared => Ok(format!("{done}\n")),
         Response::SasCleared { count } => Ok(match request {
             Request::ClearSa { what: ClearSaKind::Ikev2, .. } => {
                 format!("{count} IKEv2 SA(s) being deleted\n")
+            }
+            Request::ClearSa { what: ClearSaKind::Ikev1, .. } => {
+                format!("{count} IKEv1 SA(s) being deleted\n")
             }
             _ => format!("{count} IPsec SA pair(s) being deleted\n"),
         }),

@@ -105,6 +105,61 @@ pub fn render(sas: &[IkeSaSnap], detail: bool) -> String {
     out
 }
 
+/// One IKEv1 (ISAKMP) SA, for `show crypto ikev1 sa`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ikev1SaSnap {
+    /// The appliance's id of the SA (stable while it lives).
+    pub id: u64,
+    /// The crypto map entry (`NAME SEQ`), when known.
+    pub tunnel: Option<String>,
+    /// The peer's address and port.
+    pub remote: String,
+    /// `initiator` or `responder`.
+    pub role: String,
+    /// `MM_ACTIVE` / `AM_ACTIVE` once phase 1 is done, else `MM_NEGOTIATING` /
+    /// `AM_NEGOTIATING`.
+    pub state: String,
+    /// Initiator's and responder's cookie, 16 hex digits each.
+    pub cookie_i: String,
+    pub cookie_r: String,
+    /// A NAT between the peers (ESP in UDP).
+    pub nat_detected: bool,
+    /// Its Quick Mode SA pairs in the dataplane.
+    pub children: Vec<ChildSaSnap>,
+}
+
+/// The text of `show crypto ikev1 sa`, in the layout of the ASA's `show crypto isakmp sa`.
+pub fn render_ikev1(sas: &[Ikev1SaSnap]) -> String {
+    if sas.is_empty() {
+        return "There are no IKEv1 SAs\n".to_string();
+    }
+    let active = sas.iter().filter(|s| s.state.ends_with("_ACTIVE")).count();
+    let mut out = String::from("IKEv1 SAs:\n\n");
+    let _ = writeln!(out, "   Active SA: {active}");
+    let _ = writeln!(out, "Total IKE SA: {}\n", sas.len());
+    for (n, s) in sas.iter().enumerate() {
+        let _ = writeln!(out, "{:<4}IKE Peer: {}", n + 1, s.remote);
+        let _ = writeln!(out, "    Type    : {:<16}Role    : {}", "L2L", s.role);
+        let _ = writeln!(out, "    Rekey   : {:<16}State   : {}", "no", s.state);
+        let _ = writeln!(out, "    Cookies : {}/{}", s.cookie_i, s.cookie_r);
+        if let Some(t) = &s.tunnel {
+            let _ = writeln!(out, "    Crypto map: {t}");
+        }
+        if s.nat_detected {
+            let _ = writeln!(out, "    NAT-T   : detected");
+        }
+        for c in &s.children {
+            let _ = writeln!(
+                out,
+                "    IPsec SA: {} <-> {}, ESP spi in/out: 0x{:08x}/0x{:08x}, {}",
+                c.local_selector, c.remote_selector, c.inbound_spi, c.outbound_spi, c.transform
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +210,34 @@ mod tests {
     fn json_round_trips() {
         let json = serde_json::to_string(&[sample()]).unwrap();
         assert_eq!(serde_json::from_str::<Vec<IkeSaSnap>>(&json).unwrap(), vec![sample()]);
+    }
+
+    #[test]
+    fn ikev1_sas_in_isakmp_layout() {
+        assert_eq!(render_ikev1(&[]), "There are no IKEv1 SAs\n");
+        let child = sample().children;
+        let sa = Ikev1SaSnap {
+            id: 1 << 63 | 1,
+            tunnel: Some("outside_map 10".into()),
+            remote: "192.0.2.2/500".into(),
+            role: "initiator".into(),
+            state: "MM_ACTIVE".into(),
+            cookie_i: "0011223344556677".into(),
+            cookie_r: "8899aabbccddeeff".into(),
+            nat_detected: false,
+            children: child,
+        };
+        let text = render_ikev1(&[sa]);
+        assert_eq!(
+            text,
+            "IKEv1 SAs:\n\n   Active SA: 1\nTotal IKE SA: 1\n\n\
+             1   IKE Peer: 192.0.2.2/500\n\
+             \x20   Type    : L2L             Role    : initiator\n\
+             \x20   Rekey   : no              State   : MM_ACTIVE\n\
+             \x20   Cookies : 0011223344556677/8899aabbccddeeff\n\
+             \x20   Crypto map: outside_map 10\n\
+             \x20   IPsec SA: 10.1.0.0/24 <-> 10.2.0.0/16, ESP spi in/out: \
+             0xc0ffee01/0x0badf00d, esp-aes-gcm-256\n\n"
+        );
     }
 }

@@ -178,6 +178,8 @@ pub enum Request {
     CryptoMap,
     /// `show crypto ikev2 sa`; answered with [`Response::Ikev2Sas`].
     Ikev2Sa,
+    /// `show crypto ikev1 sa`; answered with [`Response::Ikev1Sas`].
+    Ikev1Sa,
     /// `clear crypto ikev2 sa [peer ADDR]` (delete IKE SAs and their Child SAs) or `clear
     /// crypto ipsec sa [peer ADDR]` (delete Child SAs, keep the IKE SAs): the peers are told
     /// with an INFORMATIONAL DELETE. Answered with [`Response::SasCleared`].
@@ -207,6 +209,8 @@ pub enum Request {
 pub enum ClearSaKind {
     /// IKEv2 SAs (with their Child SAs).
     Ikev2,
+    /// IKEv1 SAs (with their Quick Mode SAs).
+    Ikev1,
     /// Child SAs only.
     Ipsec,
 }
@@ -252,6 +256,11 @@ pub enum Response {
     Ikev2Sas {
         /// By id.
         sas: Vec<super::ike_view::IkeSaSnap>,
+    },
+    /// The IKEv1 (ISAKMP) SAs.
+    Ikev1Sas {
+        /// By id.
+        sas: Vec<super::ike_view::Ikev1SaSnap>,
     },
     /// The answer to [`Request::ClearSa`]: how many deletes were started.
     SasCleared {

@@ -310,6 +310,7 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         | Request::RunningConfig
         | Request::CryptoMap
         | Request::Ikev2Sa
+        | Request::Ikev1Sa
         | Request::ClearSa { .. }
         | Request::Initiate { .. } => (ctx.handle)(req),
         Request::Snapshot => match (ctx.handle)(req) {
@@ -332,6 +333,7 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
             | Response::RunningConfig { .. }
             | Response::CryptoMaps { .. }
             | Response::Ikev2Sas { .. }
+            | Response::Ikev1Sas { .. }
             | Response::SasCleared { .. }
             | Response::Initiated { .. } => {
                 Response::error("the appliance answered a snapshot request without a snapshot")

@@ -48,6 +48,23 @@ pub enum CryptoWhat {
     Map(Target),
     /// IKEv2 state: `show crypto ikev2 sa [detail]`.
     Ikev2(Ikev2Args),
+    /// IKEv1 state: `show crypto ikev1 sa`.
+    Ikev1(Ikev1Args),
+}
+
+/// `show crypto ikev1 ...`.
+#[derive(Debug, clap::Args)]
+pub struct Ikev1Args {
+    /// Which IKEv1 state.
+    #[command(subcommand)]
+    pub what: Ikev1What,
+}
+
+/// The IKEv1 state `show crypto ikev1` shows.
+#[derive(Debug, Subcommand)]
+pub enum Ikev1What {
+    /// The ISAKMP SAs (peer, role, state, cookies) with their Quick Mode SAs.
+    Sa(Target),
 }
 
 /// `show crypto ikev2 ...`.
@@ -197,6 +214,17 @@ pub fn run(args: &ShowArgs) -> Result<String, String> {
                 other => Err(a.target.connect.unexpected(&other)),
             }
         }
+        ShowWhat::Crypto(CryptoArgs { what: CryptoWhat::Ikev1(Ikev1Args { what }) }) => {
+            let Ikev1What::Sa(t) = what;
+            match t.connect.ask(&Request::Ikev1Sa)? {
+                Response::Ikev1Sas { sas } => Ok(if t.json {
+                    serde_json::to_string_pretty(&sas).unwrap_or_default() + "\n"
+                } else {
+                    super::ike_view::render_ikev1(&sas)
+                }),
+                other => Err(t.connect.unexpected(&other)),
+            }
+        }
         ShowWhat::Crypto(CryptoArgs { what: CryptoWhat::Ipsec(IpsecArgs { what }) }) => {
             let IpsecWhat::Sa(sa) = what;
             let filter = sa_filter(&sa.words)?;
@@ -275,6 +303,7 @@ impl Connect {
             Response::RunningConfig { .. } => "the running configuration",
             Response::CryptoMaps { .. } => "crypto maps",
             Response::Ikev2Sas { .. } => "IKEv2 SAs",
+            Response::Ikev1Sas { .. } => "IKEv1 SAs",
             Response::SasCleared { .. } => "a clear report",
             Response::Initiated { .. } => "an initiate report",
             Response::Error { .. } => "an error",

@@ -16,6 +16,7 @@ mod acl;
 mod algorithms;
 mod diagnostics;
 mod diff;
+pub mod ikev1_peers;
 pub mod ikev2_peers;
 mod keywords;
 mod model;
@@ -42,8 +43,8 @@ pub use model::{
     AddressPool, ConnectionType, CryptoInterface, CryptoMapEntry, DEFAULT_L2L_GROUP, DfBit,
     Fragmentation, HaConfig, HaRole, IkeGlobals, IkeIdentity, IkeVersion, Ikev1Authentication,
     Ikev1Policy, Ikev2Authentication, Ikev2Policy, IpsecMode, IpsecProposal, Keepalive,
-    KilobyteLifetime, Management, PeerIdValidate, PolicyConfig, PoolRange, Secret, TransformSet,
-    Trustpoint, TunnelGroup, TunnelGroupType,
+    KilobyteLifetime, LocalUser, Management, PeerIdValidate, PolicyConfig, PoolRange, Secret,
+    TransformSet, Trustpoint, TunnelGroup, TunnelGroupType,
 };
 pub use parse::{OTHER_SECTIONS, POLICY_SECTIONS};
 pub use parse_maps::{MAX_PEERS, MAX_TRANSFORMS};

@@ -40,6 +40,8 @@ pub struct PolicyConfig {
     pub address_pools: Vec<AddressPool>,
     /// `[[tunnel_group]]`, by name.
     pub tunnel_groups: Vec<TunnelGroup>,
+    /// `[[user]]`: the local user database (XAUTH), by name.
+    pub users: Vec<LocalUser>,
     /// `[ha]`, if present.
     pub ha: Option<HaConfig>,
     /// `[management]`.
@@ -377,6 +379,16 @@ impl fmt::Display for PoolRange {
             PoolRange::V6(p) => write!(f, "{p}"),
         }
     }
+}
+
+/// `username NAME password PASSWORD`: a local user remote-access clients authenticate as
+/// (IKEv1 XAUTH).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalUser {
+    /// User name.
+    pub name: String,
+    /// `password` or `password_file`.
+    pub password: Secret,
 }
 
 /// A remote-access address pool.

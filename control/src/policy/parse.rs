@@ -11,7 +11,7 @@ use super::acl::AccessList;
 use super::diagnostics::{Diagnostics, Positions};
 use super::model::{
     AddressPool, CryptoInterface, CryptoMapEntry, HaConfig, IkeGlobals, Ikev1Policy, Ikev2Policy,
-    IpsecProposal, Management, TransformSet, Trustpoint, TunnelGroup,
+    IpsecProposal, LocalUser, Management, TransformSet, Trustpoint, TunnelGroup,
 };
 use super::reader::{At, Ctx, Ref, Span, Tbl, array_of_tables, single_table};
 use super::{parse_crypto, parse_groups, parse_maps};
@@ -45,6 +45,7 @@ pub const POLICY_SECTIONS: &[&str] = &[
     "trustpoint",
     "address_pool",
     "tunnel_group",
+    "user",
     "ha",
     "management",
 ];
@@ -114,6 +115,7 @@ pub(crate) struct Sections {
     pub(crate) trustpoints: Vec<Located<Trustpoint>>,
     pub(crate) address_pools: Vec<Located<AddressPool>>,
     pub(crate) tunnel_groups: Vec<Located<TunnelGroup>>,
+    pub(crate) users: Vec<Located<LocalUser>>,
     pub(crate) ha: Option<HaConfig>,
     pub(crate) management: Management,
     /// Names given in each named section, including items refused for other reasons, so
@@ -130,6 +132,7 @@ const NAMED_SECTIONS: &[(&str, &str)] = &[
     ("trustpoint", "name"),
     ("address_pool", "name"),
     ("tunnel_group", "name"),
+    ("user", "name"),
 ];
 
 fn declared_names(root: &DeTable<'_>) -> HashMap<&'static str, Vec<String>> {
@@ -247,6 +250,13 @@ pub(crate) fn read<'a>(
                 for (i, t, span) in array_of_tables(&mut ctx, key, v) {
                     if let Some(p) = parse_groups::address_pool(&mut ctx, t, span, i) {
                         s.address_pools.push(p);
+                    }
+                }
+            }
+            "user" => {
+                for (i, t, span) in array_of_tables(&mut ctx, key, v) {
+                    if let Some(u) = parse_groups::user(&mut ctx, t, span, i) {
+                        s.users.push(u);
                     }
                 }
             }

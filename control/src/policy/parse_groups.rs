@@ -8,8 +8,8 @@ use zeroize::Zeroizing;
 
 use super::acl::parse_prefix;
 use super::model::{
-    AddressPool, HaConfig, HaRole, IkeGlobals, Ikev2Authentication, Keepalive, Management,
-    PeerIdValidate, PoolRange, Secret, Trustpoint, TunnelGroup, TunnelGroupType,
+    AddressPool, HaConfig, HaRole, IkeGlobals, Ikev2Authentication, Keepalive, LocalUser,
+    Management, PeerIdValidate, PoolRange, Secret, Trustpoint, TunnelGroup, TunnelGroupType,
 };
 use super::parse::Located;
 use super::parse_maps::list_or_none;
@@ -103,6 +103,34 @@ pub(crate) fn address_pool(
     };
     let pool = AddressPool { name: name?.v, range: pool? };
     Some(Located::new(pool, "address_pool", index, t))
+}
+
+/// `[[user]]`: `name` and `password` (or `password_file`).
+pub(crate) fn user(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+    span: Span,
+    index: usize,
+) -> Option<Located<LocalUser>> {
+    let mut t = Tbl::new(
+        ctx,
+        table,
+        span,
+        format!("user[{index}]"),
+        &["name", "password", "password_file"],
+    );
+    let name = t.req_string(ctx, "name");
+    if let Some(n) = &name
+        && (n.v.is_empty() || n.v.chars().any(char::is_control))
+    {
+        t.error(ctx, "name", "user names must be non-empty printable text");
+    }
+    let password = secret(ctx, &mut t, "password");
+    if password.is_none() && !t.has("password") && !t.has("password_file") {
+        t.missing(ctx, "password", " (or password_file)");
+    }
+    let user = LocalUser { name: name?.v, password: password? };
+    Some(Located::new(user, "user", index, t))
 }
 
 /// A secret given inline (`key`) or as a file (`key_file`), never both.

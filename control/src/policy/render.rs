@@ -282,6 +282,11 @@ impl PolicyConfig {
         for g in &self.tunnel_groups {
             tunnel_group(&mut o, g);
         }
+        for u in &self.users {
+            o.header("[[user]]");
+            o.kv("name", q(&u.name));
+            o.secret("password", &Some(u.password.clone()));
+        }
         if let Some(h) = &self.ha {
             ha(&mut o, h);
         }

@@ -104,6 +104,7 @@ fn check_duplicates(ctx: &mut Ctx<'_>, s: &Sections) {
     duplicates(ctx, name_keys(&s.trustpoints, |t| &t.name, "name"), "trustpoint name", "");
     duplicates(ctx, name_keys(&s.address_pools, |p| &p.name, "name"), "address_pool name", "");
     duplicates(ctx, name_keys(&s.tunnel_groups, |g| &g.name, "name"), "tunnel_group name", "");
+    duplicates(ctx, name_keys(&s.users, |u| &u.name, "name"), "user name", "");
 }
 
 /// Field path of a reference.
@@ -391,6 +392,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, s: Sections) -> PolicyConfig {
         trustpoints: values(s.trustpoints),
         address_pools: values(s.address_pools),
         tunnel_groups: values(s.tunnel_groups),
+        users: values(s.users),
         ha: s.ha,
         management: s.management,
     };
@@ -405,5 +407,6 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, s: Sections) -> PolicyConfig {
     cfg.trustpoints.sort_by(|a, b| a.name.cmp(&b.name));
     cfg.address_pools.sort_by(|a, b| a.name.cmp(&b.name));
     cfg.tunnel_groups.sort_by(|a, b| a.name.cmp(&b.name));
+    cfg.users.sort_by(|a, b| a.name.cmp(&b.name));
     cfg
 }
