@@ -24,6 +24,7 @@ PACKAGES=(
     libipsec-mb-dev python3-scapy libpcap-dev iproute2 tcpdump iputils-ping ethtool
     strongswan-charon strongswan-swanctl libcharon-extra-plugins
     libstrongswan-extra-plugins libstrongswan-standard-plugins strongswan-pki
+    libcharon-extauth-plugins
     ca-certificates curl
 )
 

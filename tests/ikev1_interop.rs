@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::ike_child::{self, Lab, OsRng, charon_spis, fresh_dir, have_root_and_charon};
 use common::strongswan::Charon;
+use common::test_pki::{self, Leaf};
 use control::crypto::{DhGroup, WeakGroups};
 use control::ikev1::keys::HashAlg;
 use control::ikev1::proposal::{AuthMethod, EncapMode, Phase1Policy, Phase2Policy};
@@ -216,57 +217,63 @@ impl Udp {
     }
 }
 
-/// Our side, inside its namespace: negotiates, prints the events, closes once the Quick
-/// Mode SA is up, and exits 0 when closed (3 on failure, 4 past 20 s).
-fn child(spec: &str) {
+/// What the scenario does after an event.
+enum Flow {
+    Continue,
+    /// Close every SA (DELETEs), then finish when closed.
+    Close,
+    /// Finish now (exit 0).
+    Done,
+}
+
+/// Our side, inside its namespace: runs `cfg` as initiator or responder over kernel UDP
+/// sockets for at most `limit`, prints one `EVENT` line per event and lets `script` decide
+/// what follows. Exits 0 when the script is done or the SAs closed, 3 on a failure the
+/// script did not expect, 4 at the limit.
+fn drive(
+    cfg: Ikev1Config,
+    initiator: bool,
+    limit: Duration,
+    mut script: impl FnMut(&Event, &Udp) -> Flow,
+) {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new("ikev1=trace"))
         .try_init();
-    let (role, suite) = spec.split_once(':').expect("role:suite");
-    let s = SUITES.iter().find(|s| s.name == suite).expect("suite");
-    let cfg = our_config(s);
     let udp = Udp::bind(OUR_ADDR);
     let mut rng = OsRng;
     let mut ep = Ikev1Endpoint::new();
-    if role == "initiator" {
+    if initiator {
         ep.initiate(udp.now(), cfg, &mut rng).expect("config");
     } else {
         ep.set_responder_configs(vec![cfg]);
     }
     let mut buf = vec![0u8; 65536];
-    let mut closing = false;
-    while udp.start.elapsed() < Duration::from_secs(20) {
+    while udp.start.elapsed() < limit {
         while let Some(t) = ep.poll_transmit() {
             udp.send(&t);
         }
         while let Some((_, ev)) = ep.poll_event() {
-            match &ev {
-                Event::Established(info) => {
-                    println!("EVENT established nat={} {info:?}", info.nat_detected)
-                }
-                Event::ChildSaUp(c) => {
-                    println!(
-                        "EVENT child-up in={:08x} out={:08x} encr={:?} dh={:?}",
-                        c.inbound_spi, c.outbound_spi, c.transforms.encr, c.transforms.dh
-                    );
-                    if !closing {
-                        closing = true;
-                        ep.close_all(udp.now(), &mut rng);
-                    }
-                }
-                Event::Closed { reason } => {
-                    println!("EVENT closed {reason:?}");
+            println!("{}", describe(&ev));
+            match script(&ev, &udp) {
+                Flow::Continue => {}
+                Flow::Close => ep.close_all(udp.now(), &mut rng),
+                Flow::Done => {
                     while let Some(t) = ep.poll_transmit() {
                         udp.send(&t);
                     }
-                    return;
+                    std::process::exit(0);
                 }
-                Event::Failed(cause) => {
-                    println!("EVENT failed {cause:?}");
-                    std::process::exit(3);
+            }
+            match ev {
+                Event::Closed { .. } => {
+                    while let Some(t) = ep.poll_transmit() {
+                        udp.send(&t);
+                    }
+                    std::process::exit(0);
                 }
-                other => println!("EVENT {other:?}"),
+                Event::Failed(_) => std::process::exit(3),
+                _ => {}
             }
         }
         if ep.poll_timeout().is_some_and(|t| t <= udp.now()) {
@@ -279,6 +286,46 @@ fn child(spec: &str) {
     }
     println!("EVENT timeout");
     std::process::exit(4);
+}
+
+/// The `EVENT` line of an event.
+fn describe(ev: &Event) -> String {
+    match ev {
+        Event::Established(info) => format!(
+            "EVENT established nat={} local_auth={} remote_auth={} {info:?}",
+            info.nat_detected, info.local_auth, info.remote_auth
+        ),
+        Event::ChildSaUp(c) => format!(
+            "EVENT child-up in={:08x} out={:08x} rekey_of={:?} encr={:?} dh={:?} local={:?} remote={:?}",
+            c.inbound_spi,
+            c.outbound_spi,
+            c.rekey_of,
+            c.transforms.encr,
+            c.transforms.dh,
+            c.local_ts,
+            c.remote_ts
+        ),
+        Event::Closed { reason } => format!("EVENT closed {reason:?}"),
+        Event::Failed(cause) => format!("EVENT failed {cause:?}"),
+        other => format!("EVENT {other:?}"),
+    }
+}
+
+/// Close a moment after the Quick Mode SA came up: IKEv1 DELETEs are not acknowledged, and
+/// charon drops one that arrives while it is still installing the pair message 3 made.
+fn settle_then_close() -> Flow {
+    std::thread::sleep(Duration::from_millis(300));
+    Flow::Close
+}
+
+/// The PSK suites: close once the Quick Mode SA is up.
+fn child(spec: &str) {
+    let (role, suite) = spec.split_once(':').expect("role:suite");
+    let s = SUITES.iter().find(|s| s.name == suite).expect("suite");
+    drive(our_config(s), role == "initiator", Duration::from_secs(20), |ev, _| match ev {
+        Event::ChildSaUp(_) => settle_then_close(),
+        _ => Flow::Continue,
+    });
 }
 
 #[test]
@@ -337,4 +384,374 @@ fn ikev1_interop_with_strongswan_both_roles() {
             result
         },
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Certificates: RSA and ECDSA signatures in Main Mode.
+
+const CA_DN: &str = "C=XX, O=ferrogate interop, CN=IKEv1 CA";
+const CHARON_DN: &str = "C=XX, O=ferrogate interop, CN=charon.interop.test";
+const OUR_DN: &str = "C=XX, O=ferrogate interop, CN=fg.interop.test";
+const CERT_TEST: &str = "ikev1_certificates_interop_with_strongswan_both_roles";
+
+struct CertSuite {
+    name: &'static str,
+    key: &'static [&'static str],
+    auth: AuthMethod,
+}
+
+const CERT_SUITES: &[CertSuite] = &[
+    CertSuite { name: "rsa", key: &["--type", "rsa", "--size", "2048"], auth: AuthMethod::RsaSig },
+    CertSuite {
+        name: "ecdsa-p256",
+        key: &["--type", "ecdsa", "--size", "256"],
+        auth: AuthMethod::EcdsaSig(256),
+    },
+];
+
+fn cert_swanctl_conf(dir: &std::path::Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"
+connections {{
+    gw {{
+        version = 1
+        local_addrs = {CHARON_ADDR}
+        remote_addrs = {OUR_ADDR}
+        proposals = aes256-sha256-modp2048
+        send_certreq = yes
+        local {{
+            auth = pubkey
+            certs = {d}/x509/charon.pem
+            id = "{CHARON_DN}"
+        }}
+        remote {{
+            auth = pubkey
+            id = "{OUR_DN}"
+            cacerts = {d}/x509ca/ca.pem
+        }}
+        children {{
+            net {{
+                local_ts = 10.2.0.0/16
+                remote_ts = 10.1.0.0/16
+                esp_proposals = aes256-sha256-modp2048
+            }}
+        }}
+    }}
+}}
+"#
+    )
+}
+
+fn cert_child(spec: &str) {
+    use control::ikev1::sa::Ikev1Certificates;
+    use control::ikev2::sa::{LocalCertificate, PeerCertificate, PeerIdCheck};
+    use control::pki::Credential;
+    use control::pki::load::{load_certificates, load_private_key, load_trust_store};
+    use std::sync::Arc;
+    let mut parts = spec.splitn(3, ':');
+    let (role, suite, dir) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let s = CERT_SUITES.iter().find(|s| s.name == suite).expect("suite");
+    let dir = std::path::Path::new(dir);
+    let mut chain = load_certificates(&dir.join("fg.pem")).expect("our certificate").into_iter();
+    let leaf = chain.next().expect("a certificate");
+    let key = load_private_key(&dir.join("fg.key")).expect("our key");
+    let trust = load_trust_store(&[dir.join("ca.pem")]).expect("the CA");
+    let mut cred = Credential::new(leaf, chain.collect(), key).expect("key fits certificate");
+    cred.link_anchors(&trust);
+    let mut cfg = our_config(&SUITES[0]);
+    cfg.psk = Psk::new(b"");
+    cfg.remote_id = None;
+    cfg.phase1 = vec![Phase1Policy { auth: s.auth, ..p1(256, HashAlg::Sha256, DhGroup::Modp2048) }];
+    cfg.certificates = Some(Ikev1Certificates {
+        local: LocalCertificate::new(Arc::new(cred)),
+        remote: PeerCertificate::new(Arc::new(trust), PeerIdCheck::Required),
+    });
+    drive(cfg, role == "initiator", Duration::from_secs(20), |ev, _| match ev {
+        Event::ChildSaUp(_) => settle_then_close(),
+        _ => Flow::Continue,
+    });
+}
+
+#[test]
+fn ikev1_certificates_interop_with_strongswan_both_roles() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        cert_child(&spec);
+        return;
+    }
+    if !have_root_and_charon() || !std::path::Path::new(test_pki::PKI).exists() {
+        eprintln!("skipped: needs root, strongSwan and its pki tool (scripts/setup.sh)");
+        return;
+    }
+    let pid = std::process::id();
+    let Some(lab) = Lab::create("i2", CHARON_ADDR, OUR_ADDR) else { return };
+    ike_child::each_suite_both_roles(
+        CERT_SUITES,
+        |s| s.name,
+        |s, role| {
+            let dir = fresh_dir(&format!("fgi2{pid}{}{}", &s.name[..1], &role[..1]));
+            let leaves = [
+                Leaf { who: "charon", key: s.key, dn: CHARON_DN, addr: CHARON_ADDR },
+                Leaf { who: "fg", key: s.key, dn: OUR_DN, addr: OUR_ADDR },
+            ];
+            test_pki::make_pki(&dir, s.key, CA_DN, &leaves).unwrap_or_else(|e| panic!("{e}"));
+            let charon = Charon::start(&lab.charon_ns, &dir, &cert_swanctl_conf(&dir))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let creds = charon.swanctl_in_dir(&["--load-creds", "--noprompt"]);
+            assert!(creds.status.success(), "swanctl --load-creds failed");
+            let spec = format!("{role}:{}:{}", s.name, dir.display());
+            let out =
+                lab.run_ours(CERT_TEST, CHILD_ENV, &spec, (role == "responder").then_some(&charon));
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let log = charon.log();
+            let ours_ok = out.status.success()
+                && stdout.lines().any(|l| {
+                    l.starts_with("EVENT established") && l.contains("charon.interop.test")
+                })
+                && stdout.contains("EVENT child-up")
+                && stdout.contains("EVENT closed");
+            // charon verified our chain and signature.
+            let charon_ok = log.contains("established between")
+                && log.contains("CHILD_SA net{1} established")
+                && log.contains("reached self-signed root ca")
+                && log.lines().any(|l| {
+                    l.contains(&format!("authentication of '{OUR_DN}'")) && l.contains("successful")
+                });
+            let result = if ours_ok && charon_ok {
+                eprintln!("ok: {role} certificates {}", s.name);
+                Ok(())
+            } else {
+                Err(format!(
+                    "{role} certificates {}: {}",
+                    s.name,
+                    ike_child::run_report(&out, &charon, 60)
+                ))
+            };
+            drop(charon);
+            let _ = std::fs::remove_dir_all(&dir);
+            result
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Legacy remote access: strongSwan as the XAUTH / Mode Config client, ferrogate the
+// concentrator.
+
+const XAUTH_TEST: &str = "ikev1_xauth_and_mode_config_with_a_strongswan_client";
+
+fn xauth_swanctl_conf(password: &str) -> String {
+    format!(
+        r#"
+connections {{
+    ra {{
+        version = 1
+        local_addrs = {CHARON_ADDR}
+        remote_addrs = {OUR_ADDR}
+        proposals = aes256-sha256-modp2048
+        vips = 0.0.0.0
+        local-1 {{
+            auth = psk
+            id = {CHARON_ADDR}
+        }}
+        local-2 {{
+            auth = xauth
+            xauth_id = alice
+        }}
+        remote {{
+            auth = psk
+            id = {OUR_ADDR}
+        }}
+        children {{
+            net {{
+                remote_ts = 10.1.0.0/16
+                esp_proposals = aes256-sha256-modp2048
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-ra {{
+        id-1 = {CHARON_ADDR}
+        id-2 = {OUR_ADDR}
+        secret = "{PSK}"
+    }}
+    xauth-alice {{
+        id = alice
+        secret = "{password}"
+    }}
+}}
+"#
+    )
+}
+
+fn xauth_child(_spec: &str) {
+    use control::ikev1::remote_access::{Ipv4Pool, UserDb};
+    use control::ikev1::sa::{RemoteAccess, RemoteAccessServer};
+    use std::sync::Arc;
+    let mut users = UserDb::new();
+    users.add("alice", b"correct horse battery");
+    let mut cfg = our_config(&SUITES[0]);
+    cfg.remote_id = None;
+    cfg.selectors.remote = vec![from_prefix(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 0)), 24)];
+    cfg.remote_access = Some(RemoteAccess::Server(RemoteAccessServer {
+        users: Arc::new(users),
+        pool: Some(
+            Ipv4Pool::new("ra", Ipv4Addr::new(10, 9, 0, 10), Ipv4Addr::new(10, 9, 0, 20)).shared(),
+        ),
+        dns: vec![Ipv4Addr::new(10, 1, 0, 53)],
+        domain: None,
+    }));
+    drive(cfg, false, Duration::from_secs(20), |ev, _| match ev {
+        Event::ChildSaUp(_) => settle_then_close(),
+        _ => Flow::Continue,
+    });
+}
+
+#[test]
+fn ikev1_xauth_and_mode_config_with_a_strongswan_client() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        xauth_child(&spec);
+        return;
+    }
+    if !have_root_and_charon()
+        || !std::path::Path::new("/usr/lib/ipsec/plugins/libstrongswan-xauth-generic.so").exists()
+    {
+        eprintln!("skipped: needs root and strongSwan with xauth-generic (scripts/setup.sh)");
+        return;
+    }
+    let pid = std::process::id();
+    let Some(lab) = Lab::create("i3", CHARON_ADDR, OUR_ADDR) else { return };
+    let mut failures = Vec::new();
+    for (password, accepted) in [("correct horse battery", true), ("wrong", false)] {
+        let dir = fresh_dir(&format!("fgi3{pid}{}", u8::from(accepted)));
+        let charon = Charon::start(&lab.charon_ns, &dir, &xauth_swanctl_conf(password))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = lab.run_ours(XAUTH_TEST, CHILD_ENV, "server", Some(&charon));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let log = charon.log();
+        let checks: Vec<(&str, bool)> = if accepted {
+            vec![
+                ("our side ended cleanly", out.status.success()),
+                (
+                    "our pair protects the leased 10.9.0.10",
+                    stdout
+                        .lines()
+                        .any(|l| l.starts_with("EVENT child-up") && l.contains("10.9.0.10")),
+                ),
+                // Mode Config follows a successful XAUTH only.
+                ("charon took 10.9.0.10", log.contains("installing new virtual IP 10.9.0.10")),
+                ("charon protects it", log.contains("10.9.0.10/32 === 10.1.0.0/16")),
+                ("charon's pair", log.contains("CHILD_SA net{1} established with SPIs")),
+            ]
+        } else {
+            vec![
+                ("we refused alice", stdout.contains("EVENT failed AuthenticationFailed")),
+                ("no pair on our side", !stdout.contains("EVENT child-up")),
+                ("no pair on charon's", !log.contains("CHILD_SA net{1} established")),
+            ]
+        };
+        let failed: Vec<&str> = checks.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
+        if failed.is_empty() {
+            eprintln!(
+                "ok: XAUTH {}",
+                if accepted { "accepted, address 10.9.0.10" } else { "refused" }
+            );
+        } else {
+            let xauth: Vec<&str> =
+                log.lines().filter(|l| l.contains("XAUTH") || l.contains("virtual IP")).collect();
+            failures.push(format!(
+                "XAUTH with {password:?}: failed {failed:?}\n{}\n{}",
+                xauth.join("\n"),
+                ike_child::run_report(&out, &charon, 20)
+            ));
+        }
+        drop(charon);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Quick Mode rekeying with short lifetimes, then DPD against a frozen charon.
+
+const REKEY_TEST: &str = "ikev1_rekey_and_dpd_with_strongswan";
+
+fn rekey_child(spec: &str) {
+    let (role, pid) = spec.split_once(':').expect("role:pid");
+    let mut cfg = our_config(&SUITES[0]);
+    // 16 s Quick Mode SAs: rekeyed at 80-90 %; DPD after 2 s of silence, 1 s retries.
+    cfg.phase2[0].lifetime_seconds = 16;
+    cfg.dpd =
+        Some(Dpd { threshold: Duration::from_secs(2), retry: Duration::from_secs(1), retries: 3 });
+    let mut rekeys = 0;
+    drive(cfg, role == "initiator", Duration::from_secs(45), move |ev, _| {
+        match ev {
+            Event::ChildSaUp(c) if c.rekey_of.is_some() => {
+                rekeys += 1;
+                if rekeys == 2 {
+                    // Two rekeys done: freeze charon; DPD must notice.
+                    let _ = std::process::Command::new("kill").args(["-STOP", pid]).status();
+                    println!("EVENT froze charon");
+                }
+            }
+            Event::Failed(_) if rekeys >= 2 => {
+                let _ = std::process::Command::new("kill").args(["-CONT", pid]).status();
+                return Flow::Done;
+            }
+            _ => {}
+        }
+        Flow::Continue
+    });
+}
+
+#[test]
+fn ikev1_rekey_and_dpd_with_strongswan() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        rekey_child(&spec);
+        return;
+    }
+    if !have_root_and_charon() {
+        eprintln!("skipped: needs root and strongSwan (scripts/setup.sh installs it)");
+        return;
+    }
+    let pid = std::process::id();
+    let Some(lab) = Lab::create("i4", CHARON_ADDR, OUR_ADDR) else { return };
+    let mut failures = Vec::new();
+    for role in ["initiator", "responder"] {
+        let dir = fresh_dir(&format!("fgi4{pid}{}", role.len()));
+        let charon = Charon::start(&lab.charon_ns, &dir, &swanctl_conf(&SUITES[0]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let charon_pid = charon.pid().expect("charon runs");
+        let out = lab.run_ours(
+            REKEY_TEST,
+            CHILD_ENV,
+            &format!("{role}:{charon_pid}"),
+            (role == "responder").then_some(&charon),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let log = charon.log();
+        let rekeyed: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with("EVENT child-up") && !l.contains("rekey_of=None"))
+            .collect();
+        let rekeys = rekeyed.len();
+        // charon installed every pair we rekeyed to, under the same SPIs.
+        let same_spis = rekeyed.iter().all(|l| log.contains(&charon_spis(l)));
+        let ok = out.status.success()
+            && rekeys >= 2
+            && same_spis
+            && stdout.contains("EVENT froze charon")
+            && stdout.contains("EVENT failed PeerUnreachable");
+        if ok {
+            eprintln!(
+                "ok: {role}: {rekeys} Quick Mode rekeys, DPD declared the frozen charon dead"
+            );
+        } else {
+            failures.push(format!("{role}: {}", ike_child::run_report(&out, &charon, 60)));
+        }
+        drop(charon);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -20,11 +20,11 @@ mod common;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::ike_child::{self, Lab, fresh_dir, have_root_and_charon};
 use common::strongswan::Charon;
+use common::test_pki::{self, Leaf, PKI};
 use control::ikev2::proposal::LocalProposal;
 use control::ikev2::sa::{
     AuthConfig, Event, LocalAuth, LocalCertificate, PeerCertificate, PeerConfig, PeerIdCheck,
@@ -38,7 +38,6 @@ const TEST_NAME: &str = "ikev2_certificate_interop_with_strongswan_both_roles";
 const CHILD_ENV: &str = "FG_IKE_CHILD";
 const CHARON_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 7, 1);
 const OUR_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 7, 2);
-const PKI: &str = "/usr/bin/pki";
 
 /// One certificate suite: key types, strongSwan's proposals and ours, identities.
 struct Suite {
@@ -116,66 +115,17 @@ const CA_DN: &str = "C=XX, O=ferrogate interop, CN=Interop CA";
 const CHARON_DN: &str = "C=XX, O=ferrogate interop, CN=charon.interop.test";
 const OUR_DN: &str = "C=XX, O=ferrogate interop, CN=fg.interop.test";
 
-/// Runs `pki ARGS`, writing its output to `out`.
-fn pki(args: &[&str], out: &Path) -> Result<(), String> {
-    let o = Command::new(PKI)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run pki: {e}"))?;
-    if !o.status.success() || o.stdout.is_empty() {
-        return Err(format!("pki {args:?}: {}", String::from_utf8_lossy(&o.stderr)));
-    }
-    std::fs::write(out, &o.stdout).map_err(|e| e.to_string())
-}
-
-/// A fresh PKI for `s` in `dir`: `ca.pem`, and `charon.{key,pem}` / `fg.{key,pem}` issued
-/// by it (valid for 30 days from now, address and DNS subjectAltNames). charon's files are
-/// copied where `swanctl --load-creds` looks for them (`x509ca/`, `x509/`, `private/`).
+/// A fresh PKI for `s` in `dir` (see `common::test_pki::make_pki`).
 fn make_pki(s: &Suite, dir: &Path) -> Result<(), String> {
-    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    let pem = ["--outform", "pem"];
-    pki(&[&["--gen"], s.ca_key, &pem[..]].concat(), &dir.join("ca.key"))?;
-    let ca_key = p("ca.key");
-    let self_sign =
-        ["--self", "--ca", "--lifetime", "30", "--in", &ca_key, "--type", "priv", "--dn", CA_DN];
-    pki(&[&self_sign[..], &pem[..]].concat(), &dir.join("ca.pem"))?;
-    let ca = p("ca.pem");
-    for (who, key, dn, addr) in
-        [("charon", s.charon_key, CHARON_DN, CHARON_ADDR), ("fg", s.our_key, OUR_DN, OUR_ADDR)]
-    {
-        let (k, pubk) = (p(&format!("{who}.key")), p(&format!("{who}.pub")));
-        pki(&[&["--gen"], key, &pem[..]].concat(), Path::new(&k))?;
-        pki(&["--pub", "--in", &k, "--type", "priv", "--outform", "pem"], Path::new(&pubk))?;
-        let (san_ip, san_dns) = (addr.to_string(), format!("{who}.interop.test"));
-        let issue = [
-            "--issue",
-            "--in",
-            &pubk,
-            "--type",
-            "pub",
-            "--cacert",
-            &ca,
-            "--cakey",
-            &ca_key,
-            "--lifetime",
-            "30",
-            "--dn",
-            dn,
-            "--san",
-            &san_ip,
-            "--san",
-            &san_dns,
-            "--outform",
-            "pem",
-        ];
-        pki(&issue, &dir.join(format!("{who}.pem")))?;
-    }
-    for (file, sub) in [("ca.pem", "x509ca"), ("charon.pem", "x509"), ("charon.key", "private")] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
-        std::fs::copy(dir.join(file), dir.join(sub).join(file)).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    test_pki::make_pki(
+        dir,
+        s.ca_key,
+        CA_DN,
+        &[
+            Leaf { who: "charon", key: s.charon_key, dn: CHARON_DN, addr: CHARON_ADDR },
+            Leaf { who: "fg", key: s.our_key, dn: OUR_DN, addr: OUR_ADDR },
+        ],
+    )
 }
 
 fn swanctl_conf(s: &Suite, dir: &Path) -> String {

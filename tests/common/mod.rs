@@ -6,6 +6,7 @@
 pub mod ike_child;
 pub mod netns;
 pub mod strongswan;
+pub mod test_pki;
 
 use ferrogate::pcap;
 use std::path::{Path, PathBuf};

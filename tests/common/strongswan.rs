@@ -28,7 +28,7 @@ fn strongswan_conf(dir: &Path) -> String {
     format!(
         r#"charon {{
     load_modular = no
-    load = random nonce aes sha1 sha2 hmac gmp curve25519 openssl chapoly gcm pem pkcs1 pkcs8 x509 pubkey constraints revocation kdf kernel-libipsec kernel-netlink socket-default vici updown
+    load = random nonce aes sha1 sha2 hmac gmp curve25519 openssl chapoly gcm pem pkcs1 pkcs8 x509 pubkey constraints revocation kdf xauth-generic kernel-libipsec kernel-netlink socket-default vici updown
     install_routes = no
     # The IKEv1 interop tests run Aggressive Mode with a PSK on purpose (opted in on both
     # sides, as the IKEv1 issue asks).

@@ -3,25 +3,25 @@
 //! - RSA (authentication method 3): PKCS#1 v1.5 type-1 padding over the raw HASH, with no
 //!   DigestInfo (what strongSwan calls EMSA-PKCS1 "NULL" and every IKEv1 implementation
 //!   does; RFC 2409 names no hash OID);
-//! - ECDSA (methods 9 and 10, RFC 4754 section 3): the HASH digested with the curve's hash
-//!   (SHA-256 for P-256, SHA-384 for P-384), the signature r | s at fixed length.
+//! - ECDSA (methods 9 and 10): the HASH itself is the digest the signature is computed
+//!   over (no second hash), the signature r | s at fixed length — what strongSwan (its
+//!   "ECDSA with NULL" scheme) and the ASA put in IKEv1 SIG payloads.
 
 use rand_core::CryptoRng;
 use rsa::Pkcs1v15Sign;
+use signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
 
 use super::key::{KeyKind, PrivateInner, PrivateKey, PublicInner, PublicKey};
-use super::signature::{
-    EcdsaFormat, HashAlg, SignatureError, SignatureScheme, sign_with, verify_with,
-};
+use super::signature::{HashAlg, SignatureError, SignatureScheme};
 
 /// An IKEv1 signature authentication method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ikev1Signature {
     /// RSA signatures (method 3).
     Rsa,
-    /// ECDSA with SHA-256 on P-256 (method 9).
+    /// ECDSA on P-256 (method 9).
     EcdsaP256,
-    /// ECDSA with SHA-384 on P-384 (method 10).
+    /// ECDSA on P-384 (method 10).
     EcdsaP384,
 }
 
@@ -50,13 +50,21 @@ pub fn sign_ikev1<R: CryptoRng + ?Sized>(
     hash: &[u8],
     rng: &mut R,
 ) -> Result<Vec<u8>, SignatureError> {
-    let method = Ikev1Signature::for_key(key.kind());
-    match (&key.0, method.ecdsa_scheme()) {
-        (PrivateInner::Rsa(k), None) => k
-            .sign_with_rng(rng, Pkcs1v15Sign::new_unprefixed(), hash)
-            .map_err(|_| SignatureError::SigningFailed),
-        (_, Some(scheme)) => sign_with(key, scheme, hash, rng, EcdsaFormat::Raw),
-        (_, None) => Err(SignatureError::SigningFailed),
+    let failed = |_| SignatureError::SigningFailed;
+    match &key.0 {
+        PrivateInner::Rsa(k) => {
+            k.sign_with_rng(rng, Pkcs1v15Sign::new_unprefixed(), hash).map_err(failed)
+        }
+        PrivateInner::EcP256(k) => {
+            let sig: p256::ecdsa::Signature =
+                k.sign_prehash_with_rng(rng, hash).map_err(|_| SignatureError::SigningFailed)?;
+            Ok(sig.to_bytes().to_vec())
+        }
+        PrivateInner::EcP384(k) => {
+            let sig: p384::ecdsa::Signature =
+                k.sign_prehash_with_rng(rng, hash).map_err(|_| SignatureError::SigningFailed)?;
+            Ok(sig.to_bytes().to_vec())
+        }
     }
 }
 
@@ -68,18 +76,26 @@ pub fn verify_ikev1(
     hash: &[u8],
     signature: &[u8],
 ) -> Result<(), SignatureError> {
-    match (&key.0, method.ecdsa_scheme()) {
-        (PublicInner::Rsa { key: k, pss_only: false }, None) => k
-            .verify(Pkcs1v15Sign::new_unprefixed(), hash, signature)
-            .map_err(|_| SignatureError::BadSignature),
-        (PublicInner::EcP256(_) | PublicInner::EcP384(_), Some(scheme)) => {
-            verify_with(key, scheme, hash, signature, EcdsaFormat::Raw)
+    let ok = match (&key.0, method) {
+        (PublicInner::Rsa { key: k, pss_only: false }, Ikev1Signature::Rsa) => {
+            k.verify(Pkcs1v15Sign::new_unprefixed(), hash, signature).is_ok()
         }
-        _ => Err(SignatureError::KeyMismatch {
-            scheme: method.ecdsa_scheme().unwrap_or(SignatureScheme::RsaPkcs1(HashAlg::Sha1)),
-            key: key.kind(),
-        }),
-    }
+        (PublicInner::EcP256(k), Ikev1Signature::EcdsaP256) => {
+            p256::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|s| k.verify_prehash(hash, &s).is_ok())
+        }
+        (PublicInner::EcP384(k), Ikev1Signature::EcdsaP384) => {
+            p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|s| k.verify_prehash(hash, &s).is_ok())
+        }
+        _ => {
+            return Err(SignatureError::KeyMismatch {
+                scheme: method.ecdsa_scheme().unwrap_or(SignatureScheme::RsaPkcs1(HashAlg::Sha1)),
+                key: key.kind(),
+            });
+        }
+    };
+    if ok { Ok(()) } else { Err(SignatureError::BadSignature) }
 }
 
 #[cfg(test)]

@@ -112,6 +112,18 @@ pub(super) enum RaState {
 }
 
 impl RaState {
+    fn name(&self) -> &'static str {
+        match self {
+            RaState::Idle => "idle",
+            RaState::XauthRequested(_) => "xauth-requested",
+            RaState::StatusSent { .. } => "status-sent",
+            RaState::Authenticated { .. } => "authenticated",
+            RaState::ClientWaiting => "client-waiting",
+            RaState::ClientConfigRequested(_) => "client-config-requested",
+            RaState::ClientDone { .. } => "client-done",
+        }
+    }
+
     /// The client's assigned address.
     pub(super) fn client_addr(&self) -> Option<Ipv4Addr> {
         match self {
@@ -273,10 +285,12 @@ pub(super) fn handle<R: CryptoRng + ?Sized>(
         _ => isakmp.exchange_iv(mid),
     };
     let Ok(opened) = isakmp.open(h, body, &iv) else {
+        tracing::debug!(target: IKEV1, mid, "Transaction message does not decrypt");
         sa.stats.undecryptable += 1;
         return;
     };
     if Isakmp::check_hash(&opened, |r| keys::info_hash(&isakmp.keys, mid, r)).is_err() {
+        tracing::debug!(target: IKEV1, mid, "Transaction message: HASH does not verify");
         sa.stats.bad_hash += 1;
         return;
     }
@@ -289,10 +303,13 @@ pub(super) fn handle<R: CryptoRng + ?Sized>(
     };
     sa.last_inbound = sa.last_inbound.max(now);
     let state = core::mem::take(&mut sa.ra);
+    // The Message ID pairs a reply with its request: strongSwan answers with identifier 0
+    // instead of echoing ours.
     sa.ra = match (state, attrs.kind) {
-        (RaState::XauthRequested(o), cfg::REPLY)
-            if o.mid == mid && o.identifier == attrs.identifier =>
-        {
+        (RaState::XauthRequested(o), cfg::REPLY) if o.mid == mid => {
+            if attrs.identifier != o.identifier {
+                tracing::trace!(target: IKEV1, ours = o.identifier, theirs = attrs.identifier, "XAUTH reply identifier differs");
+            }
             server_check_password(sa, now, &attrs, rng)
         }
         (RaState::StatusSent { out, user, ok }, cfg::ACK) if out.mid == mid => {
@@ -315,9 +332,7 @@ pub(super) fn handle<R: CryptoRng + ?Sized>(
         (RaState::ClientWaiting, cfg::SET) => {
             client_status(sa, now, mid, &attrs, &opened.next_iv, datagram, rng)
         }
-        (RaState::ClientConfigRequested(o), cfg::REPLY)
-            if o.mid == mid && o.identifier == attrs.identifier =>
-        {
+        (RaState::ClientConfigRequested(o), cfg::REPLY) if o.mid == mid => {
             let addr = variable(&attrs.attributes, cfg::INTERNAL_IP4_ADDRESS)
                 .and_then(|v| <[u8; 4]>::try_from(v).ok())
                 .map(Ipv4Addr::from);
@@ -326,7 +341,8 @@ pub(super) fn handle<R: CryptoRng + ?Sized>(
             quick::start(sa, now, None, rng);
             return;
         }
-        (other, _) => {
+        (other, kind) => {
+            tracing::debug!(target: IKEV1, mid, kind, identifier = attrs.identifier, state = other.name(), "unexpected Transaction message");
             sa.stats.unexpected += 1;
             other
         }
