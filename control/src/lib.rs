@@ -13,6 +13,9 @@
 //!   config.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod codepoint;
+
 pub mod asa_import;
 pub mod crypto;
 pub mod esp;

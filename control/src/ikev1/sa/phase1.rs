@@ -436,6 +436,31 @@ fn float(sa: &mut Ikev1Sa) {
     }
 }
 
+/// Completes the Diffie-Hellman with the peer's public value and derives the phase-1 keys.
+/// Returns our public value, or `None` once the SA has failed (a bad peer value, an
+/// unusable cipher).
+fn agree(
+    sa: &mut Ikev1Sa,
+    choice: &Phase1Choice,
+    dh: &DhPrivate,
+    peer_public: &[u8],
+    ni: &[u8],
+    nr: &[u8],
+) -> Option<Vec<u8>> {
+    let shared = match dh.shared_secret(peer_public) {
+        Ok(s) => s,
+        Err(e) => {
+            sa.fail(FailureCause::ProtocolError(ProtocolError::KeyExchange(e)));
+            return None;
+        }
+    };
+    let ours = dh.public().to_vec();
+    let (g_xi, g_xr) =
+        if sa.initiator { (&ours[..], peer_public) } else { (peer_public, &ours[..]) };
+    derive(sa, choice, shared.as_bytes(), g_xi, g_xr, ni, nr);
+    (!sa.dead).then_some(ours)
+}
+
 /// Derives the phase-1 keys and the first IV.
 fn derive(
     sa: &mut Ikev1Sa,
@@ -604,18 +629,7 @@ fn main_i4<R: CryptoRng + ?Sized>(
         sa.stats.unexpected += 1;
         return Phase1::MainSent3 { sa_i_b, choice, dh, ni };
     };
-    let shared = match dh.shared_secret(&g_xr) {
-        Ok(s) => s,
-        Err(e) => {
-            sa.fail(FailureCause::ProtocolError(ProtocolError::KeyExchange(e)));
-            return Phase1::Start;
-        }
-    };
-    let g_xi = dh.public().to_vec();
-    derive(sa, &choice, shared.as_bytes(), &g_xi, &g_xr, &ni, &nr);
-    if sa.dead {
-        return Phase1::Start;
-    }
+    let Some(g_xi) = agree(sa, &choice, &dh, &g_xr, &ni, &nr) else { return Phase1::Start };
     detect_nat(sa, p);
     float(sa);
     let Some(isakmp) = &sa.isakmp else { return Phase1::Start };
@@ -759,19 +773,8 @@ fn main_r3<R: CryptoRng + ?Sized>(
             return Phase1::Start;
         }
     };
-    let shared = match dh.shared_secret(&g_xi) {
-        Ok(s) => s,
-        Err(e) => {
-            sa.fail(FailureCause::ProtocolError(ProtocolError::KeyExchange(e)));
-            return Phase1::Start;
-        }
-    };
-    let g_xr = dh.public().to_vec();
     let nr = nonce(rng);
-    derive(sa, &choice, shared.as_bytes(), &g_xi, &g_xr, &ni, &nr);
-    if sa.dead {
-        return Phase1::Start;
-    }
+    let Some(g_xr) = agree(sa, &choice, &dh, &g_xi, &ni, &nr) else { return Phase1::Start };
     detect_nat(sa, p);
     let mut out = vec![Payload::Ke(g_xr.clone()), Payload::Nonce(nr)];
     out.extend(certreqs(sa, &choice));
@@ -985,18 +988,7 @@ fn aggr_i2<R: CryptoRng + ?Sized>(
     };
     sa.cky_r = h.responder_cookie;
     read_vendor_ids(sa, p);
-    let shared = match dh.shared_secret(&g_xr) {
-        Ok(s) => s,
-        Err(e) => {
-            sa.fail(FailureCause::ProtocolError(ProtocolError::KeyExchange(e)));
-            return Phase1::Start;
-        }
-    };
-    let g_xi = dh.public().to_vec();
-    derive(sa, &choice, shared.as_bytes(), &g_xi, &g_xr, &ni, &nr);
-    if sa.dead {
-        return Phase1::Start;
-    }
+    let Some(g_xi) = agree(sa, &choice, &dh, &g_xr, &ni, &nr) else { return Phase1::Start };
     let Some(isakmp) = &sa.isakmp else { return Phase1::Start };
     let expected = keys::hash_r(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, &idir_b);
     if !constant_time_eq(&hash, &expected) {
