@@ -18,12 +18,15 @@ use control::failover::{
 use control::ikev2::proposal::{Encr, LocalProposal};
 use control::ikev2::sa::{
     ChildConfig, Event, FailureCause, IkeEndpoint, IkeSa, Mode, PeerConfig, Psk, SaHandle,
+    UnansweredRequest,
 };
 use control::ikev2::selectors::{PolicySelectors, from_prefix};
 use control::ikev2::wire::{
     DhGroup, EncrId, ExchangeType, IdRepr, Message, PrfId, ProtocolId, TrafficSelector,
 };
-use control::policy::{ConnectionType, CryptoMapEntry, IkeVersion, KilobyteLifetime};
+use control::policy::{
+    ConnectionType, CryptoMapEntry, IkeVersion, Ikev1Phase1Mode, KilobyteLifetime,
+};
 use control::retransmit::RetransmitPolicy;
 use control::time::Time;
 
@@ -579,6 +582,7 @@ fn entry(peers: Vec<IpAddr>, versions: Vec<IkeVersion>) -> CryptoMapEntry {
         replay_window: 64,
         nat_t: true,
         reverse_route: false,
+        phase1_mode: Ikev1Phase1Mode::Main,
     }
 }
 
@@ -915,6 +919,8 @@ struct Sim {
     up: Vec<(Time, IpAddr)>,
     failures: Vec<(Time, IpAddr, FailureCause)>,
     child_failures: Vec<(Time, IpAddr, FailureCause)>,
+    /// Which request each failed established SA gave up on.
+    unanswered: Vec<(IpAddr, Option<UnansweredRequest>)>,
 }
 
 impl Sim {
@@ -948,6 +954,7 @@ impl Sim {
             up: Vec::new(),
             failures: Vec::new(),
             child_failures: Vec::new(),
+            unanswered: Vec::new(),
         }
     }
 
@@ -1032,10 +1039,13 @@ impl Sim {
                     }
                     Event::Failed(cause) => {
                         track.done = true;
-                        let stage = if track.established {
-                            Ikev2Stage::Established
-                        } else {
-                            Ikev2Stage::Negotiating
+                        // As the appliance does: the SA says which request went unanswered.
+                        let unanswered = self.ep.sa(h).and_then(|sa| sa.unanswered());
+                        self.unanswered.push((peer, unanswered));
+                        let stage = match (track.established, unanswered) {
+                            (false, _) => Ikev2Stage::Negotiating,
+                            (true, Some(UnansweredRequest::CreateChildSa)) => Ikev2Stage::Rekeying,
+                            (true, _) => Ikev2Stage::Established,
                         };
                         let outcome = Outcome::from_ikev2_failure(&cause, stage);
                         self.failures.push((self.now, peer, cause));
@@ -1213,6 +1223,7 @@ fn a_dead_peer_detected_by_dpd_moves_on_and_clear_resets_to_peer1() {
         dead.2,
         FailureCause::PeerUnreachable { sends: 7, waited: Duration::from_secs(127) }
     );
+    assert!(sim.unanswered.contains(&(P2, Some(UnansweredRequest::Liveness))));
     let dpd_move = sim.moves.iter().find(|m| m.reason == MoveReason::Row(Row::DpdAckNotReceived));
     assert_eq!(dpd_move.map(|m| (m.from.peer, m.to.peer)), Some((P2, P3)));
     assert_eq!(sim.up.last().copied(), Some((Time::from_millis(265_040), P3)), "next second");
@@ -1225,4 +1236,24 @@ fn a_dead_peer_detected_by_dpd_moves_on_and_clear_resets_to_peer1() {
     assert_eq!(sim.fo.current(), target(0, P1, V2));
     sim.run_until(sim.now + Duration::from_secs(5), Some(Duration::from_secs(1)));
     assert_eq!(sim.initiated.last().map(|i| i.1.peer), Some(P1), "traffic starts from Peer1");
+}
+
+#[test]
+fn an_unanswered_rekey_resets_to_peer1_where_an_unanswered_dpd_moves_on() {
+    // Peer1 is a black hole, Peer2 answers and then goes silent just as we rekey.
+    let dpd = Duration::from_secs(10);
+    let mut sim = Sim::new(&[(P1, None), (P2, Some(Peer::Good)), (P3, Some(Peer::Good))], dpd);
+    sim.run_until(Time::from_secs(130), Some(Duration::from_secs(1)));
+    assert_eq!(sim.up.last().map(|u| u.1), Some(P2));
+    sim.responders.iter_mut().find(|r| r.addr == P2).unwrap().alive = false;
+    let h = sim.sas.iter().find(|(_, t)| t.peer == Some(P2) && !t.done).map(|(&h, _)| h).unwrap();
+    let now = sim.now;
+    let mut rng = TestRng::new("rekey into silence");
+    assert!(sim.ep.rekey_ike(now, h, &mut rng));
+    sim.run_until(Time::from_secs(300), None);
+    assert!(sim.unanswered.contains(&(P2, Some(UnansweredRequest::CreateChildSa))));
+    let reset =
+        sim.moves.iter().find(|m| m.reason == MoveReason::Row(Row::RekeyFailurePeerNotReachable));
+    assert_eq!(reset.map(|m| m.to.peer), Some(P1), "Reset: back to Peer1");
+    assert_eq!(sim.fo.current(), target(0, P1, V2));
 }

@@ -29,7 +29,7 @@ use control::failover::{
     Outcome as FailoverOutcome, PeerFailover, SaRef,
 };
 use control::ikev1::sa::Ikev1Config;
-use control::ikev2::sa::{ChildSa, Event, IkeEndpoint, IkeSaInfo, PeerConfig, SaHandle};
+use control::ikev2::sa::{ChildSa, Event, UnansweredRequest, IkeEndpoint, IkeSaInfo, PeerConfig, SaHandle};
 use control::ikev2::selectors::to_prefixes;
 use control::policy::ikev1_peers::Ikev1Plan;
 use control::policy::ikev2_peers::{Ikev2Plan, MapEntryPlan};
@@ -654,10 +654,15 @@ impl IkeDaemon {
                 let v = version_name(Owner::of(h).version());
                 tracing::warn!(target: TARGET, "{v} SA failed: {cause}");
                 self.count_failure(h, &cause);
-                let stage = if self.established.contains_key(&h) {
-                    Ikev2Stage::Established
-                } else {
-                    Ikev2Stage::Negotiating
+                // An unanswered rekey resets the peer index, an unanswered liveness check
+                // moves it on: the SA says which request it gave up on.
+                let rekey_unanswered = matches!(Owner::of(h), Owner::V2(_))
+                    && self.endpoint.sa(h).and_then(|sa| sa.unanswered())
+                        == Some(UnansweredRequest::CreateChildSa);
+                let stage = match (self.established.contains_key(&h), rekey_unanswered) {
+                    (false, _) => Ikev2Stage::Negotiating,
+                    (true, true) => Ikev2Stage::Rekeying,
+                    (true, false) => Ikev2Stage::Established,
                 };
                 self.failover_outcome(h, FailoverOutcome::from_ikev2_failure(&cause, stage));
                 self.forget(controls, table, h);

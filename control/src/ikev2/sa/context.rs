@@ -16,7 +16,7 @@ use crate::time::Time;
 
 use super::child::{RandomSpis, SpiAllocator};
 use super::config::PeerConfig;
-use super::events::{Event, FailureCause, Transmit};
+use super::events::{Event, FailureCause, Transmit, UnansweredRequest};
 use super::exchange::{Purpose, Requests, Responses};
 use super::keys::IkeKeys;
 use super::{Stats, established, ike_auth, init, protect};
@@ -45,6 +45,8 @@ pub(crate) struct Context {
     pub frag: Fragmentation,
     /// IKEv2 Message ID synchronisation (RFC 6311).
     pub mid_sync: MidSyncSupport,
+    /// The request of the established SA that went unanswered, once it has failed for it.
+    pub unanswered: Option<UnansweredRequest>,
 }
 
 /// Who announced IKEV2_MESSAGE_ID_SYNC_SUPPORTED in IKE_AUTH (RFC 6311 section 3): the
@@ -106,6 +108,7 @@ impl Context {
             ike_lifetime: super::config::DEFAULT_IKE_LIFETIME,
             frag: Fragmentation::default(),
             mid_sync: MidSyncSupport::default(),
+            unanswered: None,
         }
     }
 

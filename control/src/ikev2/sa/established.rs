@@ -23,7 +23,7 @@ use super::children::{Child, ChildState, PairKeys, hard_deadline, soft_deadline}
 use super::config::ChildConfig;
 use super::context::{Context, Inbound, State};
 use super::create_child::{CreateKind, CreateReq, Outgoing};
-use super::events::{ChildSa, CloseReason, Event, FailureCause, IkeSaInfo};
+use super::events::{ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, UnansweredRequest};
 use super::exchange::{Purpose, RequestCheck, RequestTimeout};
 use super::generation::{self, Fate, NewGen, OldGen};
 use super::keys::IkeKeys;
@@ -411,6 +411,11 @@ impl Established {
         purpose: Purpose,
     ) -> State {
         tracing::debug!(target: IKEV2_PROTOCOL, spi_i = cx.spi_i, "no answer to {purpose:?}");
+        cx.unanswered = Some(match purpose {
+            Purpose::Liveness => UnansweredRequest::Liveness,
+            Purpose::CreateChildSa => UnansweredRequest::CreateChildSa,
+            _ => UnansweredRequest::Informational,
+        });
         self.all_children_down(cx);
         match purpose {
             // We were deleting it anyway.

@@ -164,6 +164,19 @@ impl fmt::Display for FailureCause {
     }
 }
 
+/// Which request of an established IKE SA went unanswered when it failed with
+/// [`FailureCause::PeerUnreachable`]: the multi-peer failover table treats a dead peer found
+/// by the liveness check (DPD: next peer) apart from a failed rekey (back to Peer1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnansweredRequest {
+    /// The liveness check (an empty INFORMATIONAL).
+    Liveness,
+    /// A CREATE_CHILD_SA: a Child SA or IKE SA rekey, or an additional Child SA.
+    CreateChildSa,
+    /// Another INFORMATIONAL (a DELETE, an error notice, a Message ID sync).
+    Informational,
+}
+
 /// A protocol violation by the peer (or an algorithm it chose that we cannot run).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -79,6 +79,7 @@ pub use self::config::{
 pub use self::endpoint::{EndpointStats, IkeEndpoint, KeyLogSink, SaHandle, SpiAllocatorFactory};
 pub use self::events::{
     AuthInfo, ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, ProtocolError, Transmit,
+    UnansweredRequest,
 };
 pub use self::ha_export::ImportError;
 
@@ -654,6 +655,13 @@ impl IkeSa {
     /// Whether the IKE SA is up.
     pub fn is_established(&self) -> bool {
         matches!(self.state, State::Established(_))
+    }
+
+    /// After [`Event::Failed`] with [`FailureCause::PeerUnreachable`] of an established SA:
+    /// which request went unanswered (the liveness check or a rekey; the failover table
+    /// tells them apart). `None` otherwise.
+    pub fn unanswered(&self) -> Option<UnansweredRequest> {
+        self.cx.unanswered
     }
 
     /// Whether the SA has ended (a terminal event was emitted).
