@@ -105,10 +105,9 @@ impl Ikev1Side {
 
     /// A datagram from `from`, without the non-ESP marker.
     pub(super) fn handle(&mut self, now: Time, message: &[u8], from: SocketAddr, rng: &mut OsRng) {
-        if let Some(h) = self.endpoint.handle(now, message, from, rng) {
-            // Any message from the peer shows it alive (DPD probes after silence).
-            self.endpoint.with_sa(h, |sa| sa.note_inbound_traffic(now));
-        }
+        // The SA counts the peer alive on its authenticated messages only (DPD): a datagram
+        // that merely carries the right cookies proves nothing.
+        let _ = self.endpoint.handle(now, message, from, rng);
     }
 
     pub(super) fn initiate(
