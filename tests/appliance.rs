@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::netns::{Namespaces, in_ns, is_root};
 use common::strongswan::Charon;
+use common::test_pki::{Leaf, make_pki};
 use common::*;
 use serde_json::{Value, json};
 
@@ -3293,28 +3294,118 @@ secrets {{
 
 /// The IKEv1 lab's suites: ferrogate's `[[ikev1_policy]]` and `[[transform_set]]` lines,
 /// strongSwan's proposals (ESP with the PFS group), the transform `show` prints.
-const IKEV1_LAB_SUITES: &[LabSuite] = &[LabSuite {
-    name: "aes256-sha256-modp2048",
-    ike: "encryption = \"aes-256\"\nhash = \"sha256\"\ngroup = 14\nlifetime = 86400",
-    esp: "encryption = \"esp-aes-256\"\nintegrity = \"esp-sha256-hmac\"",
-    swan_ike: "aes256-sha256-modp2048",
-    swan_esp: "aes256-sha256-modp2048",
-    transform: "esp-aes-256 esp-sha-256-hmac",
-}];
+const IKEV1_LAB_SUITES: &[LabSuite] = &[
+    LabSuite {
+        name: "aes256-sha256-modp2048",
+        ike: "encryption = \"aes-256\"\nhash = \"sha256\"\ngroup = 14\nlifetime = 86400",
+        esp: "encryption = \"esp-aes-256\"\nintegrity = \"esp-sha256-hmac\"",
+        swan_ike: "aes256-sha256-modp2048",
+        swan_esp: "aes256-sha256-modp2048",
+        transform: "esp-aes-256 esp-sha-256-hmac",
+    },
+    // IKEv1 transform sets have no GCM (neither has the ASA's `crypto ipsec ikev1
+    // transform-set`): ECP-256 in phase 1 and as the PFS group, with AES-CBC-128 ESP.
+    LabSuite {
+        name: "aes128-sha256-ecp256",
+        ike: "encryption = \"aes\"\nhash = \"sha256\"\ngroup = 19\nlifetime = 86400",
+        esp: "encryption = \"esp-aes\"\nintegrity = \"esp-sha256-hmac\"",
+        swan_ike: "aes128-sha256-ecp256",
+        swan_esp: "aes128-sha256-ecp256",
+        transform: "esp-aes-128 esp-sha-256-hmac",
+    },
+];
+
+/// How a run of the IKEv1 lab authenticates phase 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum V1Auth {
+    /// Main Mode, pre-shared key.
+    MainPsk,
+    /// Aggressive Mode, pre-shared key, opted in on both sides (`[ike]
+    /// ikev1_aggressive_mode`, `phase1_mode = "aggressive"`; strongSwan's `aggressive = yes`).
+    AggressivePsk,
+    /// Main Mode with RSA certificates from a PKI made for the run (`authentication =
+    /// "rsa-sig"` and the tunnel group's trustpoint; no pre-shared key anywhere).
+    RsaCertificates,
+}
+
+/// One IKEv1 lab configuration: a suite, its PFS group and the phase-1 authentication.
+struct V1Case {
+    suite: &'static LabSuite,
+    pfs: u8,
+    auth: V1Auth,
+}
+
+const CHARON_LAB_DN: &str = "C=XX, O=ferrogate lab, CN=charon.lab.test";
+const FG_LAB_DN: &str = "C=XX, O=ferrogate lab, CN=fg.lab.test";
+
+/// ferrogate's config and strongSwan's `swanctl.conf` for `case`; `pki` holds the run's
+/// PKI for [`V1Auth::RsaCertificates`].
+fn ikev1_lab_config(case: &V1Case, pki: Option<&Path>) -> (String, String) {
+    let mut body = ikev1_lab_body(case.suite.ike, case.suite.esp)
+        .replace("pfs = 14", &format!("pfs = {}", case.pfs));
+    let mut swan = ikev1_lab_swanctl(case.suite.swan_ike, case.suite.swan_esp);
+    match (case.auth, pki) {
+        (V1Auth::MainPsk, _) => {}
+        (V1Auth::AggressivePsk, _) => {
+            body = body.replace("[ike]\n", "[ike]\nikev1_aggressive_mode = true\n").replace(
+                "ike_version = [\"ikev1\"]\n",
+                "ike_version = [\"ikev1\"]\nphase1_mode = \"aggressive\"\n",
+            );
+            swan = swan.replace("aggressive = no", "aggressive = yes");
+        }
+        (V1Auth::RsaCertificates, Some(d)) => {
+            let d = d.display();
+            let tp = format!(
+                "\n[[trustpoint]]\nname = \"lab-ca\"\nca_certificates = [\"{d}/ca.pem\"]\n\
+                 certificate = \"{d}/fg.pem\"\nprivate_key = \"{d}/fg.key\"\n"
+            );
+            body = body
+                .replace("authentication = \"pre-share\"", "authentication = \"rsa-sig\"")
+                .replace(
+                    "ikev1_pre_shared_key = \"appliance-ikev1-test-psk\"\n",
+                    "trustpoint = \"lab-ca\"\n",
+                )
+                + &tp;
+            // ferrogate's identity with a certificate is its subject DN.
+            swan = swan
+                .replace(
+                    "            auth = psk\n            id = 192.0.2.2",
+                    &format!(
+                        "            auth = pubkey\n            certs = {d}/x509/charon.pem\n            \
+                         id = \"{CHARON_LAB_DN}\""
+                    ),
+                )
+                .replace(
+                    "            auth = psk\n            id = 192.0.2.1",
+                    &format!(
+                        "            auth = pubkey\n            cacerts = {d}/x509ca/ca.pem\n            \
+                         id = \"{FG_LAB_DN}\""
+                    ),
+                );
+            assert!(!swan.contains("auth = psk") && !body.contains("pre_shared_key"), "{swan}");
+        }
+        (V1Auth::RsaCertificates, None) => panic!("certificates need a PKI"),
+    }
+    assert!(body.contains(&format!("pfs = {}", case.pfs)), "pfs not set in:\n{body}");
+    (body, swan)
+}
 
 /// The IKEv2 lab's namespaces and hosts with an IKEv1 crypto map and a strongSwan peer
 /// configured for IKEv1 Main Mode (PSK) and Quick Mode with PFS: for each suite, ferrogate
 /// initiates (the host's first ping ACQUIREs) and then answers (strongSwan initiates to a
 /// fresh ferrogate); each time 5 pings cross the tunnel, charon installed the SPIs
-/// ferrogate negotiated, and strongSwan's DELETE takes the pair out of the dataplane.
+/// ferrogate negotiated, and the tunnel ends: in the first run charon freezes and
+/// ferrogate's DPD declares it dead, then ferrogate's or strongSwan's DELETE takes the pair
+/// out of the dataplane.
 #[test]
 fn ikev1_lab_main_mode_psk_both_roles() {
     let Some((env, ns, _)) = ikev2_lab("ik1") else { return };
     let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
     let mut summary = Vec::new();
-    for (k, suite) in IKEV1_LAB_SUITES.iter().enumerate() {
+    for (k, (suite, pfs)) in IKEV1_LAB_SUITES.iter().zip([14, 19]).enumerate() {
         for role in ["initiator", "responder"] {
-            summary.push(ikev1_lab_run(&env, (h, fg, sw), suite, role, k));
+            let case = V1Case { suite, pfs, auth: V1Auth::MainPsk };
+            summary.push(ikev1_lab_run(&env, (h, fg, sw), &case, role, k, None));
         }
     }
     eprintln!("{}", summary.join("\n"));
@@ -3322,22 +3413,70 @@ fn ikev1_lab_main_mode_psk_both_roles() {
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
 
-/// One run of the IKEv1 lab (see the test). Returns a summary line.
+/// The IKEv1 lab (as above) with Aggressive Mode (opted in on both sides) and with RSA
+/// certificates in Main Mode (a fresh CA and leaves made with strongSwan's `pki`; ferrogate's
+/// trustpoint signs and checks, no pre-shared key), each with ferrogate in both roles.
+#[test]
+fn ikev1_lab_aggressive_mode_and_certificates_both_roles() {
+    if !Path::new(common::test_pki::PKI).exists() {
+        eprintln!("skipped: strongSwan's pki tool is not installed");
+        return;
+    }
+    let Some((env, ns, _)) = ikev2_lab("ik2") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let pki_dir = DirGuard(env.path("pki"));
+    std::fs::create_dir_all(&pki_dir.0).unwrap();
+    let rsa: &[&str] = &["--type", "rsa", "--size", "2048"];
+    let leaves = [
+        Leaf { who: "charon", key: rsa, dn: CHARON_LAB_DN, addr: [192, 0, 2, 2].into() },
+        Leaf { who: "fg", key: rsa, dn: FG_LAB_DN, addr: [192, 0, 2, 1].into() },
+    ];
+    make_pki(&pki_dir.0, rsa, "C=XX, O=ferrogate lab, CN=Lab CA", &leaves)
+        .unwrap_or_else(|e| panic!("{e}"));
+    make_private(&pki_dir.0.join("fg.key"));
+    let mut summary = Vec::new();
+    let suite = &IKEV1_LAB_SUITES[0];
+    for (k, auth) in [(10, V1Auth::AggressivePsk), (20, V1Auth::RsaCertificates)] {
+        for role in ["initiator", "responder"] {
+            let case = V1Case { suite, pfs: 14, auth };
+            summary.push(ikev1_lab_run(&env, (h, fg, sw), &case, role, k, Some(&pki_dir.0)));
+        }
+    }
+    eprintln!("{}", summary.join("\n"));
+    drop(pki_dir);
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
+
+/// The tunnel group's `keepalive` in the IKEv1 lab, and the unanswered R-U-THEREs after the
+/// first before ferrogate gives up (`control::policy::ikev1_peers`).
+const V1_DPD_THRESHOLD_S: u64 = 10;
+const V1_DPD_RETRY_S: u64 = 2;
+const V1_DPD_RETRIES: u64 = 5;
+
+/// One run of the IKEv1 lab (see the tests). Returns a summary line.
 fn ikev1_lab_run(
     env: &TestEnv,
     (h, fg, sw): (&str, &str, &str),
-    suite: &LabSuite,
+    case: &V1Case,
     role: &str,
     k: usize,
+    pki: Option<&Path>,
 ) -> String {
-    let (inst, run, charon, dir) = ikev2_lab_start(
-        env,
-        (fg, sw),
-        &format!("v1-{k}-{}", &role[..1]),
-        &ikev1_lab_body(suite.ike, suite.esp),
-        &ikev1_lab_swanctl(suite.swan_ike, suite.swan_esp),
-        "60",
-    );
+    let suite = case.suite;
+    let (body, swan) = ikev1_lab_config(case, pki);
+    let (inst, run, charon, dir) =
+        ikev2_lab_start(env, (fg, sw), &format!("v1-{k}-{}", &role[..1]), &body, &swan, "90");
+    if let (V1Auth::RsaCertificates, Some(pki)) = (case.auth, pki) {
+        // swanctl loads private keys from its own directory only.
+        for (file, sub) in [("charon.key", "private"), ("ca.pem", "x509ca"), ("charon.pem", "x509")]
+        {
+            std::fs::create_dir_all(dir.0.join(sub)).unwrap();
+            std::fs::copy(pki.join(sub).join(file), dir.0.join(sub).join(file)).unwrap();
+        }
+        let creds = charon.swanctl_in_dir(&["--load-creds", "--noprompt"]);
+        assert!(creds.status.success(), "swanctl --load-creds: {creds:?}");
+    }
     let initiated = (role == "responder").then(|| {
         let out = charon.swanctl(&["--initiate", "--child", "net", "--timeout", "10"]);
         format!(
@@ -3347,7 +3486,7 @@ fn ikev1_lab_run(
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    // The first pings of the initiator run wait for the tunnel (ACQUIRE, Main Mode, Quick
+    // The first pings of the initiator run wait for the tunnel (ACQUIRE, phase 1, Quick
     // Mode).
     let (_, warmup) = ping(h, "10.2.0.1");
     let (received, text) = ping(h, "10.2.0.1");
@@ -3356,32 +3495,49 @@ fn ikev1_lab_run(
     let isakmp_text = operator(&inst.socket, &["show", "crypto", "ikev1", "sa"]);
     let listed = charon.swanctl(&["--list-sas", "--ike", "fg"]);
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
-    // The tunnel ends by the initiator's DELETE: ferrogate's (`clear crypto ikev1 sa`) or
-    // strongSwan's. Each time ferrogate must take the pair out of the dataplane.
-    let (clear, ender) = if role == "initiator" {
+    // The tunnel ends one of three ways: in the first run charon freezes and ferrogate's
+    // DPD declares it dead; otherwise by the initiator's DELETE, ferrogate's (`clear crypto
+    // ikev1 sa`) or strongSwan's. Each time ferrogate must take the pair out of the
+    // dataplane.
+    let dpd = k == 0 && role == "initiator";
+    let charon_pid = charon.pid().expect("charon runs").to_string();
+    let (clear, ender) = if dpd {
+        assert!(Command::new("kill").args(["-STOP", &charon_pid]).status().unwrap().success());
+        (String::new(), "DPD")
+    } else if role == "initiator" {
         let c = operator(&inst.socket, &["clear", "crypto", "ikev1", "sa", "peer", "192.0.2.2"]);
         (c, "ferrogate's DELETE")
     } else {
         let _ = charon.swanctl(&["--terminate", "--ike", "fg", "--timeout", "5"]);
         (String::new(), "strongSwan's DELETE")
     };
+    // DPD: the threshold of silence, then the retries, plus slack for the last pings'
+    // traffic and the polling.
+    let wait = Duration::from_secs(if dpd {
+        V1_DPD_THRESHOLD_S + V1_DPD_RETRIES * V1_DPD_RETRY_S + 8
+    } else {
+        10
+    });
     let start = Instant::now();
     let mut after = show_sas(&inst.socket).unwrap_or_default();
-    while after.iter().any(|s| s["tunnel"] == "outside_map 10")
-        && start.elapsed() < Duration::from_secs(10)
-    {
+    while after.iter().any(|s| s["tunnel"] == "outside_map 10") && start.elapsed() < wait {
         std::thread::sleep(Duration::from_millis(100));
         after = show_sas(&inst.socket).unwrap_or_default();
     }
     let ended_after = start.elapsed();
+    let isakmp_after = operator(&inst.socket, &["show", "crypto", "ikev1", "sa", "--json"]);
+    if dpd {
+        let _ = Command::new("kill").args(["-CONT", &charon_pid]).status();
+    }
     let out = run.stop();
     let report = inst.read_report();
     let log = charon.log();
     let context = format!(
-        "{} {role}: swanctl --initiate: {initiated:?}\nwarm-up ping:\n{warmup}\nping:\n{text}\n\
-         SAs: {sas:#?}\nafter delete: {after:#?}\nferrogate stderr:\n{}\nreport events: {}\n\
-         charon:\n{}",
+        "{} {:?} {role}: swanctl --initiate: {initiated:?}\nwarm-up ping:\n{warmup}\nping:\n\
+         {text}\nSAs: {sas:#?}\nafter the end: {after:#?}\nIKEv1 SAs after: {isakmp_after}\n\
+         ferrogate stderr:\n{}\nreport events: {}\ncharon:\n{}",
         suite.name,
+        case.auth,
         String::from_utf8_lossy(&out.stderr),
         report.0["events"],
         charon.log_tail(120)
@@ -3389,7 +3545,9 @@ fn ikev1_lab_run(
     assert_eq!(received, 5, "all 5 pings through the tunnel\n{context}");
     let isakmp: Vec<Value> = serde_json::from_str(&isakmp_json).unwrap_or_default();
     assert_eq!(isakmp.len(), 1, "one IKEv1 SA: {isakmp_json}\n{context}");
-    assert_eq!(isakmp[0]["state"], "MM_ACTIVE", "{isakmp_json}");
+    let aggressive = case.auth == V1Auth::AggressivePsk;
+    let active = if aggressive { "AM_ACTIVE" } else { "MM_ACTIVE" };
+    assert_eq!(isakmp[0]["state"], active, "{isakmp_json}");
     assert_eq!(isakmp[0]["role"], role, "{isakmp_json}");
     assert_eq!(isakmp[0]["tunnel"], "outside_map 10", "{isakmp_json}");
     // charon with kernel-libipsec only runs ESP in UDP: it sends a bogus NAT-D hash
@@ -3399,24 +3557,34 @@ fn ikev1_lab_run(
     assert_eq!(isakmp[0]["remote"], "192.0.2.2/4500", "{isakmp_json}");
     assert_eq!(isakmp[0]["children"].as_array().map(Vec::len), Some(1), "{isakmp_json}");
     assert!(isakmp_text.contains("IKE Peer: 192.0.2.2/4500"), "{isakmp_text}");
-    assert!(isakmp_text.contains("State   : MM_ACTIVE"), "{isakmp_text}");
+    assert!(isakmp_text.contains(&format!("State   : {active}")), "{isakmp_text}");
     // The cookies ferrogate shows are the ones charon negotiated.
     for c in ["cookie_i", "cookie_r"] {
         let cookie = isakmp[0][c].as_str().unwrap_or("?");
         assert!(listed.contains(cookie), "charon lists {c} {cookie}:\n{listed}\n{context}");
     }
-    if role == "initiator" {
+    if role == "initiator" && !dpd {
         assert_eq!(clear, "1 IKEv1 SA(s) being deleted\n", "{context}");
         assert!(log.contains("received DELETE for IKE_SA fg"), "charon got our DELETE\n{context}");
     }
     assert!(log.contains("CHILD_SA net{1} established"), "charon has the tunnel\n{context}");
-    // Main Mode (ID_PROT) and Quick Mode, started by the side under test.
-    let (mm, qm) = if role == "initiator" {
-        ("parsed ID_PROT request 0", "parsed QUICK_MODE request")
+    // Phase 1 (ID_PROT or AGGRESSIVE) and Quick Mode, started by the side under test.
+    let exchange = if aggressive { "AGGRESSIVE" } else { "ID_PROT" };
+    let (p1, qm) = if role == "initiator" {
+        (format!("parsed {exchange} request 0"), "parsed QUICK_MODE request")
     } else {
-        ("generating ID_PROT request 0", "generating QUICK_MODE request")
+        (format!("generating {exchange} request 0"), "generating QUICK_MODE request")
     };
-    assert!(log.contains(mm) && log.contains(qm), "{mm}, {qm}\n{context}");
+    assert!(log.contains(&p1) && log.contains(qm), "{p1}, {qm}\n{context}");
+    if case.auth == V1Auth::RsaCertificates {
+        // Each side verified the other's RSA signature and chain.
+        assert!(
+            log.lines().any(|l| l.contains(&format!("authentication of '{FG_LAB_DN}'"))
+                && l.contains("successful")),
+            "charon verified ferrogate's certificate\n{context}"
+        );
+        assert!(log.contains("using trusted ca certificate"), "{context}");
+    }
     let dynamic: Vec<&Value> = sas.iter().filter(|s| s["tunnel"] == "outside_map 10").collect();
     assert_eq!(dynamic.len(), 2, "one inbound and one outbound SA from IKEv1\n{context}");
     for s in &dynamic {
@@ -3436,17 +3604,87 @@ fn ikev1_lab_run(
     );
     assert!(
         !after.iter().any(|s| s["tunnel"] == "outside_map 10"),
-        "{ender} removed the dataplane SAs\n{context}"
+        "{ender} removed the dataplane SAs within {wait:?}\n{context}"
     );
+    if dpd {
+        assert_eq!(isakmp_after.trim(), "[]", "DPD removed the IKEv1 SA\n{context}");
+    }
     assert_eq!(report.0["events"]["children_up"], 1, "{context}");
     assert_eq!(report.0["events"]["children_down"], 1, "{context}");
     assert_eq!(report.0["events"]["install_failed"], 0, "{context}");
     drop(charon);
     drop(dir);
     format!(
-        "IKEv1 {} {role}: 5/5 pings, SPIs in {inb:08x} out {outb:08x}, {ender} removed them \
-         in {:.1} s",
+        "IKEv1 {} {:?} {role}: 5/5 pings, SPIs in {inb:08x} out {outb:08x}, {ender} removed \
+         them in {:.1} s",
         suite.name,
+        case.auth,
         ended_after.as_secs_f64()
     )
+}
+
+/// Quick Mode rekeys under traffic: the crypto map's 10 KB lifetime makes the dataplane's
+/// soft limit (90 %) trigger a Quick Mode rekey about every 130 pings; 400 pings 0.1 s
+/// apart cross at least two rekeys without a loss, and charon installed every pair
+/// ferrogate rekeyed to, under the same SPIs.
+#[test]
+fn ikev1_rekeys_under_traffic_without_loss() {
+    let Some((env, ns, _)) = ikev2_lab("ik3") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let case = V1Case { suite: &IKEV1_LAB_SUITES[0], pfs: 14, auth: V1Auth::MainPsk };
+    let (body, swan) = ikev1_lab_config(&case, None);
+    let body = body.replace("pfs = 14", "pfs = 14\nlifetime_kilobytes = 10");
+    let (inst, run, charon, dir) = ikev2_lab_start(&env, (fg, sw), "v1-rekey", &body, &swan, "120");
+    let _ = ping(h, "10.2.0.1");
+    let (received, text) = ping_with(h, "10.2.0.1", 400, "0.1");
+    let isakmp = operator(&inst.socket, &["show", "crypto", "ikev1", "sa", "--json"]);
+    let sas = show_sas(&inst.socket).unwrap_or_default();
+    let out = run.stop();
+    let report = inst.read_report();
+    let log = charon.log();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rekeys = report.0["events"]["children_up"].as_u64().unwrap_or(0).saturating_sub(1);
+    let context = format!(
+        "ping:\n{}\nIKEv1: {isakmp}\nSAs: {sas:#?}\nreport: {}\nferrogate:\n{stderr}\ncharon:\n{}",
+        text.lines().rev().take(4).collect::<Vec<_>>().join("\n"),
+        report.0["events"],
+        charon.log_tail(80)
+    );
+    assert_eq!(received, 400, "no ping lost while rekeying\n{context}");
+    assert!(rekeys >= 2, "ferrogate rekeyed the Quick Mode SA twice or more\n{context}");
+    // Every pair ferrogate rekeyed to (its log line) is a CHILD_SA charon installed with the
+    // same SPIs.
+    let pairs = rekeyed_pairs(&stderr);
+    assert!(pairs.len() >= 2, "{pairs:?}\n{context}");
+    for (inb, outb) in &pairs {
+        assert!(
+            log.contains(&format!("{outb:08x}_i {inb:08x}_o")),
+            "charon installed {inb:08x}/{outb:08x}\n{context}"
+        );
+    }
+    assert!(log.matches("CHILD_SA net{").count() > 2, "{context}");
+    let dynamic = sas.iter().filter(|s| s["tunnel"] == "outside_map 10").count();
+    assert!(dynamic >= 2, "a pair still up after the rekeys\n{context}");
+    assert_eq!(report.0["events"]["install_failed"], 0, "{context}");
+    eprintln!(
+        "IKEv1 rekey: 400/400 pings at 0.1 s; {rekeys} Quick Mode rekeys, SPIs {pairs:x?} \
+         installed by charon too"
+    );
+    drop(charon);
+    drop(dir);
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
+
+/// The (inbound, outbound) SPIs of every `Child SA .. rekeyed: new inbound X, outbound Y`
+/// line in ferrogate's log.
+fn rekeyed_pairs(log: &str) -> Vec<(u32, u32)> {
+    log.lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("rekeyed: new inbound ")?;
+            let (inb, rest) = rest.split_once(", outbound ")?;
+            let outb = rest.get(..8)?;
+            Some((u32::from_str_radix(inb, 16).ok()?, u32::from_str_radix(outb, 16).ok()?))
+        })
+        .collect()
 }

@@ -91,7 +91,7 @@ peers = ["192.0.2.3"]
 ikev2_proposals = ["p"]
 "#,
             &[
-                "gw.toml:5:1: crypto_map[0].peer: unknown key \"peer\"; expected one of: name, sequence, match, peers, ike_version, ikev1_transform_sets, ikev2_proposals, pfs, lifetime_seconds, lifetime_kilobytes, connection_type, replay_window, nat_t, reverse_route",
+                "gw.toml:5:1: crypto_map[0].peer: unknown key \"peer\"; expected one of: name, sequence, match, peers, ike_version, ikev1_transform_sets, ikev2_proposals, pfs, lifetime_seconds, lifetime_kilobytes, connection_type, replay_window, nat_t, reverse_route, phase1_mode",
             ],
         );
     }
@@ -649,6 +649,44 @@ ikev1_pre_shared_key_file = "/etc/ferrogate/psk/x"
 "#,
             &[
                 "gw.toml:5:29: tunnel_group[0].ikev1_pre_shared_key_file: set either ikev1_pre_shared_key or ikev1_pre_shared_key_file, not both",
+            ],
+        );
+    }
+
+    #[test]
+    fn aggressive_mode_needs_the_global_opt_in() {
+        check(
+            r#"[[crypto_map]]
+name = "m"
+sequence = 20
+match = "acl"
+peers = ["192.0.2.3"]
+ikev2_proposals = ["p"]
+phase1_mode = "aggressive"
+"#,
+            &[
+                "gw.toml:7:15: crypto_map[0].phase1_mode: IKEv1 Aggressive Mode is disabled; set [ike] ikev1_aggressive_mode = true to allow it (its pre-shared-key hash can be cracked offline) or use \"main\"",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_phase1_mode() {
+        check(
+            r#"[ike]
+ikev1_aggressive_mode = true
+
+[[crypto_map]]
+name = "m"
+sequence = 20
+match = "acl"
+peers = ["192.0.2.3"]
+ikev2_proposals = ["p"]
+phase1_mode = "quick"
+"#,
+            &[
+                "gw.toml:2:25: warning: ike.ikev1_aggressive_mode: IKEv1 Aggressive Mode is enabled: with pre-shared keys its second message exposes a hash of the key that an eavesdropper can crack offline",
+                "gw.toml:10:15: crypto_map[0].phase1_mode: unknown IKEv1 phase-1 mode \"quick\"; expected one of: main, aggressive",
             ],
         );
     }

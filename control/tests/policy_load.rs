@@ -9,8 +9,8 @@ mod policy {
 
     use control::policy::{
         AclAction, AclProtocol, AddressSpec, ConnectionType, DhGroup, EspEncryption, EspIntegrity,
-        IkeEncryption, IkeIntegrity, IkeVersion, Keepalive, KilobyteLifetime, Loaded, MapKey,
-        PolicyConfig, PoolRange, Prf, Secret, parse,
+        IkeEncryption, IkeIntegrity, IkeVersion, Ikev1Phase1Mode, Keepalive, KilobyteLifetime,
+        Loaded, MapKey, PolicyConfig, PoolRange, Prf, Secret, parse,
     };
     use dataplane::spd::{Action, PolicyId, PortRange};
     use proptest::prelude::*;
@@ -748,5 +748,73 @@ connection_type = "originate-only"
                 }
             }
         }
+    }
+
+    #[test]
+    fn ikev1_aggressive_mode_opt_in_warns_and_round_trips() {
+        let text = r#"
+[ike]
+ikev1_aggressive_mode = true
+
+[[access_list]]
+name = "a"
+rules = [{ action = "permit", protocol = "ip", src = "10.0.0.0/24", dst = "10.1.0.0/16" }]
+
+[[transform_set]]
+name = "ts"
+encryption = "esp-aes-256"
+integrity = "esp-sha256-hmac"
+
+[[crypto_map]]
+name = "m"
+sequence = 10
+match = "a"
+peers = ["192.0.2.2"]
+ike_version = ["ikev1"]
+ikev1_transform_sets = ["ts"]
+phase1_mode = "aggressive"
+
+[[crypto_map]]
+name = "m"
+sequence = 20
+match = "a"
+peers = ["192.0.2.3"]
+ike_version = ["ikev1"]
+ikev1_transform_sets = ["ts"]
+phase1_mode = "main"
+
+[[tunnel_group]]
+name = "DefaultL2LGroup"
+type = "ipsec-l2l"
+ikev1_pre_shared_key = "k"
+"#;
+        let l = load(text);
+        assert!(l.config.ike.ikev1_aggressive_mode);
+        let modes: Vec<Ikev1Phase1Mode> =
+            l.config.crypto_maps.iter().map(|m| m.phase1_mode).collect();
+        assert_eq!(modes, [Ikev1Phase1Mode::Aggressive, Ikev1Phase1Mode::Main]);
+        let w: Vec<String> = l.warnings.all().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            w,
+            [
+                "gw.toml:3:25: warning: ike.ikev1_aggressive_mode: IKEv1 Aggressive Mode is enabled: with pre-shared keys its second message exposes a hash of the key that an eavesdropper can crack offline"
+            ]
+        );
+        // Rendered and loaded again: the same settings (only the opt-ins are written).
+        let rendered = l.config.to_toml_with_secrets();
+        assert!(rendered.contains("ikev1_aggressive_mode = true"), "{rendered}");
+        assert_eq!(rendered.matches("phase1_mode = \"aggressive\"").count(), 1, "{rendered}");
+        assert!(!rendered.contains("phase1_mode = \"main\""), "{rendered}");
+        assert_eq!(load(&rendered).config, l.config);
+
+        // The default: Main Mode, no opt-in, no warning, nothing rendered.
+        let off = text
+            .replace("ikev1_aggressive_mode = true\n", "")
+            .replace("phase1_mode = \"aggressive\"\n", "");
+        let l = load(&off);
+        assert!(!l.config.ike.ikev1_aggressive_mode);
+        assert!(l.config.crypto_maps.iter().all(|m| m.phase1_mode == Ikev1Phase1Mode::Main));
+        assert!(l.warnings.is_empty(), "{}", l.warnings);
+        assert!(!l.config.to_toml().contains("aggressive"));
     }
 }

@@ -8,9 +8,19 @@
 //!   peer`), both on UDP 500; NAT traversal floats to 4500 unless `set nat-t-disable`;
 //! - identities: ours is our address (ID_IPV4_ADDR / ID_IPV6_ADDR); the peer's is not
 //!   fixed: with pre-shared keys the key is chosen by the peer's address;
-//! - authentication: the LAN-to-LAN tunnel group's `ikev1 pre-shared-key` (its address,
-//!   else `DefaultL2LGroup`);
-//! - phase 1: one [`Phase1Policy`] per `crypto ikev1 policy`, by priority;
+//! - authentication: the LAN-to-LAN tunnel group's (its address, else `DefaultL2LGroup`)
+//!   `ikev1 pre-shared-key` for `authentication pre-share` policies, its `trustpoint` for
+//!   `authentication rsa-sig` ones: our certificate and key sign, the trustpoint's CAs
+//!   check the peer's certificate and `peer-id-validate` its identity, loaded as for IKEv2
+//!   ([`super::ikev2_peers`]). The key decides the signature method: RSA signs with
+//!   RSA-SIG, a P-256 or P-384 key with ECDSA (RFC 4754) — an `rsa-sig` policy with an EC
+//!   key means ECDSA, the ASA's keyword being kept. A group with only a trustpoint needs
+//!   no pre-shared key (its pre-share policies are then not offered), and one with only a
+//!   key does not offer the rsa-sig policies;
+//! - phase 1: one [`Phase1Policy`] per `crypto ikev1 policy`, by priority, in the entry's
+//!   `set ikev1 phase1-mode` (Main Mode unless `aggressive`); Aggressive Mode is answered
+//!   and initiated only with `[ike] ikev1_aggressive_mode` (the loader refuses an
+//!   aggressive entry without it);
 //! - phase 2: one [`Phase2Policy`] per `set ikev1 transform-set`, in the entry's order, with
 //!   the entry's `set pfs` group and `set security-association lifetime` (the loader fills
 //!   in the defaults);
@@ -18,15 +28,14 @@
 //!   ([`super::ikev2_peers::acl_selectors`]);
 //! - timers: the tunnel group's `isakmp keepalive` (DPD) and the `[ike]` retransmissions.
 //!
-//! Phase 1 runs in Main Mode: the policy model has no Aggressive Mode setting, and
-//! Aggressive Mode with a pre-shared key exposes a hash an eavesdropper can attack.
+//! Aggressive Mode with a pre-shared key exposes a hash an eavesdropper can attack: the
+//! loader warns whenever it is enabled.
 //!
 //! # What is skipped
 //! As for IKEv2: an entry or peer that cannot be configured is left out with one line in
 //! [`Ikev1Plan::problems`]; a policy or transform set the implementation cannot run
-//! (`authentication rsa-sig`, which needs IKEv1 certificate wiring not done here; ciphers
-//! other than AES-CBC in phase 1; ESP ciphers or integrity the dataplane does not have;
-//! transport mode) is left out with a line in [`Ikev1Plan::warnings`]. Nothing here
+//! (ciphers other than AES-CBC in phase 1; ESP ciphers or integrity the dataplane does not
+//! have; transport mode) is left out with a line in [`Ikev1Plan::warnings`]. Nothing here
 //! panics or logs a key.
 
 use core::net::{IpAddr, SocketAddr};
@@ -35,17 +44,20 @@ use core::time::Duration;
 use crate::crypto::{DhGroup as SuiteDhGroup, WeakGroups};
 use crate::ikev1::keys::HashAlg;
 use crate::ikev1::proposal::{AuthMethod, EncapMode, Phase1Policy, Phase2Policy, esp_transform};
-use crate::ikev1::sa::{Dpd, Ikev1Config, Phase1Mode};
+use crate::ikev1::sa::{Dpd, Ikev1Certificates, Ikev1Config, Phase1Mode};
 use crate::ikev1::wire::{Identification, esp_id, p2attr};
-use crate::ikev2::sa::Psk;
+use crate::ikev2::sa::{LocalCertificate, PeerCertificate, Psk};
 use crate::ikev2::selectors::PolicySelectors;
 use crate::retransmit::RetransmitPolicy;
 
-use super::ikev2_peers::{IKE_PORT, InterfaceAddr, ReadSecret, acl_selectors};
+use super::ikev2_peers::{
+    IKE_PORT, InterfaceAddr, ReadSecret, TrustpointCache, acl_selectors, cached_trustpoint,
+    peer_id_check,
+};
 use super::{
     ConnectionType, CryptoMapEntry, DEFAULT_L2L_GROUP, EspEncryption, EspIntegrity, IkeEncryption,
-    IkeVersion, Ikev1Authentication, IpsecMode, Keepalive, KilobyteLifetime, PolicyConfig, Prf,
-    TransformSet, TunnelGroupType,
+    IkeVersion, Ikev1Authentication, Ikev1Phase1Mode, IpsecMode, Keepalive, KilobyteLifetime,
+    PolicyConfig, Prf, TransformSet, TunnelGroup, TunnelGroupType,
 };
 
 /// Unanswered R-U-THEREs after the first before the peer is declared dead (the ASA has
@@ -111,7 +123,8 @@ pub fn ikev1_plan(
 ) -> Ikev1Plan {
     let mut plan = Ikev1Plan::default();
     // Built on first use, so that a config without IKEv1 maps gets no warnings about them.
-    let mut phase1: Option<Vec<Phase1Policy>> = None;
+    let mut phase1: Option<Vec<OfferedPhase1>> = None;
+    let trustpoints = TrustpointCache::new(Vec::new());
     for entry in &policy.crypto_maps {
         if !entry.uses(IkeVersion::Ikev1) {
             continue;
@@ -149,6 +162,7 @@ pub fn ikev1_plan(
                 policy,
                 interface_addr,
                 read_secret,
+                &trustpoints,
                 &applied.interface,
                 peer,
                 &shared,
@@ -172,12 +186,22 @@ pub fn ikev1_plan(
     plan
 }
 
+/// A phase-1 policy and how it authenticates: a signature policy's method is settled per
+/// peer, by the key of its tunnel group's trustpoint.
+#[derive(Clone)]
+struct OfferedPhase1 {
+    authentication: Ikev1Authentication,
+    /// With [`AuthMethod::Psk`] until the peer's key is known.
+    policy: Phase1Policy,
+}
+
 /// What every peer of one entry shares.
 struct Shared {
-    phase1: Vec<Phase1Policy>,
+    phase1: Vec<OfferedPhase1>,
     phase2: Vec<Phase2Policy>,
     selectors: PolicySelectors,
     nat_traversal: bool,
+    mode: Phase1Mode,
 }
 
 fn weak_groups(policy: &PolicyConfig) -> WeakGroups {
@@ -188,7 +212,7 @@ fn weak_groups(policy: &PolicyConfig) -> WeakGroups {
 fn entry_shared(
     policy: &PolicyConfig,
     entry: &CryptoMapEntry,
-    phase1: &[Phase1Policy],
+    phase1: &[OfferedPhase1],
     label: &str,
     warnings: &mut Vec<String>,
 ) -> Result<Shared, String> {
@@ -234,7 +258,11 @@ fn entry_shared(
     if phase1.is_empty() {
         return Err("no usable crypto ikev1 policy".into());
     }
-    Ok(Shared { phase1: phase1.to_vec(), phase2, selectors, nat_traversal: entry.nat_t })
+    let mode = match entry.phase1_mode {
+        Ikev1Phase1Mode::Main => Phase1Mode::Main,
+        Ikev1Phase1Mode::Aggressive => Phase1Mode::Aggressive,
+    };
+    Ok(Shared { phase1: phase1.to_vec(), phase2, selectors, nat_traversal: entry.nat_t, mode })
 }
 
 /// One peer's configuration, or why there is none.
@@ -242,6 +270,7 @@ fn peer_config(
     policy: &PolicyConfig,
     interface_addr: InterfaceAddr<'_>,
     read_secret: ReadSecret<'_>,
+    trustpoints: &TrustpointCache,
     interface: &str,
     peer: IpAddr,
     shared: &Shared,
@@ -256,14 +285,47 @@ fn peer_config(
     let local = interface_addr(interface, peer)
         .filter(|a| a.is_ipv6() == peer.is_ipv6())
         .ok_or_else(|| format!("interface {interface} has no {family} address"))?;
-    let secret = tg
-        .ikev1_pre_shared_key
-        .as_ref()
-        .ok_or_else(|| format!("tunnel-group {} has no ikev1 pre-shared-key", tg.name))?;
-    let key = read_secret(secret)
-        .map_err(|e| format!("tunnel-group {} ikev1 pre-shared-key: {e}", tg.name))?;
-    if key.is_empty() {
-        return Err(format!("tunnel-group {} ikev1 pre-shared-key is empty", tg.name));
+    let wants = |a| shared.phase1.iter().any(|p| p.authentication == a);
+    let certificates = if wants(Ikev1Authentication::RsaSig) {
+        certificates(policy, trustpoints, tg, tg.ikev1_pre_shared_key.is_none())?
+    } else {
+        None
+    };
+    // A group with only a trustpoint has no key: an empty one that nothing uses (the
+    // pre-share policies are not offered to it).
+    let psk = match (&tg.ikev1_pre_shared_key, &certificates) {
+        (None, Some(_)) => Psk::new(&[]),
+        (None, None) => {
+            return Err(format!("tunnel-group {} has no ikev1 pre-shared-key", tg.name));
+        }
+        (Some(secret), _) => {
+            let key = read_secret(secret)
+                .map_err(|e| format!("tunnel-group {} ikev1 pre-shared-key: {e}", tg.name))?;
+            if key.is_empty() {
+                return Err(format!("tunnel-group {} ikev1 pre-shared-key is empty", tg.name));
+            }
+            Psk::new(&key)
+        }
+    };
+    let has_psk = !psk.as_bytes().is_empty();
+    let sig_method = certificates.as_ref().and_then(Ikev1Certificates::method);
+    let phase1: Vec<Phase1Policy> = shared
+        .phase1
+        .iter()
+        .filter_map(|o| match (o.authentication, sig_method) {
+            (Ikev1Authentication::PreShare, _) if has_psk => Some(o.policy),
+            (Ikev1Authentication::RsaSig, Some(auth)) => Some(Phase1Policy { auth, ..o.policy }),
+            _ => None,
+        })
+        .collect();
+    // Only possible with a key and no trustpoint: a group with neither failed above, and
+    // one with certificates had rsa-sig policies to load them for.
+    if phase1.is_empty() {
+        return Err(format!(
+            "no usable crypto ikev1 policy: tunnel-group {} has no trustpoint for the rsa-sig \
+             policies and there is no pre-share policy",
+            tg.name
+        ));
     }
     let dpd = match tg.keepalive {
         Keepalive::Disabled => None,
@@ -278,12 +340,12 @@ fn peer_config(
         peer: SocketAddr::new(peer, IKE_PORT),
         local_id: Identification::address(local),
         remote_id: None,
-        psk: Psk::new(&key),
-        certificates: None,
+        psk,
+        certificates,
         remote_access: None,
-        phase1: shared.phase1.clone(),
-        mode: Phase1Mode::Main,
-        allow_aggressive: false,
+        phase1,
+        mode: shared.mode,
+        allow_aggressive: policy.ike.ikev1_aggressive_mode,
         phase2: shared.phase2.clone(),
         selectors: shared.selectors.clone(),
         dpd,
@@ -295,6 +357,36 @@ fn peer_config(
     };
     cfg.validate().map_err(|e| format!("configuration rejected: {e}"))?;
     Ok(cfg)
+}
+
+/// The tunnel group's trustpoint as IKEv1 certificates, for its `rsa-sig` policies. Without
+/// a trustpoint that is a problem only when the group has nothing else (`required`).
+fn certificates(
+    policy: &PolicyConfig,
+    trustpoints: &TrustpointCache,
+    tg: &TunnelGroup,
+    required: bool,
+) -> Result<Option<Ikev1Certificates>, String> {
+    let Some(name) = tg.trustpoint.as_deref() else {
+        return if required {
+            Err(format!("tunnel-group {} has no ikev1 pre-shared-key (and no trustpoint)", tg.name))
+        } else {
+            Ok(None)
+        };
+    };
+    let tp = cached_trustpoint(policy, trustpoints, name)?;
+    let cred = tp.credential.ok_or_else(|| {
+        format!(
+            "trustpoint {name} has no certificate and private key (needed by tunnel-group {} \
+             for ikev1 rsa-sig authentication)",
+            tg.name
+        )
+    })?;
+    Ok(Some(Ikev1Certificates {
+        local: LocalCertificate::new(cred),
+        // The peer is whoever its certificate says, within the ID rule (as for IKEv2).
+        remote: PeerCertificate::new(tp.store, peer_id_check(tg.peer_id_validate)),
+    }))
 }
 
 /// `[ike]` retransmission, as the IKEv2 plan sets it: the interval and count configured,
@@ -322,17 +414,10 @@ fn hash_alg(h: Prf) -> HashAlg {
 
 /// One phase-1 policy per `crypto ikev1 policy`, in priority order, without those the
 /// implementation cannot run (each with a warning).
-fn phase1_policies(policy: &PolicyConfig, warnings: &mut Vec<String>) -> Vec<Phase1Policy> {
+fn phase1_policies(policy: &PolicyConfig, warnings: &mut Vec<String>) -> Vec<OfferedPhase1> {
     let mut out = Vec::with_capacity(policy.ikev1_policies.len());
     for p in &policy.ikev1_policies {
         let what = format!("crypto ikev1 policy {}", p.priority);
-        if p.authentication != Ikev1Authentication::PreShare {
-            warnings.push(format!(
-                "{what}: authentication {} is not implemented for IKEv1 peers yet; not offered",
-                p.authentication
-            ));
-            continue;
-        }
         let bits = match p.encryption {
             IkeEncryption::Aes | IkeEncryption::Aes192 | IkeEncryption::Aes256 => {
                 p.encryption.key_bits()
@@ -358,12 +443,15 @@ fn phase1_policies(policy: &PolicyConfig, warnings: &mut Vec<String>) -> Vec<Pha
             ));
             continue;
         }
-        out.push(Phase1Policy {
-            encryption_key_bits: bits,
-            hash: hash_alg(p.hash),
-            auth: AuthMethod::Psk,
-            group,
-            lifetime: Duration::from_secs(u64::from(p.lifetime_seconds)),
+        out.push(OfferedPhase1 {
+            authentication: p.authentication,
+            policy: Phase1Policy {
+                encryption_key_bits: bits,
+                hash: hash_alg(p.hash),
+                auth: AuthMethod::Psk,
+                group,
+                lifetime: Duration::from_secs(u64::from(p.lifetime_seconds)),
+            },
         });
     }
     out
@@ -629,7 +717,7 @@ ikev2_remote_pre_shared_key = "r"
         assert!(c.initial_contact);
         assert!(c.nat_traversal);
         assert_eq!(c.weak_groups, WeakGroups::Reject);
-        // Policies by priority: rsa-sig (5) and 3DES (20) left out.
+        // Policies by priority: rsa-sig (5, no trustpoint) and 3DES (20) left out.
         assert_eq!(
             c.phase1,
             [
@@ -707,12 +795,11 @@ ikev2_remote_pre_shared_key = "r"
         assert_eq!(
             p.problems,
             ["crypto map outside_map 20 peer 192.0.2.6: tunnel-group DefaultL2LGroup has no \
-              ikev1 pre-shared-key"]
+              ikev1 pre-shared-key (and no trustpoint)"]
         );
-        assert_eq!(p.warnings.len(), 3, "{:?}", p.warnings);
-        assert!(p.warnings[0].starts_with("crypto ikev1 policy 5: authentication rsa-sig"));
-        assert!(p.warnings[1].starts_with("crypto ikev1 policy 20: encryption 3des"));
-        assert!(p.warnings[2].starts_with("crypto map outside_map 20: transform-set ts-3des:"));
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+        assert!(p.warnings[0].starts_with("crypto ikev1 policy 20: encryption 3des"));
+        assert!(p.warnings[1].starts_with("crypto map outside_map 20: transform-set ts-3des:"));
         for line in p.problems.iter().chain(&p.warnings) {
             assert!(!line.contains("branch-key") && !line.contains("mixed-from-file"), "{line}");
         }
@@ -730,12 +817,18 @@ ikev2_remote_pre_shared_key = "r"
         assert!(p.entries.is_empty());
         assert!(p.problems.iter().any(|l| l.ends_with("interface outside has no IPv4 address")));
 
-        // Only the rsa-sig policy left: nothing to offer in phase 1.
+        // Only the rsa-sig policy left and no trustpoint: nothing to offer in phase 1.
         let mut policy = load(BASE);
         policy.ikev1_policies.retain(|p| p.authentication == Ikev1Authentication::RsaSig);
         let p = ikev1_plan(&policy, &outside_v4, &secrets);
         assert!(p.entries.is_empty());
-        assert!(p.problems.iter().all(|l| l.ends_with("no usable crypto ikev1 policy")));
+        assert_eq!(p.problems.len(), 3, "{:?}", p.problems);
+        assert!(
+            p.problems.iter().all(|l| l.contains("no usable crypto ikev1 policy: tunnel-group")
+                && l.contains("has no trustpoint for the rsa-sig policies")),
+            "{:?}",
+            p.problems
+        );
     }
 
     #[test]
@@ -774,5 +867,146 @@ ikev2_remote_pre_shared_key = "r"
         let e = p.entries.iter().find(|e| e.sequence == 20);
         assert_eq!(e.map(|e| e.peers[0].phase2[0].pfs), Some(Some(SuiteDhGroup::Modp1536)));
         assert_eq!(e.map(|e| e.peers[0].weak_groups), Some(WeakGroups::Allow));
+    }
+    /// A file of the test PKI (`control/tests/data/pki`), as an absolute path.
+    fn pki(name: &str) -> String {
+        format!("{}/tests/data/pki/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// [`BASE`] with a trustpoint `site` (`ca`; our `cert` and `key` when given) on the
+    /// tunnel group of 192.0.2.5, which keeps its key unless `drop_key`.
+    fn with_trustpoint(ca: &str, ours: Option<(&str, &str)>, drop_key: bool) -> String {
+        let mut tp =
+            format!("[[trustpoint]]\nname = \"site\"\nca_certificates = [\"{}\"]\n", pki(ca));
+        if let Some((cert, key)) = ours {
+            tp.push_str(&format!(
+                "certificate = \"{}\"\nprivate_key = \"{}\"\n",
+                pki(cert),
+                pki(key)
+            ));
+        }
+        let old = "ikev1_pre_shared_key = \"branch-key\"\n";
+        assert!(BASE.contains(old));
+        let group = if drop_key {
+            "trustpoint = \"site\"\n".to_owned()
+        } else {
+            format!("{old}trustpoint = \"site\"\n")
+        };
+        format!("{tp}\n{}", BASE.replace(old, &group))
+    }
+
+    fn branch(p: &Ikev1Plan) -> &Ikev1Config {
+        match p.peers_at("192.0.2.5".parse().unwrap_or(OUR_V4)).next() {
+            Some((_, c)) => c,
+            None => panic!("192.0.2.5 not configured: {:?}", p.problems),
+        }
+    }
+
+    #[test]
+    fn rsa_sig_policies_sign_with_the_trustpoints_key() {
+        let text = with_trustpoint("rsa-ca.pem", Some(("rsa-leaf.pem", "rsa-leaf.key.pem")), false);
+        let mut policy = load(&text);
+        for tg in policy.tunnel_groups.iter_mut().filter(|t| t.name == "192.0.2.5") {
+            tg.peer_id_validate = crate::policy::PeerIdValidate::Required;
+        }
+        let p = ikev1_plan(&policy, &outside_v4, &secrets);
+        let c = branch(&p);
+        assert!(c.validate().is_ok());
+        // The group keeps its key: the rsa-sig policy (5) first, the pre-share ones after.
+        let auths: Vec<AuthMethod> = c.phase1.iter().map(|p| p.auth).collect();
+        assert_eq!(auths, [AuthMethod::RsaSig, AuthMethod::Psk, AuthMethod::Psk]);
+        assert_eq!(c.phase1[0].group, SuiteDhGroup::Modp2048);
+        assert_eq!(c.psk.as_bytes(), b"branch-key");
+        let Some(certs) = &c.certificates else { panic!("no certificates: {c:?}") };
+        assert_eq!(certs.method(), Some(AuthMethod::RsaSig));
+        let subjects: Vec<&str> =
+            certs.remote.trust.anchors().iter().map(|a| a.subject()).collect();
+        assert_eq!(subjects, ["CN=RSA Root CA,O=ferrogate test,C=XX"]);
+        assert_eq!(certs.remote.id_check, crate::ikev2::sa::PeerIdCheck::Required);
+        assert_eq!(certs.local.credentials.len(), 1);
+        // The group without a trustpoint (192.0.2.7) is not offered the rsa-sig policy.
+        let mixed = p.peers_at("192.0.2.7".parse().unwrap_or(OUR_V4)).next();
+        let Some((_, mixed)) = mixed else { panic!("192.0.2.7: {:?}", p.problems) };
+        assert!(mixed.certificates.is_none());
+        assert!(mixed.phase1.iter().all(|p| p.auth == AuthMethod::Psk));
+        for line in p.problems.iter().chain(&p.warnings) {
+            assert!(!line.contains("branch-key"), "{line}");
+        }
+    }
+
+    #[test]
+    fn ec_keys_make_rsa_sig_policies_ecdsa_and_no_key_is_needed() {
+        for (ca, leaf, key, method) in [
+            ("ecp256-ca.pem", "ecp256-leaf.pem", "ecp256-leaf.key.pem", AuthMethod::EcdsaSig(256)),
+            ("ecp384-ca.pem", "ecp384-leaf.pem", "ecp384-leaf.key.pem", AuthMethod::EcdsaSig(384)),
+        ] {
+            let text = with_trustpoint(ca, Some((leaf, key)), true);
+            let p = ikev1_plan(&load(&text), &outside_v4, &secrets);
+            let c = branch(&p);
+            assert!(c.validate().is_ok(), "{leaf}");
+            // Certificates only: no key, and only the rsa-sig policy offered, as ECDSA.
+            assert!(c.psk.as_bytes().is_empty());
+            let auths: Vec<AuthMethod> = c.phase1.iter().map(|p| p.auth).collect();
+            assert_eq!(auths, [method], "{leaf}");
+            assert_eq!(c.certificates.as_ref().and_then(Ikev1Certificates::method), Some(method));
+        }
+    }
+
+    #[test]
+    fn unusable_trustpoints_are_problems() {
+        // No certificate of ours in the trustpoint.
+        let p =
+            ikev1_plan(&load(&with_trustpoint("rsa-ca.pem", None, true)), &outside_v4, &secrets);
+        assert!(p.peers_at("192.0.2.5".parse().unwrap_or(OUR_V4)).next().is_none());
+        assert!(
+            p.problems.iter().any(|l| l.starts_with(
+                "crypto map outside_map 20 peer 192.0.2.5: trustpoint site has no certificate \
+                 and private key (needed by tunnel-group 192.0.2.5 for ikev1 rsa-sig"
+            )),
+            "{:?}",
+            p.problems
+        );
+        // Unreadable files: the trustpoint's error, read once for every peer using it.
+        let text = with_trustpoint("rsa-ca.pem", Some(("rsa-leaf.pem", "missing-key.pem")), false);
+        let p = ikev1_plan(&load(&text), &outside_v4, &secrets);
+        assert!(
+            p.problems.iter().any(
+                |l| l.starts_with("crypto map outside_map 20 peer 192.0.2.5: trustpoint site:")
+            ),
+            "{:?}",
+            p.problems
+        );
+        // Neither key nor trustpoint.
+        let mut policy = load(BASE);
+        for tg in policy.tunnel_groups.iter_mut().filter(|t| t.name == "192.0.2.5") {
+            tg.ikev1_pre_shared_key = None;
+        }
+        let p = ikev1_plan(&policy, &outside_v4, &secrets);
+        assert!(p.problems.iter().any(|l| l.ends_with(
+            "192.0.2.5: tunnel-group 192.0.2.5 has no ikev1 pre-shared-key (and no trustpoint)"
+        )));
+    }
+
+    #[test]
+    fn aggressive_mode_follows_the_entry_and_the_global_opt_in() {
+        let p = ikev1_plan(&load(BASE), &outside_v4, &secrets);
+        assert!(p.configs().all(|c| c.mode == Phase1Mode::Main && !c.allow_aggressive));
+
+        // The global alone: answered, not initiated.
+        let on = BASE.replace("[ike]\n", "[ike]\nikev1_aggressive_mode = true\n");
+        let p = ikev1_plan(&load(&on), &outside_v4, &secrets);
+        assert!(p.configs().all(|c| c.mode == Phase1Mode::Main && c.allow_aggressive));
+
+        // An aggressive entry initiates with it; the other entry stays in Main Mode.
+        let entry = "connection_type = \"answer-only\"\n";
+        assert!(on.contains(entry));
+        let agg = on.replace(entry, &format!("{entry}phase1_mode = \"aggressive\"\n"));
+        let p = ikev1_plan(&load(&agg), &outside_v4, &secrets);
+        for e in &p.entries {
+            let want = if e.sequence == 30 { Phase1Mode::Aggressive } else { Phase1Mode::Main };
+            assert!(e.peers.iter().all(|c| c.mode == want && c.allow_aggressive), "{e:?}");
+            assert!(e.peers.iter().all(|c| c.validate().is_ok()));
+        }
+        assert_eq!(p.entries.len(), 2);
     }
 }

@@ -174,14 +174,50 @@ struct Cx<'a> {
     read_secret: ReadSecret<'a>,
     ike: &'a [LocalProposal],
     /// Trustpoints loaded so far, by name (failures too: each is read once).
-    trustpoints: &'a RefCell<Vec<(String, Result<LoadedTrustpoint, String>)>>,
+    trustpoints: &'a TrustpointCache,
 }
 
-/// A trustpoint's files, loaded and shared by the peers that use it.
+/// A trustpoint's files, loaded and shared by the peers that use it (IKEv1 peers too).
 #[derive(Clone)]
-struct LoadedTrustpoint {
-    store: Arc<TrustStore>,
-    credential: Option<Arc<Credential>>,
+pub(crate) struct LoadedTrustpoint {
+    /// The CAs peers' certificates are checked against.
+    pub(crate) store: Arc<TrustStore>,
+    /// Our certificate and key, where the trustpoint has them.
+    pub(crate) credential: Option<Arc<Credential>>,
+}
+
+/// Trustpoints loaded so far, by name (failures too: each is read once per plan).
+pub(crate) type TrustpointCache = RefCell<Vec<(String, Result<LoadedTrustpoint, String>)>>;
+
+/// Trustpoint `name` of the policy, loaded on first use and then taken from `cache`.
+pub(crate) fn cached_trustpoint(
+    policy: &PolicyConfig,
+    cache: &TrustpointCache,
+    name: &str,
+) -> Result<LoadedTrustpoint, String> {
+    if let Some((_, loaded)) = cache.borrow().iter().find(|(n, _)| n == name) {
+        return loaded.clone();
+    }
+    let loaded = match policy.trustpoints.iter().find(|t| t.name == name) {
+        None => Err(format!("trustpoint {name} does not exist")),
+        Some(tp) => load_trustpoint(tp)
+            .map(|l| LoadedTrustpoint {
+                store: Arc::new(l.store),
+                credential: l.credential.map(Arc::new),
+            })
+            .map_err(|e| format!("trustpoint {name}: {e}")),
+    };
+    cache.borrow_mut().push((name.to_owned(), loaded.clone()));
+    loaded
+}
+
+/// How a peer's certificate identity is checked (`peer-id-validate`).
+pub(crate) fn peer_id_check(v: PeerIdValidate) -> PeerIdCheck {
+    match v {
+        PeerIdValidate::Required => PeerIdCheck::Required,
+        PeerIdValidate::IfSupported | PeerIdValidate::Cert => PeerIdCheck::IfSupported,
+        PeerIdValidate::NoCheck => PeerIdCheck::NoCheck,
+    }
 }
 
 impl Cx<'_> {
@@ -341,11 +377,7 @@ impl Cx<'_> {
         let (remote_auth, psk_remote, remote_id) = match tg.ikev2_remote_authentication {
             Some(Ikev2Authentication::Certificate) => {
                 let (_, tp) = self.trustpoint(tg, Side::Remote)?;
-                let id_check = match tg.peer_id_validate {
-                    PeerIdValidate::Required => PeerIdCheck::Required,
-                    PeerIdValidate::IfSupported | PeerIdValidate::Cert => PeerIdCheck::IfSupported,
-                    PeerIdValidate::NoCheck => PeerIdCheck::NoCheck,
-                };
+                let id_check = peer_id_check(tg.peer_id_validate);
                 // The peer is whoever its certificate says, within the ID rule: no fixed
                 // identity (ASA peers and strongSwan default to their subject DN).
                 let pc = PeerCertificate::new(tp.store, id_check);
@@ -396,20 +428,7 @@ impl Cx<'_> {
                 side.name()
             )
         })?;
-        if let Some((_, loaded)) = self.trustpoints.borrow().iter().find(|(n, _)| n == name) {
-            return loaded.clone().map(|l| (name.to_owned(), l));
-        }
-        let loaded = match self.policy.trustpoints.iter().find(|t| t.name == name) {
-            None => Err(format!("trustpoint {name} does not exist")),
-            Some(tp) => load_trustpoint(tp)
-                .map(|l| LoadedTrustpoint {
-                    store: Arc::new(l.store),
-                    credential: l.credential.map(Arc::new),
-                })
-                .map_err(|e| format!("trustpoint {name}: {e}")),
-        };
-        self.trustpoints.borrow_mut().push((name.to_owned(), loaded.clone()));
-        loaded.map(|l| (name.to_owned(), l))
+        cached_trustpoint(self.policy, self.trustpoints, name).map(|l| (name.to_owned(), l))
     }
 
     /// The tunnel group's key for one side.

@@ -122,6 +122,11 @@ pub struct IkeGlobals {
     pub max_half_open_per_peer: u32,
     /// Accept inbound traffic only on the first SA of a pair of peers, as the ASA does.
     pub single_sa: bool,
+    /// Allow IKEv1 Aggressive Mode: answer it, and initiate it where a crypto map entry
+    /// sets `phase1_mode = "aggressive"` (the inverse of `crypto ikev1 am-disable`). Off by
+    /// default: with a pre-shared key its second message exposes a crackable hash of the
+    /// key.
+    pub ikev1_aggressive_mode: bool,
 }
 
 impl Default for IkeGlobals {
@@ -138,6 +143,7 @@ impl Default for IkeGlobals {
             max_half_open: 10000,
             max_half_open_per_peer: 50,
             single_sa: false,
+            ikev1_aggressive_mode: false,
         }
     }
 }
@@ -147,7 +153,8 @@ keyword_enum! {
     pub enum Ikev1Authentication {
         /// Pre-shared key.
         PreShare = "pre-share",
-        /// RSA signatures with certificates.
+        /// Signatures with certificates: the trustpoint's key decides the method, RSA or
+        /// ECDSA (an EC key signs with ECDSA; the ASA's keyword is kept).
         RsaSig = "rsa-sig",
     }
 }
@@ -243,6 +250,18 @@ keyword_enum! {
     }
 }
 
+keyword_enum! {
+    /// `crypto map NAME SEQ set ikev1 phase1-mode`: the IKEv1 phase-1 exchange we initiate.
+    pub enum Ikev1Phase1Mode {
+        /// Main Mode (six messages, identities encrypted; the default).
+        Main = "main",
+        /// Aggressive Mode (three messages). Needs `[ike] ikev1_aggressive_mode = true`: with
+        /// a pre-shared key its second message carries a hash of the key an eavesdropper can
+        /// attack offline.
+        Aggressive = "aggressive",
+    }
+}
+
 /// `set security-association lifetime kilobytes N|unlimited`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KilobyteLifetime {
@@ -283,6 +302,9 @@ pub struct CryptoMapEntry {
     pub nat_t: bool,
     /// `set reverse-route`.
     pub reverse_route: bool,
+    /// `set ikev1 phase1-mode`: the phase-1 exchange we initiate IKEv1 with (Aggressive
+    /// only where `[ike] ikev1_aggressive_mode` is on).
+    pub phase1_mode: Ikev1Phase1Mode,
 }
 
 impl CryptoMapEntry {

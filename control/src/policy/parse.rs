@@ -179,6 +179,7 @@ pub(crate) fn read<'a>(
         s.ike = parse_crypto::ike_globals(&mut ctx, t, v.span());
     }
     let weak_ok = s.ike.allow_weak_dh;
+    let aggressive_ok = s.ike.ikev1_aggressive_mode;
 
     for (k, v) in root.iter() {
         let key: &str = k.get_ref();
@@ -225,7 +226,9 @@ pub(crate) fn read<'a>(
             }
             "crypto_map" => {
                 for (i, t, span) in array_of_tables(&mut ctx, key, v) {
-                    if let Some(m) = parse_maps::crypto_map(&mut ctx, t, span, i, weak_ok) {
+                    if let Some(m) =
+                        parse_maps::crypto_map(&mut ctx, t, span, i, weak_ok, aggressive_ok)
+                    {
                         s.crypto_maps.push(m);
                     }
                 }

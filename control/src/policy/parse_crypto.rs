@@ -89,12 +89,24 @@ pub(crate) fn ike_globals(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) ->
         "max_half_open",
         "max_half_open_per_peer",
         "single_sa",
+        "ikev1_aggressive_mode",
     ];
     let mut t = Tbl::new(ctx, table, span, "ike".into(), KNOWN);
     let mut g = IkeGlobals::default();
     let u = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
     if let Some(b) = t.boolean(ctx, "allow_weak_dh") {
         g.allow_weak_dh = b;
+    }
+    if let Some(b) = t.boolean(ctx, "ikev1_aggressive_mode") {
+        g.ikev1_aggressive_mode = b;
+        if b {
+            t.warn(
+                ctx,
+                "ikev1_aggressive_mode",
+                "IKEv1 Aggressive Mode is enabled: with pre-shared keys its second message \
+                 exposes a hash of the key that an eavesdropper can crack offline",
+            );
+        }
     }
     if let Some(i) =
         t.keyword(ctx, "identity", "identity", IkeIdentity::from_keyword, &IkeIdentity::expected())

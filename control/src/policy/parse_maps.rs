@@ -6,7 +6,7 @@ use toml::de::DeTable;
 
 use super::model::{
     ConnectionType, CryptoInterface, CryptoMapEntry, DfBit, Fragmentation, IkeVersion,
-    KilobyteLifetime,
+    Ikev1Phase1Mode, KilobyteLifetime,
 };
 use super::parse::Located;
 use super::parse_crypto::{LIFETIME_MAX, LIFETIME_MIN, dh_group};
@@ -32,6 +32,7 @@ pub(crate) fn crypto_map(
     span: Span,
     index: usize,
     allow_weak: bool,
+    aggressive_ok: bool,
 ) -> Option<Located<CryptoMapEntry>> {
     const KNOWN: &[&str] = &[
         "name",
@@ -48,6 +49,7 @@ pub(crate) fn crypto_map(
         "replay_window",
         "nat_t",
         "reverse_route",
+        "phase1_mode",
     ];
     let mut t = Tbl::new(ctx, table, span, format!("crypto_map[{index}]"), KNOWN);
     let name = t.req_string(ctx, "name");
@@ -192,6 +194,24 @@ pub(crate) fn crypto_map(
     };
     let nat_t = t.boolean(ctx, "nat_t").unwrap_or(true);
     let reverse_route = t.boolean(ctx, "reverse_route").unwrap_or(false);
+    let phase1_mode = t
+        .keyword(
+            ctx,
+            "phase1_mode",
+            "IKEv1 phase-1 mode",
+            Ikev1Phase1Mode::from_keyword,
+            &Ikev1Phase1Mode::expected(),
+        )
+        .map_or(Ikev1Phase1Mode::Main, |m| m.v);
+    // Initiating Aggressive Mode is as exposed as answering it: the global opt-in covers both.
+    if phase1_mode == Ikev1Phase1Mode::Aggressive && !aggressive_ok {
+        t.error(
+            ctx,
+            "phase1_mode",
+            "IKEv1 Aggressive Mode is disabled; set [ike] ikev1_aggressive_mode = true to allow \
+             it (its pre-shared-key hash can be cracked offline) or use \"main\"",
+        );
+    }
 
     let entry = CryptoMapEntry {
         name: name?.v,
@@ -208,6 +228,7 @@ pub(crate) fn crypto_map(
         replay_window,
         nat_t,
         reverse_route,
+        phase1_mode,
     };
     Some(Located::new(entry, "crypto_map", index, t))
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use super::acl::{AccessList, AclProtocol, port_range_text};
 use super::model::{
-    CryptoMapEntry, HaConfig, Keepalive, KilobyteLifetime, PolicyConfig, PoolRange, Secret,
-    TunnelGroup,
+    CryptoMapEntry, HaConfig, Ikev1Phase1Mode, Keepalive, KilobyteLifetime, PolicyConfig,
+    PoolRange, Secret, TunnelGroup,
 };
 
 /// What secrets look like in the default rendering.
@@ -134,6 +134,10 @@ fn crypto_map(o: &mut Out, m: &CryptoMapEntry) {
     o.kv("replay_window", m.replay_window.to_string());
     o.kv("nat_t", m.nat_t.to_string());
     o.kv("reverse_route", m.reverse_route.to_string());
+    // Only the opt-in is written: configurations without it render as before.
+    if m.phase1_mode != Ikev1Phase1Mode::Main {
+        o.kv("phase1_mode", q(m.phase1_mode.keyword()));
+    }
 }
 
 fn tunnel_group(o: &mut Out, g: &TunnelGroup) {
@@ -212,6 +216,9 @@ impl PolicyConfig {
         o.kv("max_half_open", g.max_half_open.to_string());
         o.kv("max_half_open_per_peer", g.max_half_open_per_peer.to_string());
         o.kv("single_sa", g.single_sa.to_string());
+        if g.ikev1_aggressive_mode {
+            o.kv("ikev1_aggressive_mode", "true");
+        }
         for a in &self.access_lists {
             access_list(&mut o, a);
         }
