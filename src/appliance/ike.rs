@@ -29,7 +29,9 @@ use control::failover::{
     Outcome as FailoverOutcome, PeerFailover, SaRef,
 };
 use control::ikev1::sa::Ikev1Config;
-use control::ikev2::sa::{ChildSa, Event, UnansweredRequest, IkeEndpoint, IkeSaInfo, PeerConfig, SaHandle};
+use control::ikev2::sa::{
+    ChildSa, Event, IkeEndpoint, IkeSaInfo, PeerConfig, SaHandle, UnansweredRequest,
+};
 use control::ikev2::selectors::to_prefixes;
 use control::policy::ikev1_peers::Ikev1Plan;
 use control::policy::ikev2_peers::{Ikev2Plan, MapEntryPlan};
