@@ -138,6 +138,7 @@ fn child_configs_are_sized_to_the_capture() {
         file_prefix: "fgb-test".into(),
         operator_socket: env.path("op.sock"),
         result: env.path("r.json"),
+        memif: None,
     };
     let profile = spec.profile().unwrap();
     assert!(u64::from(profile.mempool.mbufs) > w.packets + profile.mbufs_needed());
@@ -181,6 +182,7 @@ fn two_workers_get_one_capture_file_and_rx_queue_each_for_enc() {
         file_prefix: "fgb-test2".into(),
         operator_socket: env.path("op.sock"),
         result: env.path("r.json"),
+        memif: None,
     };
     let profile = spec.profile().unwrap();
     assert_eq!(profile.eal.worker_cores, [1, 2]);

@@ -1,14 +1,19 @@
-//! `ferrogate bench`: ESP throughput of the appliance on one core, with replayed traffic.
+//! `ferrogate bench`: ESP throughput of the appliance, with replayed traffic.
 //!
-//! Every case (direction × size × tunnels) writes its capture ([`traffic`]), then runs two
+//! Every case (transform × workers × size × direction × tunnels; `--matrix full` is the
+//! issue's 144) writes its capture ([`traffic`]), then runs two
 //! child processes of this binary (`bench --child SPEC`, [`case`]): the appliance on
 //! net_pcap (`infinite_rx`) → net_null, measured from its report after a warm-up, and the
 //! plain port-pair forwarder on the same capture (the I/O-only baseline). Each run is
 //! checked ([`results`]): a run that drops most of its packets is an error, not a number.
 //! The table goes to the terminal and, unless `--no-save`, to `benches/results/` as
-//! Markdown and JSON; the output ends with one `ferrogate SIZE DIR Mpps=N` line per case.
+//! Markdown and JSON, with SVG charts ([`plot`]) next to them; the output ends with one
+//! `ferrogate SIZE DIR Mpps=N` line per case.
 
 pub mod case;
+pub mod charts;
+pub mod latency;
+pub mod plot;
 pub mod results;
 pub mod topology;
 pub mod traffic;
@@ -29,12 +34,33 @@ use crate::esp_tool::sa_file::parse_transform;
 /// The default transform (the issue's target: AES-128-GCM with a 16-byte ICV).
 pub const DEFAULT_TRANSFORM: &str = "aes128gcm16";
 
+/// `--matrix full`: the tunnel counts of the reference run.
+pub const FULL_TUNNELS: [u32; 4] = [1, 1_000, 100_000, 1_000_000];
+/// `--matrix full`: worker lcores.
+pub const FULL_WORKERS: [u16; 2] = [1, 2];
+/// `--matrix full`: AES-128-GCM, AES-256-GCM, AES-128-CBC with HMAC-SHA-256-128.
+pub const FULL_TRANSFORMS: [&str; 3] = ["aes128gcm16", "aes256gcm16", "aes128-sha256"];
+
+/// Which set of cases the dimensions not given on the command line default to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Matrix {
+    /// enc,dec × 64,imix,1420 × 1 and 100,000 tunnels, one worker, AES-128-GCM.
+    Default,
+    /// enc,dec × 64,imix,1420 × 1/1,000/100,000/1,000,000 tunnels × 1 and 2 workers ×
+    /// aes128gcm16, aes256gcm16, aes128-sha256 (144 cases).
+    Full,
+}
+
 /// Arguments of `ferrogate bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// One tunnel, every size, both directions, short runs (under 2 minutes in all).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "matrix")]
     pub quick: bool,
+    /// The cases: `default`, or `full` (the reference run of scripts/bench.sh: 144 cases).
+    /// --dir, --size, --tunnels, --workers and --transform narrow it.
+    #[arg(long, value_enum, value_name = "SET")]
+    pub matrix: Option<Matrix>,
     /// Directions [default: enc,dec].
     #[arg(long = "dir", value_enum, value_delimiter = ',')]
     pub dirs: Vec<Dir>,
@@ -42,15 +68,17 @@ pub struct BenchArgs {
     /// FCS, 1420 is the IPv4 packet length [default: 64,imix,1420].
     #[arg(long = "size", value_enum, value_delimiter = ',')]
     pub sizes: Vec<Size>,
-    /// Tunnel counts [default: 1,100000; --quick: 1].
+    /// Tunnel counts [default: 1,100000; --quick: 1; --matrix full: 1,1000,100000,1000000].
     #[arg(long = "tunnels", value_delimiter = ',')]
     pub tunnels: Vec<u32>,
-    /// Worker lcores (1..=N; the main lcore 0 runs the control thread).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub workers: u16,
-    /// ESP transform as a strongSwan proposal: aes128gcm16, aes256gcm16, aes128-sha256, ...
-    #[arg(long, default_value = DEFAULT_TRANSFORM)]
-    pub transform: String,
+    /// Worker lcores, one or a list (each 1..=16; the main lcore 0 runs the control thread)
+    /// [default: 1; --matrix full: 1,2].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub workers: Vec<u16>,
+    /// ESP transforms as strongSwan proposals, one or a list: aes128gcm16, aes256gcm16,
+    /// aes128-sha256, ... [default: aes128gcm16; --matrix full: those three].
+    #[arg(long, value_delimiter = ',')]
+    pub transform: Vec<String>,
     /// Anti-replay window of the inbound SAs (0: anti-replay off).
     #[arg(long, default_value_t = 64)]
     pub replay_window: u32,
@@ -75,25 +103,54 @@ pub struct BenchArgs {
     /// Keep the generated captures, child specs and logs (their directory is printed).
     #[arg(long)]
     pub keep_temp: bool,
+    /// Do not write the SVG charts next to the tables.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// Skip the latency runs (`ferrogate gen` at --latency-rate through a ferrogate on
+    /// memif, one tunnel, per direction and size; never with --quick).
+    #[arg(long)]
+    pub no_latency: bool,
+    /// Packets per second of the latency runs.
+    #[arg(long, default_value_t = 10_000, value_name = "PPS",
+          value_parser = clap::value_parser!(u32).range(100..=1_000_000))]
+    pub latency_rate: u32,
     /// Internal: run one case described by this JSON file (a child process).
     #[arg(long, hide = true, value_name = "SPEC")]
     pub child: Option<PathBuf>,
 }
 
 /// One case to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseKey {
     pub size: Size,
     pub dir: Dir,
     pub tunnels: u32,
+    pub workers: u16,
+    /// strongSwan proposal keyword, lower case.
+    pub transform: String,
+}
+
+impl CaseKey {
+    /// A unique name: `64-enc-1000tun-1w-aes128gcm16`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}-{}-{}tun-{}w-{}",
+            self.size.label(),
+            self.dir.label(),
+            self.tunnels,
+            self.workers,
+            self.transform
+        )
+    }
 }
 
 /// The settings every case shares, after defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub cases: Vec<CaseKey>,
-    pub workers: u16,
-    pub transform: String,
+    /// Latency runs: direction and size, with the first case's transform, one tunnel.
+    pub latency: Vec<(Dir, Size)>,
+    pub latency_rate: u32,
     pub replay_window: u32,
     pub burst: u16,
     pub warmup_s: f64,
@@ -110,32 +167,72 @@ impl BenchArgs {
         } else {
             self.sizes.clone()
         };
-        let tunnels = match (&self.tunnels[..], self.quick) {
-            ([], true) => vec![1],
-            ([], false) => vec![1, 100_000],
-            (t, _) => t.to_vec(),
+        let full = self.matrix == Some(Matrix::Full);
+        let tunnels = match (&self.tunnels[..], self.quick, full) {
+            ([], true, _) => vec![1],
+            ([], false, true) => FULL_TUNNELS.to_vec(),
+            ([], false, false) => vec![1, 100_000],
+            (t, _, _) => t.to_vec(),
         };
         if let Some(&t) = tunnels.iter().find(|&&t| t == 0 || t > topology::MAX_TUNNELS) {
             bail!("--tunnels {t}: must be 1..={}", topology::MAX_TUNNELS);
         }
-        parse_transform(&self.transform).map_err(|e| anyhow::anyhow!("--transform: {e}"))?;
+        let workers = match (&self.workers[..], full) {
+            ([], true) => FULL_WORKERS.to_vec(),
+            ([], false) => vec![1],
+            (w, _) => w.to_vec(),
+        };
+        let transforms: Vec<String> = match (&self.transform[..], full) {
+            ([], true) => FULL_TRANSFORMS.iter().map(|t| (*t).to_owned()).collect(),
+            ([], false) => vec![DEFAULT_TRANSFORM.to_owned()],
+            (t, _) => t.iter().map(|t| t.trim().to_ascii_lowercase()).collect(),
+        };
+        for t in &transforms {
+            parse_transform(t).map_err(|e| anyhow::anyhow!("--transform {t}: {e}"))?;
+        }
         let secs = |v: Option<f64>, quick: f64, full: f64, flag: &str| match v {
             None => Ok(if self.quick { quick } else { full }),
             Some(s) if s.is_finite() && s > 0.0 && s < 3600.0 => Ok(s),
             Some(_) => Err(anyhow::anyhow!("--{flag} must be a positive number of seconds")),
         };
-        let mut cases = Vec::new();
-        for &size in &sizes {
-            for &dir in &dirs {
-                for &t in &tunnels {
-                    cases.push(CaseKey { size, dir, tunnels: t });
+        // Transform and workers outermost: one table section per setting, in the order the
+        // charts compare them. A dimension given twice on the command line runs once.
+        let mut cases: Vec<CaseKey> = Vec::new();
+        for transform in &transforms {
+            for &w in &workers {
+                for &size in &sizes {
+                    for &dir in &dirs {
+                        for &t in &tunnels {
+                            let key = CaseKey {
+                                size,
+                                dir,
+                                tunnels: t,
+                                workers: w,
+                                transform: transform.clone(),
+                            };
+                            if !cases.contains(&key) {
+                                cases.push(key);
+                            }
+                        }
+                    }
                 }
             }
         }
+        let latency = if self.quick || self.no_latency {
+            Vec::new()
+        } else {
+            let mut l: Vec<(Dir, Size)> = Vec::new();
+            for c in &cases {
+                if !l.contains(&(c.dir, c.size)) {
+                    l.push((c.dir, c.size));
+                }
+            }
+            l
+        };
         Ok(Settings {
             cases,
-            workers: self.workers,
-            transform: self.transform.to_ascii_lowercase(),
+            latency,
+            latency_rate: self.latency_rate,
             replay_window: self.replay_window,
             burst: self.burst,
             warmup_s: secs(self.warmup, 0.5, 1.0, "warmup")?,
@@ -170,25 +267,28 @@ pub fn main(args: &BenchArgs) -> ExitCode {
 pub fn run(args: &BenchArgs) -> anyhow::Result<Vec<CaseResult>> {
     let s = args.settings()?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if usize::from(s.workers) + 1 > cpus {
+    // A case whose workers this machine cannot give a core each is reported as skipped;
+    // when no case fits, that is a usage error.
+    let too_many = |w: u16| usize::from(w) + 1 > cpus;
+    if let Some(w) = s.cases.iter().map(|c| c.workers).find(|&w| too_many(w))
+        && s.cases.iter().all(|c| too_many(c.workers))
+    {
         bail!(
-            "--workers {} needs {} CPUs (main lcore 0 + workers 1..={}); this machine has {cpus}",
-            s.workers,
-            usize::from(s.workers) + 1,
-            s.workers
+            "--workers {w} needs {} CPUs (main lcore 0 + workers 1..={w}); this machine has \
+             {cpus}",
+            usize::from(w) + 1,
         );
     }
-    let transform = parse_transform(&s.transform).map_err(anyhow::Error::msg)?;
     let load_before = loadavg();
     let started = Instant::now();
     let stamp = utc_stamp(SystemTime::now());
     let cpu = cpu_model();
     eprintln!(
-        "ferrogate bench: {} case(s), {} worker(s), {}, replay window {}, warm-up {}s, \
+        "ferrogate bench: {} case(s), worker(s) {}, {}, replay window {}, warm-up {}s, \
          measured {}s; {cpu}; load average before: {load_before}",
         s.cases.len(),
-        s.workers,
-        s.transform,
+        list(s.cases.iter().map(|c| c.workers.to_string())),
+        list(s.cases.iter().map(|c| c.transform.clone())),
         s.replay_window,
         s.warmup_s,
         s.measure_s
@@ -205,15 +305,26 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Vec<CaseResult>> {
     for (i, key) in s.cases.iter().enumerate() {
         let dir = tmp.join(format!("case{i}"));
         std::fs::create_dir_all(&dir)?;
+        let transform = parse_transform(&key.transform).map_err(anyhow::Error::msg)?;
         let plan = Plan {
             dir: key.dir,
             size: key.size,
             tunnels: key.tunnels,
             transform,
             replay_window: s.replay_window,
-            queues: usize::from(s.workers),
+            queues: usize::from(key.workers),
         };
-        let row = run_case(&s, &plan, &dir, i);
+        let row = if too_many(key.workers) {
+            let mut row = empty_row(&s, key);
+            row.error = Some(format!(
+                "skipped: {} worker(s) need {} CPUs, this machine has {cpus}",
+                key.workers,
+                usize::from(key.workers) + 1
+            ));
+            row
+        } else {
+            run_case(&s, key, &plan, &dir, i)
+        };
         eprintln!(
             "[{}/{}] {}: {}",
             i + 1,
@@ -234,15 +345,67 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Vec<CaseResult>> {
     }
     results::compare_to_one_tunnel(&mut rows);
 
+    let mut lat_rows = Vec::with_capacity(s.latency.len());
+    let lat_transform = s.cases.first().map_or(DEFAULT_TRANSFORM, |c| c.transform.as_str());
+    for (i, &(d, size)) in s.latency.iter().enumerate() {
+        let dir = tmp.join(format!("latency{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let prefix = format!("fgb{}l{i}", std::process::id());
+        let r = latency::run_one(size, d, lat_transform, &s, &dir, &prefix);
+        eprintln!(
+            "[latency {}/{}] {} at {} pps: {}",
+            i + 1,
+            s.latency.len(),
+            r.label(),
+            r.rate_pps,
+            match (&r.error, r.p50_us, r.p99_us, r.p99_9_us) {
+                (Some(e), ..) => format!("ERROR: {e}"),
+                (None, Some(a), Some(b), Some(c)) => format!(
+                    "p50 {a:.1} µs, p99 {b:.1} µs, p99.9 {c:.1} µs, {} of {} lost",
+                    r.lost, r.sent
+                ),
+                _ => "no figures".into(),
+            }
+        );
+        lat_rows.push(r);
+        if !args.keep_temp {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
     let notes = notes(&s, &load_before, &cpu);
     println!();
     print!("{}", results::render_text(&rows));
     for n in &notes {
         println!("  {n}");
     }
+    if !lat_rows.is_empty() {
+        println!();
+        print!("{}", latency::render_text(&lat_rows));
+        println!("  {}", latency_note(&s));
+    }
     if !args.no_save {
-        let md = dir_save(&args.out_dir, &stamp, &s, &rows, &notes, &load_before, &cpu, started)?;
+        let md = dir_save(
+            &args.out_dir,
+            &stamp,
+            &s,
+            (&rows, &lat_rows),
+            &notes,
+            &load_before,
+            &cpu,
+            started,
+        )?;
         println!("saved {md}");
+        if !args.no_plots {
+            let mut all = charts::charts(&rows);
+            all.extend(charts::latency_charts(&lat_rows));
+            for chart in all {
+                let path = args.out_dir.join(format!("bench-{stamp}-{}.svg", chart.file));
+                std::fs::write(&path, plot::render(&chart.chart))
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("saved {}", path.display());
+            }
+        }
     }
     if args.keep_temp {
         println!("captures, specs and child logs kept in {}", tmp.display());
@@ -256,14 +419,25 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<Vec<CaseResult>> {
     Ok(rows)
 }
 
-/// Generates the traffic and runs both children of one case.
-fn run_case(s: &Settings, plan: &Plan, dir: &Path, index: usize) -> CaseResult {
-    let mut row = CaseResult {
-        size: plan.size,
-        dir: plan.dir,
-        tunnels: plan.tunnels,
-        workers: s.workers,
-        transform: s.transform.clone(),
+/// Distinct values in first-seen order, joined with commas.
+fn list(values: impl Iterator<Item = String>) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen.join(",")
+}
+
+/// A row with no figures yet.
+fn empty_row(s: &Settings, key: &CaseKey) -> CaseResult {
+    CaseResult {
+        size: key.size,
+        dir: key.dir,
+        tunnels: key.tunnels,
+        workers: key.workers,
+        transform: key.transform.clone(),
         replay_window: s.replay_window,
         pcap_packets: 0,
         mean_input_frame: 0.0,
@@ -271,12 +445,31 @@ fn run_case(s: &Settings, plan: &Plan, dir: &Path, index: usize) -> CaseResult {
         mpps: None,
         ns_per_packet: None,
         gbps: None,
+        l1_gbps: None,
         io_mpps: None,
         vs_one_tunnel_pct: None,
         appliance: Outcome::default(),
         io: None,
         error: None,
-    };
+    }
+}
+
+/// Generates the traffic and runs both children of one case.
+fn run_case(s: &Settings, key: &CaseKey, plan: &Plan, dir: &Path, index: usize) -> CaseResult {
+    let mut row = empty_row(s, key);
+    // The capture holds the fewest packets that reach every tunnel; with a million tunnels
+    // its mbufs alone take gigabytes. Refuse a case this machine cannot hold rather than
+    // push a shared machine into swapping or the OOM killer.
+    let need_mb = case::memory_estimate_mb(plan);
+    let have_mb = mem_available_mb();
+    if let Some(have) = have_mb
+        && need_mb > have * 8 / 10
+    {
+        row.error = Some(format!(
+            "skipped: needs about {need_mb} MB of memory, {have} MB available (80% limit)"
+        ));
+        return row;
+    }
     let t0 = Instant::now();
     let written = match traffic::generate(plan, dir) {
         Ok(w) => {
@@ -304,10 +497,10 @@ fn run_case(s: &Settings, plan: &Plan, dir: &Path, index: usize) -> CaseResult {
         kind: Kind::Appliance,
         dir: plan.dir,
         tunnels: plan.tunnels,
-        transform: s.transform.clone(),
+        transform: key.transform.clone(),
         replay_window: s.replay_window,
         traffic: written,
-        workers: s.workers,
+        workers: key.workers,
         burst: s.burst,
         flow_cache: row.flow_cache,
         warmup_s: s.warmup_s,
@@ -315,8 +508,9 @@ fn run_case(s: &Settings, plan: &Plan, dir: &Path, index: usize) -> CaseResult {
         file_prefix: format!("{prefix}a"),
         operator_socket: dir.join("op.sock"),
         result: dir.join("appliance-result.json"),
+        memif: None,
     };
-    // Start-up with 100,000 tunnels builds 200,000 SAs: allow for it.
+    // Start-up with 1,000,000 tunnels builds 2,000,000 SAs: allow for it.
     let limit = Duration::from_secs_f64(s.warmup_s + s.measure_s + 60.0)
         + Duration::from_millis(u64::from(plan.tunnels));
     match run_child(&spec, dir, "appliance", limit) {
@@ -387,6 +581,7 @@ fn run_child(spec: &ChildSpec, dir: &Path, name: &str, limit: Duration) -> anyho
         .with_context(|| format!("{name} run wrote no result{}", log_tail(&log_path)))?;
     let mut v: Value = serde_json::from_str(&text)?;
     v["worker_cpu_share"] = json!(cpu_share);
+    v["peak_rss_mb"] = json!(cpu.peak_rss_kb.map(|kb| kb as f64 / 1024.0));
     Ok(v)
 }
 
@@ -400,16 +595,28 @@ struct CpuSampler {
     pid: u32,
     /// `(uptime in ticks, least CPU ticks of any worker thread)`.
     samples: Vec<(f64, f64)>,
+    /// The child's peak resident memory (`VmHWM`), kB: plain memory only, hugepages are
+    /// not counted in it.
+    peak_rss_kb: Option<u64>,
 }
 
 impl CpuSampler {
     fn new(pid: u32) -> Self {
-        CpuSampler { pid, samples: Vec::new() }
+        CpuSampler { pid, samples: Vec::new(), peak_rss_kb: None }
     }
 
     fn sample(&mut self) {
         if let Some(s) = self.read() {
             self.samples.push(s);
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid));
+        let hwm = status.ok().and_then(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        });
+        if let Some(kb) = hwm {
+            self.peak_rss_kb = Some(self.peak_rss_kb.map_or(kb, |p| p.max(kb)));
         }
     }
 
@@ -474,10 +681,10 @@ fn log_tail(path: &Path) -> String {
 fn notes(s: &Settings, load: &str, cpu: &str) -> Vec<String> {
     let mut n = vec![
         format!(
-            "{} worker lcore(s), {}, anti-replay window {}, burst {}; {cpu}; load average \
-             before the run: {load}",
-            s.workers,
-            s.transform,
+            "worker lcore(s) {}, transform(s) {}, anti-replay window {}, burst {}; {cpu}; load \
+             average before the run: {load}",
+            list(s.cases.iter().map(|c| c.workers.to_string())),
+            list(s.cases.iter().map(|c| c.transform.clone())),
             if s.replay_window == 0 { "off".into() } else { s.replay_window.to_string() },
             s.burst
         ),
@@ -487,8 +694,9 @@ fn notes(s: &Settings, load: &str, cpu: &str) -> Vec<String> {
             .into(),
         format!(
             "Mpps = packets sent by the workers per second over {} s after a {} s warm-up; \
-             ns/pkt = 1e3 / (Mpps per worker); Gbit/s = of the input frames (plaintext for enc, \
-             ESP for dec), FCS excluded.",
+             ns/pkt = 1e3 / (Mpps per worker); Gbit/s = Mpps x the mean input frame (plaintext \
+             for enc, ESP for dec), L2 bits without FCS; L1 Gbit/s adds the 4 B FCS and 20 B of \
+             preamble and inter-frame gap per frame (the line rate a NIC would need).",
             s.measure_s, s.warmup_s
         ),
         "I/O-only = the same capture through the plain port-pair forwarder (net_pcap -> \
@@ -504,7 +712,29 @@ fn notes(s: &Settings, load: &str, cpu: &str) -> Vec<String> {
                 .into(),
         );
     }
+    if s.cases.iter().any(|c| c.tunnels > topology::PEER_ADDRESSES) {
+        n.push(format!(
+            "Beyond {} tunnels peers repeat (198.18.0.0/15 holds no more): every tunnel still \
+             has its own SPIs, keys and /32 policy. The capture is the smallest that reaches \
+             every tunnel: one packet per tunnel for enc, two per SA for dec; a case whose \
+             mbufs and SAs would not fit in 80% of the available memory is skipped.",
+            topology::PEER_ADDRESSES
+        ));
+    }
     n
+}
+
+/// What the latency table's figures mean.
+fn latency_note(s: &Settings) -> String {
+    format!(
+        "Latency: `ferrogate gen` sends {} pps for {} s into a ferrogate on memif (one tunnel, \
+         one worker, {}) and reads what comes out of the other port (enc: decrypts the ESP with \
+         the peer SA); one-way time from the generator's send stamp to its receive, on one \
+         clock. The generator shares CPU 0 with the appliance's control thread.",
+        s.latency_rate,
+        latency::SEND_S,
+        s.cases.first().map_or(DEFAULT_TRANSFORM, |c| c.transform.as_str()),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -512,7 +742,7 @@ fn dir_save(
     out: &Path,
     stamp: &str,
     s: &Settings,
-    rows: &[CaseResult],
+    (rows, lat_rows): (&[CaseResult], &[latency::LatencyResult]),
     notes: &[String],
     load: &str,
     cpu: &str,
@@ -527,6 +757,11 @@ fn dir_save(
     for n in notes {
         md.push_str(&format!("- {n}\n"));
     }
+    if !lat_rows.is_empty() {
+        md.push_str("\n## Latency\n\n");
+        md.push_str(&latency::render_markdown(lat_rows));
+        md.push_str(&format!("\n- {}\n", latency_note(s)));
+    }
     let md_path = base.with_extension("md");
     std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
     let json = json!({
@@ -537,16 +772,32 @@ fn dir_save(
         "load_average_before": load,
         "wall_s": started.elapsed().as_secs_f64(),
         "settings": {
-            "workers": s.workers, "transform": s.transform, "replay_window": s.replay_window,
+            "workers": list(s.cases.iter().map(|c| c.workers.to_string())),
+            "transforms": list(s.cases.iter().map(|c| c.transform.clone())),
+            "replay_window": s.replay_window,
             "burst": s.burst, "warmup_s": s.warmup_s, "measure_s": s.measure_s,
         },
         "notes": notes,
         "cases": rows,
+        "latency": lat_rows,
     });
     let json_path = base.with_extension("json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
     Ok(format!("{} and {}", md_path.display(), json_path.display()))
+}
+
+/// `MemAvailable` of /proc/meminfo, MB.
+fn mem_available_mb() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb / 1024)
 }
 
 fn loadavg() -> String {

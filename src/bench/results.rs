@@ -15,6 +15,9 @@ pub const MIN_DELIVERED: f64 = 0.5;
 pub const WARN_DELIVERED: f64 = 0.99;
 /// A worker thread that got less of its core than this shared it with other programs.
 pub const BUSY_SHARE: f64 = 0.95;
+/// Bytes a frame takes on the wire beyond what a capture holds: FCS (4), preamble and
+/// start delimiter (8), inter-frame gap (12).
+pub const L1_OVERHEAD: f64 = 24.0;
 
 /// One child's packets over its measured interval, checked.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -26,6 +29,9 @@ pub struct Outcome {
     /// The smallest share of its lifetime a worker thread spent on a CPU (below ~0.95:
     /// other programs took its core).
     pub worker_cpu_share: Option<f64>,
+    /// The child's peak resident memory, MB (plain memory: with hugepages the mbuf pool is
+    /// not in it).
+    pub peak_rss_mb: Option<f64>,
     /// Non-zero drop counters over the whole run (pipeline, ESP engine, TX rings).
     pub drops: BTreeMap<String, u64>,
     pub notes: Vec<String>,
@@ -41,6 +47,7 @@ impl Outcome {
 
     fn check_cpu(&mut self, v: &Value) {
         self.worker_cpu_share = v["worker_cpu_share"].as_f64();
+        self.peak_rss_mb = v["peak_rss_mb"].as_f64();
         if let Some(share) = self.worker_cpu_share
             && share < BUSY_SHARE
         {
@@ -176,8 +183,10 @@ pub struct CaseResult {
     pub mpps: Option<f64>,
     /// Nanoseconds per packet per worker.
     pub ns_per_packet: Option<f64>,
-    /// Of the input frames (FCS excluded).
+    /// L2: Mpps × the mean input frame, FCS excluded.
     pub gbps: Option<f64>,
+    /// L1: as `gbps` plus 4 B of FCS and 20 B of preamble and inter-frame gap per frame.
+    pub l1_gbps: Option<f64>,
     pub io_mpps: Option<f64>,
     /// This case's rate as a percentage of the same case with one tunnel.
     pub vs_one_tunnel_pct: Option<f64>,
@@ -193,6 +202,9 @@ impl CaseResult {
         if self.workers > 1 {
             let _ = write!(s, " {}w", self.workers);
         }
+        if self.transform != super::DEFAULT_TRANSFORM {
+            let _ = write!(s, " {}", self.transform);
+        }
         s
     }
 
@@ -201,6 +213,7 @@ impl CaseResult {
         self.mpps = self.appliance.mpps().filter(|_| self.error.is_none());
         self.ns_per_packet = self.mpps.map(|m| f64::from(self.workers) * 1e3 / m);
         self.gbps = self.mpps.map(|m| m * self.mean_input_frame * 8.0 / 1e3);
+        self.l1_gbps = self.mpps.map(|m| m * (self.mean_input_frame + L1_OVERHEAD) * 8.0 / 1e3);
         self.io_mpps = self.io.as_ref().and_then(Outcome::mpps);
     }
 
@@ -256,10 +269,21 @@ fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.decimals$}"))
 }
 
-const HEADER: [&str; 8] =
-    ["case", "Mpps", "ns/pkt", "Gbit/s", "I/O-only Mpps", "vs 1 tunnel", "dropped", "notes"];
+/// Columns of the tables; the last one (notes) is free text.
+const COLUMNS: usize = 9;
+const HEADER: [&str; COLUMNS] = [
+    "case",
+    "Mpps",
+    "ns/pkt",
+    "Gbit/s",
+    "L1 Gbit/s",
+    "I/O-only Mpps",
+    "vs 1 tunnel",
+    "dropped",
+    "notes",
+];
 
-fn cells(r: &CaseResult) -> [String; 8] {
+fn cells(r: &CaseResult) -> [String; COLUMNS] {
     let dropped = if r.appliance.rx > 0 {
         format!("{:.2}%", (1.0 - r.appliance.tx as f64 / r.appliance.rx as f64).max(0.0) * 100.0)
     } else {
@@ -284,6 +308,7 @@ fn cells(r: &CaseResult) -> [String; 8] {
         opt(r.mpps, 2),
         opt(r.ns_per_packet, 1),
         opt(r.gbps, 2),
+        opt(r.l1_gbps, 2),
         opt(r.io_mpps, 2),
         r.vs_one_tunnel_pct.map_or_else(|| "-".into(), |p| format!("{p:.1}%")),
         dropped,
@@ -293,8 +318,8 @@ fn cells(r: &CaseResult) -> [String; 8] {
 
 /// The table for the terminal.
 pub fn render_text(rows: &[CaseResult]) -> String {
-    let all: Vec<[String; 8]> = rows.iter().map(cells).collect();
-    let mut widths: [usize; 8] = HEADER.map(str::len);
+    let all: Vec<[String; COLUMNS]> = rows.iter().map(cells).collect();
+    let mut widths: [usize; COLUMNS] = HEADER.map(str::len);
     for row in &all {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
@@ -303,8 +328,9 @@ pub fn render_text(rows: &[CaseResult]) -> String {
     let mut s = String::new();
     let line = |s: &mut String, row: &[String]| {
         for (i, (c, w)) in row.iter().zip(widths).enumerate() {
-            let pad = if i == 7 { 0 } else { w };
-            if i == 0 || i == 7 {
+            let last = i == COLUMNS - 1;
+            let pad = if last { 0 } else { w };
+            if i == 0 || last {
                 let _ = write!(s, "{c:<pad$}  ");
             } else {
                 let _ = write!(s, "{c:>pad$}  ");
@@ -323,7 +349,7 @@ pub fn render_text(rows: &[CaseResult]) -> String {
 /// The table as Markdown.
 pub fn render_markdown(rows: &[CaseResult]) -> String {
     let mut s = format!("| {} |\n", HEADER.join(" | "));
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---|\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for r in rows {
         let c = cells(r);
         let _ = writeln!(s, "| {} |", c.map(|x| x.replace('|', "\\|")).join(" | "));

@@ -6,10 +6,12 @@
 //!  dec: outside 192.0.2.1/24 ──ferrogate──  inside  10.1.0.1/24  ──> gw 10.1.0.2  ──> hosts
 //! ```
 //!
-//! Tunnel `i` (0-based) has its peer at 198.18.0.1 + i (routed via 192.0.2.2) and protects
-//! traffic from the local hosts 172.16.0.0/12 (routed via 10.1.0.2) to the single remote
-//! host 10.128.0.0 + i (one /32 protect policy per tunnel, like one crypto-map ACL line per
-//! branch office). Both gateways are static neighbours, so no ARP is involved.
+//! Tunnel `i` (0-based) has its peer at 198.18.0.1 + (i mod 131,070) (routed via
+//! 192.0.2.2; beyond 131,070 tunnels several tunnels share a peer, as several child SAs of one
+//! branch would) and protects traffic from the local hosts 172.16.0.0/12 (routed via
+//! 10.1.0.2) to the single remote host 10.128.0.0 + i (one /32 protect policy per tunnel,
+//! like one crypto-map ACL line per branch office). Both gateways are static neighbours, so
+//! no ARP is involved.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -44,8 +46,13 @@ pub const PEERS: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 18, 0, 0), 15);
 /// and their ESP packets pass without fragmentation, as in ipsec-secgw's runs.
 pub const MTU: u16 = 9000;
 
-/// Most tunnels the address plan holds (198.18.0.0/15 and 10.128.0.0/15 less two).
-pub const MAX_TUNNELS: u32 = (1 << 17) - 2;
+/// Distinct peer addresses (198.18.0.0/15 less its first and last address).
+pub const PEER_ADDRESSES: u32 = (1 << 17) - 2;
+
+/// Most tunnels the lab holds: 2^20 (1,048,576), room for the 1,000,000-tunnel case. The
+/// remote hosts 10.128.0.0 + i stay inside 10.128.0.0/9 and every SPI base below stays
+/// distinct; the SA table takes up to 2^24 SAs each way.
+pub const MAX_TUNNELS: u32 = 1 << 20;
 
 /// First outbound and inbound SPI; tunnel `i` adds `i`.
 const SPI_OUT_BASE: u32 = 0x1000_0000;
@@ -58,7 +65,7 @@ pub struct Tunnel(pub u32);
 impl Tunnel {
     /// The peer's tunnel endpoint.
     pub fn peer(self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(PEERS.0) + 1 + self.0)
+        Ipv4Addr::from(u32::from(PEERS.0) + 1 + self.0 % PEER_ADDRESSES)
     }
 
     /// The remote host this tunnel's policy protects.
@@ -178,8 +185,10 @@ mod tests {
     fn addresses_stay_in_their_blocks() {
         let last = Tunnel(MAX_TUNNELS - 1);
         assert_eq!(Tunnel(0).peer(), Ipv4Addr::new(198, 18, 0, 1));
-        assert_eq!(last.peer(), Ipv4Addr::new(198, 19, 255, 254));
-        assert_eq!(last.remote_host(), Ipv4Addr::new(10, 129, 255, 253));
+        assert_eq!(Tunnel(PEER_ADDRESSES - 1).peer(), Ipv4Addr::new(198, 19, 255, 254));
+        assert_eq!(Tunnel(PEER_ADDRESSES).peer(), Tunnel(0).peer(), "peers are shared");
+        assert_eq!(last.remote_host(), Ipv4Addr::new(10, 143, 255, 255));
+        assert!(last.spi_out() < Tunnel(0).spi_in(), "SPI ranges do not overlap");
         assert_eq!(local_host(0), Ipv4Addr::new(172, 16, 0, 1));
     }
 }

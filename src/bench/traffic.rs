@@ -201,6 +201,15 @@ fn dec_shape(plan: &Plan) -> (usize, u64) {
     (per_sa, stride)
 }
 
+/// Packets of one pass of the case's capture (all its files together), known before it is
+/// written: what sizes the memory check of the very large cases.
+pub fn packets_of(plan: &Plan) -> u64 {
+    match plan.dir {
+        Dir::Enc => enc_shape(plan).0 as u64,
+        Dir::Dec => dec_shape(plan).0 as u64 * u64::from(plan.tunnels),
+    }
+}
+
 /// Writes the capture file(s) of a case into `dir`.
 pub fn generate(plan: &Plan, dir: &Path) -> anyhow::Result<Written> {
     let queues = if plan.dir == Dir::Dec { 1 } else { plan.queues.max(1) };
@@ -320,6 +329,11 @@ mod tests {
         let (per_sa, stride) = dec_shape(&plan(Dir::Dec, Size::B64, 100_000));
         assert_eq!(per_sa, 2);
         assert!(stride > 64);
+        // The minimum that covers every tunnel: one packet each (enc), two per SA (dec: the
+        // second restarts the window on the next pass).
+        assert_eq!(packets_of(&plan(Dir::Enc, Size::B64, 1_000_000)), 1_000_000);
+        assert_eq!(packets_of(&plan(Dir::Dec, Size::Ip1420, 1_000_000)), 2_000_000);
+        assert_eq!(packets_of(&plan(Dir::Dec, Size::B64, 1)), 1024);
     }
 
     #[test]
