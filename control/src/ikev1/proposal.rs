@@ -32,7 +32,8 @@ use core::time::Duration;
 
 pub use phase2::{
     DEFAULT_LIFETIME_SECONDS, EncapMode, NatEncap, Phase2Choice, Phase2Policy, esp_transform,
-    phase2_from_answer, phase2_offer, select_phase2,
+    lifetime_attributes, parse_lifetime_attributes, phase2_from_answer, phase2_offer,
+    select_phase2,
 };
 
 use super::keys::HashAlg;

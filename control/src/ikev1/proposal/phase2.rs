@@ -115,16 +115,41 @@ const fn default_key_bits(id: u8) -> Option<u16> {
     }
 }
 
-fn p2_attributes(p: &Phase2Policy, nat: NatEncap) -> Vec<Attribute> {
+/// The LIFE_TYPE / LIFE_DURATION pairs of a phase-2 lifetime (zero: none of that kind), as
+/// a transform and the RESPONDER-LIFETIME notify carry them.
+pub fn lifetime_attributes(seconds: u64, kilobytes: u64) -> Vec<Attribute> {
     let mut a = Vec::new();
-    if p.lifetime_seconds > 0 {
+    if seconds > 0 {
         a.push(Attribute::basic(p2attr::LIFE_TYPE, p2attr::LIFE_SECONDS));
-        a.push(Attribute::number(p2attr::LIFE_DURATION, p.lifetime_seconds));
+        a.push(Attribute::number(p2attr::LIFE_DURATION, seconds));
     }
-    if p.lifetime_kilobytes > 0 {
+    if kilobytes > 0 {
         a.push(Attribute::basic(p2attr::LIFE_TYPE, p2attr::LIFE_KILOBYTES));
-        a.push(Attribute::number(p2attr::LIFE_DURATION, p.lifetime_kilobytes));
+        a.push(Attribute::number(p2attr::LIFE_DURATION, kilobytes));
     }
+    a
+}
+
+/// The phase-2 lifetimes (seconds, kilobytes) a list of LIFE_TYPE / LIFE_DURATION pairs
+/// gives, with the transform's rules (pairs in order, each kind once); other attributes
+/// are ignored.
+pub fn parse_lifetime_attributes(
+    attrs: &[Attribute],
+) -> Result<(Option<u64>, Option<u64>), String> {
+    let mut a = Attrs::new(p2attr::LIFE_SECONDS, p2attr::LIFE_KILOBYTES);
+    for attr in attrs {
+        match attr.kind {
+            p2attr::LIFE_TYPE => a.life_type(attr)?,
+            p2attr::LIFE_DURATION => a.life_duration(attr)?,
+            _ => {}
+        }
+    }
+    a.finish()?;
+    Ok((a.seconds, a.kilobytes))
+}
+
+fn p2_attributes(p: &Phase2Policy, nat: NatEncap) -> Vec<Attribute> {
+    let mut a = lifetime_attributes(p.lifetime_seconds, p.lifetime_kilobytes);
     if let Some(g) = p.pfs {
         a.push(Attribute::basic(p2attr::GROUP, g.iana()));
     }

@@ -30,7 +30,7 @@ use crate::log::IKEV1;
 use crate::time::Time;
 
 use super::cert::is_signature;
-use super::protect::{Isakmp, constant_time_eq, nat_d, raw_body};
+use super::protect::{Isakmp, nat_d, raw_body};
 use super::{Accept, Ikev1Sa, Phase1Mode, find, index_of};
 
 /// IKEv1 nonces: 32 octets (RFC 2409 section 5: between 8 and 256).
@@ -419,9 +419,9 @@ fn detect_nat(sa: &mut Ikev1Sa, payloads: &[Payload]) {
         sa.caps.nat_t = false;
         return;
     };
-    let we_are_natted = !constant_time_eq(us, &nat_d(hash, sa.cky_i, sa.cky_r, sa.local));
+    let we_are_natted = !keys::verify_hash(&nat_d(hash, sa.cky_i, sa.cky_r, sa.local), us);
     let mine = nat_d(hash, sa.cky_i, sa.cky_r, sa.peer);
-    let peer_natted = !them.iter().any(|d| constant_time_eq(d, &mine));
+    let peer_natted = !them.iter().any(|d| keys::verify_hash(&mine, d));
     sa.nat_detected = we_are_natted || peer_natted;
     if sa.nat_detected {
         tracing::info!(target: IKEV1, peer = %sa.peer, we_are_natted, peer_natted, "NAT detected: floating to UDP 4500");
@@ -895,7 +895,7 @@ fn check_proof(
     }
     let hash = find(p, |p| if let Payload::Hash(x) = p { Some(x.clone()) } else { None })
         .ok_or(Check::Incomplete)?;
-    if !constant_time_eq(&hash, &expected) {
+    if !keys::verify_hash(&expected, &hash) {
         return Err(Check::Failed(FailureCause::AuthenticationFailed(format!(
             "{what} did not verify (pre-shared key mismatch?)"
         ))));
@@ -991,7 +991,7 @@ fn aggr_i2<R: CryptoRng + ?Sized>(
     let Some(g_xi) = agree(sa, &choice, &dh, &g_xr, &ni, &nr) else { return Phase1::Start };
     let Some(isakmp) = &sa.isakmp else { return Phase1::Start };
     let expected = keys::hash_r(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, &idir_b);
-    if !constant_time_eq(&hash, &expected) {
+    if !keys::verify_hash(&expected, &hash) {
         sa.stats.bad_hash += 1;
         sa.fail(FailureCause::AuthenticationFailed(
             "HASH_R did not verify (pre-shared key mismatch?)".into(),
@@ -1066,7 +1066,7 @@ fn aggr_r3<R: CryptoRng + ?Sized>(
     };
     let Some(isakmp) = &sa.isakmp else { return Phase1::Start };
     let expected = keys::hash_i(&isakmp.keys, &g_xi, &g_xr, sa.cky_i, sa.cky_r, &sa_i_b, &idii_b);
-    if !constant_time_eq(&hash, &expected) {
+    if !keys::verify_hash(&expected, &hash) {
         sa.stats.bad_hash += 1;
         send_phase1_notify(sa, notify::AUTHENTICATION_FAILED);
         sa.fail(FailureCause::AuthenticationFailed(

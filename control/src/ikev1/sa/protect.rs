@@ -110,13 +110,8 @@ impl Isakmp {
         };
         let Some(span) = opened.parsed.spans.first() else { return Err(OpenError::BadHash) };
         let rest = opened.plaintext.get(span.end..opened.parsed.end).ok_or(OpenError::BadHash)?;
-        if constant_time_eq(got, &expected(rest)) { Ok(()) } else { Err(OpenError::BadHash) }
+        if keys::verify_hash(&expected(rest), got) { Ok(()) } else { Err(OpenError::BadHash) }
     }
-}
-
-/// Compares two MACs without an early exit.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The raw body (no generic header) of payload `i` of a parsed chain over `bytes`.

@@ -13,14 +13,15 @@ use core::net::IpAddr;
 
 use rand_core::CryptoRng;
 
-use crate::crypto::{DhPrivate, DirectionKeys, SecretBytes, SharedSecret};
-use crate::ikev1::keys;
+use crate::crypto::{DhPrivate, SharedSecret};
+use crate::ikev1::keys::{self, EspKeyLengths, QuickModeKeys};
 use crate::ikev1::proposal::{
-    NatEncap, Phase2Choice, Phase2Policy, phase2_from_answer, phase2_offer, select_phase2,
+    NatEncap, Phase2Choice, Phase2Policy, lifetime_attributes, parse_lifetime_attributes,
+    phase2_from_answer, phase2_offer, select_phase2,
 };
 use crate::ikev1::wire::{
-    AttrValue, Attribute, ExchangeType, Header, ISAKMP_VERSION, Identification, Notification,
-    Payload, PayloadType, flags, notify, p2attr, protocol,
+    ExchangeType, Header, ISAKMP_VERSION, Identification, Notification, Payload, PayloadType,
+    encode_attribute_list, flags, notify, p2attr, parse_attribute_list, protocol,
 };
 use crate::ikev2::proposal::Selected;
 use crate::ikev2::sa::keys::{esp_encr_key_len, esp_integ_key_len};
@@ -468,71 +469,22 @@ fn respond<R: CryptoRng + ?Sized>(
 }
 
 fn responder_lifetime(spi: u32, secs: u64, kb: u64) -> Notification {
-    let mut attrs = Vec::new();
-    if secs > 0 {
-        attrs.push(Attribute::basic(p2attr::LIFE_TYPE, p2attr::LIFE_SECONDS));
-        attrs.push(Attribute::number(p2attr::LIFE_DURATION, secs));
-    }
-    if kb > 0 {
-        attrs.push(Attribute::basic(p2attr::LIFE_TYPE, p2attr::LIFE_KILOBYTES));
-        attrs.push(Attribute::number(p2attr::LIFE_DURATION, kb));
-    }
     Notification {
         doi: crate::ikev1::wire::DOI_IPSEC,
         protocol: protocol::ESP,
         spi: spi.to_be_bytes().to_vec(),
         kind: notify::RESPONDER_LIFETIME,
-        data: encode_attributes(&attrs),
+        data: encode_attribute_list(&lifetime_attributes(secs, kb)),
     }
 }
 
-/// Data attributes in their wire form (RFC 2408 section 3.3), for notify data.
-fn encode_attributes(attrs: &[Attribute]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for a in attrs {
-        match &a.value {
-            AttrValue::Basic(v) => {
-                out.extend_from_slice(&(a.kind | 0x8000).to_be_bytes());
-                out.extend_from_slice(&v.to_be_bytes());
-            }
-            AttrValue::Variable(bytes) => {
-                let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-                out.extend_from_slice(&(a.kind & 0x7fff).to_be_bytes());
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(&bytes[..usize::from(len)]);
-            }
-        }
-    }
-    out
-}
-
-/// The lifetimes of RESPONDER-LIFETIME data: (seconds, kilobytes), zero where absent.
-fn decode_lifetimes(mut data: &[u8]) -> (u64, u64) {
-    let (mut secs, mut kb) = (0, 0);
-    let mut life_type = None;
-    while data.len() >= 4 {
-        let kind = u16::from_be_bytes([data[0], data[1]]);
-        let field = u16::from_be_bytes([data[2], data[3]]);
-        let (value, used) = if kind & 0x8000 != 0 {
-            (Some(u64::from(field)), 4)
-        } else {
-            let len = usize::from(field);
-            let Some(v) = data.get(4..4 + len) else { break };
-            let value = (len <= 8).then(|| v.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)));
-            (value, 4 + len)
-        };
-        match (kind & 0x7fff, value) {
-            (p2attr::LIFE_TYPE, Some(t)) => life_type = Some(t),
-            (p2attr::LIFE_DURATION, Some(d)) => match life_type.map(|t| t as u16) {
-                Some(p2attr::LIFE_SECONDS) => secs = d,
-                Some(p2attr::LIFE_KILOBYTES) => kb = d,
-                _ => {}
-            },
-            _ => {}
-        }
-        data = &data[used..];
-    }
-    (secs, kb)
+/// The lifetimes of RESPONDER-LIFETIME data: (seconds, kilobytes), zero where absent or
+/// where the data does not parse (the notify then changes nothing).
+fn responder_lifetimes(data: &[u8]) -> (u64, u64) {
+    parse_attribute_list(data)
+        .ok()
+        .and_then(|attrs| parse_lifetime_attributes(&attrs).ok())
+        .map_or((0, 0), |(s, k)| (s.unwrap_or(0), k.unwrap_or(0)))
 }
 
 /// A protected Informational notify refusing a Quick Mode.
@@ -602,7 +554,7 @@ fn initiator_answer<R: CryptoRng + ?Sized>(
     }
     for n in p.iter().filter_map(|p| if let Payload::Notify(n) = p { Some(n) } else { None }) {
         if n.kind == notify::RESPONDER_LIFETIME {
-            let (secs, kb) = decode_lifetimes(&n.data);
+            let (secs, kb) = responder_lifetimes(&n.data);
             if secs > 0
                 && (choice.policy.lifetime_seconds == 0 || secs < choice.policy.lifetime_seconds)
             {
@@ -689,7 +641,7 @@ fn responder_finish<R: CryptoRng + ?Sized>(
     };
     let Some(isakmp) = &sa.isakmp else { return };
     let expected = keys::qm_hash3(&isakmp.keys, mid, &st.ni, &st.nr);
-    let ok = matches!(opened.parsed.payloads.first(), Some(Payload::Hash(h)) if super::protect::constant_time_eq(h, &expected));
+    let ok = matches!(opened.parsed.payloads.first(), Some(Payload::Hash(h)) if keys::verify_hash(&expected, h));
     if !ok {
         // Possibly a retransmitted message 1 (its digest): answer again.
         sa.stats.bad_hash += 1;
@@ -741,30 +693,6 @@ fn auth_to_integ(auth: Option<u16>) -> Option<IntegId> {
     })
 }
 
-/// The keys of the SA whose SPI is `spi` (RFC 2409 section 5.5: KEYMAT per SPI).
-fn direction_keys(
-    sa: &Ikev1Sa,
-    g_qm: Option<&SharedSecret>,
-    spi: u32,
-    ni: &[u8],
-    nr: &[u8],
-    encr_len: usize,
-    integ_len: usize,
-) -> Option<DirectionKeys> {
-    let isakmp = sa.isakmp.as_ref()?;
-    let km: SecretBytes = keys::keymat(
-        &isakmp.keys,
-        g_qm.map(SharedSecret::as_bytes),
-        protocol::ESP,
-        spi,
-        ni,
-        nr,
-        encr_len + integ_len,
-    );
-    let (e, a) = km.as_bytes().split_at_checked(encr_len)?;
-    Some(DirectionKeys { encr: SecretBytes::from_slice(e), integ: SecretBytes::from_slice(a) })
-}
-
 fn install<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, i: Installed<'_>, rng: &mut R) {
     let encr = (EncrId::from(u16::from(i.policy.esp_id)), i.policy.key_bits);
     let integ = auth_to_integ(i.policy.auth);
@@ -777,9 +705,15 @@ fn install<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, i: Installed<'_>,
         return;
     };
     let peer_spi = i.choice.peer_spi;
-    let inbound = direction_keys(sa, i.g_qm, i.our_spi, i.ni, i.nr, encr_len, integ_len);
-    let outbound = direction_keys(sa, i.g_qm, peer_spi, i.ni, i.nr, encr_len, integ_len);
-    let (Some(inbound), Some(outbound)) = (inbound, outbound) else { return };
+    let Some(isakmp) = &sa.isakmp else { return };
+    let QuickModeKeys { inbound, outbound } = keys::child_keys(
+        &isakmp.keys,
+        i.g_qm.map(SharedSecret::as_bytes),
+        protocol::ESP,
+        (i.ni, i.nr),
+        (i.our_spi, peer_spi),
+        EspKeyLengths { encr: encr_len, integ: integ_len },
+    );
     let transforms = Selected {
         number: i.choice.proposal_number,
         protocol: ProtocolId::Esp,

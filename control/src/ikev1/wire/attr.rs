@@ -135,6 +135,17 @@ impl fmt::Display for Attribute {
     }
 }
 
+/// A list of data attributes in its wire form, as notify data carries it (RESPONDER-LIFETIME,
+/// RFC 2407 section 4.6.3.1); values that do not fit their fields are cut to fit.
+pub fn encode_attribute_list(attributes: &[Attribute]) -> Vec<u8> {
+    super::codec::clamped(|out, mode| attributes.iter().try_for_each(|a| a.emit(out, mode)))
+}
+
+/// Parses a list of data attributes (notify data).
+pub fn parse_attribute_list(data: &[u8]) -> Result<Vec<Attribute>> {
+    parse_attributes(data, "attribute list")
+}
+
 /// Parses attributes until `body` ends. Each attribute is at least 4 bytes, so the list
 /// grows at most one entry per 4 input bytes.
 pub(crate) fn parse_attributes(body: &[u8], what: &'static str) -> Result<Vec<Attribute>> {

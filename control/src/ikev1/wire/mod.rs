@@ -34,7 +34,10 @@ mod payload;
 mod sa;
 pub mod vendor;
 
-pub use self::attr::{AttrValue, Attribute, ConfigAttributes, MAX_ATTRIBUTE_TYPE, cfg};
+pub use self::attr::{
+    AttrValue, Attribute, ConfigAttributes, MAX_ATTRIBUTE_TYPE, cfg, encode_attribute_list,
+    parse_attribute_list,
+};
 pub use self::cert::{CertPayload, FRAGMENT_LAST, Fragment, cert_encoding};
 pub use self::delete::Delete;
 pub use self::error::WireError;
