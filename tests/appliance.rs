@@ -3688,3 +3688,95 @@ fn rekeyed_pairs(log: &str) -> Vec<(u32, u32)> {
         })
         .collect()
 }
+
+/// `swanctl --list-sas`: how many IKE SAs named `fg` and CHILD_SAs named `net` charon has.
+fn charon_sas(charon: &Charon) -> (usize, usize, String) {
+    let out = charon.swanctl(&["--list-sas"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ike = text.lines().filter(|l| l.trim_start().starts_with("fg: #")).count();
+    let child = text.lines().filter(|l| l.trim_start().starts_with("net: #")).count();
+    (ike, child, text)
+}
+
+/// Both ends initiate at the same moment (ferrogate's `initiate crypto map`, charon's
+/// `swanctl --initiate`), with `[ike] single_sa = true`: when the IKE_SA_INITs cross, two
+/// IKE SAs come up, and ferrogate reduces them to one (RFC 7296 section 2.8): it deletes
+/// the redundant one itself, at once if it initiated it, or after `DUPLICATE_GRACE` if
+/// strongSwan (which keeps duplicates) should have. Then both sides hold one IKE SA with
+/// one Child SA pair and pings cross. Tried up to four times until the initiations cross.
+#[test]
+fn ikev2_crossing_initiations_with_strongswan_leave_one_ike_sa_and_one_child_sa() {
+    let Some((env, ns, _)) = ikev2_lab("dup") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let suite = &IKEV2_LAB_SUITES[1];
+    let body = ikev2_lab_body(suite.ike, suite.esp).replace("[ike]\n", "[ike]\nsingle_sa = true\n");
+    let swanctl = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp);
+    let (inst, run, charon, dir) = ikev2_lab_start(&env, (fg, sw), "fg-dup", &body, &swanctl, "60");
+    let established = |c: &Charon| c.log().matches("established between").count();
+    let mut crossed = 0;
+    let mut attempts = Vec::new();
+    for attempt in 0..4 {
+        let before = established(&charon);
+        let socket = inst.socket.clone();
+        let ours = std::thread::spawn(move || {
+            Command::new(FERROGATE)
+                .args(["initiate", "crypto", "map", "outside_map", "10", "--socket"])
+                .arg(&socket)
+                .output()
+        });
+        let _ = charon.swanctl(&["--initiate", "--child", "net", "--timeout", "10"]);
+        let _ = ours.join();
+        std::thread::sleep(Duration::from_millis(500));
+        let ike_sas = established(&charon) - before;
+        attempts.push(ike_sas);
+        // Converged: one IKE SA with one pair on each side (the grace is 5 s).
+        let start = Instant::now();
+        let mut state = (0, 0, 0, 0, String::new(), String::new());
+        while start.elapsed() < Duration::from_secs(9) {
+            let json = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]);
+            let ike: Vec<Value> = serde_json::from_str(&json).unwrap_or_default();
+            let kids = ike.iter().map(|s| s["children"].as_array().map_or(0, Vec::len)).sum();
+            let (si, sc, text) = charon_sas(&charon);
+            state = (ike.len(), kids, si, sc, json, text);
+            if (state.0, state.1, state.2, state.3) == (1, 1, 1, 1) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let (fi, fc, si, sc, json, text) = &state;
+        assert_eq!(
+            (*fi, *fc, *si, *sc),
+            (1, 1, 1, 1),
+            "attempt {attempt} ({ike_sas} IKE SAs came up): one IKE SA and one Child SA each \
+             side\nferrogate: {json}\ncharon: {text}\n{}",
+            charon.log_tail(60)
+        );
+        let (received, ptext) = ping(h, "10.2.0.1");
+        assert_eq!(received, 5, "pings after attempt {attempt}\n{ptext}\n{text}");
+        if ike_sas >= 2 {
+            crossed += 1;
+            break;
+        }
+        operator(&inst.socket, &["clear", "crypto", "ikev2", "sa"]);
+        let _ = charon.swanctl(&["--terminate", "--ike", "fg", "--timeout", "5"]);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let sas = show_sas(&inst.socket).unwrap_or_default();
+    let out = run.stop();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("IKE SAs per attempt: {attempts:?}; crossed: {crossed}");
+    for line in log.lines().filter(|l| l.contains("duplicate")) {
+        eprintln!("{line}");
+    }
+    if crossed > 0 {
+        assert!(log.contains("duplicate SA: IkeSa"), "ferrogate reported it\n{log}");
+    } else {
+        eprintln!("the initiations never crossed: only the single-tunnel outcome was checked");
+    }
+    let overlap: u64 = sas.iter().filter_map(|s| s["drops"]["vpn-overlap-conflict"].as_u64()).sum();
+    eprintln!("vpn-overlap-conflict drops: {overlap}");
+    drop(charon);
+    drop(dir);
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}

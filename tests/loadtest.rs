@@ -463,6 +463,8 @@ fn endpoint_responder(
         },
         retransmit: Default::default(),
         dpd_interval: Duration::ZERO,
+        dpd_retry: Duration::ZERO,
+        fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),
     };

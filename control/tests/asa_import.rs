@@ -556,6 +556,32 @@ mod asa_import {
     }
 
     #[test]
+    fn ikev2_fragmentation_commands() {
+        let out = import(
+            "crypto ikev2 fragmentation mtu 1200\ncrypto ikev2 fragmentation preferred-method \
+             cisco\ncrypto ikev2 fragmentation mtu 9000\n",
+        );
+        let doc = parse(&out);
+        assert_eq!(doc["ike"]["ikev2_fragmentation"].as_bool(), Some(true));
+        assert_eq!(doc["ike"]["ikev2_fragmentation_mtu"].as_integer(), Some(1200));
+        assert!(out.notes.iter().any(|n| n.contains("Cisco proprietary IKEv2 fragmentation")));
+        let got: Vec<usize> = out.unmapped.iter().map(|u| u.line).collect();
+        assert_eq!(got, [3], "mtu 9000 is out of the ASA's range");
+
+        let out = import("crypto ikev2 fragmentation mtu 100\n");
+        assert_eq!(parse(&out)["ike"]["ikev2_fragmentation_mtu"].as_integer(), Some(576));
+        assert!(out.notes.iter().any(|n| n.contains("raised to 576")));
+
+        let out = import("no crypto ikev2 fragmentation\n");
+        let doc = parse(&out);
+        assert_eq!(doc["ike"]["ikev2_fragmentation"].as_bool(), Some(false));
+        assert!(out.unmapped.is_empty());
+        // The imported [ike] section loads.
+        let policy = control::policy::parse(std::path::Path::new("ike.toml"), &out.toml, &[]);
+        assert!(policy.is_ok(), "{:?}", policy.err());
+    }
+
+    #[test]
     fn unknown_algorithms_are_reported_with_the_accepted_list() {
         let out = import(
             "crypto ipsec ikev2 ipsec-proposal p\n protocol esp encryption aes-256 serpent\n \

@@ -419,6 +419,81 @@ fn dpd_declares_a_frozen_peer_dead_and_keeps_a_live_one() {
     assert_eq!(downs(&sim.events_a).len(), 1, "the pair goes down with the ISAKMP SA");
 }
 
+/// A's R-U-THEREs so far (0 once its SA is gone).
+fn dpd_sent(sim: &Sim) -> u64 {
+    sim.a.sas().next().map_or(0, |(_, sa)| sa.stats().dpd_sent)
+}
+
+/// A lab where only A runs DPD (`isakmp keepalive threshold 10 retry 2`), up at t = 0,
+/// with B frozen from then on.
+fn frozen_b() -> (Sim, Ikev1Handle) {
+    let (a, mut b) = lab();
+    b.dpd = None;
+    let mut sim = Sim::new(a, b, "dpd-semantics");
+    sim.pump();
+    assert_eq!(children_up(&sim.events_a).len(), 1);
+    sim.drop = Box::new(|from_a, _, _| !from_a);
+    let h = sim.a.sas().next().unwrap().0;
+    (sim, h)
+}
+
+/// On-demand DPD as the ASA does it: nothing before `threshold` of silence, then an
+/// R-U-THERE every `retry`, and the peer dead after `retries` unanswered resends plus one
+/// more `retry`.
+#[test]
+fn dpd_silent_peer_checked_at_threshold_retried_every_retry_then_dead() {
+    let (mut sim, _) = frozen_b();
+    let dpd = Dpd::default();
+    let ms = Time::from_millis;
+    sim.run_until(ms(9_999));
+    assert_eq!(dpd_sent(&sim), 0, "nothing before the threshold");
+    for k in 0..=u64::from(dpd.retries) {
+        let at = 10_000 + 2_000 * k;
+        sim.run_until(ms(at - 1));
+        assert_eq!(dpd_sent(&sim), k, "before send {k}");
+        sim.run_until(ms(at));
+        assert_eq!(dpd_sent(&sim), k + 1, "send {k} at {at} ms");
+    }
+    sim.run_until(ms(21_999));
+    assert!(failures(&sim.events_a).is_empty(), "alive until the last retry ran out");
+    sim.run_until(ms(22_000));
+    let fa = failures(&sim.events_a);
+    assert!(
+        matches!(fa[..], [FailureCause::PeerUnreachable { sends: 6, waited }]
+            if *waited == Duration::from_secs(12)),
+        "{fa:?}"
+    );
+}
+
+/// Inbound ESP (reported once a second, as the appliance polls the dataplane) proves the
+/// peer alive: no R-U-THERE while it flows; one threshold after it stops, DPD starts; ESP
+/// arriving during a check ends it, and the next waits for another threshold.
+#[test]
+fn dpd_peer_sending_only_esp_is_never_checked() {
+    let (mut sim, h) = frozen_b();
+    for s in 1..=120 {
+        sim.run_until(Time::from_secs(s));
+        let now = sim.now;
+        sim.a.with_sa(h, |sa| sa.note_inbound_traffic(now));
+    }
+    assert_eq!(dpd_sent(&sim), 0, "no R-U-THERE while ESP arrives");
+    assert!(failures(&sim.events_a).is_empty());
+    sim.run_until(Time::from_millis(129_999));
+    assert_eq!(dpd_sent(&sim), 0);
+    sim.run_until(Time::from_secs(130));
+    assert_eq!(dpd_sent(&sim), 1, "threshold after the last ESP");
+    // ESP again during the check: the check is over, the next one 10 s after this packet.
+    sim.run_until(Time::from_secs(131));
+    sim.a.with_sa(h, |sa| sa.note_inbound_traffic(Time::from_secs(131)));
+    sim.run_until(Time::from_millis(140_999));
+    assert_eq!(dpd_sent(&sim), 1, "no resend once ESP proved the peer alive");
+    assert!(failures(&sim.events_a).is_empty());
+    sim.run_until(Time::from_secs(141));
+    assert_eq!(dpd_sent(&sim), 2, "a new check after another threshold of silence");
+    sim.run_until(Time::from_secs(153));
+    assert_eq!(failures(&sim.events_a).len(), 1, "dead 12 s into the new check");
+}
+
 #[test]
 fn delete_tears_down_both_sides() {
     let (a, b) = lab();

@@ -75,6 +75,8 @@ fn config(initiator: bool, encr: Encr, integ: Option<IntegId>, n: u16) -> PeerCo
         },
         retransmit: RetransmitPolicy::default(),
         dpd_interval: Duration::ZERO,
+        dpd_retry: Duration::ZERO,
+        fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),
     }
@@ -255,6 +257,47 @@ fn small_messages_and_peers_without_support_are_not_fragmented() {
         *to_r && Message::parse(b).is_ok_and(|m| m.header.exchange_type == ExchangeType::IkeAuth)
     });
     assert!(auth.is_some_and(|(_, b)| b.len() > 576), "IKE_AUTH sent whole");
+}
+
+/// `no crypto ikev2 fragmentation` on either side (or both): that side sends no
+/// IKEV2_FRAGMENTATION_SUPPORTED, so neither fragments, and the large IKE_AUTH of both
+/// goes whole; the tunnel still comes up.
+#[test]
+fn fragmentation_off_announces_nothing_and_sends_large_messages_whole() {
+    for (i_on, r_on) in [(false, true), (true, false), (false, false)] {
+        let mut icfg = config(true, GCM, None, 80);
+        let mut rcfg = config(false, GCM, None, 80);
+        icfg.fragmentation = i_on.then_some(576);
+        rcfg.fragmentation = r_on.then_some(576);
+        let mut run = Run::new(icfg, rcfg, 576);
+        run.run(Duration::from_secs(5), |_, _| Fate::Deliver, false);
+        established(&mut run);
+        let announced = |to_r: bool| {
+            run.log.iter().any(|(d, b)| {
+                *d == to_r
+                    && Message::parse(b).is_ok_and(|m| {
+                        m.header.exchange_type == ExchangeType::IkeSaInit
+                            && m.notify(NotifyType::Ikev2FragmentationSupported).is_some()
+                    })
+            })
+        };
+        assert_eq!(announced(true), i_on, "initiator's notify ({i_on}, {r_on})");
+        // The responder announces only to an initiator that did, and only when on.
+        assert_eq!(announced(false), i_on && r_on, "responder's notify ({i_on}, {r_on})");
+        assert!(!run.initiator().peer_supports_fragmentation());
+        assert!(!run.responder().peer_supports_fragmentation());
+        assert!(run.fragments(true).is_empty() && run.fragments(false).is_empty());
+        for to_r in [true, false] {
+            let auth = run.log.iter().find(|(d, b)| {
+                *d == to_r
+                    && Message::parse(b)
+                        .is_ok_and(|m| m.header.exchange_type == ExchangeType::IkeAuth)
+            });
+            assert!(auth.is_some_and(|(_, b)| b.len() + 28 > 576), "IKE_AUTH whole ({to_r})");
+        }
+        let (si, sr) = (run.initiator().stats(), run.responder().stats());
+        assert_eq!((si.fragments_sent, sr.fragments_sent), (0, 0));
+    }
 }
 
 impl Run {

@@ -180,8 +180,11 @@ fn carry_on(p: &mut Pair) {
     let (a_in, a_out) = first(&p.i);
     assert_eq!(p.r.live.get(&a_out), Some(&a_in));
 
-    // A new Child SA from A'.
-    let cfg: ChildConfig = config(true).child;
+    // A new Child SA from A', for other selectors (the same ones would make a duplicate,
+    // which the endpoints reduce to one).
+    let mut cfg: ChildConfig = config(true).child;
+    cfg.selectors.local = vec![net([10, 1, 5, 0], 24)];
+    cfg.selectors.remote = vec![net([10, 2, 7, 0], 24)];
     assert!(p.i.ep.create_child(p.time, p.h, cfg, &mut p.i.rng));
     p.flush();
     p.run_for(Duration::from_secs(3));

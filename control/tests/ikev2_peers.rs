@@ -344,8 +344,11 @@ fn keys_identities_addresses_and_timers() {
     assert_eq!(peer.psk_local.as_bytes(), b"site-b-local");
     assert_eq!(peer.psk_remote.as_bytes(), b"site-b-remote");
     assert!(peer.psk_by_id.is_empty());
-    // The tunnel group's keepalive threshold is the DPD interval.
+    // The tunnel group's keepalive threshold is the DPD interval, its retry the DPD retry.
     assert_eq!(peer.dpd_interval, Duration::from_secs(30));
+    assert_eq!(peer.dpd_retry, Duration::from_secs(5));
+    // IKE fragmentation is on by default with the ASA's 576-byte MTU.
+    assert_eq!(peer.fragmentation, Some(576));
     assert_eq!(peer.retransmit.interval, Duration::from_millis(1500));
     assert_eq!(peer.retransmit.tries, 4);
     assert_eq!(peer.retransmit.max_interval, Duration::from_secs(64), "the default cap");
@@ -353,6 +356,19 @@ fn keys_identities_addresses_and_timers() {
     // Keys never show in Debug output.
     let dbg = format!("{peer:?}");
     assert!(!dbg.contains("site-b-local") && !dbg.contains("site-b-remote"), "{dbg}");
+}
+
+#[test]
+fn ikev2_fragmentation_settings_reach_every_peer() {
+    let off = BASE.replacen("[ike]\n", "[ike]\nikev2_fragmentation = false\n", 1);
+    let p = plan(&load(&off));
+    assert!(p.entries.iter().flat_map(|e| &e.peers).all(|c| c.fragmentation.is_none()));
+    let mtu = BASE.replacen("[ike]\n", "[ike]\nikev2_fragmentation_mtu = 1400\n", 1);
+    let p = plan(&load(&mtu));
+    assert!(p.entries.iter().flat_map(|e| &e.peers).all(|c| c.fragmentation == Some(1400)));
+    // `keepalive = "disable"` turns both DPD timers off.
+    let none = p.entries.iter().flat_map(|e| &e.peers).find(|c| c.dpd_interval.is_zero());
+    assert_eq!(none.map(|c| c.dpd_retry), Some(Duration::ZERO));
 }
 
 #[test]

@@ -523,6 +523,98 @@ fn ikev2_sa_inbound_esp_traffic_postpones_the_liveness_check() {
     assert!(from_i >= 5, "answers to the responder's checks: {from_i}");
 }
 
+/// The ASA's `isakmp keepalive threshold 10 retry 2` on the initiator; the responder runs
+/// no checks of its own, so every INFORMATIONAL request in the log is the initiator's.
+fn keepalive_pair() -> Pair {
+    let (mut i, r) = gcm_pair();
+    i.dpd_interval = Duration::from_secs(10);
+    i.dpd_retry = Duration::from_secs(2);
+    Pair::new(i, r)
+}
+
+/// Send times (ms) of the initiator's INFORMATIONAL requests from `from` on.
+fn checks_sent(p: &Pair, from: usize) -> Vec<u64> {
+    p.log[from..]
+        .iter()
+        .filter(|s| s.dir == Dir::IToR)
+        .filter_map(|s| Message::parse(&s.bytes).ok().map(|m| (s.at, m)))
+        .filter(|(_, m)| m.header.exchange_type == ExchangeType::Informational)
+        .filter(|(_, m)| !m.header.response)
+        .map(|(at, _)| at.as_millis())
+        .collect()
+}
+
+/// On-demand DPD with the ASA's keepalive semantics: the first check after `threshold` of
+/// silence, resent every `retry` (not on the doubling IKE schedule), the peer dead after
+/// DPD_RETRIES unanswered resends plus one more `retry`.
+#[test]
+fn ikev2_dpd_silent_peer_checked_at_threshold_retried_every_retry_then_dead() {
+    use control::ikev2::sa::{DPD_RETRIES, UnansweredRequest};
+    let mut p = keepalive_pair();
+    p.establish();
+    let heard = p.log.iter().filter(|s| s.dir == Dir::RToI).map(|s| s.at).max().unwrap();
+    // The IKE_AUTH answer arrives one latency after it was sent.
+    let heard = (heard + p.latency).as_millis();
+    let from = p.log.len();
+    p.fault = Box::new(|d, _, _| if d == Dir::RToI { Fate::Drop } else { Fate::Deliver });
+    p.run_for(Duration::from_secs(60));
+    let sent = checks_sent(&p, from);
+    let first = heard + 10_000;
+    let want: Vec<u64> = (0..=u64::from(DPD_RETRIES)).map(|k| first + 2_000 * k).collect();
+    assert_eq!(sent, want, "a check at the threshold, then one every retry");
+    let (at, _, _) = p.i.events.iter().find(|e| matches!(e.2, Event::Failed(_))).expect("dead");
+    assert_eq!(at.as_millis(), first + 2_000 * (u64::from(DPD_RETRIES) + 1));
+    let fi = failures(&p.i);
+    assert!(
+        matches!(fi[..], [FailureCause::PeerUnreachable { sends: 6, waited }]
+            if *waited == Duration::from_secs(12)),
+        "{fi:?}"
+    );
+    assert_eq!(p.i.ep.sa(p.h).and_then(|sa| sa.unanswered()), Some(UnansweredRequest::Liveness));
+    assert_eq!(downs(&p.i).len(), 1, "the Child SA goes down with the IKE SA");
+}
+
+/// A peer whose IKE is silent but whose ESP keeps arriving (reported once a second, as the
+/// appliance polls the dataplane's counters) is never checked; once the ESP stops, the
+/// check comes one threshold after the last packet.
+#[test]
+fn ikev2_dpd_peer_sending_only_esp_is_never_checked() {
+    let mut p = keepalive_pair();
+    p.establish();
+    let from = p.log.len();
+    p.fault = Box::new(|d, _, _| if d == Dir::RToI { Fate::Drop } else { Fate::Deliver });
+    for _ in 0..120 {
+        p.run_for(Duration::from_secs(1));
+        let now = p.time;
+        p.i.ep.sa_mut(p.h).unwrap().note_inbound_traffic(now);
+    }
+    assert_eq!(checks_sent(&p, from), Vec::<u64>::new(), "no check while ESP arrives");
+    assert!(failures(&p.i).is_empty());
+    let last_esp = p.time.as_millis();
+    let from = p.log.len();
+    p.run_for(Duration::from_secs(30));
+    let sent = checks_sent(&p, from);
+    assert_eq!(sent.first(), Some(&(last_esp + 10_000)), "threshold after the last ESP");
+    assert_eq!(sent.len(), 6);
+    assert_eq!(failures(&p.i).len(), 1, "dead after the retries");
+}
+
+/// `dpd_retry` zero keeps the old behaviour: the check is retransmitted on the `[ike]`
+/// doubling schedule.
+#[test]
+fn ikev2_dpd_without_retry_uses_the_retransmission_schedule() {
+    let (mut i, r) = gcm_pair();
+    i.dpd_interval = Duration::from_secs(10);
+    let mut p = Pair::new(i, r);
+    p.establish();
+    let from = p.log.len();
+    p.fault = Box::new(|d, _, _| if d == Dir::RToI { Fate::Drop } else { Fate::Deliver });
+    p.run_for(Duration::from_secs(200));
+    let sent = checks_sent(&p, from);
+    let gaps: Vec<u64> = sent.windows(2).map(|w| (w[1] - w[0]) / 1000).collect();
+    assert_eq!(gaps, [1, 2, 4, 8, 16, 32]);
+}
+
 // ---------------------------------------------------------------------------------------
 // (h) DELETE.
 

@@ -477,6 +477,20 @@ lifetime_seconds = 60
     }
 
     #[test]
+    fn ikev2_fragmentation_mtu_out_of_range() {
+        check(
+            "[ike]\nikev2_fragmentation = true\nikev2_fragmentation_mtu = 9000\n",
+            &[
+                "gw.toml:3:27: ike.ikev2_fragmentation_mtu: IKEv2 fragmentation MTU 9000 out of range; expected 576..1500 bytes",
+            ],
+        );
+        check(
+            "[ike]\nikev2_fragmentation = \"yes\"\n",
+            &["gw.toml:2:23: ike.ikev2_fragmentation: expected a boolean (true or false)"],
+        );
+    }
+
+    #[test]
     fn replay_window_out_of_range() {
         check(
             r#"[[crypto_map]]

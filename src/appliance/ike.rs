@@ -112,6 +112,13 @@ struct Child {
     specs: [StaticSa; 2],
     /// For the operator: our and the peer's traffic selectors.
     idents: (String, String),
+    /// The pair this one rekeyed (its lineage: a rekey inherits primary or not).
+    rekey_of: Option<u32>,
+    /// `[ike] single_sa`: not the primary pair of its peer and selectors, its inbound SA
+    /// refusing traffic (`vpn-overlap-conflict`) and its outbound SA never bound.
+    non_primary: bool,
+    /// Install order, to promote the oldest duplicate when a primary lineage ends.
+    order: u64,
 }
 
 pub(crate) struct IkeDaemon {
@@ -140,6 +147,10 @@ pub(crate) struct IkeDaemon {
     had_child: std::collections::HashSet<SaHandle>,
     /// Installed Child SAs by inbound SPI.
     children: BTreeMap<u32, Child>,
+    /// Child SAs installed so far (the next one's [`Child::order`]).
+    installed: u64,
+    /// `[ike] single_sa`: one primary pair per peer and selectors (the ASA's rule).
+    single_sa: bool,
     /// The source port of the last IKE datagram each peer sent to our port 4500: a peer
     /// that floated (RFC 7296 section 2.23) gets its ESP in UDP there.
     natt_port: HashMap<IpAddr, u16>,
@@ -253,6 +264,8 @@ impl IkeDaemon {
             }),
             had_child: std::collections::HashSet::new(),
             children: BTreeMap::new(),
+            installed: 0,
+            single_sa: cfg.policy.ike.single_sa,
             natt_port: HashMap::new(),
             epoch: Instant::now(),
             rng,
@@ -597,14 +610,32 @@ impl IkeDaemon {
                 if let (true, Some(every)) = (info.nat_detected, self.keepalive_every) {
                     self.keepalive_due.insert(h, Instant::now() + every);
                 }
+                let peer = info.peer.ip();
                 self.established.insert(h, info);
                 if let Some(e) = e {
                     self.owner.insert(h, e);
-                    self.entries[e].sa = Some(h);
-                    let now = self.now();
-                    let actions =
-                        self.entries[e].failover.handle(now, FailoverInput::Established(sa));
-                    self.apply(e, actions);
+                    // IKEv2 only: its endpoint reduces duplicates; IKEv1 keeps the failover
+                    // machine's own rule.
+                    let twin = match Owner::of(h) {
+                        Owner::V2(_) => self.twin_ike_sa(h, e, peer),
+                        Owner::V1(_) => None,
+                    };
+                    if let Some(other) = twin {
+                        // Crossing IKE_SA_INITs: the entry's tunnel is up already; the
+                        // endpoint reduces the two to one (DuplicateReduced), and the
+                        // failover machine keeps tracking the first.
+                        tracing::info!(
+                            target: TARGET,
+                            "IKE SA with {peer} duplicates SA {}: one of them will be deleted",
+                            other.0
+                        );
+                    } else {
+                        self.entries[e].sa = Some(h);
+                        let now = self.now();
+                        let actions =
+                            self.entries[e].failover.handle(now, FailoverInput::Established(sa));
+                        self.apply(e, actions);
+                    }
                 }
                 self.up_since.insert(h, Instant::now());
                 self.counters.sa_init_ok += 1;
@@ -649,7 +680,9 @@ impl IkeDaemon {
             Event::Closed { reason } => {
                 let v = version_name(Owner::of(h).version());
                 tracing::info!(target: TARGET, "{v} SA closed ({reason:?})");
-                self.failover_outcome(h, FailoverOutcome::ClosedNormally);
+                if !self.hand_over(h) {
+                    self.failover_outcome(h, FailoverOutcome::ClosedNormally);
+                }
                 self.forget(controls, table, h);
             }
             Event::Failed(cause) => {
@@ -666,9 +699,12 @@ impl IkeDaemon {
                     (true, true) => Ikev2Stage::Rekeying,
                     (true, false) => Ikev2Stage::Established,
                 };
-                self.failover_outcome(h, FailoverOutcome::from_ikev2_failure(&cause, stage));
+                if !self.hand_over(h) {
+                    self.failover_outcome(h, FailoverOutcome::from_ikev2_failure(&cause, stage));
+                }
                 self.forget(controls, table, h);
             }
+            Event::DuplicateReduced(d) => self.duplicate(controls, table, h, d),
             other => tracing::debug!(target: TARGET, "IKE event {other:?}"),
         }
     }
@@ -679,6 +715,103 @@ impl IkeDaemon {
             e.plan.connection_type != ConnectionType::OriginateOnly
                 && e.failover.accepts(info.peer.ip())
         })
+    }
+
+    /// Another established IKE SA of entry `e` with the same peer and version as `h`.
+    fn twin_ike_sa(&self, h: SaHandle, e: usize, peer: IpAddr) -> Option<SaHandle> {
+        let version = Owner::of(h).version();
+        self.established
+            .iter()
+            .filter(|(o, i)| **o != h && i.peer.ip() == peer && Owner::of(**o).version() == version)
+            .map(|(&o, _)| o)
+            .find(|o| self.owner.get(o) == Some(&e))
+    }
+
+    /// IKE SA `h` ends while a duplicate of it stays up (one of two made by crossing
+    /// IKE_SA_INITs was reduced): the entry's tunnel goes on, so the failover machine is
+    /// told nothing, and the twin takes over the entry and, if the machine was tracking
+    /// `h`, the identity it tracks it by (so that the twin's own end reaches it). Returns
+    /// whether there was such a twin.
+    fn hand_over(&mut self, h: SaHandle) -> bool {
+        let (Some(&e), Some(info)) = (self.owner.get(&h), self.established.get(&h)) else {
+            return false;
+        };
+        if matches!(Owner::of(h), Owner::V1(_)) {
+            return false;
+        }
+        let Some(twin) = self.twin_ike_sa(h, e, info.peer.ip()) else { return false };
+        if let (control::failover::State::Up { sa, .. }, Some(&mine)) =
+            (self.entries[e].failover.state(), self.sa_refs.get(&h))
+            && sa == mine
+        {
+            self.sa_refs.insert(twin, mine);
+        }
+        if self.entries[e].sa == Some(h) {
+            self.entries[e].sa = Some(twin);
+        }
+        tracing::info!(target: TARGET, "IKE SA {} ended, its duplicate {} carries on", h.0, twin.0);
+        true
+    }
+
+    /// The endpoint found a duplicate SA (see [`Event::DuplicateReduced`]): the entry's
+    /// traffic moves to the survivor at once, before the redundant pair's DELETE, and in
+    /// single-SA mode the redundant pair stops being accepted (the peer, by the same rule,
+    /// moves too; a peer that insists is dropped as `vpn-overlap-conflict`).
+    fn duplicate(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'_>>],
+        table: &mut SaTable,
+        h: SaHandle,
+        d: control::ikev2::sa::Duplicate,
+    ) {
+        use control::ikev2::sa::DuplicateSa;
+        tracing::info!(
+            target: TARGET,
+            "duplicate SA: {:?}, {}",
+            d.sa,
+            if d.deleted_by_us { "deleting it" } else { "the peer deletes it" }
+        );
+        // (redundant, survivor) pairs by inbound SPI.
+        let pairs: Vec<(u32, u32)> = match d.sa {
+            DuplicateSa::ChildSa { redundant, survivor } => vec![(redundant.0, survivor.0)],
+            DuplicateSa::IkeSa { .. } => self
+                .children
+                .iter()
+                .filter(|(_, c)| c.handle == h)
+                .filter_map(|(&r, c)| {
+                    self.children
+                        .iter()
+                        .find(|(_, s)| s.handle == d.survivor_sa && s.idents == c.idents)
+                        .map(|(&s, _)| (r, s))
+                })
+                .collect(),
+        };
+        for (r, s) in pairs {
+            let (Some(rc), Some(sc)) = (self.children.get(&r), self.children.get(&s)) else {
+                continue;
+            };
+            let (e, outbound) = (rc.entry, sc.outbound);
+            if self.single_sa {
+                if let Some(sa) = table.inbound(r) {
+                    sa.set_non_primary(true);
+                }
+                if let Some(sa) = table.inbound(s) {
+                    sa.set_non_primary(false);
+                }
+                if let Some(c) = self.children.get_mut(&r) {
+                    c.non_primary = true;
+                }
+                if let Some(c) = self.children.get_mut(&s) {
+                    c.non_primary = false;
+                }
+            }
+            let entry = &mut self.entries[e];
+            if entry.bound == Some(r) || (self.single_sa && entry.bound != Some(s)) {
+                entry.bound = Some(s);
+                let policies = entry.policies.clone();
+                bind_all(controls, &policies, Some(outbound));
+            }
+        }
     }
 
     /// An IKE SA ended: its Child SAs go (the failover machine has been told why).
@@ -730,6 +863,28 @@ impl IkeDaemon {
             }
         };
         let tunnel = specs[0].tunnel.clone();
+        let text = |ts: &[control::ikev2::wire::TrafficSelector]| {
+            let v: Vec<String> =
+                ts.iter().flat_map(to_prefixes).map(|(a, l)| format!("{a}/{l}")).collect();
+            v.join(" ")
+        };
+        let idents = (text(&c.local_ts), text(&c.remote_ts));
+        // `[ike] single_sa` (IKEv2, as the ASA's rule): a rekey stays what the pair it
+        // replaces was; another pair for the peer and selectors of a primary one is a
+        // duplicate and starts non-primary (the ASA accepts traffic only on the first SA
+        // found).
+        let peer = info.peer.ip();
+        let non_primary = self.single_sa
+            && matches!(Owner::of(h), Owner::V2(_))
+            && match c.rekey_of.and_then(|o| self.children.get(&o)) {
+                Some(old) => old.non_primary,
+                None => self.children.values().any(|o| {
+                    o.entry == e
+                        && !o.non_primary
+                        && o.specs[0].spec.remote == peer
+                        && o.idents == idents
+                }),
+            };
         let mut inbound_cfg = specs[0].spec.config(Direction::Inbound);
         inbound_cfg.created_ns = created_ns;
         inbound_cfg.traffic_selectors = inbound_selectors(&c);
@@ -739,7 +894,11 @@ impl IkeDaemon {
             OutboundSa::new(&outbound_cfg).map(|o| (i, o)).map_err(|e| format!("{e:?}"))
         });
         let (inb, outb) = match built {
-            Ok(p) => p,
+            Ok((inb, outb)) => {
+                // Before the table publishes it: no packet gets through unmarked.
+                inb.set_non_primary(non_primary);
+                (inb, outb)
+            }
             Err(why) => {
                 tracing::error!(target: TARGET, "Child SA {:08x}: {why}", c.inbound_spi);
                 self.stats.install_failed += 1;
@@ -761,26 +920,24 @@ impl IkeDaemon {
             }
         };
         // Make before break: the entry's traffic moves to the new SA at once; an older pair
-        // keeps decrypting until its own delete.
-        let binds: Vec<PolicyId> = self.entries[e].policies.clone();
-        bind_all(controls, &binds, Some(idx));
-        self.entries[e].bound = Some(c.inbound_spi);
+        // keeps decrypting until its own delete. A non-primary pair carries none.
+        if !non_primary {
+            let binds: Vec<PolicyId> = self.entries[e].policies.clone();
+            bind_all(controls, &binds, Some(idx));
+            self.entries[e].bound = Some(c.inbound_spi);
+        }
         self.stats.children_up += 1;
         self.had_child.insert(h);
         self.child_pending.remove(&h);
         tracing::info!(
             target: TARGET,
-            "{tunnel}: Child SA up, inbound {:08x}, outbound {:08x}, {}",
+            "{tunnel}: Child SA up, inbound {:08x}, outbound {:08x}, {}{}",
             c.inbound_spi,
             c.outbound_spi,
-            super::control::asa_transform(specs[1].spec.transform)
+            super::control::asa_transform(specs[1].spec.transform),
+            if non_primary { " (duplicate: not primary, single-SA mode)" } else { "" }
         );
-        let text = |ts: &[control::ikev2::wire::TrafficSelector]| {
-            let v: Vec<String> =
-                ts.iter().flat_map(to_prefixes).map(|(a, l)| format!("{a}/{l}")).collect();
-            v.join(" ")
-        };
-        let idents = (text(&c.local_ts), text(&c.remote_ts));
+        self.installed += 1;
         self.children.insert(
             c.inbound_spi,
             Child {
@@ -790,6 +947,9 @@ impl IkeDaemon {
                 outbound: idx,
                 specs,
                 idents,
+                rekey_of: c.rekey_of,
+                non_primary,
+                order: self.installed,
             },
         );
     }
@@ -801,14 +961,39 @@ impl IkeDaemon {
         inbound_spi: u32,
     ) {
         let Some(child) = self.children.remove(&inbound_spi) else { return };
+        if self.single_sa
+            && !child.non_primary
+            && !self.children.values().any(|c| c.rekey_of == Some(inbound_spi))
+        {
+            // The primary lineage ended (not replaced by a rekey): the oldest duplicate
+            // left, if the peer kept one, becomes the primary.
+            let heir = self
+                .children
+                .iter_mut()
+                .filter(|(_, c)| {
+                    c.non_primary
+                        && c.entry == child.entry
+                        && c.idents == child.idents
+                        && c.specs[0].spec.remote == child.specs[0].spec.remote
+                })
+                .min_by_key(|(_, c)| c.order);
+            if let Some((&spi, c)) = heir {
+                c.non_primary = false;
+                if let Some(sa) = table.inbound(spi) {
+                    sa.set_non_primary(false);
+                }
+                tracing::info!(target: TARGET, "Child SA {spi:08x} is now the primary one");
+            }
+        }
         let entry = &mut self.entries[child.entry];
         if entry.bound == Some(inbound_spi) {
-            // Another pair of the same entry (a rekey's) takes over, else traffic ACQUIREs.
+            // Another primary pair of the same entry (a rekey's) takes over, else traffic
+            // ACQUIREs.
             let next = self
                 .children
                 .iter()
                 .rev()
-                .find(|(_, c)| c.entry == child.entry)
+                .find(|(_, c)| c.entry == child.entry && !c.non_primary)
                 .map(|(&s, c)| (s, c.outbound));
             entry.bound = next.map(|(s, _)| s);
             let policies = entry.policies.clone();
@@ -1373,6 +1558,9 @@ impl IkeDaemon {
         self.endpoint.set_ike_lifetime(ike_lifetime(cfg));
         let now = self.now();
         self.endpoint.set_dos_policy(now, admission(cfg), &mut self.rng);
+        // From now on; pairs already marked non-primary are released by
+        // `finish_reconfigure` when the mode is turned off.
+        self.single_sa = cfg.policy.ike.single_sa;
         self.entries = entries;
         self.by_policy = by_policy;
         Reconfigured { binds, notes, doomed }
@@ -1380,6 +1568,14 @@ impl IkeDaemon {
 
     /// Deletes the SAs a reload took out of use (the workers have the SPD without them).
     pub(crate) fn finish_reconfigure(&mut self, table: &mut SaTable, r: Reconfigured) {
+        if !self.single_sa {
+            for (&spi, c) in self.children.iter_mut().filter(|(_, c)| c.non_primary) {
+                c.non_primary = false;
+                if let Some(sa) = table.inbound(spi) {
+                    sa.set_non_primary(false);
+                }
+            }
+        }
         for (spi, idx) in r.doomed {
             let _ = table.delete_outbound(idx);
             let _ = table.delete_inbound(spi);

@@ -306,6 +306,8 @@ pub fn plan(args: &LoadtestArgs) -> Result<(Plan, Option<safety::AddedAddresses>
             max_interval: Duration::from_secs(64),
         },
         dpd_interval: Duration::ZERO,
+        dpd_retry: Duration::ZERO,
+        fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),
     };

@@ -302,6 +302,12 @@ fn tunnel_block(out: &mut String, g: &Group<'_>, media_mtu: Option<u16>, detail:
     );
     let _ =
         writeln!(out, "      #send errors: {}, #recv errors: {}", all_drops(outb), all_drops(inb));
+    // Single-SA mode only: a duplicate SA the peer kept using (the ASA's `show asp drop`
+    // reason); absent when there is none.
+    let overlap = drop_sum(inb, "vpn-overlap-conflict");
+    if overlap > 0 {
+        let _ = writeln!(out, "      #pkts vpn-overlap-conflict (rcv): {overlap}");
+    }
     out.push('\n');
 
     // The current SA of each direction is the newest: the last one listed.
@@ -519,6 +525,19 @@ mod tests {
 
     fn has_line(text: &str, line: &str) {
         assert!(text.lines().any(|l| l == line), "missing line {line:?} in:\n{text}");
+    }
+
+    #[test]
+    fn ipsec_sa_shows_vpn_overlap_conflict_drops_only_when_there_are_some() {
+        let t = ipsec_sa(&snap(), false);
+        assert!(!t.contains("vpn-overlap-conflict"), "{t}");
+        let mut s = snap();
+        s.sas[0].drops.insert("vpn-overlap-conflict".into(), 7);
+        let t = ipsec_sa(&s, false);
+        has_line(&t, "      #pkts vpn-overlap-conflict (rcv): 7");
+        has_line(&t, "      #send errors: 0, #recv errors: 13");
+        let j: serde_json::Value = serde_json::from_str(&ipsec_sa_json(&s)).unwrap();
+        assert_eq!(j[0]["drops"]["vpn-overlap-conflict"], 7);
     }
 
     #[test]

@@ -225,6 +225,8 @@ pub fn psk_config(
             ..Default::default()
         },
         dpd_interval: Duration::ZERO,
+        dpd_retry: Duration::ZERO,
+        fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),
     }

@@ -375,8 +375,54 @@ pub(crate) fn ipsec_proposal(block: &Block<'_>, config: &mut Config, report: &mu
     config.proposals.push(proposal);
 }
 
+/// `crypto ikev2 fragmentation [mtu N | preferred-method ietf|cisco]`: RFC 7383 is the one
+/// method ferrogate speaks; an MTU the ASA allows below ferrogate's 576 is raised to it.
+fn ikev2_fragmentation(
+    head: &Line<'_>,
+    config: &mut Config,
+    report: &mut Report,
+) -> Result<(), String> {
+    let word = |i| head.word(i).map(str::to_ascii_lowercase);
+    match (head.words.len(), word(3).as_deref()) {
+        (3, None) => {
+            config.ike.ikev2_fragmentation = Some(true);
+            Ok(())
+        }
+        (5, Some("mtu")) => {
+            let n = number(head.word(4), 68, 1500, "IKEv2 fragmentation MTU")?;
+            let mtu = if n < 576 {
+                report.note(format!(
+                    "line {}: IKEv2 fragmentation MTU {n} raised to 576, ferrogate's smallest",
+                    head.no
+                ));
+                576
+            } else {
+                n as u32
+            };
+            config.ike.ikev2_fragmentation = Some(true);
+            config.ike.ikev2_fragmentation_mtu = Some(mtu);
+            Ok(())
+        }
+        (5, Some("preferred-method")) => match word(4).as_deref() {
+            Some("ietf") => Ok(()),
+            Some("cisco") => {
+                report.note(format!(
+                    "line {}: Cisco proprietary IKEv2 fragmentation is not supported; \
+                     ferrogate fragments per RFC 7383 (the `ietf` method)",
+                    head.no
+                ));
+                Ok(())
+            }
+            _ => Err("expected `preferred-method ietf|cisco`".to_string()),
+        },
+        _ => Err("expected `crypto ikev2 fragmentation [mtu N | preferred-method ietf|cisco]`"
+            .to_string()),
+    }
+}
+
 /// The global IKE commands: `crypto isakmp identity`, `crypto isakmp nat-traversal N`,
-/// `no crypto isakmp nat-traversal`, `crypto ikev2 cookie-challenge N`.
+/// `no crypto isakmp nat-traversal`, `crypto ikev2 cookie-challenge N`, `[no] crypto ikev2
+/// fragmentation [mtu N | preferred-method ietf|cisco]`.
 pub(crate) fn ike_global(block: &Block<'_>, config: &mut Config, report: &mut Report) {
     let head = &block.head;
     unmapped_body(block, report, "unexpected indented line under a global IKE command");
@@ -406,6 +452,15 @@ pub(crate) fn ike_global(block: &Block<'_>, config: &mut Config, report: &mut Re
             head.no
         ));
         Ok(())
+    } else if head.starts(&["no", "crypto", "ikev2", "fragmentation"]) {
+        if head.words.len() == 4 {
+            config.ike.ikev2_fragmentation = Some(false);
+            Ok(())
+        } else {
+            Err("expected `no crypto ikev2 fragmentation`".to_string())
+        }
+    } else if head.starts(&["crypto", "ikev2", "fragmentation"]) {
+        ikev2_fragmentation(head, config, report)
     } else if head.starts(&["crypto", "ikev2", "cookie-challenge"]) {
         number(head.word(3).filter(|_| head.words.len() == 4), 0, 100, "cookie-challenge threshold")
             .map(|n| config.ike.cookie_threshold_percent = Some(n as u32))

@@ -134,6 +134,8 @@ pub(crate) fn emit(
         || ike.identity.is_some()
         || ike.nat_keepalive_seconds.is_some()
         || ike.cookie_threshold_percent.is_some()
+        || ike.ikev2_fragmentation.is_some()
+        || ike.ikev2_fragmentation_mtu.is_some()
     {
         let mut t = section(&mut out, "[ike]");
         if ike.allow_weak_dh {
@@ -142,6 +144,8 @@ pub(crate) fn emit(
         t.opt_str("identity", ike.identity.as_deref());
         t.opt_num("nat_keepalive_seconds", ike.nat_keepalive_seconds);
         t.opt_num("cookie_threshold_percent", ike.cookie_threshold_percent);
+        t.opt_num("ikev2_fragmentation", ike.ikev2_fragmentation);
+        t.opt_num("ikev2_fragmentation_mtu", ike.ikev2_fragmentation_mtu);
     }
 
     for acl in &config.access_lists {

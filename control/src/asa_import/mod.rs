@@ -198,6 +198,8 @@ fn dispatch<'a>(
         || h.starts(&["crypto", "isakmp", "nat-traversal"])
         || h.starts(&["no", "crypto", "isakmp", "nat-traversal"])
         || h.starts(&["crypto", "ikev2", "cookie-challenge"])
+        || h.starts(&["crypto", "ikev2", "fragmentation"])
+        || h.starts(&["no", "crypto", "ikev2", "fragmentation"])
     {
         crypto::ike_global(block, config, report);
     } else if h.starts(&["crypto", "ca", "trustpoint"]) {

@@ -14,6 +14,10 @@ pub(crate) struct IkeGlobal {
     pub nat_keepalive_seconds: Option<u32>,
     /// `crypto ikev2 cookie-challenge N`.
     pub cookie_threshold_percent: Option<u32>,
+    /// `no crypto ikev2 fragmentation` (false) / `crypto ikev2 fragmentation` (true).
+    pub ikev2_fragmentation: Option<bool>,
+    /// `crypto ikev2 fragmentation mtu N`.
+    pub ikev2_fragmentation_mtu: Option<u32>,
 }
 
 /// A protocol in an access-list rule: a ferrogate keyword or an IP protocol number.

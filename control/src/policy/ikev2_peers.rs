@@ -35,8 +35,11 @@
 //!   protocol and ports. Deny rules cannot be expressed as selectors and are left to the
 //!   dataplane's SPD;
 //! - timers: `set security-association lifetime`, the tunnel group's `isakmp keepalive`
-//!   (DPD; the loader fills in the `[ike]` defaults when the group has none), and the
-//!   `[ike]` retransmission schedule.
+//!   (DPD: `threshold` of silence before a liveness check, resent every `retry`; the loader
+//!   fills in the `[ike]` defaults when the group has none), and the `[ike]` retransmission
+//!   schedule;
+//! - IKE fragmentation (RFC 7383): `[ike] ikev2_fragmentation` and
+//!   `ikev2_fragmentation_mtu` (`crypto ikev2 fragmentation mtu N`).
 //!
 //! # What is skipped
 //! An entry or peer that cannot be configured is left out with one line in
@@ -391,10 +394,16 @@ impl Cx<'_> {
                 (RemoteAuth::Psk, self.psk(tg, Side::Remote)?, remote_id)
             }
         };
-        let dpd_interval = match tg.keepalive {
-            Keepalive::Disabled => Duration::ZERO,
-            Keepalive::Enabled { threshold, .. } => Duration::from_secs(u64::from(threshold)),
+        let (dpd_interval, dpd_retry) = match tg.keepalive {
+            Keepalive::Disabled => (Duration::ZERO, Duration::ZERO),
+            Keepalive::Enabled { threshold, retry } => {
+                (Duration::from_secs(u64::from(threshold)), Duration::from_secs(u64::from(retry)))
+            }
         };
+        let fragmentation = policy
+            .ike
+            .ikev2_fragmentation
+            .then(|| usize::try_from(policy.ike.ikev2_fragmentation_mtu).unwrap_or(usize::MAX));
         let cfg = PeerConfig {
             local_addr: SocketAddr::new(local, IKE_PORT),
             remote_addr: SocketAddr::new(peer, IKE_PORT),
@@ -407,6 +416,8 @@ impl Cx<'_> {
             child: child.clone(),
             retransmit: retransmit(policy),
             dpd_interval,
+            dpd_retry,
+            fragmentation,
             allow_weak_dh: policy.ike.allow_weak_dh,
             auth: AuthConfig { local: local_auth, remote: remote_auth },
         };

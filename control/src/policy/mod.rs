@@ -40,11 +40,11 @@ pub use algorithms::{
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use diff::{MapKey, PolicyDiff};
 pub use model::{
-    AddressPool, ConnectionType, CryptoInterface, CryptoMapEntry, DEFAULT_L2L_GROUP, DfBit,
-    Fragmentation, HaConfig, HaRole, IkeGlobals, IkeIdentity, IkeVersion, Ikev1Authentication,
-    Ikev1Phase1Mode, Ikev1Policy, Ikev2Authentication, Ikev2Policy, IpsecMode, IpsecProposal,
-    Keepalive, KilobyteLifetime, LocalUser, Management, PeerIdValidate, PolicyConfig, PoolRange,
-    Secret, TransformSet, Trustpoint, TunnelGroup, TunnelGroupType,
+    AddressPool, ConnectionType, CryptoInterface, CryptoMapEntry, DEFAULT_IKEV2_FRAGMENTATION_MTU,
+    DEFAULT_L2L_GROUP, DfBit, Fragmentation, HaConfig, HaRole, IkeGlobals, IkeIdentity, IkeVersion,
+    Ikev1Authentication, Ikev1Phase1Mode, Ikev1Policy, Ikev2Authentication, Ikev2Policy, IpsecMode,
+    IpsecProposal, Keepalive, KilobyteLifetime, LocalUser, Management, PeerIdValidate,
+    PolicyConfig, PoolRange, Secret, TransformSet, Trustpoint, TunnelGroup, TunnelGroupType,
 };
 pub use parse::{OTHER_SECTIONS, POLICY_SECTIONS};
 pub use parse_maps::{MAX_PEERS, MAX_TRANSFORMS};

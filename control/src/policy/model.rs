@@ -127,7 +127,16 @@ pub struct IkeGlobals {
     /// default: with a pre-shared key its second message exposes a crackable hash of the
     /// key.
     pub ikev1_aggressive_mode: bool,
+    /// IKEv2 fragmentation (RFC 7383) announced and used: `crypto ikev2 fragmentation` (on
+    /// by default on the ASA); false is `no crypto ikev2 fragmentation`.
+    pub ikev2_fragmentation: bool,
+    /// Largest IP datagram of an encrypted IKEv2 message before it goes in fragments
+    /// (`crypto ikev2 fragmentation mtu N`, 576..1500).
+    pub ikev2_fragmentation_mtu: u32,
 }
+
+/// The ASA's `crypto ikev2 fragmentation mtu` default.
+pub const DEFAULT_IKEV2_FRAGMENTATION_MTU: u32 = 576;
 
 impl Default for IkeGlobals {
     fn default() -> Self {
@@ -144,6 +153,8 @@ impl Default for IkeGlobals {
             max_half_open_per_peer: 50,
             single_sa: false,
             ikev1_aggressive_mode: false,
+            ikev2_fragmentation: true,
+            ikev2_fragmentation_mtu: DEFAULT_IKEV2_FRAGMENTATION_MTU,
         }
     }
 }

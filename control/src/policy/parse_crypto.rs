@@ -90,12 +90,17 @@ pub(crate) fn ike_globals(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) ->
         "max_half_open_per_peer",
         "single_sa",
         "ikev1_aggressive_mode",
+        "ikev2_fragmentation",
+        "ikev2_fragmentation_mtu",
     ];
     let mut t = Tbl::new(ctx, table, span, "ike".into(), KNOWN);
     let mut g = IkeGlobals::default();
     let u = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
     if let Some(b) = t.boolean(ctx, "allow_weak_dh") {
         g.allow_weak_dh = b;
+    }
+    if let Some(b) = t.boolean(ctx, "ikev2_fragmentation") {
+        g.ikev2_fragmentation = b;
     }
     if let Some(b) = t.boolean(ctx, "ikev1_aggressive_mode") {
         g.ikev1_aggressive_mode = b;
@@ -125,7 +130,7 @@ pub(crate) fn ike_globals(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) ->
             t.error(ctx, "nat_keepalive_seconds", msg);
         }
     }
-    let ranged: [(&str, &str, i64, i64, &str, &mut u32); 7] = [
+    let ranged: [(&str, &str, i64, i64, &str, &mut u32); 8] = [
         (
             "retransmit_interval_ms",
             "retransmit interval",
@@ -137,6 +142,14 @@ pub(crate) fn ike_globals(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) ->
         ("retransmit_tries", "retransmit tries", 1, 10, "", &mut g.retransmit_tries),
         ("dpd_interval_seconds", "DPD interval", 10, 3600, " seconds", &mut g.dpd_interval_seconds),
         ("dpd_retry_seconds", "DPD retry", 2, 10, " seconds", &mut g.dpd_retry_seconds),
+        (
+            "ikev2_fragmentation_mtu",
+            "IKEv2 fragmentation MTU",
+            576,
+            1500,
+            " bytes",
+            &mut g.ikev2_fragmentation_mtu,
+        ),
         (
             "cookie_threshold_percent",
             "cookie threshold",

@@ -219,6 +219,8 @@ impl PolicyConfig {
         if g.ikev1_aggressive_mode {
             o.kv("ikev1_aggressive_mode", "true");
         }
+        o.kv("ikev2_fragmentation", g.ikev2_fragmentation.to_string());
+        o.kv("ikev2_fragmentation_mtu", g.ikev2_fragmentation_mtu.to_string());
         for a in &self.access_lists {
             access_list(&mut o, a);
         }

@@ -121,6 +121,8 @@ fn harness_config(initiator: bool) -> PeerConfig {
             ..RetransmitPolicy::default()
         },
         dpd_interval: Duration::from_secs(5),
+        dpd_retry: Duration::ZERO,
+        fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),
     }

@@ -2,6 +2,7 @@
 
 use core::mem;
 use core::net::{IpAddr, SocketAddr};
+use core::sync::atomic::Ordering;
 
 use crate::buf::PacketBuf;
 use crate::crypto::{CryptoOp, OpStatus};
@@ -181,6 +182,12 @@ where
             sa.counters().drops.count(r);
             Disposition::Drop(r)
         };
+        // ASA single-SA mode: a duplicate the peer keeps using is refused before any crypto.
+        // `non_primary` sits next to `esn`, which every packet reads below: no extra line.
+        if sa.non_primary.load(Ordering::Relaxed) {
+            res.disposition = drop(DropReason::VpnOverlapConflict);
+            continue;
+        }
         if sa.lifetime.is_hard_expired(now) {
             res.disposition = drop(DropReason::SaExpired);
             continue;

@@ -262,6 +262,13 @@ pub(super) fn dpd_next(sa: &Ikev1Sa) -> Option<Time> {
 /// the peer dead when the retries run out.
 pub(super) fn dpd_timeout<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, rng: &mut R) {
     let Some(dpd) = sa.cfg.dpd.filter(|_| dpd_on(sa)) else { return };
+    if let Some((_, first, ..)) = sa.dpd.outstanding
+        && sa.last_inbound > first
+    {
+        // The peer spoke (or its ESP arrived) since the check began: it is alive, and the
+        // next check waits for another threshold of silence.
+        sa.dpd.outstanding = None;
+    }
     let (seq, first, sends) = match sa.dpd.outstanding {
         Some((seq, first, sends, next)) => {
             if now < next {

@@ -49,6 +49,28 @@ pub(crate) enum ChildState {
     Deleting,
 }
 
+/// The nonces of the exchange that made an SA (IKE_SA_INIT for an IKE SA and its first
+/// Child SA, CREATE_CHILD_SA for later ones) and whether we initiated that exchange: what
+/// the duplicate rule ranks SAs by (see [`duplicates`](super::duplicates)). Nonces are
+/// public (they travel in clear in IKE_SA_INIT), so nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    pub we_initiated: bool,
+}
+
+impl Origin {
+    /// The rank of the SA among duplicates: its exchange's lowest nonce, then its highest,
+    /// compared octet by octet. Both peers see the same two nonces for an exchange, so
+    /// they rank every SA alike; of two duplicates the lower is redundant, as for the
+    /// simultaneous rekeys of RFC 7296 section 2.8.1 (see [`ours_redundant`]).
+    pub fn rank(&self) -> (&[u8], &[u8]) {
+        let (a, b) = (self.ni.as_slice(), self.nr.as_slice());
+        (a.min(b), a.max(b))
+    }
+}
+
 /// One Child SA pair.
 #[derive(Debug)]
 pub(crate) struct Child {
@@ -69,6 +91,9 @@ pub(crate) struct Child {
     /// When to delete it whatever happened (consumed when it fires).
     pub hard: Option<Time>,
     pub state: ChildState,
+    /// The exchange that made it; `None` when rebuilt from HA records, which lack the
+    /// nonces (such a pair is never judged a duplicate).
+    pub origin: Option<Origin>,
 }
 
 /// The soft lifetime of something created at `start` with hard `lifetime`: 90 % of it,

@@ -24,6 +24,11 @@ use crate::time::Time;
 /// says otherwise: a day, the ASA's default (`lifetime seconds 86400`).
 pub const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(86_400);
 
+/// Liveness checks sent again after the first one before the peer is declared dead (with
+/// [`PeerConfig::dpd_retry`]): five, as for IKEv1's R-U-THERE and the `[ike]`
+/// retransmission default.
+pub const DPD_RETRIES: u32 = 5;
+
 /// A pre-shared key: zeroized on drop, never printed.
 #[derive(Clone)]
 pub struct Psk(Zeroizing<Vec<u8>>);
@@ -242,8 +247,22 @@ pub struct PeerConfig {
     pub child: ChildConfig,
     /// Retransmission schedule of our requests.
     pub retransmit: RetransmitPolicy,
-    /// Liveness check after this long without traffic from the peer (zero: never).
+    /// Liveness check after this long without traffic from the peer (zero: never): an
+    /// authenticated IKE message or inbound ESP reported with
+    /// [`IkeSa::note_inbound_traffic`](super::IkeSa::note_inbound_traffic) (the ASA's
+    /// `isakmp keepalive threshold`).
     pub dpd_interval: Duration,
+    /// Wait between unanswered liveness checks (`isakmp keepalive retry`): the check is
+    /// sent again every `dpd_retry`, [`DPD_RETRIES`] times, and the peer is declared dead
+    /// one `dpd_retry` after the last. Zero: the check is retransmitted on `retransmit`'s
+    /// schedule like any other request.
+    pub dpd_retry: Duration,
+    /// IKE fragmentation (RFC 7383, the ASA's `crypto ikev2 fragmentation mtu N`):
+    /// `Some(mtu)` announces IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT and, when the peer
+    /// announced it too, sends encrypted messages whose IP datagram would exceed `mtu` as
+    /// SKF fragments; `None` (`no crypto ikev2 fragmentation`) announces nothing, so every
+    /// message goes whole (IP fragments it if it must).
+    pub fragmentation: Option<usize>,
     /// Whether DH groups 1, 2 and 5 may be used (RFC 8247 section 2.4 advises against).
     pub allow_weak_dh: bool,
     /// How each side authenticates; the default is the pre-shared keys above.

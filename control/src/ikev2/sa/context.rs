@@ -12,6 +12,7 @@ use crate::ikev2::fragment::{
 };
 use crate::ikev2::wire::{ExchangeType, HeaderRepr, Message, NotifyRepr, NotifyType, Payload};
 use crate::log::IKEV2_PROTOCOL;
+use crate::retransmit::RetransmitPolicy;
 use crate::time::Time;
 
 use super::child::{RandomSpis, SpiAllocator};
@@ -93,6 +94,10 @@ impl Default for Fragmentation {
 
 impl Context {
     pub fn new(cfg: PeerConfig, initiator: bool, spi_i: u64, spi_r: u64, now: Time) -> Context {
+        let frag = Fragmentation {
+            mtu: cfg.fragmentation.unwrap_or(super::DEFAULT_FRAGMENT_MTU),
+            ..Fragmentation::default()
+        };
         Context {
             cfg,
             initiator,
@@ -106,7 +111,7 @@ impl Context {
             spis: Box::new(RandomSpis),
             last_heard: now,
             ike_lifetime: super::config::DEFAULT_IKE_LIFETIME,
-            frag: Fragmentation::default(),
+            frag,
             mid_sync: MidSyncSupport::default(),
             unanswered: None,
         }
@@ -154,7 +159,25 @@ impl Context {
             "sending {exchange} request ({p:?}, {} datagrams, {} bytes)", datagrams.len(),
             datagrams.iter().map(Vec::len).sum::<usize>());
         self.send_all(self.cfg.remote_addr, datagrams.clone());
-        self.requests.sent(now, self.cfg.retransmit, exchange, datagrams, p);
+        let policy = self.retransmit_policy(&p);
+        self.requests.sent(now, policy, exchange, datagrams, p);
+    }
+
+    /// The retransmission schedule of a request: a liveness check with a configured
+    /// `dpd_retry` goes again at that fixed interval (`isakmp keepalive retry`), `DPD_RETRIES`
+    /// times, and gives up one interval after the last; everything else follows
+    /// `retransmit`.
+    fn retransmit_policy(&self, p: &Purpose) -> RetransmitPolicy {
+        if *p == Purpose::Liveness && !self.cfg.dpd_retry.is_zero() {
+            // RetransmitPolicy counts `tries` retransmissions plus a final one.
+            RetransmitPolicy {
+                interval: self.cfg.dpd_retry,
+                tries: super::config::DPD_RETRIES.saturating_sub(1),
+                max_interval: self.cfg.dpd_retry,
+            }
+        } else {
+            self.cfg.retransmit
+        }
     }
 
     /// Sends the answer to request `message_id` and caches it for retransmissions.

@@ -38,7 +38,7 @@ use crate::time::Time;
 use super::child::{
     self, ChildOffer, KeySource, allocate_spi, offer_proposals, offers_group, pfs_group,
 };
-use super::children::{ChildState, ours_redundant};
+use super::children::{ChildState, Origin, ours_redundant};
 use super::config::ChildConfig;
 use super::context::{Context, Inbound};
 use super::established::{Established, Queued};
@@ -490,7 +490,8 @@ impl Established {
         tracing::info!(target: IKEV2_PROTOCOL, spi_i = cx.spi_i,
             "Child SA {:08x}/{:08x} up{}", c.inbound_spi, c.outbound_spi,
             rekey_of.map_or(String::new(), |o| format!(", rekeying {o:08x}")));
-        self.add_child(now, &c, cfg, rng);
+        let origin = Origin { ni: ni.clone(), nr: nr.clone(), we_initiated: true };
+        self.add_child(now, &c, cfg, Some(origin), rng);
         cx.events.push_back(Event::ChildSaUp(c));
         let Some(old) = rekey_of else { return };
         match collision {
@@ -743,7 +744,8 @@ impl Established {
         tracing::info!(target: IKEV2_PROTOCOL, spi_i = cx.spi_i,
             "Child SA {:08x}/{:08x} up (peer's request){}", c.inbound_spi, c.outbound_spi,
             rekey_of.map_or(String::new(), |o| format!(", rekeying {o:08x}")));
-        self.add_child(now, &c, cfg, rng);
+        let origin = Origin { ni: ni.to_vec(), nr: nr.clone(), we_initiated: false };
+        self.add_child(now, &c, cfg, Some(origin), rng);
         cx.events.push_back(Event::ChildSaUp(c));
         let Some(old) = rekey_of else { return };
         // The peer initiated the replacement: it deletes the old pair (section 2.8).

@@ -19,7 +19,7 @@
 
 use core::net::SocketAddr;
 use core::time::Duration;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use rand_core::CryptoRng;
 
@@ -31,6 +31,8 @@ use crate::keylog::{EspSaEntry, KeyLog, KeyLogTable};
 use crate::time::Time;
 
 use super::context::init_error_answer;
+use super::duplicates::{self, Finding, IkeView};
+use super::events::{Duplicate, DuplicateSa};
 use super::{
     Accept, ChildConfig, ConfigError, Event, IkeSa, IkeSpis, PeerConfig, SpiAllocator, Transmit,
 };
@@ -59,6 +61,17 @@ impl core::fmt::Debug for KeyLogSlot {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(if self.0.is_some() { "Some(<key log>)" } else { "None" })
     }
+}
+
+/// How long the peer has to delete a duplicate that is its to delete (it initiated the
+/// exchange that made it) before we do: a peer applying the same rule does at once, one
+/// that does not (strongSwan, for one, keeps both) would leave it up for good. Should both
+/// DELETEs cross, each side answers the other's (RFC 7296 section 1.4.1).
+pub const DUPLICATE_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether an SA that came up may have made a duplicate (see [`IkeEndpoint::handle`]).
+fn may_duplicate(e: &Event) -> bool {
+    matches!(e, Event::Established(_) | Event::ChildSaUp(_))
 }
 
 /// Names one IKE SA of an endpoint.
@@ -132,6 +145,17 @@ pub struct IkeEndpoint {
     key_log: KeyLogSlot,
     /// The IKE SA generation (SPIs) last written to the key log, per SA.
     key_logged: HashMap<SaHandle, (u64, u64)>,
+    /// SAs by the peer's address, to find duplicates without a scan of every SA.
+    by_peer: HashMap<core::net::IpAddr, Vec<SaHandle>>,
+    /// Duplicates are not reduced ([`IkeEndpoint::set_reduce_duplicates`]).
+    keep_duplicates: bool,
+    /// An SA came up since the last duplicate check.
+    dup_check: bool,
+    /// Redundant SAs already reported: (IKE SA, the pair's inbound SPI or `None` for the
+    /// IKE SA itself).
+    dup_reported: HashSet<(SaHandle, Option<u32>)>,
+    /// Redundant SAs the peer should delete, and when we delete them if it has not.
+    dup_deadlines: Vec<(Time, (SaHandle, Option<u32>))>,
 }
 
 impl IkeEndpoint {
@@ -307,9 +331,15 @@ impl IkeEndpoint {
             sa.set_fragment_mtu(mtu);
         }
         let h = self.handle_id();
-        self.sas.insert(h, sa);
+        self.insert(h, sa);
         self.collect(h, now);
         h
+    }
+
+    /// Holds a new SA, indexed by its peer's address.
+    fn insert(&mut self, h: SaHandle, sa: IkeSa) {
+        self.by_peer.entry(sa.peer().ip()).or_default().push(h);
+        self.sas.insert(h, sa);
     }
 
     fn handle_id(&mut self) -> SaHandle {
@@ -327,7 +357,7 @@ impl IkeEndpoint {
         let mut sa = IkeSa::initiate(now, cfg, rng)?;
         self.install_allocator(&mut sa, rng);
         let h = self.handle_id();
-        self.sas.insert(h, sa);
+        self.insert(h, sa);
         self.collect(h, now);
         Ok(h)
     }
@@ -366,6 +396,107 @@ impl IkeEndpoint {
             sa.handle(now, datagram, from, rng);
             self.collect(handle, now);
         }
+        // Only a datagram brings an SA up, so only then can a duplicate appear (and a
+        // survivor gain the twins that let a redundant IKE SA go).
+        if core::mem::take(&mut self.dup_check) && !self.keep_duplicates {
+            self.reduce_duplicates(now, handle, rng);
+        }
+    }
+
+    /// Turns the reduction of duplicate SAs off (`true`) or on again (the default): see
+    /// [`Event::DuplicateReduced`]. Off, duplicates stay, as RFC 4301 allows (several SAs
+    /// with the same selectors, e.g. per class of service), and nothing is reported.
+    pub fn set_reduce_duplicates(&mut self, reduce: bool) {
+        self.keep_duplicates = !reduce;
+    }
+
+    /// Applies the duplicate rule (see `duplicates`) to the IKE SAs with SA `h`'s peer:
+    /// reports each redundant SA once, and deletes those whose exchange we initiated.
+    fn reduce_duplicates<R: CryptoRng + ?Sized>(&mut self, now: Time, h: SaHandle, rng: &mut R) {
+        self.reduce_group(now, h, None, rng);
+    }
+
+    /// [`IkeEndpoint::reduce_duplicates`]; with `overdue`, a redundant SA the peer should
+    /// have deleted by now: if the rule still finds it redundant, we delete it.
+    fn reduce_group<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Time,
+        h: SaHandle,
+        overdue: Option<(SaHandle, Option<u32>)>,
+        rng: &mut R,
+    ) {
+        let Some(sa) = self.sas.get(&h) else { return };
+        let Some((local, peer, id)) = sa.peer_key() else { return };
+        let id = id.clone();
+        let group: Vec<IkeView> = self
+            .by_peer
+            .get(&peer)
+            .into_iter()
+            .flatten()
+            .filter_map(|&o| {
+                let sa = self.sas.get(&o)?;
+                let same = sa.peer_key().is_some_and(|k| k == (local, peer, &id));
+                if same { sa.duplicate_view(o) } else { None }
+            })
+            .collect();
+        if group.iter().map(|v| v.children.len()).sum::<usize>() < 2 && group.len() < 2 {
+            return;
+        }
+        let view = |o: SaHandle| group.iter().find(|v| v.handle == o);
+        let pair = |o: SaHandle, inbound: u32| {
+            view(o)
+                .and_then(|v| v.children.iter().find(|c| c.inbound == inbound))
+                .map(|c| (c.inbound, c.outbound))
+        };
+        let mut act: Vec<(SaHandle, Option<u32>)> = Vec::new();
+        for f in duplicates::find(&group) {
+            let (key, event, by_us) = match f {
+                Finding::Ike { redundant, survivor, by_us } => {
+                    let (Some(r), Some(s)) = (view(redundant), view(survivor)) else { continue };
+                    let sa = DuplicateSa::IkeSa { redundant: r.spis, survivor: s.spis };
+                    ((redundant, None), (redundant, sa, survivor), by_us)
+                }
+                Finding::Child { sa, inbound, twin, by_us } => {
+                    let (Some(r), Some(t)) = (pair(sa, inbound), pair(twin.0, twin.1)) else {
+                        continue;
+                    };
+                    let dup = DuplicateSa::ChildSa { redundant: r, survivor: t };
+                    ((sa, Some(inbound)), (sa, dup, twin.0), by_us)
+                }
+            };
+            if overdue == Some(key) {
+                tracing::info!(target: crate::log::IKEV2_PROTOCOL,
+                    "duplicate with {peer} not deleted by the peer in {}s: deleting it",
+                    DUPLICATE_GRACE.as_secs());
+                act.push(key);
+                continue;
+            }
+            if !self.dup_reported.insert(key) {
+                continue;
+            }
+            if !by_us {
+                self.dup_deadlines.push((now + DUPLICATE_GRACE, key));
+            }
+            let (at, sa, survivor_sa) = event;
+            tracing::info!(target: crate::log::IKEV2_PROTOCOL,
+                "duplicate {sa:?} with {peer}: {}",
+                if by_us { "deleting it" } else { "the peer deletes it" });
+            let d = Duplicate { sa, survivor_sa, deleted_by_us: by_us };
+            self.events.push_back((at, Event::DuplicateReduced(d)));
+            if by_us {
+                act.push(key);
+            }
+        }
+        for (o, child) in act {
+            let Some(sa) = self.sas.get_mut(&o) else { continue };
+            match child {
+                None => sa.close(now, rng),
+                Some(inbound) => {
+                    sa.delete_child(now, inbound, rng);
+                }
+            }
+            self.collect(o, now);
+        }
     }
 
     fn accept<R: CryptoRng + ?Sized>(
@@ -396,7 +527,7 @@ impl IkeEndpoint {
                     d.half_open.insert(h, from.ip());
                 }
                 self.half_open.insert((from, sa.spi_i()), h);
-                self.sas.insert(h, *sa);
+                self.insert(h, *sa);
                 self.collect(h, now);
             }
             Accept::Stateless { transmit, failure } => {
@@ -496,6 +627,12 @@ impl IkeEndpoint {
                 self.collect(h, now);
             }
         }
+        let (late, pending): (Vec<_>, Vec<_>) =
+            self.dup_deadlines.drain(..).partition(|(t, _)| *t <= now);
+        self.dup_deadlines = pending;
+        for (_, key) in late {
+            self.reduce_group(now, key.0, Some(key), rng);
+        }
     }
 
     /// Deletes an IKE SA (see [`IkeSa::close`]).
@@ -582,6 +719,7 @@ impl IkeEndpoint {
             if matches!(e, Event::ChildSaUp(_)) {
                 self.log_keys(h, Some(&e));
             }
+            self.dup_check |= may_duplicate(&e);
             self.events.push_back((h, e));
         }
         let Some(sa) = self.sas.get_mut(&h) else { return };
@@ -592,6 +730,20 @@ impl IkeEndpoint {
             self.key_logged.remove(&h);
             self.reindex(h, Vec::new());
             self.half_open.remove(&(peer, spi_i));
+            self.dup_reported.retain(|k| k.0 != h);
+            self.dup_deadlines.retain(|(_, k)| k.0 != h);
+            let ip = peer.ip();
+            if self.by_peer.get(&ip).is_some_and(|l| l.contains(&h)) {
+                let list = self.by_peer.entry(ip).or_default();
+                list.retain(|&o| o != h);
+                if list.is_empty() {
+                    self.by_peer.remove(&ip);
+                }
+            } else {
+                // Indexed under an address it has since left (rare: a scan is fine).
+                self.by_peer.values_mut().for_each(|l| l.retain(|&o| o != h));
+                self.by_peer.retain(|_, l| !l.is_empty());
+            }
         } else {
             let routes = sa.routes();
             self.reindex(h, routes);
@@ -631,7 +783,8 @@ impl IkeEndpoint {
 
     /// The earliest timer of any SA.
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.sas.values().filter_map(IkeSa::poll_timeout).min()
+        let grace = self.dup_deadlines.iter().map(|(t, _)| *t);
+        self.sas.values().filter_map(IkeSa::poll_timeout).chain(grace).min()
     }
 
     /// The next event, with the SA it concerns.

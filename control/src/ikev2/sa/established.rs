@@ -19,7 +19,7 @@ use crate::log::IKEV2_PROTOCOL;
 use crate::time::Time;
 
 use super::auth::AuthVerified;
-use super::children::{Child, ChildState, PairKeys, hard_deadline, soft_deadline};
+use super::children::{Child, ChildState, Origin, PairKeys, hard_deadline, soft_deadline};
 use super::config::ChildConfig;
 use super::context::{Context, Inbound, State};
 use super::create_child::{CreateKind, CreateReq, Outgoing};
@@ -65,6 +65,9 @@ pub(crate) struct Established {
     pub(super) ike_hard: Option<Time>,
     /// When the current generation was made, from which its lifetime counts.
     pub(super) since: Time,
+    /// The IKE_SA_INIT that made the IKE SA (kept through rekeys: both peers keep the
+    /// same, so they rank duplicates alike); `None` when rebuilt from HA records.
+    pub(super) origin: Option<Origin>,
 }
 
 impl Established {
@@ -81,15 +84,18 @@ impl Established {
             ike_soft: None,
             ike_hard: None,
             since: now,
+            origin: None,
         }
     }
 
-    /// Records a Child SA just reported up, and starts its lifetimes.
+    /// Records a Child SA just reported up, made by the exchange `origin`, and starts its
+    /// lifetimes.
     pub fn add_child<R: CryptoRng + ?Sized>(
         &mut self,
         now: Time,
         c: &ChildSa,
         cfg: ChildConfig,
+        origin: Option<Origin>,
         rng: &mut R,
     ) {
         let life = Duration::from_secs(cfg.lifetime_seconds);
@@ -104,7 +110,38 @@ impl Established {
             hard: hard_deadline(now, life),
             cfg,
             state: ChildState::Installed,
+            origin,
         });
+    }
+
+    /// What the duplicate rule judges the IKE SA by: its origin and its pairs in use
+    /// (`None` while we delete it: it is on its way out already).
+    pub fn duplicate_view(
+        &self,
+        cx: &Context,
+        handle: super::endpoint::SaHandle,
+    ) -> Option<super::duplicates::IkeView> {
+        if self.closing(cx) {
+            return None;
+        }
+        let children = self
+            .children
+            .iter()
+            .filter(|c| c.state == ChildState::Installed)
+            .map(|c| super::duplicates::ChildView {
+                inbound: c.inbound,
+                outbound: c.outbound,
+                local_ts: c.local_ts.clone(),
+                remote_ts: c.remote_ts.clone(),
+                origin: c.origin.clone(),
+            })
+            .collect();
+        Some(super::duplicates::IkeView {
+            handle,
+            spis: (cx.spi_i, cx.spi_r),
+            origin: self.origin.clone(),
+            children,
+        })
     }
 
     /// The (inbound, outbound) SPIs of the Child SAs that are up.

@@ -214,6 +214,44 @@ pub enum ProtocolError {
     Malformed(crate::ikev2::wire::Error),
 }
 
+/// Which SAs are duplicates of each other (see [`Event::DuplicateReduced`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DuplicateSa {
+    /// Two IKE SAs with the same peer (crossing IKE_SA_INITs): their (initiator,
+    /// responder) SPIs.
+    IkeSa {
+        /// The one deleted.
+        redundant: (u64, u64),
+        /// The one kept.
+        survivor: (u64, u64),
+    },
+    /// Two Child SA pairs with the same traffic selectors with the same peer, not a rekey:
+    /// their (inbound, outbound) SPIs.
+    ChildSa {
+        /// The pair deleted.
+        redundant: (u32, u32),
+        /// The pair kept.
+        survivor: (u32, u32),
+    },
+}
+
+/// A duplicate SA found, and reduced to one (RFC 7296 section 2.8: crossing initiations
+/// may create duplicates, and either side may delete one). Both peers rank duplicates by
+/// the nonces of the exchanges that made them, the lowest-ranked is redundant, and the
+/// side that initiated its exchange deletes it with an INFORMATIONAL DELETE once the
+/// survivor is installed (make before break); the other side reports the same finding
+/// with `deleted_by_us` false and sees the DELETE come, or deletes it itself after
+/// [`DUPLICATE_GRACE`](super::DUPLICATE_GRACE) if the peer does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Duplicate {
+    /// What is redundant and what survives.
+    pub sa: DuplicateSa,
+    /// The IKE SA that keeps the survivor: the event's own for twin pairs of one IKE SA.
+    pub survivor_sa: super::endpoint::SaHandle,
+    /// We delete the redundant SA; false: the peer does, by the same rule.
+    pub deleted_by_us: bool,
+}
+
 /// What an IKE SA reports.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -252,4 +290,8 @@ pub enum Event {
     },
     /// The negotiation or the IKE SA failed (terminal).
     Failed(FailureCause),
+    /// A duplicate SA was found (reported by [`IkeEndpoint`](super::IkeEndpoint), for the
+    /// IKE SA holding the redundant one; once per redundant SA). Its end follows as usual:
+    /// [`Event::ChildSaDown`], or the IKE SA's terminal event.
+    DuplicateReduced(Duplicate),
 }

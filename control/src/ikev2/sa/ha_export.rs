@@ -593,6 +593,7 @@ impl IkeSa {
                 soft,
                 hard: deadline(now, c.lifetimes.hard_secs),
                 state,
+                origin: None,
             });
         }
         let deleting: Vec<u32> = children

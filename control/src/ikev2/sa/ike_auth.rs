@@ -28,6 +28,7 @@ use crate::time::Time;
 use super::auth::{AuthVerified, SignedOctets, psk_auth, verify};
 use super::cert_auth;
 use super::child::{self, ChildOffer, KeySource, allocate_spi};
+use super::children::Origin;
 use super::config::{LocalAuth, RemoteAuth};
 use super::context::{Context, Inbound, State, error_notify};
 use super::established::Established;
@@ -389,9 +390,11 @@ impl ExpectAuthResponse {
             }
         }
         let this = *self;
+        let origin = Origin { ni: this.setup.ni, nr: this.setup.nr, we_initiated: true };
         let mut est = Established::new(this.setup.keys, token, info, now);
+        est.origin = Some(origin.clone());
         if let Some(c) = up {
-            est.add_child(now, &c, cx.cfg.child.clone(), rng);
+            est.add_child(now, &c, cx.cfg.child.clone(), Some(origin), rng);
             cx.events.push_back(Event::ChildSaUp(c));
         }
         if let Some(spi) = delete {
@@ -528,9 +531,11 @@ impl ExpectAuthRequest {
         let info = ike_info(cx, &self.setup, peer_id, local_auth, remote_auth);
         cx.events.push_back(Event::Established(info.clone()));
         let this = *self;
+        let origin = Origin { ni: this.setup.ni, nr: this.setup.nr, we_initiated: false };
         let mut est = Established::new(this.setup.keys, token, info, now);
+        est.origin = Some(origin.clone());
         if let Some(c) = child_sa {
-            est.add_child(now, &c, cx.cfg.child.clone(), rng);
+            est.add_child(now, &c, cx.cfg.child.clone(), Some(origin), rng);
             cx.events.push_back(Event::ChildSaUp(c));
         }
         if let Some(cause) = child_failed {

@@ -141,7 +141,9 @@ impl ExpectSaInitResponse {
         payloads.push(Payload::Nonce(NonceRepr { data: self.ni.clone() }));
         payloads.extend(nat_notifies(cx.spi_i, 0, cx.cfg.local_addr, cx.cfg.remote_addr));
         payloads.extend(hash_algorithms_notify(cx));
-        payloads.push(fragmentation_notify());
+        if cx.cfg.fragmentation.is_some() {
+            payloads.push(fragmentation_notify());
+        }
         let header = cx.header(ExchangeType::IkeSaInit, false, 0);
         Message { header, payloads }.to_vec().ok()
     }
@@ -257,7 +259,10 @@ impl ExpectSaInitResponse {
         let keys = IkeKeys::derive(algs, &g_ir, &self.ni, &nr.data, cx.spi_i, cx.spi_r, true)?;
         cx.requests.complete();
         cx.last_heard = now;
-        cx.frag.peer_supports = m.notify(NotifyType::Ikev2FragmentationSupported).is_some();
+        // Fragments only when both announced (RFC 7383 section 2.3), whatever a peer
+        // answers to a request that did not offer them.
+        cx.frag.peer_supports = cx.cfg.fragmentation.is_some()
+            && m.notify(NotifyType::Ikev2FragmentationSupported).is_some();
         let nat = nat_detected(m, cx.spi_i, cx.spi_r, msg.from, cx.cfg.local_addr);
         if nat {
             // RFC 7296 section 2.23: behind a NAT, everything after IKE_SA_INIT (IKE and
@@ -400,8 +405,9 @@ pub(crate) fn respond<R: CryptoRng + ?Sized>(
     }
     payloads.extend(hash_algorithms_notify(cx));
     // RFC 7383 section 2.3: the responder announces fragmentation only to an initiator
-    // that did.
-    if m.notify(NotifyType::Ikev2FragmentationSupported).is_some() {
+    // that did, and only when fragmentation is configured.
+    if cx.cfg.fragmentation.is_some() && m.notify(NotifyType::Ikev2FragmentationSupported).is_some()
+    {
         cx.frag.peer_supports = true;
         payloads.push(fragmentation_notify());
     }

@@ -38,7 +38,7 @@
 //! certificate per [`PeerIdCheck`]; a refusal ends the SA with
 //! [`FailureCause::AuthenticationFailed`] saying what failed (see `cert_auth`).
 //!
-//! Not implemented: EAP, certificate revocation (CRL, OCSP), IKE fragmentation (RFC 7383),
+//! Not implemented: EAP, certificate revocation (CRL, OCSP),
 //! NAT-T port floating and MOBIKE, windows above 1, issuing COOKIEs as a responder,
 //! transport mode.
 
@@ -49,6 +49,7 @@ pub(crate) mod children;
 pub mod config;
 mod context;
 mod create_child;
+mod duplicates;
 mod endpoint;
 mod established;
 pub mod events;
@@ -66,20 +67,22 @@ use core::time::Duration;
 use rand_core::CryptoRng;
 
 use crate::ikev2::fragment::{self, Progress};
-use crate::ikev2::wire::{ExchangeType, Header, HeaderRepr, Message, PayloadType};
+use crate::ikev2::wire::{ExchangeType, Header, HeaderRepr, IdRepr, Message, PayloadType};
 use crate::log::IKEV2_PROTOCOL;
 use crate::time::Time;
 
 pub use self::auth::AuthVerified;
 pub use self::child::{MIN_SPI, RandomSpis, SpiAllocator, TsNarrowed};
 pub use self::config::{
-    AuthConfig, ChildConfig, ConfigError, DEFAULT_IKE_LIFETIME, LocalAuth, LocalCertificate, Mode,
-    PeerCertificate, PeerConfig, PeerIdCheck, Psk, RemoteAuth, WallClock,
+    AuthConfig, ChildConfig, ConfigError, DEFAULT_IKE_LIFETIME, DPD_RETRIES, LocalAuth,
+    LocalCertificate, Mode, PeerCertificate, PeerConfig, PeerIdCheck, Psk, RemoteAuth, WallClock,
 };
-pub use self::endpoint::{EndpointStats, IkeEndpoint, KeyLogSink, SaHandle, SpiAllocatorFactory};
+pub use self::endpoint::{
+    DUPLICATE_GRACE, EndpointStats, IkeEndpoint, KeyLogSink, SaHandle, SpiAllocatorFactory,
+};
 pub use self::events::{
-    AuthInfo, ChildSa, CloseReason, Event, FailureCause, IkeSaInfo, ProtocolError, Transmit,
-    UnansweredRequest,
+    AuthInfo, ChildSa, CloseReason, Duplicate, DuplicateSa, Event, FailureCause, IkeSaInfo,
+    ProtocolError, Transmit, UnansweredRequest,
 };
 pub use self::ha_export::ImportError;
 
@@ -564,9 +567,9 @@ impl IkeSa {
     }
 
     /// Sets the largest IP datagram for our encrypted messages (default
-    /// [`DEFAULT_FRAGMENT_MTU`]): once both sides announced IKE fragmentation in
-    /// IKE_SA_INIT (RFC 7383; we always do), larger messages go out as SKF fragments that
-    /// fit it. `usize::MAX` never fragments. Received fragments are reassembled whatever
+    /// [`PeerConfig::fragmentation`]'s): once both sides announced IKE fragmentation in
+    /// IKE_SA_INIT (RFC 7383; we do unless it is configured off), larger messages go out as
+    /// SKF fragments that fit it. `usize::MAX` never fragments. Received fragments are reassembled whatever
     /// this says.
     pub fn set_fragment_mtu(&mut self, mtu: usize) {
         self.cx.frag.mtu = mtu;
@@ -702,5 +705,25 @@ impl IkeSa {
     /// Drop and retransmission counters.
     pub fn stats(&self) -> Stats {
         self.cx.stats
+    }
+
+    /// Who the SA is with, for finding duplicates: our address, the peer's, and the
+    /// identity it authenticated as (`None` until established).
+    pub(crate) fn peer_key(&self) -> Option<(core::net::IpAddr, core::net::IpAddr, &IdRepr)> {
+        match &self.state {
+            State::Established(s) => {
+                Some((self.cx.cfg.local_addr.ip(), self.cx.cfg.remote_addr.ip(), &s.info.peer_id))
+            }
+            _ => None,
+        }
+    }
+
+    /// The SA as the duplicate rule sees it (`None` unless established and not being
+    /// deleted).
+    pub(crate) fn duplicate_view(&self, handle: SaHandle) -> Option<duplicates::IkeView> {
+        match &self.state {
+            State::Established(s) => s.duplicate_view(&self.cx, handle),
+            _ => None,
+        }
     }
 }
