@@ -7,9 +7,16 @@
 /// hint: it changes no state a program can observe.
 #[inline(always)]
 pub(crate) fn lines<T: ?Sized>(p: &T, lines: usize) {
+    lines_at(p as *const T, lines)
+}
+
+/// [`lines`] for an address that may be dangling or null (a pointer loaded only to start a
+/// load early): prefetching never faults, whatever the address.
+#[inline(always)]
+pub(crate) fn lines_at<T: ?Sized>(p: *const T, lines: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        let base = (p as *const T).cast::<i8>();
+        let base = p.cast::<i8>();
         for i in 0..lines {
             let addr = base.wrapping_add(i * 64);
             // Only `unsafe` because the intrinsic carries `#[target_feature(enable = "sse")]`,

@@ -91,6 +91,9 @@ pub struct Counters {
     /// Decrypted packet outside its SA's traffic selectors (also counted on the SA as
     /// `policy-mismatch`).
     pub drop_inbound_policy: u64,
+    /// ESP on an inbound SA marked non-primary (ASA single-SA mode; also counted in
+    /// `drop_esp`, and on the SA as `vpn-overlap-conflict`).
+    pub drop_vpn_overlap: u64,
     /// Protect policy without an SA, packet not held (holding disabled).
     pub drop_acquire: u64,
     /// No route (a forwarded IPv6 packet with a link-local address has none beyond its
@@ -118,7 +121,7 @@ pub struct Counters {
 
 impl Counters {
     /// Number of counters.
-    pub const COUNT: usize = 28;
+    pub const COUNT: usize = 29;
     /// Counter names, in the order of [`Counters::values`].
     pub const NAMES: [&'static str; Self::COUNT] = [
         "rx",
@@ -139,6 +142,7 @@ impl Counters {
         "drop_no_sa",
         "drop_esp",
         "drop_inbound_policy",
+        "drop_vpn_overlap",
         "drop_acquire",
         "drop_no_route",
         "drop_neighbour",
@@ -172,6 +176,7 @@ impl Counters {
             self.drop_no_sa,
             self.drop_esp,
             self.drop_inbound_policy,
+            self.drop_vpn_overlap,
             self.drop_acquire,
             self.drop_no_route,
             self.drop_neighbour,
@@ -428,6 +433,12 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
                 }
             }
         }
+        // The burst's inbound SAs, one level down: their slots' pointer cells were
+        // prefetched above, so the nodes' hot lines can start loading now, while the
+        // plaintext packets are classified.
+        for &spi in &self.decap_spi {
+            self.sas.prefetch_inbound_node(spi);
+        }
         self.run_outbound(now_ns, tx);
         self.run_decap(now_ns, tx);
         self.run_encap(now_ns, tx);
@@ -537,12 +548,12 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
         self.found = found;
         self.to_classify = batch;
         self.keys = keys;
-        // The SAs' slots were prefetched at classification: now their hot lines and keys,
-        // while decapsulation runs, before `run_encap` reads them.
+        // The SAs' slots were prefetched at classification: now their nodes' hot lines,
+        // while decapsulation runs; `run_encap` reads them and prefetches the key data
+        // behind them. Each level is prefetched for the whole burst before any packet reads
+        // it, so a burst pays about one memory latency per level, not one per packet.
         for &idx in &self.encap_sa {
-            if let Some(sa) = self.sas.outbound(idx) {
-                sa.prefetch();
-            }
+            self.sas.prefetch_outbound_node(idx);
         }
     }
 
@@ -644,8 +655,13 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
         // lookup per packet here: the references handed to `encap_burst` are the ones found,
         // and the packets whose SA went away since they were collected are dropped, in order.
         encap_found.clear();
-        let slice = refs.fill(encap_sa.iter().filter_map(|&idx| {
+        let slice = refs.fill(encap_sa.iter().zip(encap.iter()).filter_map(|(&idx, pkt)| {
             let sa = sas.outbound(idx);
+            if let Some(sa) = sa {
+                // The key data, behind the node's lines read here: it loads while
+                // `encap_burst` prepares the headers of the burst.
+                sa.prefetch(pkt.len());
+            }
             encap_found.push(sa.is_some());
             sa
         }));
@@ -692,11 +708,12 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
             return;
         }
         let Worker { esp, sas, decap, decap_ingress, decap_spi, out, queues, .. } = self;
-        // The SAs' hot lines and keys start loading for the whole burst before the first
-        // packet needs them (their slots were prefetched at classification).
-        for &spi in decap_spi.iter() {
+        // What lies behind the SAs' hot lines (prefetched at the end of classification):
+        // key data, replay words and selectors, for the whole burst before the first packet
+        // needs them.
+        for (&spi, pkt) in decap_spi.iter().zip(decap.iter()) {
             if let Some(sa) = sas.inbound(spi) {
-                sa.prefetch();
+                sa.prefetch(pkt.len());
             }
         }
         decap_spi.clear();
@@ -729,7 +746,12 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
                         out.counters.events_refused += 1;
                     }
                 }
-                Disposition::Drop(_) => out.counters.drop_esp += 1,
+                Disposition::Drop(reason) => {
+                    out.counters.drop_esp += 1;
+                    if reason == DropReason::VpnOverlapConflict {
+                        out.counters.drop_vpn_overlap += 1;
+                    }
+                }
                 Disposition::Consumed => {}
             }
         }

@@ -57,7 +57,8 @@ drop_reasons! {
     NoSa => "no-sa",
     /// The SA reached a hard lifetime.
     SaExpired => "sa-expired",
-    /// The packet matched an SA whose selectors conflict with another tunnel (set by the SPD).
+    /// ESP on an inbound SA that is not the primary SA of its peer and selectors (ASA
+    /// single-SA mode: a duplicate tunnel the peer keeps using; the ASA's reason name).
     VpnOverlapConflict => "vpn-overlap-conflict",
     /// The decrypted packet is outside the SA's traffic selectors (RFC 4301 5.2, step 4):
     /// the peer sent traffic the tunnel was not negotiated for.
@@ -155,8 +156,10 @@ impl DropCounters {
     }
 }
 
-/// Traffic and drop counters of one SA in one direction.
+/// Traffic and drop counters of one SA in one direction (`repr(C)`: the two written per
+/// packet first, next to the SA's other hot fields).
 #[derive(Debug, Default)]
+#[repr(C)]
 pub struct SaCounters {
     /// Packets encapsulated (outbound) or decapsulated (inbound) successfully.
     pub packets: Counter,

@@ -1,7 +1,7 @@
 //! Per-SA configuration and runtime state: sequence numbers, anti-replay, lifetimes, counters.
 //!
 //! [`SaConfig`] is what the control plane decides; [`OutboundSa`] and [`InboundSa`] are the
-//! cache-line-aligned runtime structs a worker touches per packet, built once from it (crypto
+//! runtime structs, hot fields first, a worker touches per packet, built once from it (crypto
 //! key schedules included). Events (lifetime soft/hard, sequence space) come out of the burst
 //! functions in [`crate::esp`] as [`SaEvent`]s.
 
@@ -20,4 +20,4 @@ pub use lifetime::{Lifetimes, LimitKind, Limits, SaEvent, SaEventKind};
 pub use replay::{ReplayError, ReplayWindow};
 pub use runtime::{InboundSa, OutboundSa};
 
-pub(crate) use runtime::{IPV4_HDR, IPV6_HDR, SeqBlock, UDP_HDR};
+pub(crate) use runtime::{IPV4_HDR, IPV6_HDR, NODE_HOT_LINES, SeqBlock, UDP_HDR};

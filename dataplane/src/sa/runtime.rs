@@ -9,7 +9,7 @@
 //! to that worker, which is the caller's job.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::crypto::SaCipher;
 use crate::spd::{FlowKey, TrafficSelector};
@@ -54,9 +54,16 @@ pub(crate) const PROTO_ESP: u8 = 50;
 /// IP protocol number of UDP.
 pub(crate) const PROTO_UDP: u8 = 17;
 
-/// Outbound runtime SA. `repr(C)` keeps the declared order, so the per-packet fields share
-/// the first two cache lines and the large crypto context follows them.
-#[repr(C, align(64))]
+/// Cache lines of an SA table node (its 8-byte key, then an [`OutboundSa`] or
+/// [`InboundSa`]) that hold every field the packet path reads or writes; checked by a test.
+pub(crate) const NODE_HOT_LINES: usize = 4;
+
+/// Outbound runtime SA. `repr(C)` keeps the declared order: everything encapsulation reads
+/// or writes per packet (the header fields, the lifetime, the traffic counters and the
+/// cipher's engine half) lies in the first [`NODE_HOT_LINES`] cache lines of its table node, so
+/// one prefetch covers it; the cold fields follow. No `align(64)` here: the table's node,
+/// which starts with the key checked on lookup, is the aligned unit.
+#[repr(C)]
 #[derive(Debug)]
 pub struct OutboundSa {
     // Hot: read or written for every packet.
@@ -81,8 +88,8 @@ pub struct OutboundSa {
     pub(crate) outer_len: u8,
     /// Ones' complement sum of the IPv4 template with the per-packet fields zero.
     pub(crate) outer_csum_base: u16,
-    pub(crate) cipher: SaCipher,
     pub(crate) lifetime: LifetimeRt,
+    pub(crate) cipher: SaCipher,
     counters: SaCounters,
     // Cold.
     pub(crate) local: IpAddr,
@@ -200,11 +207,12 @@ impl OutboundSa {
     pub fn last_seq(&self) -> u64 {
         self.seq.load(Ordering::Relaxed).min(self.seq_max)
     }
-    /// Starts loading what encapsulation reads: the SA's hot fields and its key data.
+    /// Starts loading what encapsulating a `len`-byte packet reads behind the SA's
+    /// pointers: its key data. Call it once the SA's own hot lines are in
+    /// (`SaReader::prefetch_outbound_node` a stage earlier), or the pointer load stalls.
     #[inline]
-    pub fn prefetch(&self) {
-        crate::prefetch::lines(self, 2);
-        self.cipher.prefetch();
+    pub fn prefetch(&self, len: usize) {
+        self.cipher.prefetch(false, len);
     }
 
     /// Changes the SA's lifetimes in place (control thread; see [`Lifetimes`]). Time limits
@@ -339,7 +347,7 @@ impl OutboundSa {
 }
 
 /// Inbound runtime SA (`repr(C)`: hot fields first, see [`OutboundSa`]).
-#[repr(C, align(64))]
+#[repr(C)]
 #[derive(Debug)]
 pub struct InboundSa {
     // Hot.
@@ -347,18 +355,23 @@ pub struct InboundSa {
     pub(crate) spi: u32,
     pub(crate) mode: Mode,
     pub(crate) esn: bool,
-    pub(crate) cipher: SaCipher,
-    pub(crate) lifetime: LifetimeRt,
-    counters: SaCounters,
-    // Cold.
-    pub(crate) local: IpAddr,
-    pub(crate) remote: IpAddr,
+    /// Not the primary SA of its peer and selectors (ASA single-SA mode): inbound packets
+    /// are dropped as `vpn-overlap-conflict`. Set by the control thread
+    /// ([`InboundSa::set_non_primary`]); a relaxed load on the packet path, in a line it
+    /// reads anyway.
+    pub(crate) non_primary: AtomicBool,
     pub(crate) encap: Encap,
     /// Ones' complement sum of the peer's original (pre-NAT) addresses, for the transport
     /// mode checksum fix of RFC 3948 3.1.2.
     pub(crate) original_sum: Option<u16>,
     /// What decrypted packets may carry; empty = anything.
     selectors: Box<[TrafficSelector]>,
+    pub(crate) lifetime: LifetimeRt,
+    pub(crate) cipher: SaCipher,
+    counters: SaCounters,
+    // Cold.
+    pub(crate) local: IpAddr,
+    pub(crate) remote: IpAddr,
     owner: AtomicU32,
 }
 
@@ -378,6 +391,7 @@ impl InboundSa {
             spi: cfg.spi,
             mode: cfg.mode,
             esn: cfg.esn,
+            non_primary: AtomicBool::new(false),
             cipher,
             lifetime: LifetimeRt::new(&cfg.lifetimes, cfg.created_ns),
             counters: SaCounters::default(),
@@ -434,13 +448,13 @@ impl InboundSa {
     pub fn replay_window(&self) -> &ReplayWindow {
         &self.replay
     }
-    /// Starts loading what decapsulation reads: the hot fields, the replay bitmap's word
-    /// at the top of the window, the key data and the traffic selectors.
+    /// Starts loading what decapsulating a `len`-byte packet reads behind the SA's pointers: the replay
+    /// bitmap's word at the top of the window, the key data and the traffic selectors. As
+    /// for [`OutboundSa::prefetch`], the SA's own hot lines come a stage earlier.
     #[inline]
-    pub fn prefetch(&self) {
-        crate::prefetch::lines(self, 2);
+    pub fn prefetch(&self, len: usize) {
         self.replay.prefetch();
-        self.cipher.prefetch();
+        self.cipher.prefetch(true, len);
         if let Some(first) = self.selectors.first() {
             crate::prefetch::lines(first, 2);
         }
@@ -448,6 +462,17 @@ impl InboundSa {
     /// Changes the SA's lifetimes in place (control thread; see [`Lifetimes`]).
     pub fn set_lifetimes(&self, l: &Lifetimes) {
         self.lifetime.set(l);
+    }
+    /// Marks the SA as not (or again as) the primary SA of its peer and selectors (control
+    /// thread, ASA single-SA mode): while marked, decapsulation drops its packets as
+    /// [`DropReason::VpnOverlapConflict`](super::DropReason::VpnOverlapConflict) before
+    /// any crypto. Takes effect for the next burst; nothing is locked.
+    pub fn set_non_primary(&self, non_primary: bool) {
+        self.non_primary.store(non_primary, Ordering::Relaxed);
+    }
+    /// Whether the SA is marked non-primary (see [`InboundSa::set_non_primary`]).
+    pub fn is_non_primary(&self) -> bool {
+        self.non_primary.load(Ordering::Relaxed)
     }
     /// What is left before the hard limits at `now`: `(nanoseconds, bytes, packets)`.
     pub fn lifetime_remaining(&self, now: u64) -> (Option<u64>, Option<u64>, Option<u64>) {
@@ -507,12 +532,27 @@ mod tests {
     }
 
     #[test]
-    fn runtimes_are_cache_line_aligned_and_sync() {
+    fn runtimes_are_sync_and_their_hot_fields_fit_the_prefetched_lines() {
+        use crate::sa::counters::Counter;
+        use crate::table::Node;
+        use core::mem::{align_of, offset_of, size_of};
         fn is_sync<T: Sync + Send>() {}
         is_sync::<OutboundSa>();
         is_sync::<InboundSa>();
-        assert_eq!(core::mem::align_of::<OutboundSa>(), 64);
-        assert_eq!(core::mem::align_of::<InboundSa>(), 64);
+        // Table nodes start cache lines; the packet path reads up to the traffic counters
+        // (the drop counters after them are written only on drops) and the cipher's engine
+        // half, which the pipeline prefetches as `NODE_HOT_LINES` lines from the node.
+        assert_eq!(align_of::<Node<OutboundSa>>(), 64);
+        assert_eq!(align_of::<Node<InboundSa>>(), 64);
+        let hot = NODE_HOT_LINES * 64;
+        let out = offset_of!(Node<OutboundSa>, value);
+        assert!(out + offset_of!(OutboundSa, counters) + 2 * size_of::<Counter>() <= hot);
+        assert!(out + offset_of!(OutboundSa, cipher) + size_of::<SaCipher>() <= hot);
+        let inb = offset_of!(Node<InboundSa>, value);
+        assert!(inb + offset_of!(InboundSa, counters) + 2 * size_of::<Counter>() <= hot);
+        assert!(inb + offset_of!(InboundSa, cipher) + size_of::<SaCipher>() <= hot);
+        assert_eq!(offset_of!(SaCounters, packets), 0);
+        assert_eq!(offset_of!(SaCounters, bytes), size_of::<Counter>());
     }
 
     #[test]

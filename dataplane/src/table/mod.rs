@@ -33,3 +33,5 @@ mod loom_tests;
 
 pub use refs::SaRefs;
 pub use sa_table::{InboundEntry, Parked, SaIndex, SaReader, SaTable, TableConfig, TableError};
+#[cfg(test)]
+pub(crate) use slots::Node;

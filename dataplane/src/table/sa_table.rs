@@ -8,7 +8,7 @@ use core::fmt;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crate::sa::{InboundSa, OutboundSa};
+use crate::sa::{InboundSa, NODE_HOT_LINES, OutboundSa};
 /// Index of an outbound SA: what the SPD / flow cache stores for a tunnel or policy. The
 /// low bits name the slot, the high bits a tag that changes when the slot is reused, so a
 /// stale index misses. A rekey ([`SaTable::rekey_outbound`]) keeps the index.
@@ -637,6 +637,24 @@ impl<I, O> SaReader<I, O> {
     pub fn prefetch_outbound(&self, idx: SaIndex) {
         let s = &*self.shared;
         s.outbound.prefetch(s.out_codec.slot(idx.0));
+    }
+
+    /// Starts loading the hot lines of the inbound node in `spi`'s home slot (its pointer
+    /// cell was prefetched by [`SaReader::prefetch_inbound`]; a foreign SPI's SA lives
+    /// elsewhere and is simply not helped).
+    #[inline]
+    pub fn prefetch_inbound_node(&self, spi: u32) {
+        let s = &*self.shared;
+        s.inbound.prefetch_node(s.in_codec.slot(spi), NODE_HOT_LINES);
+    }
+
+    /// Starts loading the hot lines of the outbound node at `idx` (after
+    /// [`SaReader::prefetch_outbound`]): the key [`SaReader::outbound`] checks and the
+    /// per-packet fields laid out after it.
+    #[inline]
+    pub fn prefetch_outbound_node(&self, idx: SaIndex) {
+        let s = &*self.shared;
+        s.outbound.prefetch_node(s.out_codec.slot(idx.0), NODE_HOT_LINES);
     }
 
     /// Looks up a burst: `out[i]` for `spis[i]` (pairs beyond the shorter slice are left

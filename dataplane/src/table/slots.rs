@@ -16,8 +16,11 @@ use super::sync::{AtomicPtr, take_ptr};
 
 /// A published value and the key readers check before they use it (the SPI of an inbound
 /// SA, the generation of an outbound slot): a slot reused for something else, or a stale or
-/// guessed key, misses.
+/// guessed key, misses. The key comes first and the node starts a cache line, so the check
+/// reads the line the value's hot fields begin in (laid out by `repr(C)`), and nodes never
+/// share a line.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Node<T> {
     pub(crate) key: u32,
     pub(crate) value: T,
@@ -113,6 +116,20 @@ impl<T> Slots<T> {
     pub(crate) fn prefetch(&self, i: usize) {
         if let Some(cell) = self.ptrs.get(i) {
             crate::prefetch::lines(cell, 1);
+        }
+    }
+
+    /// Starts loading the first `lines` cache lines of the node published in slot `i`, if
+    /// any: reads the pointer cell (prefetch it first), not the node, so a burst's node
+    /// misses overlap instead of stalling one after another.
+    #[inline]
+    pub(crate) fn prefetch_node(&self, i: usize, lines: usize) {
+        if let Some(cell) = self.ptrs.get(i) {
+            // Only an address for the prefetch: no ordering needed, nothing is dereferenced.
+            let p = cell.load(Ordering::Relaxed);
+            if !p.is_null() {
+                crate::prefetch::lines_at(p.cast_const(), lines);
+            }
         }
     }
 

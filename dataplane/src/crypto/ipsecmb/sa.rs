@@ -1,6 +1,7 @@
 //! Per-SA key data of the ipsec-mb engine.
 
 use core::ffi::c_void;
+use core::mem::offset_of;
 use std::cell::RefCell;
 
 use zeroize::Zeroize;
@@ -23,7 +24,6 @@ pub(super) struct MbKeys {
     pub ipad: [u8; HMAC_STATE_BYTES],
     pub opad: [u8; HMAC_STATE_BYTES],
     pub chacha: [u8; 32],
-    pub salt: [u8; 4],
 }
 
 impl Drop for MbKeys {
@@ -34,18 +34,107 @@ impl Drop for MbKeys {
         self.ipad.zeroize();
         self.opad.zeroize();
         self.chacha.zeroize();
-        self.salt.zeroize();
     }
 }
 
-/// Per-SA state of the ipsec-mb engine.
+/// Per-SA state of the ipsec-mb engine. It lives in the SA's hot lines, so what every packet
+/// reads besides the key schedules (the salt) is here rather than behind `keys`.
 pub(crate) struct MbSa {
     pub(super) keys: Box<MbKeys>,
     /// `ffi::KIND_*`; GMAC is `KIND_GCM` with `gmac` set.
     pub(super) kind: u32,
-    pub(super) gmac: bool,
     pub(super) key_len: u32,
     pub(super) hash: u32,
+    pub(super) gmac: bool,
+    /// RFC 4106 / 4543 / 3686 / 7634 salt: the last 4 bytes of the cipher's KEYMAT.
+    pub(super) salt: [u8; 4],
+    /// The parts of `keys` a packet reads, for [`MbSa::prefetch`].
+    lines: KeyLines,
+}
+
+impl Drop for MbSa {
+    fn drop(&mut self) {
+        self.salt.zeroize();
+    }
+}
+
+/// Up to two runs of cache lines of [`MbKeys`] a seal reads, as (first line, count) pairs;
+/// an open reads the same except that the first run starts at `open_first` (CBC decrypts
+/// with the decryption schedule), and with `vaes_hkeys` the second run depends on the
+/// packet's length. Six bytes: the SA's hot lines have no room for more.
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyLines {
+    runs: [(u8, u8); 2],
+    open_first: u8,
+    vaes_hkeys: bool,
+}
+
+/// Where the VAES/AVX-512 GCM code keeps H^n: `16 * (63 - n)` bytes into `gcm_key_data`
+/// (ipsec-mb's `gcm_keys_vaes_avx512.inc`), H^48 first and H^1 last.
+const fn vaes_hkey(n: usize) -> usize {
+    16 * (63 - n)
+}
+
+/// The lines holding H^1..H^n of the VAES layout, for a packet whose GHASH input is about
+/// `len` bytes: the code multiplies a run of n blocks by H^n..H^1, at most 48 at a time.
+fn vaes_hkey_lines(len: usize) -> (u8, u8) {
+    let n = (len / 16 + 2).clamp(1, 48);
+    let (first, last) = (line(vaes_hkey(n)), line(vaes_hkey(1)));
+    (first, last - first + 1)
+}
+
+/// Line index in [`MbKeys`] of a byte offset.
+const fn line(offset: usize) -> u8 {
+    (offset / 64) as u8
+}
+
+/// Lines covering `len` bytes from the line-aligned `offset`.
+const fn lines_of(offset: usize, len: usize) -> (u8, u8) {
+    (line(offset), len.div_ceil(64) as u8)
+}
+
+impl KeyLines {
+    /// What a seal or open of a `kind` SA with a `key_len`-byte key reads first. The GHASH
+    /// key powers are where this CPU's GCM code keeps them: the VAES/AVX-512 code stores
+    /// H^48 down to H^1 after the round keys, so H^1..H^16 (what short and medium packets
+    /// use) are the block's last 256 bytes; the other code paths store H^1 upwards right
+    /// after the round keys.
+    fn new(kind: u32, key_len: u32, hash: u32, vaes: bool) -> Self {
+        let rounds = match key_len {
+            16 => 11 * 16,
+            24 => 13 * 16,
+            _ => 15 * 16,
+        };
+        let (enc, dec) = (offset_of!(MbKeys, enc), offset_of!(MbKeys, dec));
+        let mac = match hash {
+            ffi::HASH_NONE => (0, 0),
+            _ => lines_of(offset_of!(MbKeys, ipad), 2 * HMAC_STATE_BYTES),
+        };
+        match kind {
+            ffi::KIND_GCM => {
+                let hkeys = if vaes {
+                    vaes_hkey_lines(256)
+                } else {
+                    // H^1..H^8 and their Karatsuba halves: 16 entries after 15 round keys.
+                    lines_of(16 * 15, 16 * 16)
+                };
+                KeyLines { runs: [lines_of(0, rounds), hkeys], open_first: 0, vaes_hkeys: vaes }
+            }
+            ffi::KIND_CBC | ffi::KIND_CTR => {
+                let open_sched = if kind == ffi::KIND_CBC { dec } else { enc };
+                KeyLines {
+                    runs: [lines_of(enc, rounds), mac],
+                    open_first: line(open_sched),
+                    vaes_hkeys: false,
+                }
+            }
+            ffi::KIND_CHACHA => {
+                let key = lines_of(offset_of!(MbKeys, chacha), 32);
+                KeyLines { runs: [key, (0, 0)], open_first: key.0, vaes_hkeys: false }
+            }
+            _ => KeyLines::default(),
+        }
+    }
 }
 
 // MbSa holds no raw pointer, so it is Send + Sync by construction, as SaCipher needs; the
@@ -71,18 +160,21 @@ impl MbSa {
         with_key_mgr(|m| Self::build(m, t, keys))
     }
 
-    /// Starts loading the key data of this SA's cipher: the GCM key data (round keys and
-    /// hash key powers) or the AES schedule and HMAC states.
+    /// Starts loading the key data a seal (`open` false) or an open of an ESP packet of
+    /// `len` bytes reads: the round keys and the GHASH key powers of GCM, the AES schedule
+    /// and HMAC states of CBC.
     #[inline]
-    pub(crate) fn prefetch(&self) {
-        let k = &*self.keys;
-        match self.kind {
-            ffi::KIND_GCM => crate::prefetch::lines(&k.gcm, 8),
-            ffi::KIND_CBC | ffi::KIND_CTR => {
-                crate::prefetch::lines(&k.enc, 4);
-                crate::prefetch::lines(&k.ipad, 2);
-            }
-            _ => crate::prefetch::lines(k, 1),
+    pub(crate) fn prefetch(&self, open: bool, len: usize) {
+        let base = (&raw const *self.keys).cast::<u8>();
+        let mut runs = self.lines.runs;
+        if open {
+            runs[0].0 = self.lines.open_first;
+        }
+        if self.lines.vaes_hkeys {
+            runs[1] = vaes_hkey_lines(len);
+        }
+        for (first, n) in runs {
+            crate::prefetch::lines_at(base.wrapping_add(usize::from(first) * 64), usize::from(n));
         }
     }
 
@@ -94,16 +186,16 @@ impl MbSa {
             ipad: [0; HMAC_STATE_BYTES],
             opad: [0; HMAC_STATE_BYTES],
             chacha: [0; 32],
-            salt: [0; 4],
         });
+        let mut salt = [0u8; 4];
         let enc = keys.enc();
         let (kind, gmac, key) = match t.cipher() {
-            Cipher::AesGcm { .. } => (ffi::KIND_GCM, false, split_salt(enc, &mut k.salt)?),
-            Cipher::AesGmac(_) => (ffi::KIND_GCM, true, split_salt(enc, &mut k.salt)?),
+            Cipher::AesGcm { .. } => (ffi::KIND_GCM, false, split_salt(enc, &mut salt)?),
+            Cipher::AesGmac(_) => (ffi::KIND_GCM, true, split_salt(enc, &mut salt)?),
             Cipher::AesCbc(_) => (ffi::KIND_CBC, false, enc),
-            Cipher::AesCtr(_) => (ffi::KIND_CTR, false, split_salt(enc, &mut k.salt)?),
+            Cipher::AesCtr(_) => (ffi::KIND_CTR, false, split_salt(enc, &mut salt)?),
             Cipher::Null => (ffi::KIND_NULL, false, &[][..]),
-            Cipher::ChaCha20Poly1305 => (ffi::KIND_CHACHA, false, split_salt(enc, &mut k.salt)?),
+            Cipher::ChaCha20Poly1305 => (ffi::KIND_CHACHA, false, split_salt(enc, &mut salt)?),
         };
         let key_len = u32::try_from(key.len()).ok()?;
         let rc = match kind {
@@ -152,7 +244,9 @@ impl MbSa {
                 return None;
             }
         }
-        Some(MbSa { keys: k, kind, gmac, key_len, hash })
+        let vaes = super::arch().is_some_and(|(_, vaes)| vaes);
+        let lines = KeyLines::new(kind, key_len, hash, vaes);
+        Some(MbSa { keys: k, kind, key_len, hash, gmac, salt, lines })
     }
 }
 

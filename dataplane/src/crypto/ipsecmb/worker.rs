@@ -135,7 +135,7 @@ impl MbWorker {
         match sa.kind {
             ffi::KIND_GCM | ffi::KIND_CHACHA => {
                 // RFC 4106 §4 / RFC 7634 §2: nonce = salt || IV.
-                s.ivs[n][..4].copy_from_slice(&k.salt);
+                s.ivs[n][..4].copy_from_slice(&sa.salt);
                 s.ivs[n][4..12].copy_from_slice(&esp[l.iv_start()..l.region_start]);
                 job.iv_len = 12;
                 let mut aad = [0u8; 12];
@@ -160,7 +160,7 @@ impl MbWorker {
                     }
                     ffi::KIND_CTR => {
                         // RFC 3686 §4: nonce || IV || block counter 1.
-                        s.ivs[n][..4].copy_from_slice(&k.salt);
+                        s.ivs[n][..4].copy_from_slice(&sa.salt);
                         s.ivs[n][4..12].copy_from_slice(&esp[l.iv_start()..l.region_start]);
                         s.ivs[n][12..].copy_from_slice(&1u32.to_be_bytes());
                         job.iv_len = 16;
@@ -244,7 +244,7 @@ impl MbWorker {
     ) -> OpStatus {
         let k = &*sa.keys;
         let mut nonce = [0u8; 12];
-        nonce[..4].copy_from_slice(&k.salt);
+        nonce[..4].copy_from_slice(&sa.salt);
         nonce[4..].copy_from_slice(&esp[l.iv_start()..l.region_start]);
         let (data, icv) = esp.split_at_mut(l.region_end);
         let mut head = [0u8; 16];
