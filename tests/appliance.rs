@@ -3780,3 +3780,276 @@ fn ikev2_crossing_initiations_with_strongswan_leave_one_ike_sa_and_one_child_sa(
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
+
+/// DPD probes from ferrogate in charon's log: IKEv2's empty INFORMATIONAL request (RFC
+/// 7296 section 1.4), IKEv1's R-U-THERE notify (RFC 3706).
+fn dpd_probes(log: &str, v1: bool) -> usize {
+    log.lines()
+        .filter(|l| {
+            if v1 {
+                l.contains("parsed INFORMATIONAL_V1 request") && l.contains("N(DPD)")
+            } else {
+                l.contains("parsed INFORMATIONAL request") && l.contains("[ ]")
+            }
+        })
+        .count()
+}
+
+/// One run of [`dpd_is_quiet_while_esp_flows_and_probes_once_the_peer_is_silent`]: IKEv1
+/// or IKEv2, ferrogate initiating. Returns a summary line.
+fn esp_liveness_run(env: &TestEnv, (h, fg, sw): (&str, &str, &str), v1: bool) -> String {
+    let (name, (body, swan)) = if v1 {
+        let case = V1Case { suite: &IKEV1_LAB_SUITES[1], pfs: 19, auth: V1Auth::MainPsk };
+        ("fg-dpd1", ikev1_lab_config(&case, None))
+    } else {
+        let s = &IKEV2_LAB_SUITES[1];
+        ("fg-dpd2", (ikev2_lab_body(s.ike, s.esp), ikev2_lab_swanctl(s.swan_ike, s.swan_esp)))
+    };
+    // The lab's tunnel groups: a check after 10 s of silence (the smallest threshold).
+    assert!(body.contains("keepalive = { threshold = 10, retry = 2 }"), "{body}");
+    let (inst, run, charon, dir) = ikev2_lab_start(env, (fg, sw), name, &body, &swan, "90");
+    // The first pings ACQUIRE the tunnel; then 16 s of ESP from the peer (the replies),
+    // longer than the threshold after the last IKE message.
+    let (_, warmup) = ping(h, "10.2.0.1");
+    let (received, text) = ping_with(h, "10.2.0.1", 32, "0.5");
+    let silent_since = Instant::now();
+    let during = dpd_probes(&charon.log(), v1);
+    // Now silence: the check comes a threshold after the last ESP.
+    let mut probed_after = None;
+    while silent_since.elapsed() < Duration::from_secs(20) {
+        if dpd_probes(&charon.log(), v1) > during {
+            probed_after = Some(silent_since.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The peer answered: the tunnel is still there.
+    let sas = show_sas(&inst.socket).unwrap_or_default();
+    let out = run.stop();
+    let version = if v1 { "IKEv1" } else { "IKEv2" };
+    let context = format!(
+        "{version}: warm-up ping:\n{warmup}\nping:\n{text}\nSAs: {sas:#?}\nferrogate \
+         stderr:\n{}\ncharon:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        charon.log_tail(60)
+    );
+    assert_eq!(received, 32, "every ping through the tunnel\n{context}");
+    assert_eq!(during, 0, "no DPD probe while the peer's ESP arrived\n{context}");
+    let after =
+        probed_after.unwrap_or_else(|| panic!("no DPD probe in 20 s of silence\n{context}"));
+    assert!(
+        after >= Duration::from_secs(8),
+        "the probe waited for the threshold of silence ({after:?})\n{context}"
+    );
+    let dynamic = sas.iter().filter(|s| s["tunnel"] == "outside_map 10").count();
+    assert_eq!(dynamic, 2, "the answered probe kept the tunnel\n{context}");
+    drop(charon);
+    drop(dir);
+    format!(
+        "{version}: 16 s of ESP, no DPD probe; probe {:.1} s into the silence, answered",
+        after.as_secs_f64()
+    )
+}
+
+/// DPD honours ESP liveness (the ASA's on-demand `isakmp keepalive threshold 10 retry 2`):
+/// while the peer's ESP arrives, ferrogate sends no liveness check, though the traffic
+/// lasts longer than the threshold after the last IKE message; once the peer falls silent,
+/// the check comes a threshold later, and the peer's answer keeps the tunnel. IKEv2 and
+/// IKEv1, ferrogate initiating (the peer, strongSwan, runs no DPD of its own).
+#[test]
+fn dpd_is_quiet_while_esp_flows_and_probes_once_the_peer_is_silent() {
+    let Some((env, ns, _)) = ikev2_lab("ikd") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    // FG_DPD_ONLY=1|2 narrows a debugging run to one IKE version.
+    let only = std::env::var("FG_DPD_ONLY").ok();
+    let mut summary = Vec::new();
+    for (v1, tag) in [(false, "2"), (true, "1")] {
+        if only.as_deref().is_some_and(|o| o != tag) {
+            continue;
+        }
+        summary.push(esp_liveness_run(&env, (h, fg, sw), v1));
+    }
+    eprintln!("{}", summary.join("\n"));
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
+
+/// The sizes of the datagrams charon received from 192.0.2.1 as IP datagrams (charon logs
+/// the UDP payload, non-ESP marker included: 28 bytes of IPv4 and UDP headers are added).
+fn datagrams_from_ferrogate(log: &str) -> Vec<usize> {
+    log.lines()
+        .filter(|l| l.contains("received packet: from 192.0.2.1["))
+        .filter_map(|l| {
+            let (_, tail) = l.rsplit_once('(')?;
+            tail.strip_suffix(" bytes)")?.trim().parse::<usize>().ok().map(|n| n + 28)
+        })
+        .collect()
+}
+
+/// One run of [`ikev2_fragmentation_with_strongswan_certificates`]: the PKI in `pki`,
+/// ferrogate's `[ike] ikev2_fragmentation_mtu` (`None`: `ikev2_fragmentation = false`).
+/// `sig` names the signature charon must report. Returns a summary line.
+fn fragmentation_run(
+    env: &TestEnv,
+    (h, fg, sw): (&str, &str, &str),
+    pki: &Path,
+    role: &str,
+    mtu: Option<u32>,
+    sig: &str,
+) -> String {
+    let suite = &IKEV2_LAB_SUITES[1];
+    let lab = ikev2_lab_body(suite.ike, suite.esp);
+    let groups = lab.find("[[tunnel_group]]").unwrap();
+    let d = pki.display();
+    let frag = match mtu {
+        Some(m) => format!("ikev2_fragmentation = true\nikev2_fragmentation_mtu = {m}\n"),
+        None => "ikev2_fragmentation = false\n".to_owned(),
+    };
+    let body = format!(
+        r#"{}
+[[trustpoint]]
+name = "lab-ca"
+ca_certificates = ["{d}/ca.pem"]
+certificate = "{d}/fg.pem"
+private_key = "{d}/fg.key"
+
+[[tunnel_group]]
+name = "192.0.2.2"
+type = "ipsec-l2l"
+ikev2_local_authentication = "certificate"
+ikev2_remote_authentication = "certificate"
+trustpoint = "lab-ca"
+"#,
+        &lab[..groups].replace("[ike]\n", &format!("[ike]\n{frag}"))
+    );
+    let swan = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp)
+        .replace("        version = 2\n", "        version = 2\n        fragmentation = yes\n")
+        .replace(
+            "            auth = psk\n            id = 192.0.2.2",
+            &format!("            auth = pubkey\n            certs = {d}/x509/charon.pem\n            id = 192.0.2.2"),
+        )
+        .replace(
+            "            auth = psk\n            id = 192.0.2.1",
+            &format!("            auth = pubkey\n            cacerts = {d}/x509ca/ca.pem\n            id = 192.0.2.1"),
+        );
+    assert!(!swan.contains("auth = psk") && swan.contains("fragmentation = yes"), "{swan}");
+    let name = format!("ff-{}{}", &role[..1], mtu.unwrap_or(0));
+    let (inst, run, charon, dir) = ikev2_lab_start(env, (fg, sw), &name, &body, &swan, "60");
+    // swanctl loads private keys from its own directory only.
+    for (file, sub) in [("charon.key", "private"), ("ca.pem", "x509ca"), ("charon.pem", "x509")] {
+        std::fs::create_dir_all(dir.0.join(sub)).unwrap();
+        std::fs::copy(pki.join(file), dir.0.join(sub).join(file)).unwrap();
+    }
+    let creds = charon.swanctl_in_dir(&["--load-creds", "--noprompt"]);
+    let initiated = (role == "responder")
+        .then(|| charon.swanctl(&["--initiate", "--child", "net", "--timeout", "10"]));
+    let _ = ping(h, "10.2.0.1");
+    let (received, text) = ping(h, "10.2.0.1");
+    let ike = operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]);
+    let out = run.stop();
+    let log = charon.log();
+    let context = format!(
+        "{role}, MTU {mtu:?}: ping:\n{text}\nIKE: {ike}\ncreds: {}{}\ninitiate: {}\nferrogate:\n{}\n\
+         charon:\n{}",
+        String::from_utf8_lossy(&creds.stdout),
+        String::from_utf8_lossy(&creds.stderr),
+        initiated.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr),
+        charon.log_tail(80)
+    );
+    assert_eq!(received, 5, "{context}");
+    let sas: Vec<Value> = serde_json::from_str(&ike).unwrap_or_default();
+    assert_eq!(sas.len(), 1, "{context}");
+    assert_eq!(sas[0]["role"], role.to_uppercase(), "{context}");
+    assert!(
+        log.contains(&format!("authentication of '192.0.2.1' with {sig}"))
+            && log.contains("successful"),
+        "charon verified ferrogate's {sig} signature\n{context}"
+    );
+    let init = log.lines().find(|l| l.contains("parsed IKE_SA_INIT")).unwrap_or("");
+    let sizes = datagrams_from_ferrogate(&log);
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let ours = log.matches("received fragment #").count();
+    let theirs = log.matches("splitting IKE message").count();
+    match mtu {
+        Some(m) => {
+            let m = m as usize;
+            assert!(init.contains("N(FRAG_SUP)"), "ferrogate announced fragmentation\n{context}");
+            assert!(
+                log.contains("reassembled fragmented IKE message") && ours >= 2,
+                "ferrogate's IKE_AUTH came as SKF fragments\n{context}"
+            );
+            assert!(theirs >= 1, "charon's IKE_AUTH went as SKF fragments\n{context}");
+            assert!(
+                sizes.iter().all(|&s| s <= m),
+                "every datagram of ours fits the configured {m} bytes: {sizes:?}\n{context}"
+            );
+            if m > 576 {
+                assert!(
+                    largest > 576,
+                    "the configured MTU, not a default, sizes the fragments: {sizes:?}\n{context}"
+                );
+            }
+        }
+        None => {
+            assert!(!init.is_empty() && !init.contains("N(FRAG_SUP)"), "{init}\n{context}");
+            assert_eq!((ours, theirs), (0, 0), "no SKF fragments either way\n{context}");
+            assert!(
+                largest > 576,
+                "the whole IKE_AUTH went, larger than fragments would be: {sizes:?}\n{context}"
+            );
+        }
+    }
+    drop(charon);
+    drop(dir);
+    format!(
+        "{sig} {role}, {}: {ours} fragment(s) of ours, charon split {theirs} message(s), largest \
+         datagram {largest} bytes, 5/5 pings",
+        mtu.map_or("fragmentation off".to_owned(), |m| format!("MTU {m}"))
+    )
+}
+
+/// IKEv2 fragmentation (RFC 7383) with strongSwan (`fragmentation = yes`): RSA-4096
+/// certificates (CA and leaves) make IKE_AUTH about 2.5 KB each way. With `[ike]
+/// ikev2_fragmentation_mtu` 576 (ferrogate initiating) and 1000 (ferrogate responding),
+/// ferrogate announces IKEV2_FRAGMENTATION_SUPPORTED, sends its IKE_AUTH as SKF fragments
+/// that charon reassembles, every datagram within the configured size, and reassembles
+/// charon's fragments; the tunnel carries pings. With `ikev2_fragmentation = false` and
+/// ECDSA certificates (IKE_AUTH over 576 bytes but under the veth's 1500: ferrogate neither
+/// IP-fragments its IKE datagrams nor reassembles IP fragments of the peer's), nothing is
+/// announced, no fragment is sent either way, and the tunnel comes up all the same.
+#[test]
+fn ikev2_fragmentation_with_strongswan_certificates() {
+    if !Path::new(common::test_pki::PKI).exists() {
+        eprintln!("skipped: strongSwan's pki tool is not installed");
+        return;
+    }
+    let Some((env, ns, _)) = ikev2_lab("ikf") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let pki = |sub: &str, key: &[&str]| {
+        let dir = DirGuard(env.path(sub));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let leaves = [
+            Leaf { who: "charon", key, dn: CHARON_LAB_DN, addr: [192, 0, 2, 2].into() },
+            Leaf { who: "fg", key, dn: FG_LAB_DN, addr: [192, 0, 2, 1].into() },
+        ];
+        make_pki(&dir.0, key, "C=XX, O=ferrogate lab, CN=Lab CA", &leaves)
+            .unwrap_or_else(|e| panic!("{e}"));
+        make_private(&dir.0.join("fg.key"));
+        dir
+    };
+    let rsa = pki("pki-rsa", &["--type", "rsa", "--size", "4096"]);
+    let ec = pki("pki-ec", &["--type", "ecdsa", "--size", "256"]);
+    let runs = [
+        (&rsa, "RSA", "initiator", Some(576)),
+        (&rsa, "RSA", "responder", Some(1000)),
+        (&ec, "ECDSA", "initiator", None),
+    ];
+    for (dir, sig, role, mtu) in runs {
+        eprintln!("{}", fragmentation_run(&env, (h, fg, sw), &dir.0, role, mtu, sig));
+    }
+    drop(rsa);
+    drop(ec);
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}

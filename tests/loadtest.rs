@@ -5,9 +5,14 @@
 //! tester adds to the namespace's `lo` (and removes), paced, deleted at the end. The
 //! strongSwan case skips without root or strongSwan (scripts/setup.sh installs it).
 //!
+//! With IKEv1 (`--ike-version 1`, Main Mode and Quick Mode): 100 tunnels against the same
+//! kind of charon, a rekey storm of every Quick Mode SA, charon's IKE SAs counted while the
+//! tunnels are held, then deleted.
+//!
 //! Without root: the refusal of a target outside loopback and lab namespaces, and a run
 //! against a responder on loopback made of the control crate's own `IkeEndpoint` (the
-//! IKEv2 responder the appliance runs), in a thread of the test.
+//! IKEv2 responder the appliance runs), in a thread of the test; and the same with IKEv1
+//! against `Ikev1Endpoint`, from loopback source addresses (it keys its peers by address).
 
 mod common;
 
@@ -22,12 +27,15 @@ use std::time::{Duration, Instant};
 use common::netns::{Namespaces, in_ns, is_root};
 use common::strongswan::CHARON;
 use common::{FERROGATE, run_ferrogate, wait_bounded};
+use control::crypto::WeakGroups;
+use control::ikev1::sa::{Ikev1Config, Ikev1Endpoint, Phase1Mode};
+use control::ikev1::wire::Identification;
 use control::ikev2::sa::{ChildConfig, Event, IkeEndpoint, Mode, PeerConfig, Psk};
 use control::ikev2::selectors::{PolicySelectors, from_prefix};
 use control::ikev2::wire::{IdRepr, ProtocolId};
 use control::rng::OsRng;
 use control::time::Time;
-use ferrogate::loadtest::proposal::parse_proposals;
+use ferrogate::loadtest::proposal::{ikev1_phase1, ikev1_phase2, parse_proposals};
 use serde_json::Value;
 
 const PSK: &str = "loadtest-only-psk";
@@ -78,9 +86,29 @@ swanctl {{
 }
 
 /// A responder for any initiator with the key; each tunnel's /32 of 10.200.0.0/16 fits
-/// `remote_ts`. `unique = never`: tunnels sharing an identity are not replaced.
+/// `remote_ts`. `unique = never`: tunnels sharing an identity are not replaced. `lt1` is
+/// the same for IKEv1 initiators (charon picks the connection by the IKE version).
 const SWANCTL_CONF: &str = r#"
 connections {
+    lt1 {
+        version = 1
+        unique = never
+        proposals = aes128-sha256-curve25519
+        local {
+            auth = psk
+            id = loadtest-responder
+        }
+        remote {
+            auth = psk
+        }
+        children {
+            net {
+                local_ts = 10.100.0.0/16
+                remote_ts = 10.200.0.0/16
+                esp_proposals = aes128gcm16
+            }
+        }
+    }
     lt {
         version = 2
         unique = never
@@ -412,6 +440,94 @@ fn loadtest_opens_rekeys_and_deletes_tunnels_against_strongswan() {
     }
 }
 
+#[test]
+fn loadtest_ikev1_opens_rekeys_and_deletes_tunnels_against_strongswan() {
+    if !is_root() || !Path::new(CHARON).exists() {
+        eprintln!("skipped: needs root and strongSwan (scripts/setup.sh installs it)");
+        return;
+    }
+    const N: usize = 100;
+    let pid = std::process::id();
+    let ns = format!("fglv{pid}");
+    let _ns = match Namespaces::create(std::slice::from_ref(&ns)) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("skipped: no network namespaces: {e}");
+            return;
+        }
+    };
+    in_ns(&ns, &["ip", "link", "set", "lo", "up"]);
+    in_ns(&ns, &["ip", "addr", "add", "10.100.0.1/16", "dev", "lo"]);
+    let scratch = Scratch(std::env::temp_dir().join(format!("fglv{pid}")));
+    let dir = scratch.0.clone();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let psk_file = dir.join("psk");
+    std::fs::write(&psk_file, format!("{PSK}\n")).unwrap();
+    let psk_file = psk_file.to_string_lossy().into_owned();
+    let charon = LabCharon::start(&ns, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let charon_pid = charon.pid().to_string();
+
+    // N IKEv1 tunnels from N source ports, a /32 each; every Quick Mode SA rekeyed at once;
+    // held while charon's SAs are counted, then deleted.
+    let args = format!(
+        "--ike-version 1 --target 127.0.0.1 --tunnels {N} --psk-file {psk_file} \
+         --responder-pid {charon_pid} --rekey-after 0 --rekey child --hold 6 --duration 60"
+    );
+    let run = {
+        let (ns, dir) = (ns.clone(), dir.clone());
+        std::thread::spawn(move || {
+            loadtest_in(&ns, &dir, &args.split_whitespace().collect::<Vec<_>>())
+        })
+    };
+    // While the tunnels are held: charon holds N IKEv1 SAs, each with an installed Quick
+    // Mode SA for its own /32.
+    let (mut most, mut selectors) = (0, HashSet::new());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline && !run.is_finished() {
+        let (established, installed) = charon.sas();
+        if established > most {
+            most = established;
+        }
+        if established == N && installed.len() == N {
+            selectors = installed;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, r, stderr) = run.join().expect("the load tester's thread");
+    let ctx = || format!("{r:#}\n{stderr}\n--- charon:\n{}", charon.log_tail(30));
+    assert_eq!(code, Some(0), "{}", ctx());
+    assert_eq!(r["ok"], Value::Bool(true), "{}", ctx());
+    assert_eq!(u(&r, "/ike_version"), 1, "{}", ctx());
+    assert_eq!(u(&r, "/setup/up"), N as u64, "{}", ctx());
+    assert_eq!(u(&r, "/setup/failed"), 0, "{}", ctx());
+    assert!(f(&r, "/setup/rate_per_s") > 0.0, "{}", ctx());
+    assert!(f(&r, "/setup/time_to_all_up_s") > 0.0, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/tunnels"), N as u64, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/child_ok"), N as u64, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/ike_ok"), 0, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/failed"), 0, "{}", ctx());
+    assert!(r["lost_after_up"]["counts"].as_object().is_some_and(|m| m.is_empty()), "{}", ctx());
+    assert_eq!(u(&r, "/teardown/requested"), N as u64, "{}", ctx());
+    assert_eq!(u(&r, "/teardown/deleted"), N as u64, "{}", ctx());
+    assert_eq!(u(&r, "/teardown/unfinished"), 0, "{}", ctx());
+    assert!(r["memory"]["responder"]["bytes_per_tunnel"].as_f64().is_some(), "{}", ctx());
+    assert_eq!(most, N, "charon's IKE SAs while held\n{}", ctx());
+    assert_eq!(selectors.len(), N, "{selectors:?}");
+    assert!(selectors.contains("10.200.0.0/32") && selectors.contains("10.200.0.99/32"));
+    // The DELETEs reached charon: it holds no IKE SA any more.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (established, _) = charon.sas();
+        if established == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "charon still holds {established} IKE SAs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A directory removed when dropped.
 struct Scratch(PathBuf);
 
@@ -465,6 +581,7 @@ fn endpoint_responder(
         dpd_interval: Duration::ZERO,
         dpd_retry: Duration::ZERO,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
+        remote_access: None,
         allow_weak_dh: false,
         auth: Default::default(),
     };
@@ -543,4 +660,129 @@ fn loadtest_against_an_ikeendpoint_responder_on_loopback() {
     assert_eq!(seen.established.load(Ordering::Relaxed), 50);
     assert_eq!(seen.children.load(Ordering::Relaxed), 100);
     assert_eq!(seen.closed.load(Ordering::Relaxed), 50);
+}
+
+/// An IKEv1 responder on 127.0.0.1 made of `Ikev1Endpoint`, which picks its configuration
+/// by the peer's address: one for each of `peers`, 10.100.0.0/16 on its side and
+/// 10.200.0.0/16 on the initiator's; runs until `stop`.
+fn endpoint_v1_responder(
+    stop: Arc<AtomicBool>,
+    seen: Arc<Seen>,
+    peers: Vec<IpAddr>,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let local = sock.local_addr().unwrap();
+    let net = |a: [u8; 4], l| from_prefix(IpAddr::V4(Ipv4Addr::from(a)), l);
+    let ike_text = ferrogate::loadtest::DEFAULT_IKE_V1;
+    let esp_text = ferrogate::loadtest::DEFAULT_ESP;
+    let ike = parse_proposals(ike_text, ProtocolId::Ike).unwrap();
+    let esp = parse_proposals(esp_text, ProtocolId::Esp).unwrap();
+    let configs = peers
+        .into_iter()
+        .map(|peer| Ikev1Config {
+            // The real address and port: the NAT detection hashes match, nobody floats.
+            local,
+            peer: SocketAddr::new(peer, 0),
+            local_id: Identification::fqdn("endpoint-responder"),
+            remote_id: None,
+            psk: Psk::new(PSK.as_bytes()),
+            certificates: None,
+            remote_access: None,
+            phase1: ikev1_phase1(&ike, ike_text).unwrap(),
+            mode: Phase1Mode::Main,
+            allow_aggressive: false,
+            phase2: ikev1_phase2(&esp, esp_text).unwrap(),
+            selectors: PolicySelectors {
+                local: vec![net([10, 100, 0, 0], 16)],
+                remote: vec![net([10, 200, 0, 0], 16)],
+            },
+            dpd: None,
+            retransmit: Default::default(),
+            initial_contact: false,
+            nat_traversal: true,
+            weak_groups: WeakGroups::Reject,
+            rekey_overlap: Duration::from_secs(1),
+        })
+        .collect();
+    let handle = std::thread::spawn(move || {
+        let mut ep = Ikev1Endpoint::new();
+        ep.set_responder_configs(configs);
+        let mut rng = OsRng;
+        let start = Instant::now();
+        let now = || Time::from_millis(start.elapsed().as_millis() as u64);
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
+            let mut busy = false;
+            while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                busy = true;
+                ep.handle(now(), &buf[..n], from, &mut rng);
+            }
+            if ep.poll_timeout().is_some_and(|t| t <= now()) {
+                ep.handle_timeout(now(), &mut rng);
+            }
+            while let Some(t) = ep.poll_transmit() {
+                let _ = sock.send_to(&t.bytes, t.to);
+            }
+            while let Some((_, ev)) = ep.poll_event() {
+                let counter = match ev {
+                    Event::Established(_) => &seen.established,
+                    Event::ChildSaUp(_) => &seen.children,
+                    Event::Closed { .. } => &seen.closed,
+                    _ => continue,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    (local, handle)
+}
+
+#[test]
+fn loadtest_ikev1_against_an_ikev1endpoint_responder_on_loopback() {
+    const N: u64 = 20;
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Seen::default());
+    // The load tester's --sources 127.1.0.0/24: tunnel i from 127.1.0.(i+1), all local on
+    // lo without root.
+    let peers = (1..=N as u8).map(|i| IpAddr::V4(Ipv4Addr::new(127, 1, 0, i))).collect();
+    let (addr, responder) = endpoint_v1_responder(Arc::clone(&stop), Arc::clone(&seen), peers);
+    let dir = tempfile::tempdir().unwrap();
+    let psk = dir.path().join("psk");
+    std::fs::write(&psk, PSK).unwrap();
+    let args = format!(
+        "--ike-version 1 --target {addr} --tunnels {N} --psk-file {} --sources 127.1.0.0/24 \
+         --rekey-after 0 --rekey child --json --quiet --duration 30",
+        psk.display()
+    );
+    let (code, stdout, stderr) =
+        run_cmd(Command::new(FERROGATE), dir.path(), &args.split_whitespace().collect::<Vec<_>>());
+    // IKEv1 DELETEs are not acknowledged: give the responder time to read them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.closed.load(Ordering::Relaxed) < N && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = responder.join();
+    let r: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{stdout}\n{stderr}"));
+    let ctx = || format!("{r:#}\n{stderr}");
+    assert_eq!(code, Some(0), "{}", ctx());
+    assert_eq!(r["ok"], Value::Bool(true), "{}", ctx());
+    assert_eq!(u(&r, "/ike_version"), 1, "{}", ctx());
+    assert_eq!(u(&r, "/setup/up"), N, "{}", ctx());
+    assert_eq!(u(&r, "/setup/failed"), 0, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/child_ok"), N, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/ike_ok"), 0, "{}", ctx());
+    assert_eq!(u(&r, "/rekey/failed"), 0, "{}", ctx());
+    assert_eq!(u(&r, "/teardown/deleted"), N, "{}", ctx());
+    assert_eq!(u(&r, "/sockets/sockets"), N, "one socket per source address");
+    // The responder saw every ISAKMP SA come up, each first and rekeyed Quick Mode SA, and
+    // every ISAKMP SA deleted.
+    assert_eq!(seen.established.load(Ordering::Relaxed), N);
+    assert_eq!(seen.children.load(Ordering::Relaxed), 2 * N);
+    assert_eq!(seen.closed.load(Ordering::Relaxed), N);
 }

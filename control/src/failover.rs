@@ -326,7 +326,9 @@ impl Outcome {
             }
             (Ikev2Stage::Negotiating, F::AuthenticationFailed(_)) => Outcome::AuthenticationFailed,
             (Ikev2Stage::Negotiating, F::TsUnacceptable) => Outcome::TsMismatchDuringAuth,
-            (Ikev2Stage::Negotiating, F::ProtocolError(_)) => Outcome::OtherFailure,
+            (Ikev2Stage::Negotiating, F::ProtocolError(_) | F::InternalAddressFailure(_)) => {
+                Outcome::OtherFailure
+            }
             (Ikev2Stage::Established, F::PeerUnreachable { .. }) => Outcome::DpdAckNotReceived,
             (
                 Ikev2Stage::Established,
@@ -334,16 +336,18 @@ impl Outcome {
                 | F::AuthenticationFailed(_)
                 | F::TsUnacceptable
                 | F::InvalidKe { .. }
-                | F::ProtocolError(_),
+                | F::ProtocolError(_)
+                | F::InternalAddressFailure(_),
             ) => Outcome::OtherFailure,
             (Ikev2Stage::Rekeying, F::PeerUnreachable { .. }) => Outcome::RekeyPeerUnreachable,
             (Ikev2Stage::Rekeying, F::NoProposalChosen(_) | F::InvalidKe { .. }) => {
                 Outcome::RekeyProposalMismatch
             }
             (Ikev2Stage::Rekeying, F::TsUnacceptable) => Outcome::TsMismatchDuringRekey,
-            (Ikev2Stage::Rekeying, F::AuthenticationFailed(_) | F::ProtocolError(_)) => {
-                Outcome::OtherFailure
-            }
+            (
+                Ikev2Stage::Rekeying,
+                F::AuthenticationFailed(_) | F::ProtocolError(_) | F::InternalAddressFailure(_),
+            ) => Outcome::OtherFailure,
         }
     }
 
@@ -358,15 +362,18 @@ impl Outcome {
             (ChildStage::WithIkeAuth, F::AuthenticationFailed(_)) => Outcome::AuthenticationFailed,
             (ChildStage::WithIkeAuth, F::PeerUnreachable { .. }) => Outcome::PeerUnreachable,
             (ChildStage::WithIkeAuth, F::ProtocolError(_)) => Outcome::OtherFailure,
+            // A remote-access client the concentrator gave no address (a pool exhausted).
+            (ChildStage::WithIkeAuth, F::InternalAddressFailure(_)) => Outcome::ChildSaRefused,
             (ChildStage::Rekey, F::NoProposalChosen(_) | F::InvalidKe { .. }) => {
                 Outcome::RekeyProposalMismatch
             }
             (ChildStage::Rekey, F::TsUnacceptable) => Outcome::TsMismatchDuringRekey,
             (ChildStage::Rekey, F::PeerUnreachable { .. }) => Outcome::RekeyPeerUnreachable,
             // The old pair keeps running until its hard lifetime: the tunnel is not over.
-            (ChildStage::Rekey, F::AuthenticationFailed(_) | F::ProtocolError(_)) => {
-                Outcome::ChildSaRefused
-            }
+            (
+                ChildStage::Rekey,
+                F::AuthenticationFailed(_) | F::ProtocolError(_) | F::InternalAddressFailure(_),
+            ) => Outcome::ChildSaRefused,
             (
                 ChildStage::Additional,
                 F::PeerUnreachable { .. }
@@ -374,7 +381,8 @@ impl Outcome {
                 | F::AuthenticationFailed(_)
                 | F::TsUnacceptable
                 | F::InvalidKe { .. }
-                | F::ProtocolError(_),
+                | F::ProtocolError(_)
+                | F::InternalAddressFailure(_),
             ) => Outcome::ChildSaRefused,
         }
     }

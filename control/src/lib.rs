@@ -26,6 +26,7 @@ pub mod ikev2;
 pub mod keylog;
 pub mod pki;
 pub mod policy;
+pub mod pool;
 pub mod retransmit;
 pub mod rng;
 pub mod time;

@@ -838,6 +838,7 @@ fn peer_config(ours: bool, peer: IpAddr, kind: Peer, dpd: Duration) -> PeerConfi
         retransmit: RetransmitPolicy::default(),
         dpd_interval: dpd,
         dpd_retry: Duration::ZERO,
+        remote_access: None,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),

@@ -170,6 +170,7 @@ fn config(initiator: bool, local_id: IdRepr, local: LocalAuth, remote: RemoteAut
         retransmit: RetransmitPolicy::default(),
         dpd_interval: Duration::ZERO,
         dpd_retry: Duration::ZERO,
+        remote_access: None,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: AuthConfig { local, remote },

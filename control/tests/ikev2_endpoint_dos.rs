@@ -68,6 +68,7 @@ fn config(local_addr: SocketAddr, remote_addr: SocketAddr, initiator: bool) -> P
         retransmit: RetransmitPolicy::default(),
         dpd_interval: Duration::ZERO,
         dpd_retry: Duration::ZERO,
+        remote_access: None,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),

@@ -76,6 +76,7 @@ fn config(initiator: bool, encr: Encr, integ: Option<IntegId>, n: u16) -> PeerCo
         retransmit: RetransmitPolicy::default(),
         dpd_interval: Duration::ZERO,
         dpd_retry: Duration::ZERO,
+        remote_access: None,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),

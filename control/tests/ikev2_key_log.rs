@@ -82,6 +82,7 @@ fn config(initiator: bool, encr: Encr, integ: Option<IntegId>) -> PeerConfig {
         retransmit: RetransmitPolicy::default(),
         dpd_interval: Duration::ZERO,
         dpd_retry: Duration::ZERO,
+        remote_access: None,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),

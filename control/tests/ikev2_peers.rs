@@ -1058,3 +1058,73 @@ fn planned_configs_of_both_ends_establish_an_sa_and_child_sa() {
     assert_eq!(ca.remote_ts, cb.local_ts);
     assert!(ca.local_ts.contains(&ts("10.0.0.0/24", 0, (0, 65535))), "{:?}", ca.local_ts);
 }
+
+/// Remote-access tunnel groups become responder configurations sharing one pool handle per
+/// `[[address_pool]]`; a reload keeps the unchanged pools' leases.
+#[test]
+fn remote_access_groups_get_shared_pools_and_dns_servers() {
+    use control::ikev2::sa::RemoteAccess;
+    use control::pool::PoolRange;
+    let ra = r#"
+[[address_pool]]
+name = "ra4"
+range = "10.9.0.10-10.9.0.20"
+
+[[address_pool]]
+name = "ra6"
+prefix = "2001:db8:9::/64"
+
+[[tunnel_group]]
+name = "ra-users"
+type = "remote-access"
+address_pools = ["ra6", "ra4"]
+dns_servers = ["10.0.0.53", "2001:db8::53"]
+
+[[tunnel_group]]
+name = "ra-admins"
+type = "remote-access"
+address_pools = ["ra4"]
+"#;
+    let policy = load(&format!("{BASE}{ra}"));
+    let p = plan(&policy);
+    assert_eq!(p.problems, Vec::<String>::new());
+    assert_eq!(p.address_pools.len(), 2);
+    let names: Vec<&str> = p.remote_access.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"ra-users") && names.contains(&"ra-admins"));
+    let Some(RemoteAccess::Server(users)) = p.remote_access_group("ra-users") else {
+        panic!("ra-users is a remote-access server");
+    };
+    let Some(RemoteAccess::Server(admins)) = p.remote_access_group("ra-admins") else {
+        panic!("ra-admins is a remote-access server");
+    };
+    assert!(p.remote_access_group("nobody").is_none());
+    assert_eq!(users.dns_servers, vec![ip("10.0.0.53"), ip("2001:db8::53")]);
+    assert!(admins.dns_servers.is_empty());
+    // Pools in the group's order, with the configured ranges.
+    assert_eq!(
+        users.pools[0].range(),
+        PoolRange::V6 { prefix: "2001:db8:9::".parse().unwrap(), len: 64 }
+    );
+    assert_eq!(
+        users.pools[1].range(),
+        PoolRange::V4 { first: Ipv4Addr::new(10, 9, 0, 10), last: Ipv4Addr::new(10, 9, 0, 20) }
+    );
+    // Both groups draw from the same ra4: an address leased through one is taken for the
+    // other.
+    assert!(users.pools[1].same_pool(&admins.pools[0]));
+    let lease = users.pools[1].allocate(b"alice").unwrap();
+    assert!(admins.pools[0].is_leased(lease.addr()));
+    // A reload with the same pools keeps them (and the lease); a changed range starts anew.
+    let mut again = plan(&policy);
+    again.adopt_pools(&p);
+    let Some(RemoteAccess::Server(users2)) = again.remote_access_group("ra-users") else {
+        panic!("ra-users");
+    };
+    assert!(users2.pools[1].same_pool(&users.pools[1]) && users2.pools[1].is_leased(lease.addr()));
+    let changed = load(&format!("{BASE}{}", ra.replace("10.9.0.20", "10.9.0.30")));
+    let mut third = plan(&changed);
+    third.adopt_pools(&p);
+    assert!(!third.address_pools.iter().any(|n| n.same_pool(&users.pools[1])));
+    assert!(third.address_pools.iter().any(|n| n.same_pool(&users.pools[0])), "ra6 unchanged");
+}

@@ -486,7 +486,9 @@ lifetime_seconds = 60
         );
         check(
             "[ike]\nikev2_fragmentation = \"yes\"\n",
-            &["gw.toml:2:23: ike.ikev2_fragmentation: expected a boolean (true or false)"],
+            &[
+                "gw.toml:2:23: ike.ikev2_fragmentation: expected a boolean (true or false), found a string",
+            ],
         );
     }
 

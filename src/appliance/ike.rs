@@ -161,6 +161,8 @@ pub(crate) struct IkeDaemon {
     stats: IkeStats,
     /// Exchange outcomes for the metrics endpoint.
     counters: crate::metrics::IkeCounters,
+    /// Which Child SAs received ESP since the last look (DPD's ESP liveness).
+    esp_activity: super::esp_liveness::EspActivity,
 }
 
 /// Reads a pre-shared key: inline, or the file named (its whole content, one trailing
@@ -272,6 +274,7 @@ impl IkeDaemon {
             tx_worker: 0,
             stats: IkeStats::default(),
             counters: crate::metrics::IkeCounters::default(),
+            esp_activity: super::esp_liveness::EspActivity::default(),
         })
     }
 
@@ -491,6 +494,8 @@ impl IkeDaemon {
         pool: Option<&Mempool<'e>>,
         created_ns: u64,
     ) {
+        // ESP first: a peer whose traffic arrived is not probed by a timer due now.
+        self.note_esp_activity(table);
         let now = self.now();
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now, &mut self.rng);
@@ -503,6 +508,30 @@ impl IkeDaemon {
         // Events can queue more datagrams (a DELETE answered, a failover's first message).
         self.flush_transmits(controls, pool);
         self.send_keepalives(controls, pool);
+    }
+
+    /// About once a second ([`super::esp_liveness`]): tells each IKE SA whose Child SAs
+    /// received ESP since the last look that its peer is alive, so that DPD probes only
+    /// silent peers. Reads the dataplane's per-SA counters: nothing per packet.
+    fn note_esp_activity(&mut self, table: &SaTable) {
+        if !self.esp_activity.due(Instant::now()) {
+            return;
+        }
+        let current = self.children.iter().filter_map(|(&spi, c)| {
+            Some((spi, c.handle, table.inbound(spi)?.counters().packets.get()))
+        });
+        let active = self.esp_activity.look(current);
+        let now = self.now();
+        for h in active {
+            match Owner::of(h) {
+                Owner::V2(h) => {
+                    if let Some(sa) = self.endpoint.sa_mut(h) {
+                        sa.note_inbound_traffic(now);
+                    }
+                }
+                Owner::V1(h) => self.v1.note_inbound_traffic(now, h),
+            }
+        }
     }
 
     /// Sends what both endpoints queued.

@@ -147,6 +147,12 @@ impl Ikev1Side {
         self.endpoint.with_sa(h, |sa| sa.rekey_child(now, spi, rng));
     }
 
+    /// Inbound ESP arrived on one of the SA's Quick Mode pairs: the peer is alive, DPD
+    /// waits a full threshold from now ([`super::esp_liveness`]).
+    pub(super) fn note_inbound_traffic(&mut self, now: Time, h: Ikev1Handle) {
+        self.endpoint.with_sa(h, |sa| sa.note_inbound_traffic(now));
+    }
+
     /// Every live SA, with the daemon's handle.
     pub(super) fn sas(&self) -> impl Iterator<Item = (SaHandle, &Ikev1Sa)> {
         self.endpoint.sas().map(|(h, sa)| (key(h), sa))

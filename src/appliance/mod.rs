@@ -4,6 +4,7 @@
 
 pub mod config;
 mod control;
+mod esp_liveness;
 mod ike;
 mod ike1;
 mod reload;

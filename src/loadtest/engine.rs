@@ -1,6 +1,6 @@
 //! The load tester's event loop: one thread, one nonblocking UDP socket per source
-//! address/port, epoll for readiness, one [`IkeSa`] per tunnel and a timer heap fed by
-//! [`IkeSa::poll_timeout`].
+//! address/port, epoll for readiness, one [`IkeSa`] (or with IKEv1 one [`Ikev1Sa`]) per
+//! tunnel and a timer heap fed by their `poll_timeout`.
 //!
 //! A run goes through phases: setup (tunnels started at the target rate or as fast as the
 //! in-flight bound lets them), optionally a rekey storm (every tunnel's Child SA and/or IKE
@@ -12,6 +12,11 @@
 //! marker once an SA has floated there (NAT detected, RFC 7296 section 2.23; strongSwan
 //! with kernel-libipsec always fakes a NAT to get UDP-encapsulated ESP). Datagrams from any
 //! other address are dropped unread.
+//!
+//! Both state machines report the same [`Event`]s, so the engine's bookkeeping is one; the
+//! [`Sa`] adapter hides the rest. An IKEv1 tunnel's messages are routed by our initiator
+//! cookie (we always initiate; every message of the ISAKMP SA, Quick Mode and
+//! Informational ones included, carries it), an IKEv2 tunnel's by our SPI.
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
@@ -23,9 +28,11 @@ use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use control::ikev2::sa::{Event, FailureCause, IkeSa, PeerConfig};
+use control::ikev1::sa::{Ikev1Config, Ikev1Sa};
+use control::ikev2::sa::{Event, FailureCause, IkeSa, PeerConfig, Transmit};
 use control::ikev2::selectors::PolicySelectors;
 use control::ikev2::wire::Header;
+use control::retransmit::RetransmitPolicy;
 use control::rng::OsRng;
 use control::time::Time;
 use hdrhistogram::Histogram;
@@ -41,12 +48,175 @@ use super::report::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RekeyKind {
-    /// Every tunnel's Child SA (CREATE_CHILD_SA with REKEY_SA).
+    /// Every tunnel's Child SA (CREATE_CHILD_SA with REKEY_SA; IKEv1: a Quick Mode).
     Child,
     /// Every IKE SA (CREATE_CHILD_SA with a new IKE SA).
     Ike,
     /// Both, the Child SA first.
     Both,
+}
+
+/// The template of every tunnel's configuration, by IKE version.
+#[derive(Debug, Clone)]
+pub enum Base {
+    /// IKEv2.
+    V2(PeerConfig),
+    /// IKEv1: Main Mode with the pre-shared key, then one Quick Mode.
+    V1(Ikev1Config),
+}
+
+impl Base {
+    /// The IKE version.
+    pub fn version(&self) -> u8 {
+        match self {
+            Base::V2(_) => 2,
+            Base::V1(_) => 1,
+        }
+    }
+
+    /// The retransmission schedule of every request.
+    pub fn retransmit(&self) -> RetransmitPolicy {
+        match self {
+            Base::V2(c) => c.retransmit,
+            Base::V1(c) => c.retransmit,
+        }
+    }
+}
+
+/// One tunnel's configuration.
+#[derive(Debug, Clone)]
+pub enum TunnelConfig {
+    /// IKEv2.
+    V2(PeerConfig),
+    /// IKEv1.
+    V1(Ikev1Config),
+}
+
+impl TunnelConfig {
+    /// Checks what the state machine relies on.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            TunnelConfig::V2(c) => c.validate().map_err(|e| e.to_string()),
+            TunnelConfig::V1(c) => c.validate().map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The tunnel's state machine, started.
+    fn initiate(self, now: Time, rng: &mut OsRng) -> Result<Sa, String> {
+        match self {
+            TunnelConfig::V2(c) => {
+                IkeSa::initiate(now, c, rng).map(|s| Sa::V2(Box::new(s))).map_err(|e| e.to_string())
+            }
+            TunnelConfig::V1(c) => Ikev1Sa::initiate(now, c, rng)
+                .map(|s| Sa::V1(Box::new(s)))
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// One tunnel's state machine. Both report [`Event`]s; the differences are here.
+enum Sa {
+    V2(Box<IkeSa>),
+    V1(Box<Ikev1Sa>),
+}
+
+impl Sa {
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        match self {
+            Sa::V2(s) => s.poll_transmit(),
+            Sa::V1(s) => s.poll_transmit(),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Sa::V2(s) => s.poll_event(),
+            Sa::V1(s) => s.poll_event(),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        match self {
+            Sa::V2(s) => s.poll_timeout(),
+            Sa::V1(s) => s.poll_timeout(),
+        }
+    }
+
+    fn handle(&mut self, now: Time, msg: &[u8], from: SocketAddr, rng: &mut OsRng) {
+        match self {
+            Sa::V2(s) => s.handle(now, msg, from, rng),
+            Sa::V1(s) => s.handle(now, msg, from, rng),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Time, rng: &mut OsRng) {
+        match self {
+            Sa::V2(s) => s.handle_timeout(now, rng),
+            Sa::V1(s) => s.handle_timeout(now, rng),
+        }
+    }
+
+    /// Nothing left to do: ended, and (IKEv2) no late message left to answer. An ended
+    /// IKEv1 SA has sent its DELETEs, which expect no answer.
+    fn is_drained(&self, now: Time) -> bool {
+        match self {
+            Sa::V2(s) => s.is_drained(now),
+            Sa::V1(s) => s.is_dead(),
+        }
+    }
+
+    fn is_dead(&self) -> bool {
+        match self {
+            Sa::V2(s) => s.is_dead(),
+            Sa::V1(s) => s.is_dead(),
+        }
+    }
+
+    /// The keys inbound messages are routed by: our SPIs (IKEv2), our initiator cookies
+    /// (IKEv1: the SA's own and, during a phase-1 renewal, the new one's).
+    fn routes(&self) -> Vec<u64> {
+        match self {
+            Sa::V2(s) => s.routes().iter().map(|r| r.local()).collect(),
+            Sa::V1(s) => s.cookies(),
+        }
+    }
+
+    fn retransmits(&self) -> u64 {
+        match self {
+            Sa::V2(s) => s.stats().retransmits,
+            Sa::V1(s) => s.stats().retransmits,
+        }
+    }
+
+    fn child_spis(&self) -> Vec<(u32, u32)> {
+        match self {
+            Sa::V2(s) => s.child_spis(),
+            Sa::V1(s) => s.child_spis(),
+        }
+    }
+
+    fn rekey_child(&mut self, now: Time, inbound: u32, rng: &mut OsRng) -> bool {
+        match self {
+            Sa::V2(s) => s.rekey_child(now, inbound, rng),
+            Sa::V1(s) => s.rekey_child(now, inbound, rng),
+        }
+    }
+
+    /// False with IKEv1, which the plan refuses (no on-demand phase-1 rekey).
+    fn rekey_ike(&mut self, now: Time, rng: &mut OsRng) -> bool {
+        match self {
+            Sa::V2(s) => s.rekey_ike(now, rng),
+            Sa::V1(_) => false,
+        }
+    }
+
+    /// DELETE of the IKE SA (IKEv1: of every Quick Mode SA and the ISAKMP SA).
+    fn close(&mut self, now: Time, rng: &mut OsRng) {
+        match self {
+            Sa::V2(s) => s.close(now, rng),
+            Sa::V1(s) => s.close(now, rng),
+        }
+    }
 }
 
 /// Everything a run needs, checked.
@@ -62,9 +232,9 @@ pub struct Plan {
     pub max_inflight: usize,
     /// The local addresses to bind, one socket each (port 0: the kernel picks one).
     pub sockets: Vec<SocketAddr>,
-    /// The template of every tunnel's configuration (proposals, key, timers); addresses,
-    /// identity and selectors are filled in per tunnel.
-    pub base: PeerConfig,
+    /// The template of every tunnel's configuration (IKE version, proposals, key, timers);
+    /// addresses, identity and selectors are filled in per tunnel.
+    pub base: Base,
     /// Our side's selectors.
     pub local_ts: TsPattern,
     /// The responder's side's selectors.
@@ -91,20 +261,33 @@ pub struct Plan {
 
 impl Plan {
     /// Tunnel `i`'s configuration: its socket's address, identity and selectors.
-    pub fn tunnel_config(&self, i: u32, local: SocketAddr) -> Result<PeerConfig, String> {
-        let mut cfg = self.base.clone();
-        cfg.local_addr = local;
-        cfg.remote_addr = self.target;
-        cfg.local_id = self.local_id.id(i, local.ip());
+    pub fn tunnel_config(&self, i: u32, local: SocketAddr) -> Result<TunnelConfig, String> {
         let ts = |p: &TsPattern, own: IpAddr, side: &str| {
             p.selector(i, own)
                 .ok_or_else(|| format!("{side} traffic selectors run out at tunnel {i}"))
         };
-        cfg.child.selectors = PolicySelectors {
+        let selectors = PolicySelectors {
             local: vec![ts(&self.local_ts, local.ip(), "local")?],
             remote: vec![ts(&self.remote_ts, self.target.ip(), "remote")?],
         };
-        Ok(cfg)
+        Ok(match &self.base {
+            Base::V2(base) => {
+                let mut cfg = base.clone();
+                cfg.local_addr = local;
+                cfg.remote_addr = self.target;
+                cfg.local_id = self.local_id.id(i, local.ip());
+                cfg.child.selectors = selectors;
+                TunnelConfig::V2(cfg)
+            }
+            Base::V1(base) => {
+                let mut cfg = base.clone();
+                cfg.local = local;
+                cfg.peer = self.target;
+                cfg.local_id = self.local_id.v1_id(i, local.ip());
+                cfg.selectors = selectors;
+                TunnelConfig::V1(cfg)
+            }
+        })
     }
 }
 
@@ -152,7 +335,7 @@ impl Pending {
 }
 
 struct Tunnel {
-    sa: Option<Box<IkeSa>>,
+    sa: Option<Sa>,
     sock: u32,
     state: State,
     started: Time,
@@ -287,10 +470,9 @@ impl Engine<'_> {
             }
         }
         let drained = sa.is_drained(now);
-        let routes: Vec<u64> =
-            if drained { Vec::new() } else { sa.routes().iter().map(|r| r.local()).collect() };
+        let routes: Vec<u64> = if drained { Vec::new() } else { sa.routes() };
         if drained {
-            self.c.retired_retransmits += sa.stats().retransmits;
+            self.c.retired_retransmits += sa.retransmits();
             t.sa = None;
             t.armed = None;
         }
@@ -399,10 +581,10 @@ impl Engine<'_> {
         let made = self
             .plan
             .tunnel_config(idx, sock.local)
-            .and_then(|cfg| IkeSa::initiate(now, cfg, &mut self.rng).map_err(|e| e.to_string()));
+            .and_then(|cfg| cfg.initiate(now, &mut self.rng));
         match made {
             Ok(sa) => {
-                t.sa = Some(Box::new(sa));
+                t.sa = Some(sa);
                 t.state = State::Negotiating;
                 self.c.negotiating += 1;
                 self.service(idx, now);
@@ -486,7 +668,7 @@ impl Engine<'_> {
         }
         let Some(sa) = t.sa.as_mut() else { return };
         let mut p = Pending {
-            deadline: now + self.plan.base.retransmit.give_up_after() + Duration::from_secs(2),
+            deadline: now + self.plan.base.retransmit().give_up_after() + Duration::from_secs(2),
             ..Pending::default()
         };
         let rng = &mut self.rng;
@@ -591,13 +773,23 @@ impl Engine<'_> {
                     continue;
                 }
             };
-            let Ok(h) = Header::new_checked(msg) else {
+            // The ISAKMP header's version octet (offset 17): major version 1 or 2.
+            let key = match msg.get(17).map(|v| v >> 4) {
+                // Ours to route by our initiator cookie (bytes 0..8): we started every
+                // ISAKMP SA, and every IKEv1 message carries its cookies.
+                Some(1) => {
+                    msg.get(..8).and_then(|c| <[u8; 8]>::try_from(c).ok()).map(u64::from_be_bytes)
+                }
+                // The peer's messages are ours to route by our SPI: the initiator's for
+                // generations we started, the responder's for ones the peer started.
+                _ => Header::new_checked(msg)
+                    .ok()
+                    .map(|h| if h.initiator() { h.spi_r() } else { h.spi_i() }),
+            };
+            let Some(spi) = key else {
                 self.c.socks.malformed += 1;
                 continue;
             };
-            // The peer's messages are ours to route by our SPI: the initiator's for
-            // generations we started, the responder's for ones the peer started.
-            let spi = if h.initiator() { h.spi_r() } else { h.spi_i() };
             let Some(&idx) = self.by_spi.get(&spi) else {
                 self.c.socks.unknown_spi += 1;
                 continue;
@@ -617,12 +809,7 @@ impl Engine<'_> {
 
     fn total_retransmits(&self) -> u64 {
         self.c.retired_retransmits
-            + self
-                .tunnels
-                .iter()
-                .filter_map(|t| t.sa.as_ref())
-                .map(|sa| sa.stats().retransmits)
-                .sum::<u64>()
+            + self.tunnels.iter().filter_map(|t| t.sa.as_ref()).map(Sa::retransmits).sum::<u64>()
     }
 
     fn progress(&self, phase: Phase, now: Time, last_up: &mut u64) {
@@ -1009,6 +1196,7 @@ fn build_report(
     Report {
         ok,
         target: plan.target.to_string(),
+        ike_version: plan.base.version(),
         stopped,
         elapsed_s: end.as_millis() as f64 / 1000.0,
         setup,

@@ -1,5 +1,6 @@
 //! `ferrogate loadtest`: a tunnel-scale load tester. It opens N IKEv2 tunnels (IKE SA and
-//! first Child SA, PSK authentication) against a responder, a ferrogate or any IKE gateway,
+//! first Child SA, PSK authentication), or with `--ike-version 1` N IKEv1 tunnels (Main
+//! Mode with a PSK, then one Quick Mode SA pair), against a responder, a ferrogate or any IKE gateway,
 //! from many source UDP ports of one address or from many source addresses, each tunnel
 //! with its own traffic selectors if asked, so the gateway installs N distinct SAs. It
 //! paces the setups at a target rate or runs as fast as a bound on negotiations in flight
@@ -10,8 +11,8 @@
 //! namespace's addresses and directly connected links, unless `--allow-any-target`
 //! ([`safety`]).
 //!
-//! The protocol is the control crate's sans-IO [`IkeSa`](control::ikev2::sa::IkeSa); the
-//! I/O is one thread, nonblocking sockets and epoll ([`engine`]).
+//! The protocol is the control crate's sans-IO [`IkeSa`](control::ikev2::sa::IkeSa) or
+//! [`Ikev1Sa`](control::ikev1::sa::Ikev1Sa); the I/O is one thread, nonblocking sockets and epoll ([`engine`]).
 
 pub mod engine;
 pub mod pattern;
@@ -27,17 +28,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use control::crypto::WeakGroups;
+use control::ikev1::sa::{Ikev1Config, Phase1Mode};
+use control::ikev1::wire::Identification;
 use control::ikev2::sa::{ChildConfig, Mode, PeerConfig, Psk};
 use control::ikev2::selectors::PolicySelectors;
 use control::ikev2::wire::{IdRepr, ProtocolId};
 use control::retransmit::RetransmitPolicy;
 use zeroize::Zeroizing;
 
-use engine::{Plan, RekeyKind};
+use engine::{Base, Plan, RekeyKind};
 use pattern::{IdPattern, Prefix, TsPattern};
 
 /// The IKE proposal used unless `--ike` says otherwise.
 pub const DEFAULT_IKE: &str = "aes128gcm16-prfsha256-curve25519";
+/// The IKE proposal used with `--ike-version 1` unless `--ike` says otherwise (IKEv1's
+/// phase 1 has no AEAD cipher).
+pub const DEFAULT_IKE_V1: &str = "aes128-sha256-curve25519";
 /// The ESP proposal used unless `--esp` says otherwise.
 pub const DEFAULT_ESP: &str = "aes128gcm16";
 
@@ -94,9 +101,14 @@ pub struct LoadtestArgs {
     /// The pre-shared key on the command line (visible to other users: labs only).
     #[arg(long, value_name = "KEY", conflicts_with = "psk_file", help_heading = "IKE")]
     pub psk: Option<String>,
-    /// IKE proposals, strongSwan syntax, comma-separated (aes256-sha256-modp2048).
-    #[arg(long, value_name = "PROPOSAL", default_value = DEFAULT_IKE, help_heading = "IKE")]
-    pub ike: String,
+    /// The IKE version: 2, or 1 (Main Mode with the pre-shared key, then one Quick Mode SA
+    /// pair per tunnel; `--rekey child` only).
+    #[arg(long, value_name = "VERSION", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2), help_heading = "IKE")]
+    pub ike_version: u8,
+    /// IKE proposals, strongSwan syntax, comma-separated (aes256-sha256-modp2048) [default:
+    /// aes128gcm16-prfsha256-curve25519; IKEv1: aes128-sha256-curve25519].
+    #[arg(long, value_name = "PROPOSAL", help_heading = "IKE")]
+    pub ike: Option<String>,
     /// ESP proposals, strongSwan syntax (aes256gcm16, aes128-sha256-ecp256 for PFS).
     #[arg(long, value_name = "PROPOSAL", default_value = DEFAULT_ESP, help_heading = "IKE")]
     pub esp: String,
@@ -174,6 +186,14 @@ fn secs(v: f64, flag: &str, zero_ok: bool) -> Result<Duration, String> {
     }
 }
 
+fn parse_v1_id(s: &str) -> Identification {
+    match s.parse::<IpAddr>() {
+        Ok(a) => Identification::address(a),
+        Err(_) if s.contains('@') => Identification::user_fqdn(s),
+        Err(_) => Identification::fqdn(s),
+    }
+}
+
 fn parse_id(s: &str) -> IdRepr {
     match s.parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) => IdRepr::ipv4(a),
@@ -240,8 +260,17 @@ fn socket_plan(args: &LoadtestArgs, addrs: &[IpAddr]) -> Vec<SocketAddr> {
 /// Builds the run's plan from the command line (everything checked before a socket opens).
 pub fn plan(args: &LoadtestArgs) -> Result<(Plan, Option<safety::AddedAddresses>), String> {
     safety::check_target(args.target.ip(), args.allow_any_target)?;
+    let v1 = args.ike_version == 1;
+    if v1 && args.rekey_after.is_some() && args.rekey != RekeyKind::Child {
+        // Ikev1Sa renews its ISAKMP SA only on its own lifetime timer: there is no phase-1
+        // rekey to start on demand.
+        return Err("--rekey ike/both: IKEv1 has no on-demand phase-1 rekey here; use \
+                    --rekey child with --ike-version 1"
+            .into());
+    }
+    let ike_text = args.ike.as_deref().unwrap_or(if v1 { DEFAULT_IKE_V1 } else { DEFAULT_IKE });
     let ike =
-        proposal::parse_proposals(&args.ike, ProtocolId::Ike).map_err(|e| format!("--ike: {e}"))?;
+        proposal::parse_proposals(ike_text, ProtocolId::Ike).map_err(|e| format!("--ike: {e}"))?;
     let esp =
         proposal::parse_proposals(&args.esp, ProtocolId::Esp).map_err(|e| format!("--esp: {e}"))?;
     let n = args.tunnels;
@@ -282,34 +311,68 @@ pub fn plan(args: &LoadtestArgs) -> Result<(Plan, Option<safety::AddedAddresses>
     let sockets = socket_plan(args, &addrs);
     let psk = read_psk(args)?;
     let rto = secs(args.retransmit_timeout, "retransmit-timeout", false)?;
-    let base = PeerConfig {
-        local_addr: SocketAddr::new(addrs.first().copied().unwrap_or(args.target.ip()), 0),
-        remote_addr: args.target,
-        local_id: IdRepr::fqdn("loadtest"),
-        remote_id: args.remote_id.as_deref().map(parse_id),
-        psk_local: psk.clone(),
-        psk_remote: psk,
-        psk_by_id: vec![],
-        ike_proposals: ike,
-        child: ChildConfig {
-            esp_proposals: esp,
+    let retransmit = RetransmitPolicy {
+        interval: rto,
+        tries: args.retransmit_tries,
+        max_interval: Duration::from_secs(64),
+    };
+    let local_addr = SocketAddr::new(addrs.first().copied().unwrap_or(args.target.ip()), 0);
+    let base = if v1 {
+        Base::V1(Ikev1Config {
+            local: local_addr,
+            peer: args.target,
+            local_id: Identification::fqdn("loadtest"),
+            remote_id: args.remote_id.as_deref().map(parse_v1_id),
+            psk,
+            certificates: None,
+            remote_access: None,
+            phase1: proposal::ikev1_phase1(&ike, ike_text).map_err(|e| format!("--ike: {e}"))?,
+            mode: Phase1Mode::Main,
+            allow_aggressive: false,
+            phase2: proposal::ikev1_phase2(&esp, &args.esp).map_err(|e| format!("--esp: {e}"))?,
             selectors: PolicySelectors { local: vec![], remote: vec![] },
-            // No lifetimes of our own: the only rekeys are the storm's (and the
-            // responder's, which are counted).
-            lifetime_seconds: 0,
-            lifetime_kilobytes: 0,
-            mode: Mode::Tunnel,
-        },
-        retransmit: RetransmitPolicy {
-            interval: rto,
-            tries: args.retransmit_tries,
-            max_interval: Duration::from_secs(64),
-        },
-        dpd_interval: Duration::ZERO,
-        dpd_retry: Duration::ZERO,
-        fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
-        allow_weak_dh: false,
-        auth: Default::default(),
+            // No DPD: the tunnels carry no traffic and the run is bounded; probes of
+            // thousands of idle SAs would only add noise to the measurement.
+            dpd: None,
+            retransmit,
+            // The tunnels share our address: an INITIAL-CONTACT could make the responder
+            // drop the other tunnels' SAs.
+            initial_contact: false,
+            // strongSwan with kernel-libipsec fakes a NAT to get UDP-encapsulated ESP.
+            nat_traversal: true,
+            weak_groups: WeakGroups::Reject,
+            // A storm's rekey is over when the old pair is deleted, and holds a slot of
+            // --max-inflight until then: a short overlap (no traffic flows to drain), or the
+            // storm's rate would measure the overlap, not the Quick Modes.
+            rekey_overlap: Duration::from_millis(100),
+        })
+    } else {
+        Base::V2(PeerConfig {
+            local_addr,
+            remote_addr: args.target,
+            local_id: IdRepr::fqdn("loadtest"),
+            remote_id: args.remote_id.as_deref().map(parse_id),
+            psk_local: psk.clone(),
+            psk_remote: psk,
+            psk_by_id: vec![],
+            ike_proposals: ike,
+            child: ChildConfig {
+                esp_proposals: esp,
+                selectors: PolicySelectors { local: vec![], remote: vec![] },
+                // No lifetimes of our own: the only rekeys are the storm's (and the
+                // responder's, which are counted).
+                lifetime_seconds: 0,
+                lifetime_kilobytes: 0,
+                mode: Mode::Tunnel,
+            },
+            retransmit,
+            dpd_interval: Duration::ZERO,
+            dpd_retry: Duration::ZERO,
+            fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
+            remote_access: None,
+            allow_weak_dh: false,
+            auth: Default::default(),
+        })
     };
     let plan = Plan {
         target: args.target,
@@ -333,7 +396,7 @@ pub fn plan(args: &LoadtestArgs) -> Result<(Plan, Option<safety::AddedAddresses>
     // Tunnel 0's configuration stands for all: proposals and selectors are checked here,
     // not n times during the run.
     let first = plan.sockets.first().copied().ok_or("no source sockets")?;
-    plan.tunnel_config(0, first)?.validate().map_err(|e| e.to_string())?;
+    plan.tunnel_config(0, first)?.validate()?;
     Ok((plan, added))
 }
 
@@ -458,7 +521,11 @@ mod tests {
     fn plans_check_before_running() {
         let p = plan(&args(&["--tunnels", "10"])).unwrap().0;
         assert_eq!(p.sockets.len(), 10);
-        let cfg = p.tunnel_config(3, "127.0.0.1:40000".parse().unwrap()).unwrap();
+        let engine::TunnelConfig::V2(cfg) =
+            p.tunnel_config(3, "127.0.0.1:40000".parse().unwrap()).unwrap()
+        else {
+            panic!("IKEv2 by default")
+        };
         assert_eq!(cfg.local_id, IdRepr::fqdn("t3.loadtest"));
         assert_eq!(
             cfg.child.selectors.local,
@@ -473,5 +540,45 @@ mod tests {
                 .unwrap()
                 .args;
         assert!(plan(&bad).unwrap_err().contains("refusing target"));
+    }
+
+    #[test]
+    fn ikev1_plans() {
+        let p = plan(&args(&["--tunnels", "4", "--ike-version", "1", "--local-id", "{addr}"]))
+            .unwrap()
+            .0;
+        assert_eq!(p.base.version(), 1);
+        let engine::TunnelConfig::V1(cfg) =
+            p.tunnel_config(2, "127.0.0.1:40000".parse().unwrap()).unwrap()
+        else {
+            panic!("IKEv1 asked for")
+        };
+        assert_eq!(cfg.local_id, Identification::address("127.0.0.1".parse().unwrap()));
+        assert_eq!(cfg.peer, "127.0.0.1:500".parse().unwrap());
+        assert_eq!(cfg.phase1.len(), 1, "the IKEv1 default proposal");
+        assert_eq!(
+            cfg.selectors.local,
+            vec![control::ikev2::selectors::from_prefix("10.200.0.2".parse().unwrap(), 32)]
+        );
+        // The IKEv2 default has an AEAD phase 1, which IKEv1 lacks.
+        let err = plan(&args(&["--tunnels", "1", "--ike-version", "1", "--ike", DEFAULT_IKE]))
+            .unwrap_err();
+        assert!(err.contains("--ike") && err.contains("AES-CBC"), "{err}");
+        let err = plan(&args(&[
+            "--tunnels",
+            "1",
+            "--ike-version",
+            "1",
+            "--rekey-after",
+            "1",
+            "--rekey",
+            "both",
+        ]))
+        .unwrap_err();
+        assert!(err.contains("--rekey child"), "{err}");
+        let err =
+            plan(&args(&["--tunnels", "1", "--ike-version", "1", "--esp", "aes128-sha256-esn"]))
+                .unwrap_err();
+        assert!(err.contains("--esp"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use control::ikev1::wire::Identification;
 use control::ikev2::selectors::from_prefix;
 use control::ikev2::wire::{IdRepr, TrafficSelector};
 
@@ -200,13 +201,27 @@ impl IdPattern {
 
     /// The identity of tunnel `i` with source address `addr`.
     pub fn id(&self, i: u32, addr: IpAddr) -> IdRepr {
-        let s = self.0.replace("{i}", &i.to_string()).replace("{addr}", &addr.to_string());
+        let s = self.text(i, addr);
         match s.parse::<IpAddr>() {
             Ok(IpAddr::V4(a)) => IdRepr::ipv4(a),
             Ok(IpAddr::V6(a)) => IdRepr::ipv6(a),
             Err(_) if s.contains('@') => IdRepr::rfc822(&s),
             Err(_) => IdRepr::fqdn(&s),
         }
+    }
+
+    /// Tunnel `i`'s identity as an IKEv1 ID payload, typed as [`IdPattern::id`] types it.
+    pub fn v1_id(&self, i: u32, addr: IpAddr) -> Identification {
+        let s = self.text(i, addr);
+        match s.parse::<IpAddr>() {
+            Ok(a) => Identification::address(a),
+            Err(_) if s.contains('@') => Identification::user_fqdn(&s),
+            Err(_) => Identification::fqdn(&s),
+        }
+    }
+
+    fn text(&self, i: u32, addr: IpAddr) -> String {
+        self.0.replace("{i}", &i.to_string()).replace("{addr}", &addr.to_string())
     }
 }
 

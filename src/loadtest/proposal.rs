@@ -3,6 +3,12 @@
 //! [`LocalProposal`]s, so the load tester takes the same strings as the responder's
 //! `swanctl.conf` it is pointed at.
 
+use core::time::Duration;
+
+use control::crypto::DhGroup as V1Group;
+use control::ikev1::keys::HashAlg;
+use control::ikev1::proposal::{AuthMethod, EncapMode, Phase1Policy, Phase2Policy, esp_transform};
+use control::ikev1::wire::{esp_id, p2attr};
 use control::ikev2::proposal::{Encr, LocalProposal, is_aead};
 use control::ikev2::wire::{DhGroup, EncrId, EsnId, IntegId, PrfId, ProtocolId};
 
@@ -179,6 +185,142 @@ pub fn parse_proposals(text: &str, protocol: ProtocolId) -> Result<Vec<LocalProp
     Ok(list)
 }
 
+/// The IKEv1 ISAKMP SA lifetime offered: a day, longer than any run, so that no phase-1
+/// renewal interferes with the measurements (the responder may bring it down).
+const IKEV1_P1_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// An IKEv2 group's IKEv1 counterpart; the weak groups 1, 2 and 5 and those IKEv1 does not
+/// implement are refused, as IKEv2 refuses the weak ones.
+fn v1_group(g: DhGroup, text: &str) -> Result<V1Group, String> {
+    Ok(match g {
+        DhGroup::Modp2048 => V1Group::Modp2048,
+        DhGroup::Modp3072 => V1Group::Modp3072,
+        DhGroup::Modp4096 => V1Group::Modp4096,
+        DhGroup::Ecp256 => V1Group::Ecp256,
+        DhGroup::Ecp384 => V1Group::Ecp384,
+        DhGroup::Ecp521 => V1Group::Ecp521,
+        DhGroup::Curve25519 => V1Group::Curve25519,
+        DhGroup::Modp768 | DhGroup::Modp1024 | DhGroup::Modp1536 => {
+            return Err(format!("'{text}': weak DH group {g:?} refused"));
+        }
+        other => return Err(format!("'{text}': DH group {other:?} is not available with IKEv1")),
+    })
+}
+
+/// An IKEv1 hash (the phase-1 PRF and integrity both) for a PRF of the proposal.
+fn v1_hash(prf: PrfId, text: &str) -> Result<HashAlg, String> {
+    Ok(match prf {
+        PrfId::HmacSha1 => HashAlg::Sha1,
+        PrfId::HmacSha2_256 => HashAlg::Sha256,
+        PrfId::HmacSha2_384 => HashAlg::Sha384,
+        PrfId::HmacSha2_512 => HashAlg::Sha512,
+        PrfId::HmacMd5 => return Err(format!("'{text}': MD5 refused")),
+        other => return Err(format!("'{text}': PRF {other:?} has no IKEv1 hash")),
+    })
+}
+
+/// IKE proposals (parsed by [`parse_proposals`] for [`ProtocolId::Ike`]) as IKEv1 phase-1
+/// policies: one per cipher, hash and group of each proposal, in order, with PSK
+/// authentication. IKEv1's phase 1 here is AES-CBC only (no AEAD, RFC 2409 has none), and
+/// its one hash serves as PRF and integrity: the proposal's PRFs (or the ones its integrity
+/// keywords imply) pick it.
+pub fn ikev1_phase1(list: &[LocalProposal], text: &str) -> Result<Vec<Phase1Policy>, String> {
+    let mut out = Vec::new();
+    for p in list {
+        for &(id, bits) in &p.encr {
+            let bits = match (id, bits) {
+                (EncrId::AesCbc, Some(b @ (128 | 192 | 256))) => b,
+                _ => {
+                    return Err(format!(
+                        "'{text}': IKEv1 phase 1 supports only AES-CBC (aes128, aes192, aes256)"
+                    ));
+                }
+            };
+            for &prf in &p.prf {
+                let hash = v1_hash(prf, text)?;
+                for &g in &p.dh {
+                    let policy = Phase1Policy {
+                        encryption_key_bits: bits,
+                        hash,
+                        auth: AuthMethod::Psk,
+                        group: v1_group(g, text)?,
+                        lifetime: IKEV1_P1_LIFETIME,
+                    };
+                    push(&mut out, policy);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// ESP proposals (parsed for [`ProtocolId::Esp`]) as IKEv1 transform sets, tunnel mode,
+/// one per cipher, integrity algorithm and PFS group, each checked against what the
+/// dataplane runs ([`esp_transform`]). ESN has no transform-set field here: `esn` is
+/// refused (`noesn` is what IKEv1 negotiates anyway).
+pub fn ikev1_phase2(list: &[LocalProposal], text: &str) -> Result<Vec<Phase2Policy>, String> {
+    let mut out = Vec::new();
+    for p in list {
+        if p.esn.contains(&EsnId::Yes) {
+            return Err(format!("'{text}': extended sequence numbers are not offered with IKEv1"));
+        }
+        let pfs: Vec<Option<V1Group>> = if p.dh.is_empty() {
+            vec![None]
+        } else {
+            p.dh.iter().map(|&g| v1_group(g, text).map(Some)).collect::<Result<_, _>>()?
+        };
+        for &(id, bits) in &p.encr {
+            let esp = match id {
+                EncrId::AesCbc => esp_id::ESP_AES_CBC,
+                EncrId::AesCtr => esp_id::ESP_AES_CTR,
+                EncrId::AesGcm8 => esp_id::ESP_AES_GCM_8,
+                EncrId::AesGcm12 => esp_id::ESP_AES_GCM_12,
+                EncrId::AesGcm16 => esp_id::ESP_AES_GCM_16,
+                EncrId::NullAuthAesGmac => esp_id::ESP_NULL_AUTH_AES_GMAC,
+                EncrId::TripleDes => esp_id::ESP_3DES,
+                EncrId::Null => esp_id::ESP_NULL,
+                other => {
+                    return Err(format!("'{text}': cipher {other:?} is not available with IKEv1"));
+                }
+            };
+            let auths: Vec<Option<u16>> = if is_aead(id) || id == EncrId::NullAuthAesGmac {
+                vec![None]
+            } else {
+                p.integ
+                    .iter()
+                    .map(|&i| match i {
+                        IntegId::HmacSha1_96 => Ok(Some(p2attr::AUTH_HMAC_SHA1)),
+                        IntegId::HmacSha2_256_128 => Ok(Some(p2attr::AUTH_HMAC_SHA2_256)),
+                        IntegId::HmacSha2_384_192 => Ok(Some(p2attr::AUTH_HMAC_SHA2_384)),
+                        IntegId::HmacSha2_512_256 => Ok(Some(p2attr::AUTH_HMAC_SHA2_512)),
+                        other => Err(format!(
+                            "'{text}': integrity {other:?} is not available with IKEv1"
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?
+            };
+            for &auth in &auths {
+                for &group in &pfs {
+                    let policy = Phase2Policy {
+                        esp_id: esp,
+                        key_bits: bits,
+                        auth,
+                        mode: EncapMode::Tunnel,
+                        pfs: group,
+                        // No lifetimes of our own, as with IKEv2: the only rekeys are the
+                        // storm's (and the responder's, which are counted).
+                        lifetime_seconds: 0,
+                        lifetime_kilobytes: 0,
+                    };
+                    esp_transform(&policy).map_err(|e| format!("'{text}': {e}"))?;
+                    push(&mut out, policy);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +368,49 @@ mod tests {
             ("aes128-sha1-modp2048-noesn", ProtocolId::Ike),
         ] {
             assert!(parse_proposals(s, proto).is_err(), "{s} accepted");
+        }
+    }
+
+    #[test]
+    fn ikev1_mappings() {
+        let text = "aes256-sha256-modp2048,aes128-sha1-curve25519";
+        let ike = parse_proposals(text, ProtocolId::Ike).unwrap();
+        let p1 = ikev1_phase1(&ike, text).unwrap();
+        assert_eq!(p1.len(), 2);
+        assert_eq!(p1[0].encryption_key_bits, 256);
+        assert_eq!(p1[0].hash, HashAlg::Sha256);
+        assert_eq!(p1[0].group, V1Group::Modp2048);
+        assert_eq!(p1[0].auth, AuthMethod::Psk);
+        assert_eq!(p1[1].hash, HashAlg::Sha1);
+        assert_eq!(p1[1].group, V1Group::Curve25519);
+        let text = "aes128gcm16,aes256-sha256-ecp256";
+        let esp = parse_proposals(text, ProtocolId::Esp).unwrap();
+        let p2 = ikev1_phase2(&esp, text).unwrap();
+        assert_eq!(p2.len(), 2);
+        assert_eq!(
+            (p2[0].esp_id, p2[0].key_bits, p2[0].auth),
+            (esp_id::ESP_AES_GCM_16, Some(128), None)
+        );
+        assert_eq!(p2[1].auth, Some(p2attr::AUTH_HMAC_SHA2_256));
+        assert_eq!(p2[1].pfs, Some(V1Group::Ecp256));
+        assert!(p2.iter().all(|p| p.mode == EncapMode::Tunnel));
+    }
+
+    #[test]
+    fn ikev1_refusals() {
+        for s in [
+            "aes128gcm16-prfsha256-curve25519",
+            "aes128ctr-sha256-curve25519",
+            "aes128-sha256-modp1024",
+            "aes128-sha256-curve448",
+            "aes128-md5-modp2048",
+        ] {
+            let ike = parse_proposals(s, ProtocolId::Ike).unwrap();
+            assert!(ikev1_phase1(&ike, s).is_err(), "{s} accepted");
+        }
+        for s in ["chacha20poly1305", "aes128-sha256-esn", "aes128-aesxcbc"] {
+            let esp = parse_proposals(s, ProtocolId::Esp).unwrap();
+            assert!(ikev1_phase2(&esp, s).is_err(), "{s} accepted");
         }
     }
 }

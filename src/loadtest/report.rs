@@ -103,7 +103,9 @@ pub struct RekeyReport {
 pub struct TeardownReport {
     /// IKE SAs closed.
     pub requested: u64,
-    /// Deleted with the responder's acknowledgement (or abandoned before being up).
+    /// Deleted with the responder's acknowledgement (or abandoned before being up). IKEv1
+    /// has no acknowledgement of a DELETE (an Informational exchange is one message): there
+    /// it counts the DELETEs sent, and `seconds` is the time to send them.
     pub deleted: u64,
     /// Still waiting when the teardown bound ran out.
     pub unfinished: u64,
@@ -175,6 +177,8 @@ pub struct Report {
     pub ok: bool,
     /// The responder.
     pub target: String,
+    /// The IKE version the tunnels were opened with (1: Main Mode and Quick Mode, 2).
+    pub ike_version: u8,
     /// Why the run ended.
     pub stopped: StopReason,
     /// The whole run.
@@ -223,8 +227,9 @@ impl Report {
         let s = &self.setup;
         let _ = writeln!(
             o,
-            "loadtest {}: {} ({:?}, {:.1}s)",
+            "loadtest {} (IKEv{}): {} ({:?}, {:.1}s)",
             self.target,
+            self.ike_version,
             if self.ok { "OK" } else { "NOT OK" },
             self.stopped,
             self.elapsed_s

@@ -227,6 +227,7 @@ pub fn psk_config(
         dpd_interval: Duration::ZERO,
         dpd_retry: Duration::ZERO,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
+        remote_access: None,
         allow_weak_dh: false,
         auth: Default::default(),
     }

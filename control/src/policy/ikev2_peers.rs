@@ -60,7 +60,7 @@ use crate::crypto::{DhGroup as SuiteDhGroup, EncrAlg, IntegAlg, PrfAlg, WeakGrou
 use crate::ikev2::proposal::{Encr, LocalProposal, is_aead};
 use crate::ikev2::sa::{
     AuthConfig, ChildConfig, LocalAuth, LocalCertificate, Mode, PeerCertificate, PeerConfig,
-    PeerIdCheck, Psk, RemoteAuth,
+    PeerIdCheck, Psk, RemoteAccess, RemoteAccessServer, RemoteAuth,
 };
 use crate::ikev2::selectors::{PolicySelectors, from_prefix_proto};
 use crate::ikev2::wire::{
@@ -68,13 +68,14 @@ use crate::ikev2::wire::{
 };
 use crate::pki::load::load_trustpoint;
 use crate::pki::{Credential, TrustStore};
+use crate::pool::{AddressPool, PoolRange};
 use crate::retransmit::RetransmitPolicy;
 
 use super::{
     AccessList, AclAction, AclProtocol, AclRule, ConnectionType, CryptoMapEntry, DEFAULT_L2L_GROUP,
     DhGroup as PolicyDhGroup, EspEncryption, IkeIdentity, IkeVersion, Ikev2Authentication,
-    IpsecProposal, Keepalive, KilobyteLifetime, PeerIdValidate, PolicyConfig, Secret, TunnelGroup,
-    TunnelGroupType,
+    IpsecProposal, Keepalive, KilobyteLifetime, PeerIdValidate, PolicyConfig,
+    PoolRange as PolicyPoolRange, Secret, TunnelGroup, TunnelGroupType,
 };
 
 /// The IKE port (RFC 7296 section 2): NAT-T port floating to 4500 is not implemented yet.
@@ -97,9 +98,57 @@ pub struct Ikev2Plan {
     pub problems: Vec<String>,
     /// Algorithms left out of otherwise usable proposals (not implemented).
     pub warnings: Vec<String>,
+    /// One shared pool per `[[address_pool]]`, in the policy's order: every remote-access
+    /// group that names a pool draws from this one handle, so no address is given twice.
+    pub address_pools: Vec<AddressPool>,
+    /// One responder configuration per remote-access tunnel group with address pools:
+    /// what a responder [`PeerConfig`] for its clients carries in
+    /// [`PeerConfig::remote_access`].
+    pub remote_access: Vec<RemoteAccessGroupPlan>,
+}
+
+/// A remote-access tunnel group (`tunnel-group NAME type remote-access`) for the IKEv2
+/// responder: its `address-pool` list (tried in order) and `dns-server value`.
+#[derive(Debug, Clone)]
+pub struct RemoteAccessGroupPlan {
+    /// The tunnel group's name.
+    pub group: String,
+    /// The pools and DNS servers (`RemoteAccess::Server`).
+    pub server: RemoteAccessServer,
 }
 
 impl Ikev2Plan {
+    /// The remote-access configuration of tunnel group `group`, if it is a remote-access
+    /// group with pools.
+    pub fn remote_access_group(&self, group: &str) -> Option<RemoteAccess> {
+        self.remote_access
+            .iter()
+            .find(|g| g.group == group)
+            .map(|g| RemoteAccess::Server(g.server.clone()))
+    }
+
+    /// Takes over the pools of `previous` (the plan of the configuration being replaced)
+    /// whose name and range did not change, so that the leases of connected clients stay
+    /// valid across a reload and no address is handed out twice. Pools that changed start
+    /// afresh; clients holding addresses of them keep those until their IKE SAs end.
+    pub fn adopt_pools(&mut self, previous: &Ikev2Plan) {
+        for pool in &mut self.address_pools {
+            let Some(old) = previous
+                .address_pools
+                .iter()
+                .find(|o| o.name() == pool.name() && o.range() == pool.range())
+            else {
+                continue;
+            };
+            for g in &mut self.remote_access {
+                for p in g.server.pools.iter_mut().filter(|p| p.same_pool(pool)) {
+                    *p = old.clone();
+                }
+            }
+            *pool = old.clone();
+        }
+    }
+
     /// Every configured peer at `remote`, with its entry: where a responder finds the
     /// configuration for an IKE_SA_INIT from that address. A peer can be in several
     /// entries (one per ACL); the first is the lowest (map, sequence).
@@ -166,7 +215,51 @@ pub fn ikev2_plan_with_hostname(
             plan.entries.push(e);
         }
     }
+    remote_access(policy, &mut plan);
     plan
+}
+
+/// The address pools and the remote-access tunnel groups (see [`Ikev2Plan::remote_access`]).
+/// A group without pools is left out; a pool name that does not exist (the validator
+/// reports it with its file and line, so only an unvalidated policy has one) is a problem
+/// line.
+fn remote_access(policy: &PolicyConfig, plan: &mut Ikev2Plan) {
+    plan.address_pools = policy
+        .address_pools
+        .iter()
+        .map(|p| {
+            let range = match p.range {
+                PolicyPoolRange::V4 { first, last } => PoolRange::V4 { first, last },
+                PolicyPoolRange::V6(prefix) => match prefix.addr() {
+                    IpAddr::V6(a) => PoolRange::V6 { prefix: a, len: prefix.prefix_len() },
+                    // The parser only makes IPv6 prefixes here; a host-sized pool of the
+                    // address if it ever did not.
+                    IpAddr::V4(a) => PoolRange::V4 { first: a, last: a },
+                },
+            };
+            AddressPool::new(&p.name, range)
+        })
+        .collect();
+    for tg in policy.tunnel_groups.iter().filter(|t| t.kind == TunnelGroupType::RemoteAccess) {
+        // A group without pools (IKEv1 XAUTH-only, say) has nothing for IKEv2 clients.
+        if tg.address_pools.is_empty() {
+            continue;
+        }
+        let mut pools = Vec::with_capacity(tg.address_pools.len());
+        for name in &tg.address_pools {
+            match policy.address_pools.iter().position(|p| &p.name == name) {
+                Some(i) => pools.extend(plan.address_pools.get(i).cloned()),
+                None => plan
+                    .problems
+                    .push(format!("tunnel-group {}: address_pool {name} does not exist", tg.name)),
+            }
+        }
+        if pools.is_empty() {
+            continue;
+        }
+        let server = RemoteAccessServer { pools, dns_servers: tg.dns_servers.clone() };
+        plan.remote_access.push(RemoteAccessGroupPlan { group: tg.name.clone(), server });
+    }
 }
 
 /// What every entry shares.
@@ -420,6 +513,9 @@ impl Cx<'_> {
             fragmentation,
             allow_weak_dh: policy.ike.allow_weak_dh,
             auth: AuthConfig { local: local_auth, remote: remote_auth },
+            // LAN-to-LAN peers only (checked above); remote-access groups are in
+            // `Ikev2Plan::remote_access`.
+            remote_access: None,
         };
         cfg.validate().map_err(|e| format!("configuration rejected: {e}"))?;
         Ok(cfg)

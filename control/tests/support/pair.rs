@@ -66,6 +66,7 @@ fn psk_config(
         retransmit: control::retransmit::RetransmitPolicy::default(),
         dpd_interval: core::time::Duration::ZERO,
         dpd_retry: core::time::Duration::ZERO,
+        remote_access: None,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),

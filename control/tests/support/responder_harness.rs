@@ -122,6 +122,7 @@ fn harness_config(initiator: bool) -> PeerConfig {
         },
         dpd_interval: Duration::from_secs(5),
         dpd_retry: Duration::ZERO,
+        remote_access: None,
         fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
         allow_weak_dh: false,
         auth: Default::default(),

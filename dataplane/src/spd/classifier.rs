@@ -7,7 +7,7 @@ use super::cache::{CacheConfig, CacheStats, FlowCache};
 use super::key::FlowKey;
 use super::selector::SpdError;
 use super::table::{NO_ENTRY, Spd, Verdict};
-use super::{Decision, PolicyId, SaIndex};
+use super::{Action, Decision, PolicyId, SaIndex};
 use crate::wire;
 
 /// What [`Classifier::install_spd`] hands back: the SPD it replaced and that SPD's final
@@ -35,13 +35,29 @@ pub struct RetiredSpd {
 pub struct Classifier {
     spd: Arc<Spd>,
     cache: FlowCache,
-    /// SA bound to each policy slot of `spd`.
-    bound: Box<[Option<SaIndex>]>,
+    /// Per entry of `spd`, then one for its default action: the hit counter and, for a
+    /// protect action, its policy and the SA bound to that policy, side by side so that a
+    /// packet reads one line for all three (separate arrays would be three, and at 100,000
+    /// tunnels every one of them is a cache miss).
+    entries: Box<[EntryState]>,
+    /// The entries of each policy slot, for [`Classifier::bind_sa`]: those of slot `s` are
+    /// `slot_entries[slot_start[s]..slot_start[s + 1]]`.
+    slot_start: Box<[u32]>,
+    slot_entries: Box<[u32]>,
     /// Every binding the control plane has told this worker about, including policies the
     /// current SPD does not name (they take effect when an SPD that names them arrives).
     bindings: HashMap<PolicyId, SaIndex>,
-    entry_hits: Box<[u64]>,
-    default_hits: u64,
+}
+
+/// One SPD entry's state on this worker: half a cache line, so that it never straddles two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(32))]
+struct EntryState {
+    hits: u64,
+    /// The SA bound to `policy` (protect entries only).
+    sa: Option<SaIndex>,
+    /// The entry's policy (protect entries only).
+    policy: PolicyId,
 }
 
 /// What [`Classifier::lookup`] found for a packet, to hand to [`Classifier::finish`].
@@ -58,21 +74,57 @@ impl Classifier {
     pub fn new(spd: Arc<Spd>, cache: CacheConfig) -> Result<Classifier, SpdError> {
         let cache = FlowCache::new(cache)?;
         let mut c = Classifier {
-            bound: Box::default(),
-            entry_hits: Box::default(),
+            entries: Box::default(),
+            slot_start: Box::default(),
+            slot_entries: Box::default(),
             spd,
             cache,
             bindings: HashMap::new(),
-            default_hits: 0,
         };
         c.rebind();
         Ok(c)
     }
 
     fn rebind(&mut self) {
-        self.bound = self.spd.policies().iter().map(|p| self.bindings.get(p).copied()).collect();
-        self.entry_hits = vec![0; self.spd.len()].into_boxed_slice();
-        self.default_hits = 0;
+        let spd = &self.spd;
+        // Every entry's action, then the default's.
+        let actions = || spd.entries().iter().map(|e| e.action).chain([spd.default_action()]);
+        let slot_of = |a: Action| match a {
+            Action::Protect(p) => spd.policy_slot(p).map(|s| (s, p)),
+            _ => None,
+        };
+        self.entries = actions()
+            .map(|a| {
+                let policy = slot_of(a).map_or(PolicyId(0), |(_, p)| p);
+                let sa = slot_of(a).and_then(|(_, p)| self.bindings.get(&p).copied());
+                EntryState { hits: 0, sa, policy }
+            })
+            .collect();
+        // Counting sort of the protect entries by slot.
+        let slots = spd.policies().len();
+        let mut start = vec![0u32; slots + 1];
+        for (s, _) in actions().filter_map(slot_of) {
+            start[s + 1] += 1;
+        }
+        for s in 0..slots {
+            start[s + 1] += start[s];
+        }
+        let mut next = start.clone();
+        let mut list = vec![0u32; start[slots] as usize];
+        for (i, a) in actions().enumerate() {
+            if let Some((s, _)) = slot_of(a) {
+                list[next[s] as usize] = i as u32;
+                next[s] += 1;
+            }
+        }
+        self.slot_start = start.into_boxed_slice();
+        self.slot_entries = list.into_boxed_slice();
+    }
+
+    /// Where entry `entry` (or [`NO_ENTRY`], the default action) is in `entries`.
+    #[inline]
+    fn state_index(&self, entry: u32) -> usize {
+        if entry == NO_ENTRY { self.entries.len().saturating_sub(1) } else { entry as usize }
     }
 
     /// Replaces the SPD (between bursts; allocates the per-entry counters of the new one).
@@ -80,8 +132,8 @@ impl Classifier {
     pub fn install_spd(&mut self, spd: Arc<Spd>) -> RetiredSpd {
         self.cache.invalidate();
         let old = core::mem::replace(&mut self.spd, spd);
-        let entry_hits = core::mem::take(&mut self.entry_hits);
-        let default_hits = self.default_hits;
+        let entry_hits = self.entry_hits().into_boxed_slice();
+        let default_hits = self.default_hits();
         self.rebind();
         RetiredSpd { spd: old, entry_hits, default_hits }
     }
@@ -94,8 +146,15 @@ impl Classifier {
             Some(sa) => self.bindings.insert(policy, sa),
             None => self.bindings.remove(&policy),
         };
-        if let Some(slot) = self.spd.policy_slot(policy).and_then(|s| self.bound.get_mut(s)) {
-            *slot = sa;
+        let Some(slot) = self.spd.policy_slot(policy) else { return };
+        let (Some(&from), Some(&to)) = (self.slot_start.get(slot), self.slot_start.get(slot + 1))
+        else {
+            return;
+        };
+        for &e in self.slot_entries.get(from as usize..to as usize).unwrap_or_default() {
+            if let Some(state) = self.entries.get_mut(e as usize) {
+                state.sa = sa;
+            }
         }
     }
 
@@ -120,10 +179,9 @@ impl Classifier {
                 (entry, verdict)
             }
         };
-        if let Some(hits) = self.entry_hits.get(entry as usize) {
-            crate::prefetch::lines(hits, 1);
+        if let Some(state) = self.entries.get(self.state_index(entry)) {
+            crate::prefetch::lines(state, 1);
         }
-        self.spd.prefetch_decision(verdict, &self.bound);
         Found { entry, verdict, epoch: self.cache.epoch() }
     }
 
@@ -134,14 +192,14 @@ impl Classifier {
     pub fn finish(&mut self, key: &FlowKey, found: Found) -> Decision {
         let found = if found.epoch == self.cache.epoch() { found } else { self.lookup(key) };
         let Found { entry, verdict, .. } = found;
-        match self.entry_hits.get_mut(entry as usize) {
-            Some(hits) => *hits += 1,
-            None => {
-                debug_assert_eq!(entry, NO_ENTRY);
-                self.default_hits += 1;
-            }
+        let i = self.state_index(entry);
+        let Some(state) = self.entries.get_mut(i) else { return Decision::Discard };
+        state.hits += 1;
+        match verdict {
+            Verdict::Protect(_) => Decision::Protect { policy: state.policy, sa: state.sa },
+            Verdict::Bypass => Decision::Bypass,
+            Verdict::Discard => Decision::Discard,
         }
-        self.spd.decision(verdict, &self.bound)
     }
 
     /// Starts loading what [`Classifier::classify`] will read for `key` (its flow-cache
@@ -170,13 +228,14 @@ impl Classifier {
     }
 
     /// Packets that matched each entry of the current SPD on this worker.
-    pub fn entry_hits(&self) -> &[u64] {
-        &self.entry_hits
+    pub fn entry_hits(&self) -> Vec<u64> {
+        let n = self.entries.len().saturating_sub(1);
+        self.entries.iter().take(n).map(|e| e.hits).collect()
     }
 
     /// Packets that matched no entry (the default action) on this worker.
     pub fn default_hits(&self) -> u64 {
-        self.default_hits
+        self.entries.last().map_or(0, |e| e.hits)
     }
 
     /// Flow cache counters.
@@ -236,6 +295,42 @@ mod tests {
         c.bind_sa(PolicyId(9), None);
         assert_eq!(c.classify(&key(1, 3)), Decision::Protect { policy: PolicyId(9), sa: None });
         assert_eq!(c.entry_hits(), &[2, 1]);
+    }
+
+    #[test]
+    fn a_binding_reaches_every_entry_of_its_policy_and_a_protecting_default() {
+        let (p, q) = (PolicyId(1), PolicyId(2));
+        let spd = Arc::new(
+            Spd::new(
+                vec![
+                    Entry::new(net(1), net(2), Action::Protect(p)),
+                    Entry::new(net(1), net(3), Action::Bypass),
+                    Entry::new(net(1), net(4), Action::Protect(p)),
+                ],
+                Action::Protect(q),
+            )
+            .unwrap(),
+        );
+        let mut c = Classifier::new(spd, CacheConfig { entries: 64, seed: 3 }).unwrap();
+        c.bind_sa(p, Some(SaIndex(10)));
+        c.bind_sa(q, Some(SaIndex(20)));
+        for _ in 0..2 {
+            for (dst, want) in
+                [(2, Some((p, 10))), (3, None), (4, Some((p, 10))), (9, Some((q, 20)))]
+            {
+                let got = c.classify(&key(1, dst));
+                let want = match want {
+                    Some((policy, sa)) => Decision::Protect { policy, sa: Some(SaIndex(sa)) },
+                    None => Decision::Bypass,
+                };
+                assert_eq!(got, want, "to 10.{dst}");
+            }
+        }
+        c.bind_sa(p, None);
+        assert_eq!(c.classify(&key(1, 4)), Decision::Protect { policy: p, sa: None });
+        assert_eq!(c.classify(&key(1, 9)), Decision::Protect { policy: q, sa: Some(SaIndex(20)) });
+        assert_eq!(c.entry_hits(), vec![2, 2, 3]);
+        assert_eq!(c.default_hits(), 3);
     }
 
     #[test]

@@ -16,9 +16,9 @@
 
 use std::collections::HashMap;
 
+use super::PolicyId;
 use super::key::{FlowKey, fold_mul};
 use super::selector::{Action, Entry, SpdError, prefix_mask};
-use super::{Decision, PolicyId, SaIndex};
 
 /// An entry's action with the policy replaced by its dense slot number in this SPD, so that
 /// per-policy state (SA bindings) is an array index away.
@@ -285,32 +285,6 @@ impl Spd {
             (NO_ENTRY, self.default_verdict)
         } else {
             (best.entry, best.verdict)
-        }
-    }
-
-    /// Starts loading what [`Spd::decision`] will read for `verdict`.
-    #[inline]
-    pub(crate) fn prefetch_decision(&self, verdict: Verdict, sa: &[Option<SaIndex>]) {
-        if let Verdict::Protect(slot) = verdict {
-            if let Some(p) = self.policies.get(slot as usize) {
-                crate::prefetch::lines(p, 1);
-            }
-            if let Some(b) = sa.get(slot as usize) {
-                crate::prefetch::lines(b, 1);
-            }
-        }
-    }
-
-    /// Turns a verdict into a decision, with `sa_of` the SA bound to a policy slot.
-    #[inline]
-    pub(crate) fn decision(&self, verdict: Verdict, sa: &[Option<SaIndex>]) -> Decision {
-        match verdict {
-            Verdict::Protect(slot) => Decision::Protect {
-                policy: self.policies.get(slot as usize).copied().unwrap_or(PolicyId(0)),
-                sa: sa.get(slot as usize).copied().flatten(),
-            },
-            Verdict::Bypass => Decision::Bypass,
-            Verdict::Discard => Decision::Discard,
         }
     }
 

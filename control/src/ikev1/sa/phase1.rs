@@ -1138,6 +1138,9 @@ fn established(
         nat_detected: sa.nat_detected,
         local_auth: sa.local_auth.clone(),
         remote_auth: sa.remote_auth.clone(),
+        // Mode Config assigns addresses after Phase 1 (see `transaction`).
+        virtual_ips: Vec::new(),
+        internal_dns: Vec::new(),
     };
     tracing::info!(
         target: IKEV1,

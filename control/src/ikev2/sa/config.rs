@@ -6,7 +6,7 @@
 //! (crypto maps, tunnel groups, trustpoints, IKEv2 policies).
 
 use core::fmt;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use crate::ikev2::proposal::LocalProposal;
 use crate::ikev2::selectors::PolicySelectors;
 use crate::ikev2::wire::{IdRepr, ProtocolId};
 use crate::pki::{Credential, SignOptions, TrustStore, VerifyOptions};
+use crate::pool::AddressPool;
 use crate::retransmit::RetransmitPolicy;
 use crate::time::Time;
 
@@ -267,6 +268,49 @@ pub struct PeerConfig {
     pub allow_weak_dh: bool,
     /// How each side authenticates; the default is the pre-shared keys above.
     pub auth: AuthConfig,
+    /// Remote access (RFC 7296 section 3.15, Configuration payload): as the responder,
+    /// the pools and DNS servers a client's CFG_REQUEST is answered from; as the initiator,
+    /// what we ask the responder for. `None`: site-to-site, CP payloads are ignored.
+    pub remote_access: Option<RemoteAccess>,
+}
+
+/// A remote-access role of an IKE SA (the ASA's `tunnel-group NAME type remote-access`,
+/// strongSwan's `rightsourceip` / `leftsourceip=%config`).
+#[derive(Debug, Clone)]
+pub enum RemoteAccess {
+    /// We are the concentrator: clients get addresses from our pools.
+    Server(RemoteAccessServer),
+    /// We are a client and ask for an address (initiator only).
+    Client(RemoteAccessClient),
+}
+
+/// The concentrator side of remote access.
+#[derive(Debug, Clone)]
+pub struct RemoteAccessServer {
+    /// Address pools, tried in order per family (`address-pool`). Handles to pools shared
+    /// by every IKE SA of the endpoint (see [`AddressPool`]); the lease a client gets lives
+    /// as long as its IKE SA (an IKE SA rekey keeps it).
+    pub pools: Vec<AddressPool>,
+    /// DNS servers sent in INTERNAL_IP4_DNS / INTERNAL_IP6_DNS (`dns-server value`).
+    pub dns_servers: Vec<IpAddr>,
+}
+
+/// The client side of remote access: what our CFG_REQUEST asks for. The first Child SA's
+/// local selectors should cover the address we may get (e.g. `0.0.0.0/0`); the responder
+/// narrows them to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAccessClient {
+    /// Ask for INTERNAL_IP4_ADDRESS (and INTERNAL_IP4_DNS).
+    pub ipv4: bool,
+    /// Ask for INTERNAL_IP6_ADDRESS (and INTERNAL_IP6_DNS).
+    pub ipv6: bool,
+}
+
+impl Default for RemoteAccessClient {
+    /// An IPv4 address and DNS servers.
+    fn default() -> Self {
+        RemoteAccessClient { ipv4: true, ipv6: false }
+    }
 }
 
 /// A configuration the state machine cannot run with.

@@ -12,6 +12,7 @@ use crate::ikev2::fragment::{
 };
 use crate::ikev2::wire::{ExchangeType, HeaderRepr, Message, NotifyRepr, NotifyType, Payload};
 use crate::log::IKEV2_PROTOCOL;
+use crate::pool::Lease;
 use crate::retransmit::RetransmitPolicy;
 use crate::time::Time;
 
@@ -48,6 +49,10 @@ pub(crate) struct Context {
     pub mid_sync: MidSyncSupport,
     /// The request of the established SA that went unanswered, once it has failed for it.
     pub unanswered: Option<UnansweredRequest>,
+    /// Remote access: the addresses leased to the client in IKE_AUTH. They belong to the
+    /// IKE SA, not to one generation of it (a rekey keeps this context), and go back to
+    /// their pools when it ends ([`Context::finish`]) or is dropped.
+    pub leases: Vec<Lease>,
 }
 
 /// Who announced IKEV2_MESSAGE_ID_SYNC_SUPPORTED in IKE_AUTH (RFC 6311 section 3): the
@@ -114,6 +119,7 @@ impl Context {
             frag,
             mid_sync: MidSyncSupport::default(),
             unanswered: None,
+            leases: Vec::new(),
         }
     }
 
@@ -313,6 +319,8 @@ impl Context {
         tracing::debug!(target: IKEV2_PROTOCOL, spi_i = self.spi_i, spi_r = self.spi_r,
             "IKE SA ends: {event:?}");
         self.events.push_back(event);
+        // The client's addresses are free for others from now on.
+        self.leases.clear();
         // A dead SA sends nothing of its own: only cached answers.
         self.requests.complete();
         State::Dead(Dead { until: Some(now + self.drain_time()) })

@@ -9,7 +9,7 @@
 //! An IKE SA rekey moves no Child SA: it only reports [`Event::IkeSaRekeyed`].
 
 use core::fmt;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use crate::crypto::{DhError, DirectionKeys};
@@ -51,6 +51,13 @@ pub struct IkeSaInfo {
     pub local_auth: AuthInfo,
     /// How the peer authenticated.
     pub remote_auth: AuthInfo,
+    /// Remote access (RFC 7296 section 3.15): the internal addresses assigned in IKE_AUTH,
+    /// by us to the client (responder) or by the concentrator to us (initiator); empty for
+    /// site-to-site. An IKE SA rekey keeps them.
+    pub virtual_ips: Vec<IpAddr>,
+    /// Remote access: the DNS servers of the CFG_REPLY (INTERNAL_IP4_DNS,
+    /// INTERNAL_IP6_DNS), sent or received; empty for site-to-site.
+    pub internal_dns: Vec<IpAddr>,
 }
 
 /// How one side authenticated in IKE_AUTH (for `show crypto ikev2 sa detail` and logs).
@@ -145,6 +152,11 @@ pub enum FailureCause {
     },
     /// The peer broke the protocol.
     ProtocolError(ProtocolError),
+    /// Remote access: no internal address could be assigned to the client (every pool of
+    /// its family exhausted, or none configured), or the client was given none; the Child
+    /// SA is refused with INTERNAL_ADDRESS_FAILURE (RFC 7296 section 3.15.4), the IKE SA
+    /// stays. The text says which.
+    InternalAddressFailure(String),
 }
 
 impl fmt::Display for FailureCause {
@@ -160,6 +172,7 @@ impl fmt::Display for FailureCause {
                 write!(f, "INVALID_KE_PAYLOAD: peer wants group {requested}")
             }
             FailureCause::ProtocolError(e) => write!(f, "protocol error: {e}"),
+            FailureCause::InternalAddressFailure(s) => write!(f, "INTERNAL_ADDRESS_FAILURE: {s}"),
         }
     }
 }

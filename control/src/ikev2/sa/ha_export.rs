@@ -619,6 +619,9 @@ impl IkeSa {
             nat_detected: ike.nat,
             local_auth,
             remote_auth,
+            // Leases are not replicated: the unit taking over has its own pools.
+            virtual_ips: Vec::new(),
+            internal_dns: Vec::new(),
         };
         let mut est = Established::new(keys, AuthVerified::replicated(), info, now);
         est.children = rebuilt;

@@ -36,6 +36,7 @@ use super::events::{AuthInfo, Event, FailureCause, IkeSaInfo, ProtocolError};
 use super::exchange::Purpose;
 use super::keys::IkeKeys;
 use super::protect::Opened;
+use super::remote_access::{self, Served};
 
 /// What IKE_SA_INIT leaves for IKE_AUTH.
 pub(crate) struct AuthSetup {
@@ -226,6 +227,8 @@ fn ike_info(
         nat_detected: setup.nat_detected,
         local_auth,
         remote_auth,
+        virtual_ips: Vec::new(),
+        internal_dns: Vec::new(),
     }
 }
 
@@ -268,6 +271,8 @@ pub(crate) fn start<R: CryptoRng + ?Sized>(
     }
     payloads.push(ours.auth);
     let local_auth = ours.info;
+    // CP(CFG_REQUEST) between AUTH and SA (RFC 7296 section 3.15.3).
+    payloads.extend(remote_access::client_request(cx));
     payloads.push(Payload::Sa(offer.sa()));
     payloads.push(Payload::TsI(TsRepr { selectors: offer.tsi.clone() }));
     payloads.push(Payload::TsR(TsRepr { selectors: offer.tsr.clone() }));
@@ -340,7 +345,8 @@ impl ExpectAuthResponse {
                 return cx.fail(now, FailureCause::AuthenticationFailed(why));
             }
         };
-        let info = ike_info(cx, &self.setup, peer_id, self.local_auth.clone(), remote_auth);
+        let mut info = ike_info(cx, &self.setup, peer_id, self.local_auth.clone(), remote_auth);
+        (info.virtual_ips, info.internal_dns) = remote_access::client_reply(cx, &o.payloads);
         cx.events.push_back(Event::Established(info.clone()));
         // The Child SA's outcome: installed, or refused (and to delete if the responder
         // installed it, section 2.9).
@@ -380,6 +386,11 @@ impl ExpectAuthResponse {
                         ))
                     }
                     Some(NotifyType::TsUnacceptable) => FailureCause::TsUnacceptable,
+                    Some(NotifyType::InternalAddressFailure) => {
+                        FailureCause::InternalAddressFailure(
+                            "the responder assigned us no address".into(),
+                        )
+                    }
                     Some(t) => FailureCause::ProtocolError(ProtocolError::ErrorNotify(t)),
                     None => FailureCause::ProtocolError(ProtocolError::MissingPayload {
                         exchange: ExchangeType::IkeAuth,
@@ -486,11 +497,29 @@ impl ExpectAuthRequest {
         let mut payloads = vec![ours.id];
         payloads.extend(ours.certs);
         payloads.push(ours.auth);
-        let auth_len = payloads.len();
         let local_auth = ours.info;
         let mut child_sa = None;
         let mut child_failed = None;
+        // Remote access: CP(CFG_REPLY) after AUTH (section 3.15.3), the client's side of
+        // the Child SA narrowed to its address; without one, no Child SA.
+        let (mut virtual_ips, mut internal_dns) = (Vec::new(), Vec::new());
+        let mut refused = None;
+        match remote_access::serve(cx, &peer_id, &o.payloads) {
+            Served::SiteToSite => {}
+            Served::Assigned { reply, addrs, dns } => {
+                payloads.push(reply);
+                (virtual_ips, internal_dns) = (addrs, dns);
+            }
+            Served::Refused { notify, cause } => refused = Some((notify, cause)),
+        }
+        let auth_len = payloads.len();
         match (a.sa, a.tsi, a.tsr) {
+            (Some(_), Some(_), Some(_)) if refused.is_some() => {
+                if let Some((notify, cause)) = refused {
+                    payloads.push(Payload::Notify(NotifyRepr::new(notify, vec![])));
+                    child_failed = Some(cause);
+                }
+            }
             (Some(sa), Some(tsi), Some(tsr)) => {
                 match child::respond(&cx.cfg.child, sa, &tsi.selectors, &tsr.selectors) {
                     Ok((selected, ts)) => {
@@ -528,7 +557,8 @@ impl ExpectAuthRequest {
         }
         payloads.extend(mid_sync_supported(cx));
         cx.answer_encrypted(keys, msg, &payloads, rng);
-        let info = ike_info(cx, &self.setup, peer_id, local_auth, remote_auth);
+        let mut info = ike_info(cx, &self.setup, peer_id, local_auth, remote_auth);
+        (info.virtual_ips, info.internal_dns) = (virtual_ips, internal_dns);
         cx.events.push_back(Event::Established(info.clone()));
         let this = *self;
         let origin = Origin { ni: this.setup.ni, nr: this.setup.nr, we_initiated: false };

@@ -38,6 +38,12 @@
 //! certificate per [`PeerIdCheck`]; a refusal ends the SA with
 //! [`FailureCause::AuthenticationFailed`] saying what failed (see `cert_auth`).
 //!
+//! Remote access (RFC 7296 sections 2.19, 3.15): with [`RemoteAccess::Server`] the
+//! responder answers a client's CP(CFG_REQUEST) in IKE_AUTH with an address leased from
+//! shared [`crate::pool::AddressPool`]s (the lease lives as long as the IKE SA, rekeys
+//! included) and DNS servers, and narrows the client's side of every Child SA to that
+//! address; with [`RemoteAccess::Client`] the initiator asks for one (see `remote_access`).
+//!
 //! Not implemented: EAP, certificate revocation (CRL, OCSP),
 //! NAT-T port floating and MOBIKE, windows above 1, issuing COOKIEs as a responder,
 //! transport mode.
@@ -60,6 +66,7 @@ mod ike_auth;
 mod init;
 pub(crate) mod keys;
 mod protect;
+mod remote_access;
 
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -75,7 +82,8 @@ pub use self::auth::AuthVerified;
 pub use self::child::{MIN_SPI, RandomSpis, SpiAllocator, TsNarrowed};
 pub use self::config::{
     AuthConfig, ChildConfig, ConfigError, DEFAULT_IKE_LIFETIME, DPD_RETRIES, LocalAuth,
-    LocalCertificate, Mode, PeerCertificate, PeerConfig, PeerIdCheck, Psk, RemoteAuth, WallClock,
+    LocalCertificate, Mode, PeerCertificate, PeerConfig, PeerIdCheck, Psk, RemoteAccess,
+    RemoteAccessClient, RemoteAccessServer, RemoteAuth, WallClock,
 };
 pub use self::endpoint::{
     DUPLICATE_GRACE, EndpointStats, IkeEndpoint, KeyLogSink, SaHandle, SpiAllocatorFactory,
@@ -643,6 +651,12 @@ impl IkeSa {
     /// Our SPI: the one the peer's messages are routed by.
     pub fn local_spi(&self) -> u64 {
         if self.cx.initiator { self.cx.spi_i } else { self.cx.spi_r }
+    }
+
+    /// Remote access, as the concentrator: the addresses leased to the client of this IKE
+    /// SA (empty for site-to-site, before IKE_AUTH and once it has ended).
+    pub fn leased_addresses(&self) -> Vec<core::net::IpAddr> {
+        self.cx.leases.iter().map(crate::pool::Lease::addr).collect()
     }
 
     /// Whether we are the original initiator.

@@ -88,9 +88,10 @@ const fn line(offset: usize) -> u8 {
     (offset / 64) as u8
 }
 
-/// Lines covering `len` bytes from the line-aligned `offset`.
+/// Lines covering `len` (> 0) bytes from `offset`.
 const fn lines_of(offset: usize, len: usize) -> (u8, u8) {
-    (line(offset), len.div_ceil(64) as u8)
+    let (first, last) = (line(offset), line(offset + len - 1));
+    (first, last - first + 1)
 }
 
 impl KeyLines {
@@ -272,4 +273,55 @@ fn split_salt<'a>(enc: &'a [u8], salt: &mut [u8; 4]) -> Option<&'a [u8]> {
     let (key, s) = enc.split_at_checked(enc.len().checked_sub(4)?)?;
     salt.copy_from_slice(s);
     Some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines of the `gcm` block (at offset 0 of [`MbKeys`]).
+    const GCM_LINES: usize = GCM_KEY_BYTES / 64;
+
+    #[test]
+    fn vaes_hkey_lines_cover_the_powers_a_packet_uses_and_stay_in_the_gcm_block() {
+        // H^1 is the block's last 16 bytes but one, H^48 right after 15 round keys.
+        assert_eq!(vaes_hkey(1), 992);
+        assert_eq!(vaes_hkey(48), 15 * 16);
+        // A tiny packet: H^1, H^2 (line 15 only); 64 bytes: H^1..H^6; a full-size one:
+        // all 48 powers.
+        assert_eq!(vaes_hkey_lines(0), (15, 1));
+        assert_eq!(vaes_hkey_lines(64), (14, 2));
+        assert_eq!(vaes_hkey_lines(1500), (3, 13));
+        assert_eq!(vaes_hkey_lines(usize::MAX), (3, 13));
+        for len in 0..=9000 {
+            let (first, n) = vaes_hkey_lines(len);
+            let powers = (len / 16 + 2).clamp(1, 48);
+            assert!(usize::from(first) * 64 <= vaes_hkey(powers), "H^{powers} at {len}");
+            assert!(usize::from(first + n) * 64 >= vaes_hkey(1) + 16, "H^1 at {len}");
+            assert!(usize::from(first + n) <= GCM_LINES, "past the block at {len}");
+        }
+    }
+
+    #[test]
+    fn key_lines_name_the_schedules_each_direction_reads() {
+        let (enc, dec) = (line(offset_of!(MbKeys, enc)), line(offset_of!(MbKeys, dec)));
+        let ipad = line(offset_of!(MbKeys, ipad));
+        // AES-256-CBC + HMAC-SHA-256: 15 round keys (4 lines), then ipad and opad.
+        let cbc = KeyLines::new(ffi::KIND_CBC, 32, ffi::HASH_SHA256, true);
+        assert_eq!(cbc.runs, [(enc, 4), (ipad, 2)]);
+        assert_eq!(cbc.open_first, dec, "CBC decrypts with the decryption schedule");
+        assert!(!cbc.vaes_hkeys);
+        // CTR opens with the encryption schedule.
+        assert_eq!(KeyLines::new(ffi::KIND_CTR, 16, ffi::HASH_SHA1, false).open_first, enc);
+        // AES-128-GCM: 11 round keys (3 lines); H^n where this CPU's code keeps them.
+        let vaes = KeyLines::new(ffi::KIND_GCM, 16, ffi::HASH_NONE, true);
+        assert_eq!(vaes.runs[0], (0, 3));
+        assert!(vaes.vaes_hkeys);
+        let sse = KeyLines::new(ffi::KIND_GCM, 16, ffi::HASH_NONE, false);
+        // H^1..H^8 and their halves from byte 240: lines 3 to 7.
+        assert_eq!(sse.runs, [(0, 3), (3, 5)]);
+        let chacha = KeyLines::new(ffi::KIND_CHACHA, 32, ffi::HASH_NONE, true);
+        assert_eq!(chacha.runs, [(line(offset_of!(MbKeys, chacha)), 1), (0, 0)]);
+        assert_eq!(chacha.open_first, chacha.runs[0].0);
+    }
 }
