@@ -2270,6 +2270,43 @@ fn operator_commands_debug_running_config_crypto_map_and_metrics() {
     );
 }
 
+/// The IKEv2 lab's ferrogate config and swanctl.conf (suite 1) with certificate
+/// authentication both ways from the lab CA in `pki`, and `ike_extra` added to
+/// ferrogate's `[ike]` section.
+fn ikev2_cert_lab(pki: &Path, ike_extra: &str) -> (String, String) {
+    let suite = &IKEV2_LAB_SUITES[1];
+    let lab = ikev2_lab_body(suite.ike, suite.esp);
+    let groups = lab.find("[[tunnel_group]]").unwrap();
+    let d = pki.display();
+    let body = format!(
+        r#"{}
+[[trustpoint]]
+name = "lab-ca"
+ca_certificates = ["{d}/ca.pem"]
+certificate = "{d}/fg.pem"
+private_key = "{d}/fg.key"
+
+[[tunnel_group]]
+name = "192.0.2.2"
+type = "ipsec-l2l"
+ikev2_local_authentication = "certificate"
+ikev2_remote_authentication = "certificate"
+trustpoint = "lab-ca"
+"#,
+        &lab[..groups].replace("[ike]\n", &format!("[ike]\n{ike_extra}"))
+    );
+    let swan = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp)
+        .replace(
+            "            auth = psk\n            id = 192.0.2.2",
+            &format!("            auth = pubkey\n            certs = {d}/x509/charon.pem\n            id = 192.0.2.2"),
+        )
+        .replace(
+            "            auth = psk\n            id = 192.0.2.1",
+            &format!("            auth = pubkey\n            cacerts = {d}/x509ca/ca.pem\n            id = 192.0.2.1"),
+        );
+    (body, swan)
+}
+
 /// The crypto policy of the IKEv2 lab: ferrogate's LAN 10.1.0.0/24 behind 192.0.2.1,
 /// strongSwan's LAN 10.2.0.0/16 behind 192.0.2.2, PSK both ways.
 fn ikev2_lab_body(ike: &str, esp: &str) -> String {
@@ -3018,36 +3055,7 @@ fn ikev2_certificate_tunnel_with_strongswan() {
     let pki_dir = DirGuard(env.path("pki"));
     std::fs::create_dir_all(&pki_dir.0).unwrap();
     lab_pki(&pki_dir.0);
-    let suite = &IKEV2_LAB_SUITES[1];
-    let lab = ikev2_lab_body(suite.ike, suite.esp);
-    let groups = lab.find("[[tunnel_group]]").unwrap();
-    let d = pki_dir.0.display();
-    let body = format!(
-        r#"{}
-[[trustpoint]]
-name = "lab-ca"
-ca_certificates = ["{d}/ca.pem"]
-certificate = "{d}/fg.pem"
-private_key = "{d}/fg.key"
-
-[[tunnel_group]]
-name = "192.0.2.2"
-type = "ipsec-l2l"
-ikev2_local_authentication = "certificate"
-ikev2_remote_authentication = "certificate"
-trustpoint = "lab-ca"
-"#,
-        &lab[..groups]
-    );
-    let swan = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp)
-        .replace(
-            "            auth = psk\n            id = 192.0.2.2",
-            &format!("            auth = pubkey\n            certs = {d}/x509/charon.pem\n            id = 192.0.2.2"),
-        )
-        .replace(
-            "            auth = psk\n            id = 192.0.2.1",
-            &format!("            auth = pubkey\n            cacerts = {d}/x509ca/ca.pem\n            id = 192.0.2.1"),
-        );
+    let (body, swan) = ikev2_cert_lab(&pki_dir.0, "");
     assert!(!swan.contains("auth = psk"), "{swan}");
     // The opt-in key log (Wireshark's UAT files), checked against the SAs below.
     let keys = DirGuard(env.path("keylog"));
@@ -3897,41 +3905,13 @@ fn fragmentation_run(
     mtu: Option<u32>,
     sig: &str,
 ) -> String {
-    let suite = &IKEV2_LAB_SUITES[1];
-    let lab = ikev2_lab_body(suite.ike, suite.esp);
-    let groups = lab.find("[[tunnel_group]]").unwrap();
-    let d = pki.display();
     let frag = match mtu {
         Some(m) => format!("ikev2_fragmentation = true\nikev2_fragmentation_mtu = {m}\n"),
         None => "ikev2_fragmentation = false\n".to_owned(),
     };
-    let body = format!(
-        r#"{}
-[[trustpoint]]
-name = "lab-ca"
-ca_certificates = ["{d}/ca.pem"]
-certificate = "{d}/fg.pem"
-private_key = "{d}/fg.key"
-
-[[tunnel_group]]
-name = "192.0.2.2"
-type = "ipsec-l2l"
-ikev2_local_authentication = "certificate"
-ikev2_remote_authentication = "certificate"
-trustpoint = "lab-ca"
-"#,
-        &lab[..groups].replace("[ike]\n", &format!("[ike]\n{frag}"))
-    );
-    let swan = ikev2_lab_swanctl(suite.swan_ike, suite.swan_esp)
-        .replace("        version = 2\n", "        version = 2\n        fragmentation = yes\n")
-        .replace(
-            "            auth = psk\n            id = 192.0.2.2",
-            &format!("            auth = pubkey\n            certs = {d}/x509/charon.pem\n            id = 192.0.2.2"),
-        )
-        .replace(
-            "            auth = psk\n            id = 192.0.2.1",
-            &format!("            auth = pubkey\n            cacerts = {d}/x509ca/ca.pem\n            id = 192.0.2.1"),
-        );
+    let (body, swan) = ikev2_cert_lab(pki, &frag);
+    let swan =
+        swan.replace("        version = 2\n", "        version = 2\n        fragmentation = yes\n");
     assert!(!swan.contains("auth = psk") && swan.contains("fragmentation = yes"), "{swan}");
     let name = format!("ff-{}{}", &role[..1], mtu.unwrap_or(0));
     let (inst, run, charon, dir) = ikev2_lab_start(env, (fg, sw), &name, &body, &swan, "60");

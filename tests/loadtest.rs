@@ -545,6 +545,94 @@ struct Seen {
     closed: AtomicU64,
 }
 
+/// What [`serve`] drives: the IKEv2 and the IKEv1 endpoint.
+trait Responder {
+    fn handle(&mut self, now: Time, datagram: &[u8], from: SocketAddr);
+    fn handle_timeout(&mut self, now: Time);
+    fn poll_timeout(&self) -> Option<Time>;
+    fn poll_transmit(&mut self) -> Option<(Vec<u8>, SocketAddr)>;
+    fn poll_event(&mut self) -> Option<Event>;
+}
+
+impl Responder for IkeEndpoint {
+    fn handle(&mut self, now: Time, datagram: &[u8], from: SocketAddr) {
+        IkeEndpoint::handle(self, now, datagram, from, &mut OsRng);
+    }
+    fn handle_timeout(&mut self, now: Time) {
+        IkeEndpoint::handle_timeout(self, now, &mut OsRng);
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        IkeEndpoint::poll_timeout(self)
+    }
+    fn poll_transmit(&mut self) -> Option<(Vec<u8>, SocketAddr)> {
+        IkeEndpoint::poll_transmit(self).map(|t| (t.bytes, t.to))
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        IkeEndpoint::poll_event(self).map(|(_, e)| e)
+    }
+}
+
+impl Responder for Ikev1Endpoint {
+    fn handle(&mut self, now: Time, datagram: &[u8], from: SocketAddr) {
+        Ikev1Endpoint::handle(self, now, datagram, from, &mut OsRng);
+    }
+    fn handle_timeout(&mut self, now: Time) {
+        Ikev1Endpoint::handle_timeout(self, now, &mut OsRng);
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        Ikev1Endpoint::poll_timeout(self)
+    }
+    fn poll_transmit(&mut self) -> Option<(Vec<u8>, SocketAddr)> {
+        Ikev1Endpoint::poll_transmit(self).map(|t| (t.bytes, t.to))
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Ikev1Endpoint::poll_event(self).map(|(_, e)| e)
+    }
+}
+
+/// Runs `ep` on `sock` in a thread until `stop` (or a minute), counting what it reports in
+/// `seen`.
+fn serve<R: Responder + Send + 'static>(
+    mut ep: R,
+    sock: UdpSocket,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Seen>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let now = || Time::from_millis(start.elapsed().as_millis() as u64);
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
+            let mut busy = false;
+            while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                busy = true;
+                ep.handle(now(), &buf[..n], from);
+                while let Some((bytes, to)) = ep.poll_transmit() {
+                    let _ = sock.send_to(&bytes, to);
+                }
+            }
+            if ep.poll_timeout().is_some_and(|t| t <= now()) {
+                ep.handle_timeout(now());
+            }
+            while let Some((bytes, to)) = ep.poll_transmit() {
+                let _ = sock.send_to(&bytes, to);
+            }
+            while let Some(ev) = ep.poll_event() {
+                let counter = match ev {
+                    Event::Established(_) => &seen.established,
+                    Event::ChildSaUp(_) => &seen.children,
+                    Event::Closed { .. } => &seen.closed,
+                    _ => continue,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    })
+}
+
 /// A responder on 127.0.0.1 made of `IkeEndpoint`: answers any initiator with the key,
 /// 10.100.0.0/16 on its side and 10.200.0.0/16 on the initiator's; runs until `stop`.
 fn endpoint_responder(
@@ -585,41 +673,7 @@ fn endpoint_responder(
         allow_weak_dh: false,
         auth: Default::default(),
     };
-    let handle = std::thread::spawn(move || {
-        let mut ep = IkeEndpoint::new(vec![cfg]);
-        let mut rng = OsRng;
-        let start = Instant::now();
-        let now = || Time::from_millis(start.elapsed().as_millis() as u64);
-        let mut buf = vec![0u8; 65536];
-        while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
-            let mut busy = false;
-            while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                busy = true;
-                ep.handle(now(), &buf[..n], from, &mut rng);
-                while let Some(t) = ep.poll_transmit() {
-                    let _ = sock.send_to(&t.bytes, t.to);
-                }
-            }
-            if ep.poll_timeout().is_some_and(|t| t <= now()) {
-                ep.handle_timeout(now(), &mut rng);
-            }
-            while let Some(t) = ep.poll_transmit() {
-                let _ = sock.send_to(&t.bytes, t.to);
-            }
-            while let Some((_, ev)) = ep.poll_event() {
-                let counter = match ev {
-                    Event::Established(_) => &seen.established,
-                    Event::ChildSaUp(_) => &seen.children,
-                    Event::Closed { .. } => &seen.closed,
-                    _ => continue,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            if !busy {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    });
+    let handle = serve(IkeEndpoint::new(vec![cfg]), sock, stop, seen);
     (local, handle)
 }
 
@@ -705,39 +759,9 @@ fn endpoint_v1_responder(
             rekey_overlap: Duration::from_secs(1),
         })
         .collect();
-    let handle = std::thread::spawn(move || {
-        let mut ep = Ikev1Endpoint::new();
-        ep.set_responder_configs(configs);
-        let mut rng = OsRng;
-        let start = Instant::now();
-        let now = || Time::from_millis(start.elapsed().as_millis() as u64);
-        let mut buf = vec![0u8; 65536];
-        while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
-            let mut busy = false;
-            while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                busy = true;
-                ep.handle(now(), &buf[..n], from, &mut rng);
-            }
-            if ep.poll_timeout().is_some_and(|t| t <= now()) {
-                ep.handle_timeout(now(), &mut rng);
-            }
-            while let Some(t) = ep.poll_transmit() {
-                let _ = sock.send_to(&t.bytes, t.to);
-            }
-            while let Some((_, ev)) = ep.poll_event() {
-                let counter = match ev {
-                    Event::Established(_) => &seen.established,
-                    Event::ChildSaUp(_) => &seen.children,
-                    Event::Closed { .. } => &seen.closed,
-                    _ => continue,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            if !busy {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    });
+    let mut ep = Ikev1Endpoint::new();
+    ep.set_responder_configs(configs);
+    let handle = serve(ep, sock, stop, seen);
     (local, handle)
 }
 

@@ -22,29 +22,7 @@ const CHECK_LIVE: bool = true;
 /// No NAT here: every datagram uses the configured addresses.
 const EXACT_ADDRESSES: bool = true;
 
-const GCM128: Encr = (EncrId::AesGcm16, Some(128));
-
-fn ike() -> LocalProposal {
-    LocalProposal {
-        protocol: ProtocolId::Ike,
-        encr: vec![GCM128],
-        prf: vec![PrfId::HmacSha2_256],
-        integ: vec![],
-        dh: vec![DhGroup::Ecp256],
-        esn: vec![],
-    }
-}
-
-fn esp() -> LocalProposal {
-    LocalProposal {
-        protocol: ProtocolId::Esp,
-        encr: vec![GCM128],
-        prf: vec![],
-        integ: vec![],
-        dh: vec![],
-        esn: vec![],
-    }
-}
+include!("support/gcm_suite.rs");
 
 /// Side I's configuration (10.1/16 behind it) and side R's (10.2/16): each both initiates
 /// with it and answers the other with it.

@@ -20,29 +20,7 @@ include!("support/pair.rs");
 const CHECK_LIVE: bool = false;
 const EXACT_ADDRESSES: bool = true;
 
-const GCM128: Encr = (EncrId::AesGcm16, Some(128));
-
-fn ike() -> LocalProposal {
-    LocalProposal {
-        protocol: ProtocolId::Ike,
-        encr: vec![GCM128],
-        prf: vec![PrfId::HmacSha2_256],
-        integ: vec![],
-        dh: vec![DhGroup::Ecp256],
-        esn: vec![],
-    }
-}
-
-fn esp() -> LocalProposal {
-    LocalProposal {
-        protocol: ProtocolId::Esp,
-        encr: vec![GCM128],
-        prf: vec![],
-        integ: vec![],
-        dh: vec![],
-        esn: vec![],
-    }
-}
+include!("support/gcm_suite.rs");
 
 fn v4_pool(name: &str, first: [u8; 4], last: [u8; 4]) -> AddressPool {
     AddressPool::new(name, PoolRange::V4 { first: first.into(), last: last.into() })
