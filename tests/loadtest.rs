@@ -349,34 +349,55 @@ fn loadtest_refuses_targets_outside_loopback_and_lab_namespaces() {
     }
 }
 
+/// A lab namespace `TAG<pid>` for the load tester and charon (listening on its loopback),
+/// with a scratch directory holding the PSK file. Fields drop in order: charon, then the
+/// scratch directory (removed even if the test fails), then the namespace.
+struct LoadLab {
+    charon: LabCharon,
+    psk_file: String,
+    dir: PathBuf,
+    ns: String,
+    _scratch: Scratch,
+    _ns: Namespaces,
+}
+
+impl LoadLab {
+    /// `None`, after saying why, without root, strongSwan or network namespaces.
+    fn start(tag: &str) -> Option<LoadLab> {
+        if !is_root() || !Path::new(CHARON).exists() {
+            eprintln!("skipped: needs root and strongSwan (scripts/setup.sh installs it)");
+            return None;
+        }
+        let pid = std::process::id();
+        let ns = format!("{tag}{pid}");
+        let namespaces = match Namespaces::create(std::slice::from_ref(&ns)) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("skipped: no network namespaces: {e}");
+                return None;
+            }
+        };
+        in_ns(&ns, &["ip", "link", "set", "lo", "up"]);
+        // kernel-libipsec routes a Child SA's policies from an address of its local
+        // selector.
+        in_ns(&ns, &["ip", "addr", "add", "10.100.0.1/16", "dev", "lo"]);
+        // Short: the vici socket path must fit a sockaddr_un.
+        let scratch = Scratch(std::env::temp_dir().join(format!("{tag}{pid}")));
+        let dir = scratch.0.clone();
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let psk_file = dir.join("psk");
+        std::fs::write(&psk_file, format!("{PSK}\n")).unwrap();
+        let psk_file = psk_file.to_string_lossy().into_owned();
+        let charon = LabCharon::start(&ns, &dir).unwrap_or_else(|e| panic!("{e}"));
+        Some(LoadLab { charon, psk_file, dir, ns, _scratch: scratch, _ns: namespaces })
+    }
+}
+
 #[test]
 fn loadtest_opens_rekeys_and_deletes_tunnels_against_strongswan() {
-    if !is_root() || !Path::new(CHARON).exists() {
-        eprintln!("skipped: needs root and strongSwan (scripts/setup.sh installs it)");
-        return;
-    }
-    let pid = std::process::id();
-    let ns = format!("fglt{pid}");
-    let _ns = match Namespaces::create(std::slice::from_ref(&ns)) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("skipped: no network namespaces: {e}");
-            return;
-        }
-    };
-    in_ns(&ns, &["ip", "link", "set", "lo", "up"]);
-    // kernel-libipsec routes a Child SA's policies from an address of its local selector.
-    in_ns(&ns, &["ip", "addr", "add", "10.100.0.1/16", "dev", "lo"]);
-    // Short (the vici socket path must fit a sockaddr_un); removed even if the test fails,
-    // after charon (declared later, dropped first).
-    let scratch = Scratch(std::env::temp_dir().join(format!("fglt{pid}")));
-    let dir = scratch.0.clone();
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let psk_file = dir.join("psk");
-    std::fs::write(&psk_file, format!("{PSK}\n")).unwrap();
-    let psk_file = psk_file.to_string_lossy().into_owned();
-    let charon = LabCharon::start(&ns, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let Some(lab) = LoadLab::start("fglt") else { return };
+    let (ns, dir, psk_file, charon) = (&lab.ns, &lab.dir, &lab.psk_file, &lab.charon);
     let charon_pid = charon.pid().to_string();
 
     // 200 tunnels from 200 source ports of 127.0.0.1, a /32 each, as fast as 64 in flight
@@ -385,7 +406,7 @@ fn loadtest_opens_rekeys_and_deletes_tunnels_against_strongswan() {
         "--target 127.0.0.1 --tunnels 200 --psk-file {psk_file} --responder-pid {charon_pid} \
          --rekey-after 0 --rekey both --keep --duration 60"
     );
-    let (code, r, stderr) = loadtest_in(&ns, &dir, &args.split_whitespace().collect::<Vec<_>>());
+    let (code, r, stderr) = loadtest_in(ns, dir, &args.split_whitespace().collect::<Vec<_>>());
     let ctx = || format!("{r:#}\n{stderr}\n--- charon:\n{}", charon.log_tail(30));
     assert_eq!(code, Some(0), "{}", ctx());
     assert_eq!(r["ok"], Value::Bool(true), "{}", ctx());
@@ -416,7 +437,7 @@ fn loadtest_opens_rekeys_and_deletes_tunnels_against_strongswan() {
         "--target 10.100.0.1 --tunnels 100 --psk-file {psk_file} --sources 10.98.0.0/24 \
          --add-sources --local-id {{addr}} --local-ts 10.200.1.0/24:32 --rate 200 --duration 60"
     );
-    let (code, r, stderr) = loadtest_in(&ns, &dir, &args.split_whitespace().collect::<Vec<_>>());
+    let (code, r, stderr) = loadtest_in(ns, dir, &args.split_whitespace().collect::<Vec<_>>());
     let ctx = || format!("{r:#}\n{stderr}\n--- charon:\n{}", charon.log_tail(30));
     assert_eq!(code, Some(0), "{}", ctx());
     assert_eq!(u(&r, "/setup/up"), 100, "{}", ctx());
@@ -427,7 +448,7 @@ fn loadtest_opens_rekeys_and_deletes_tunnels_against_strongswan() {
     assert_eq!(u(&r, "/teardown/requested"), 100, "{}", ctx());
     assert_eq!(u(&r, "/teardown/deleted"), 100, "{}", ctx());
     assert_eq!(u(&r, "/teardown/unfinished"), 0, "{}", ctx());
-    assert!(!lo_has(&ns, "10.98.0.1"), "the added source addresses are removed");
+    assert!(!lo_has(ns, "10.98.0.1"), "the added source addresses are removed");
     // The deleted tunnels are gone from charon; the 200 kept ones are still there.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -442,30 +463,9 @@ fn loadtest_opens_rekeys_and_deletes_tunnels_against_strongswan() {
 
 #[test]
 fn loadtest_ikev1_opens_rekeys_and_deletes_tunnels_against_strongswan() {
-    if !is_root() || !Path::new(CHARON).exists() {
-        eprintln!("skipped: needs root and strongSwan (scripts/setup.sh installs it)");
-        return;
-    }
     const N: usize = 100;
-    let pid = std::process::id();
-    let ns = format!("fglv{pid}");
-    let _ns = match Namespaces::create(std::slice::from_ref(&ns)) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("skipped: no network namespaces: {e}");
-            return;
-        }
-    };
-    in_ns(&ns, &["ip", "link", "set", "lo", "up"]);
-    in_ns(&ns, &["ip", "addr", "add", "10.100.0.1/16", "dev", "lo"]);
-    let scratch = Scratch(std::env::temp_dir().join(format!("fglv{pid}")));
-    let dir = scratch.0.clone();
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let psk_file = dir.join("psk");
-    std::fs::write(&psk_file, format!("{PSK}\n")).unwrap();
-    let psk_file = psk_file.to_string_lossy().into_owned();
-    let charon = LabCharon::start(&ns, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let Some(lab) = LoadLab::start("fglv") else { return };
+    let (ns, dir, psk_file, charon) = (&lab.ns, &lab.dir, &lab.psk_file, &lab.charon);
     let charon_pid = charon.pid().to_string();
 
     // N IKEv1 tunnels from N source ports, a /32 each; every Quick Mode SA rekeyed at once;
