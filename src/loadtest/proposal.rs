@@ -5,7 +5,7 @@
 
 use core::time::Duration;
 
-use control::crypto::DhGroup as V1Group;
+use control::crypto::{DhGroup as V1Group, WeakGroups};
 use control::ikev1::keys::HashAlg;
 use control::ikev1::proposal::{AuthMethod, EncapMode, Phase1Policy, Phase2Policy, esp_transform};
 use control::ikev1::wire::{esp_id, p2attr};
@@ -189,22 +189,15 @@ pub fn parse_proposals(text: &str, protocol: ProtocolId) -> Result<Vec<LocalProp
 /// renewal interferes with the measurements (the responder may bring it down).
 const IKEV1_P1_LIFETIME: Duration = Duration::from_secs(86_400);
 
-/// An IKEv2 group's IKEv1 counterpart; the weak groups 1, 2 and 5 and those IKEv1 does not
-/// implement are refused, as IKEv2 refuses the weak ones.
+/// An IKEv2 group's IKEv1 counterpart: the crypto suite both versions share, with the weak
+/// groups 1, 2 and 5 refused as IKEv2 refuses them.
 fn v1_group(g: DhGroup, text: &str) -> Result<V1Group, String> {
-    Ok(match g {
-        DhGroup::Modp2048 => V1Group::Modp2048,
-        DhGroup::Modp3072 => V1Group::Modp3072,
-        DhGroup::Modp4096 => V1Group::Modp4096,
-        DhGroup::Ecp256 => V1Group::Ecp256,
-        DhGroup::Ecp384 => V1Group::Ecp384,
-        DhGroup::Ecp521 => V1Group::Ecp521,
-        DhGroup::Curve25519 => V1Group::Curve25519,
-        DhGroup::Modp768 | DhGroup::Modp1024 | DhGroup::Modp1536 => {
-            return Err(format!("'{text}': weak DH group {g:?} refused"));
-        }
-        other => return Err(format!("'{text}': DH group {other:?} is not available with IKEv1")),
-    })
+    let group = V1Group::from_iana(g.into())
+        .map_err(|_| format!("'{text}': DH group {g:?} is not available with IKEv1"))?;
+    group
+        .check_allowed(WeakGroups::Reject)
+        .map_err(|_| format!("'{text}': weak DH group {g:?} refused"))?;
+    Ok(group)
 }
 
 /// An IKEv1 hash (the phase-1 PRF and integrity both) for a PRF of the proposal.
