@@ -39,6 +39,9 @@ pub enum Command {
     /// Start a crypto map entry's next IKE attempt without waiting for traffic (`initiate
     /// crypto map NAME SEQ`): the multi-peer failover's manual trigger.
     Initiate(crate::operator::initiate::InitiateArgs),
+    /// Failover pair commands: `failover active` (this unit takes over), `failover standby`
+    /// (the ASA's `no failover active`), `failover reload-standby`.
+    Failover(crate::operator::failover::FailoverArgs),
     /// Raise the log level of a control-plane facility of a running appliance, as the
     /// reference document's `debug crypto ...` commands do: `debug crypto ikev2 protocol
     /// 255`; level 0 turns it off; `debug show` lists what is on.

@@ -126,6 +126,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Failover(args) => match ferrogate::operator::failover::run(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ferrogate failover: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Reload(connect) => match ferrogate::operator::reload::run(&connect) {
             Ok(text) => {
                 let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());

@@ -214,7 +214,7 @@ ferrogate_ike_exchanges_total{exchange="informational",outcome="dpd_timeout"} 1
 
 #[test]
 fn a_hand_built_snapshot_renders_line_by_line() {
-    let text = render(&Scrape { snapshot: snapshot(), ike: Some(ike()) });
+    let text = render(&Scrape { snapshot: snapshot(), ike: Some(ike()), failover: None });
     let golden = GOLDEN.replace("{VERSION}", env!("CARGO_PKG_VERSION"));
     let (got, want): (Vec<&str>, Vec<&str>) = (text.lines().collect(), golden.lines().collect());
     for (n, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -227,7 +227,7 @@ fn a_hand_built_snapshot_renders_line_by_line() {
 
 #[test]
 fn without_ike_there_is_no_ike_family() {
-    let text = render(&Scrape { snapshot: snapshot(), ike: None });
+    let text = render(&Scrape { snapshot: snapshot(), ike: None, failover: None });
     assert!(!text.contains("ferrogate_ike"), "{text}");
     assert!(GOLDEN.replace("{VERSION}", env!("CARGO_PKG_VERSION")).starts_with(&text));
     check_text_format(&text);
@@ -235,7 +235,7 @@ fn without_ike_there_is_no_ike_family() {
 
 #[test]
 fn per_sa_series_can_be_left_out() {
-    let scrape = Scrape { snapshot: snapshot(), ike: None };
+    let scrape = Scrape { snapshot: snapshot(), ike: None, failover: None };
     let mut e = Exposition::new();
     render_into(&mut e, &scrape, Options { per_sa: false });
     let text = e.into_string();
@@ -258,7 +258,8 @@ fn an_empty_appliance_renders_valid_text() {
         sas: vec![],
         drops: BTreeMap::new(),
     };
-    let text = render(&Scrape { snapshot: empty, ike: Some(IkeCounters::default()) });
+    let text =
+        render(&Scrape { snapshot: empty, ike: Some(IkeCounters::default()), failover: None });
     assert_eq!(check_text_format(&text), 2 + 4, "{text}");
 }
 
@@ -441,7 +442,7 @@ impl Running {
             while !s.load(Ordering::Relaxed) {
                 server.poll(Instant::now(), &mut || {
                     c.fetch_add(1, Ordering::Relaxed);
-                    Scrape { snapshot: snapshot(), ike: Some(ike()) }
+                    Scrape { snapshot: snapshot(), ike: Some(ike()), failover: None }
                 });
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -529,7 +530,7 @@ fn get_metrics_answers_the_exposition() {
     assert!(CONTENT_TYPE.starts_with("text/plain; version=0.0.4"));
     assert_eq!(reply.header("Content-Length"), Some(reply.body.len().to_string().as_str()));
     let text = reply.text();
-    let rendered = render(&Scrape { snapshot: snapshot(), ike: Some(ike()) });
+    let rendered = render(&Scrape { snapshot: snapshot(), ike: Some(ike()), failover: None });
     assert!(text.starts_with(&rendered), "{text}");
     // The endpoint's own counters follow; this is its first response.
     assert!(text.contains("\nferrogate_metrics_http_responses_total{code=\"200\"} 0\n"), "{text}");
@@ -662,7 +663,7 @@ fn polls_by_hand_share_a_rendering_and_use_the_callers_clock() {
     let mut scrapes = 0;
     let mut scrape = || {
         scrapes += 1;
-        Scrape { snapshot: snapshot(), ike: None }
+        Scrape { snapshot: snapshot(), ike: None, failover: None }
     };
     let clients: Vec<TcpStream> = (0..3)
         .map(|_| {
@@ -688,11 +689,56 @@ fn polls_by_hand_share_a_rendering_and_use_the_callers_clock() {
     assert!(text.contains("ferrogate_ipsec_tunnel_up") && !text.contains("ferrogate_ipsec_sa_"));
     assert_eq!(read_reply(silent).status, 408);
     // Every connection is closed once its client has read and closed, or its linger ends.
-    let mut scrape = || Scrape { snapshot: snapshot(), ike: None };
+    let mut scrape = || Scrape { snapshot: snapshot(), ike: None, failover: None };
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.pending() > 0 && Instant::now() < deadline {
         server.poll(Instant::now() + Duration::from_secs(20), &mut scrape);
         std::thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(server.pending(), 0);
+}
+
+/// With `[ha]`, the unit's role and state, the mate, the copy and the link's messages.
+#[test]
+fn failover_families_follow_the_unit() {
+    let status = ferrogate::operator::failover::FailoverSnap {
+        role: "secondary".into(),
+        state: "active".into(),
+        synced: false,
+        mate_up: false,
+        mate_state: None,
+        local: "198.18.0.2".into(),
+        peer: "198.18.0.1".into(),
+        hello_ms: 200,
+        hold_ms: 1000,
+        ike_sas: 3,
+        child_sas: 5,
+        takeovers: 1,
+        last_change: Some("active (mate silent for the hold time)".into()),
+        last_change_age_s: Some(4),
+        messages_sent: 40,
+        messages_received: 31,
+        messages_refused: 2,
+        records: 12,
+        installed_ike_sas: 3,
+        installed_child_sas: 5,
+        install_failed: 0,
+        ike_dropped_not_active: 0,
+    };
+    let text = render(&Scrape { snapshot: snapshot(), ike: None, failover: Some(status) });
+    for line in [
+        "ferrogate_failover_info{role=\"secondary\",state=\"active\"} 1",
+        "ferrogate_failover_active 1",
+        "ferrogate_failover_mate_up 0",
+        "ferrogate_failover_synced 0",
+        "ferrogate_failover_ike_sas 3",
+        "ferrogate_failover_child_sas 5",
+        "ferrogate_failover_takeovers_total 1",
+        "ferrogate_failover_messages_total{outcome=\"refused\"} 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    check_text_format(&text);
+    let without = render(&Scrape { snapshot: snapshot(), ike: None, failover: None });
+    assert!(!without.contains("ferrogate_failover"), "{without}");
 }

@@ -108,6 +108,22 @@ fn take_over(p: &mut Pair, ike: &IkeSaRecord, children: &[ChildSaRecord], jump: 
     let mut rng = TestRng::new("standby");
     let a2 = IkeSa::import(p.time, config(true), ike, children, jump, &mut rng).expect("import");
     assert!(a2.is_established());
+    // What the owner installs in the dataplane: every pair not being deleted, with the
+    // replicated SPIs and keys, and the IKE SA's own description.
+    let info = a2.established_info().expect("established");
+    assert_eq!((info.spi_i, info.spi_r), (ike.spi_i, ike.spi_r));
+    let live: Vec<&ChildSaRecord> =
+        children.iter().filter(|c| c.phase != control::ha::ChildPhase::Deleting).collect();
+    let resumed = a2.resumed_children();
+    assert_eq!(resumed.len(), live.len());
+    for (r, c) in resumed.iter().zip(live) {
+        assert_eq!((r.inbound_spi, r.outbound_spi), (c.inbound_spi, c.outbound_spi));
+        let key =
+            |k: &control::crypto::DirectionKeys| [k.encr.as_bytes(), k.integ.as_bytes()].concat();
+        assert_eq!(key(&r.inbound), c.inbound_key.as_bytes());
+        assert_eq!(key(&r.outbound), c.outbound_key.as_bytes());
+        assert!(r.rekey_of.is_none());
+    }
     let mut ep = IkeEndpoint::new(vec![]);
     let h = ep.adopt(p.time, a2);
     p.i.ep = ep;

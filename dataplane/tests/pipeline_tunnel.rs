@@ -346,3 +346,106 @@ fn decrypted_traffic_outside_the_sa_selectors_is_dropped() {
     assert!(!sa.admits(&stray));
     assert!(!sa.admits(&[0x45, 0, 0]), "an unreadable packet is never admitted");
 }
+
+/// An HA unit becoming active: the worker takes the interfaces' active addresses and MAC
+/// (only with the same layout), announces each IPv4 address by gratuitous ARP on its port,
+/// and answers for the new address and no longer for the old one.
+#[test]
+fn set_interfaces_moves_addresses_and_announces_them() {
+    use dataplane::l3::{Interface, Interfaces, Ipv4Cidr, Role};
+    let mut net = Net::new();
+    let vip = Ipv4Addr::new(192, 0, 2, 100);
+    let vmac = EthernetAddress([2, 0, 0, 0, 0xaa, 0]);
+    let iface = |port, mac, ip: Ipv4Addr, role| Interface {
+        port,
+        vlan: None,
+        mac,
+        ipv4: vec![Ipv4Cidr::new(ip, 24).unwrap()],
+        ipv6: vec![],
+        mtu: 1500,
+        role,
+    };
+    // Another layout (ports swapped) is refused: nothing is announced, A_OUT still answers.
+    let wrong = Interfaces::new(vec![
+        iface(IN_PORT, vmac, vip, Role::Outside),
+        iface(OUT_PORT, A_IN_MAC, A_IN, Role::Inside),
+    ]);
+    net.command(Side::A, Command::SetInterfaces { ifaces: Box::new(wrong), announce: true });
+    net.run();
+    assert!(net.wire_ab.is_empty(), "a refused layout announces nothing");
+
+    let vip6: dataplane::wire::Ipv6Addr = "2001:db8::100".parse().unwrap();
+    let mut outside = iface(OUT_PORT, vmac, vip, Role::Outside);
+    outside.ipv6 = vec![dataplane::l3::Ipv6Cidr::new(vip6, 64).unwrap()];
+    let active = Interfaces::new(vec![outside, iface(IN_PORT, A_IN_MAC, A_IN, Role::Inside)]);
+    net.command(Side::A, Command::SetInterfaces { ifaces: Box::new(active), announce: true });
+    let now = net.now;
+    let mut sent = Vec::new();
+    net.a.w.poll_control(now, &mut |p, b| sent.push((p, b.to_vec())));
+    assert_eq!(sent.len(), 3, "a gratuitous ARP per IPv4 address, an NA per IPv6: {sent:?}");
+    // The unsolicited NA (RFC 4861 7.2.6): all-nodes, from the new MAC, Override set.
+    let (port, na) = &sent[1];
+    assert_eq!(*port, OUT_PORT);
+    assert_eq!(&na[..6], &[0x33, 0x33, 0, 0, 0, 1]);
+    assert_eq!(&na[6..12], vmac.as_bytes());
+    assert_eq!(&na[12..14], &[0x86, 0xdd]);
+    assert_eq!(&na[22..38], &vip6.octets(), "sourced from the announced address");
+    assert_eq!(na[54], 136, "Neighbor Advertisement");
+    assert_eq!(na[58] & 0xe0, 0xa0, "Router and Override, not Solicited");
+    assert_eq!(&na[62..78], &vip6.octets(), "target");
+    sent.remove(1);
+    let (port, garp) = &sent[0];
+    assert_eq!(*port, OUT_PORT);
+    assert_eq!(&garp[..6], &[0xff; 6]);
+    assert_eq!(&garp[6..12], vmac.as_bytes());
+    let arp = ArpRepr::parse(&ArpPacket::new_checked(&garp[14..]).unwrap()).unwrap();
+    assert_eq!(arp.operation, ArpOperation::Request);
+    assert_eq!((arp.source_protocol_addr, arp.target_protocol_addr), (vip, vip));
+    assert_eq!(arp.source_hardware_addr, vmac);
+    assert_eq!(sent[1].0, IN_PORT);
+
+    // ARP for the new address is answered with the new MAC; for the old one, not at all.
+    let who_has = |target: Ipv4Addr| {
+        let req = ArpRepr {
+            operation: ArpOperation::Request,
+            source_hardware_addr: B_OUT_MAC,
+            source_protocol_addr: B_OUT,
+            target_hardware_addr: EthernetAddress::default(),
+            target_protocol_addr: target,
+        };
+        let mut body = [0u8; dataplane::wire::arp::PACKET_LEN];
+        req.emit(&mut ArpPacket::new_unchecked(&mut body[..]));
+        eth(EthernetAddress::BROADCAST, B_OUT_MAC, ETH_ARP, &body)
+    };
+    let replies = one_frame(&mut net, Side::A, OUT_PORT, &who_has(vip));
+    assert_eq!(replies.len(), 1);
+    assert_eq!(&replies[0].1[6..12], vmac.as_bytes());
+    assert!(one_frame(&mut net, Side::A, OUT_PORT, &who_has(A_OUT)).is_empty());
+
+    // Handing over: the unit sends from its own MAC (so that switches keep the pair's MAC
+    // on the new active's port) and still takes what reaches it for the pair's MAC.
+    let own = EthernetAddress([2, 0, 0, 0, 0xbb, 0]);
+    let draining = Interfaces::new(vec![
+        iface(OUT_PORT, own, vip, Role::Outside),
+        iface(IN_PORT, A_IN_MAC, A_IN, Role::Inside),
+    ])
+    .also_accept(0, vmac);
+    net.command(Side::A, Command::SetInterfaces { ifaces: Box::new(draining), announce: false });
+    let mut sent = Vec::new();
+    net.a.w.poll_control(now, &mut |p, b| sent.push((p, b.to_vec())));
+    assert!(sent.is_empty(), "no announcement while handing over");
+    let echo = Icmpv4Repr::EchoRequest { ident: 7, seq_no: 3, data: b"drain" };
+    let mut icmp = vec![0; echo.buffer_len()];
+    echo.emit(&mut Icmpv4Packet::new_unchecked(&mut icmp[..])).unwrap();
+    let to = |mac| eth(mac, B_OUT_MAC, ETH_IPV4, &ipv4(B_OUT, vip, IpProtocol::Icmp, 64, &icmp));
+    // (A stale neighbour entry may be reconfirmed by ARP on the way: IPv4 frames only.)
+    let ip_out = |out: Vec<(u16, Vec<u8>)>| -> Vec<Vec<u8>> {
+        out.into_iter().map(|(_, f)| f).filter(|f| ethertype(f) == ETH_IPV4).collect()
+    };
+    let replies = ip_out(one_frame(&mut net, Side::A, OUT_PORT, &to(vmac)));
+    assert_eq!(replies.len(), 1, "a frame to the pair's MAC is still ours: {replies:02x?}");
+    assert_eq!(&replies[0][6..12], own.as_bytes(), "answered from the unit's own MAC");
+    assert_eq!(ip_out(one_frame(&mut net, Side::A, OUT_PORT, &to(own))).len(), 1);
+    let other = EthernetAddress([2, 0, 0, 0, 0xcc, 0]);
+    assert!(one_frame(&mut net, Side::A, OUT_PORT, &to(other)).is_empty());
+}

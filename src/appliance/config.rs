@@ -120,6 +120,45 @@ impl std::fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// With `[ha]`: `local` must be an address of the failover interface, which must not
+/// also have standby addresses (it keeps its own in both roles). The error names the
+/// file, the line of `[ha]`'s field and the field.
+fn ha_addresses(path: &Path, text: &str, c: &ApplianceConfig) -> Option<String> {
+    let ha = c.policy.ha.as_ref()?;
+    let line_of = |key: &str| {
+        let start = text.lines().position(|l| l.trim() == "[ha]")?;
+        text.lines()
+            .enumerate()
+            .skip(start + 1)
+            .take_while(|(_, l)| !l.trim_start().starts_with('['))
+            .find(|(_, l)| l.trim_start().starts_with(key))
+            .map(|(n, _)| n + 1)
+    };
+    let at = |key: &str| match line_of(key) {
+        Some(n) => format!("{}:{n}: ha.{key}", path.display()),
+        None => format!("{}: ha.{key}", path.display()),
+    };
+    let iface = c.interfaces.iter().find(|i| i.name == ha.interface)?;
+    if !iface.addresses.iter().any(|(a, _)| *a == ha.local) {
+        return Some(format!(
+            "{}: {} is not an address of interface {} (its addresses: {:?})",
+            at("local"),
+            ha.local,
+            iface.name,
+            iface.addresses.iter().map(|(a, l)| format!("{a}/{l}")).collect::<Vec<_>>()
+        ));
+    }
+    if !iface.standby_addresses.is_empty() {
+        return Some(format!(
+            "{}: interface {} carries the failover link and keeps its address in both \
+             roles; remove its standby_address",
+            at("interface"),
+            iface.name
+        ));
+    }
+    None
+}
+
 impl ApplianceConfig {
     /// The files that must not be readable by others: the config file itself when it holds
     /// a pre-shared key or the failover key inline, every `*_file` key file, and every
@@ -195,6 +234,11 @@ pub struct InterfaceConfig {
     /// IPv4 and IPv6 addresses with their prefix lengths.
     pub addresses: Vec<(IpAddr, u8)>,
     pub mac: Option<[u8; 6]>,
+    /// With `[ha]`: the addresses while this unit is not active (the active one holds
+    /// `addresses`); empty: none while standby (the failover interface keeps `addresses`).
+    pub standby_addresses: Vec<(IpAddr, u8)>,
+    /// With `[ha]`: the MAC while not active; `None`: the port's own.
+    pub standby_mac: Option<[u8; 6]>,
     pub vlan: Option<u16>,
     pub mtu: u16,
 }
@@ -318,6 +362,18 @@ impl ApplianceConfig {
                 c.policy = loaded.config;
                 c.policies.extend(crypto_map_policies(&c.policy));
                 c.warnings = loaded.warnings.all().iter().map(ToString::to_string).collect();
+                if let Some(e) = ha_addresses(path, text, &c) {
+                    return Err(ConfigErrors { appliance: Vec::new(), policy: vec![e] });
+                }
+                if c.policy.ha.is_none()
+                    && let Some(i) = c.interfaces.iter().find(|i| !i.standby_addresses.is_empty())
+                {
+                    c.warnings.push(format!(
+                        "{}: interface {}: standby_address has no effect without an [ha] section",
+                        path.display(),
+                        i.name
+                    ));
+                }
                 Ok(c)
             }
             (a, p) => Err(ConfigErrors {
@@ -423,6 +479,8 @@ struct RawInterface {
     role: Spanned<String>,
     address: Option<Spanned<toml::Value>>,
     mac: Option<Spanned<String>>,
+    standby_address: Option<Spanned<toml::Value>>,
+    standby_mac: Option<Spanned<String>>,
     vlan: Option<Spanned<i64>>,
     mtu: Option<Spanned<i64>>,
 }
@@ -805,62 +863,27 @@ impl Validator<'_> {
                     ));
                 }
             };
-            let (list, span) = match &r.address {
-                None => (Vec::new(), 0..0),
-                Some(v) => {
-                    let bad = || {
-                        self.err(
-                            v.span(),
-                            f("address"),
-                            "expected \"A.B.C.D/LEN\" or a list of them",
-                        )
-                    };
-                    let list = match v.get_ref() {
-                        toml::Value::String(s) => vec![s.clone()],
-                        toml::Value::Array(a) => a
-                            .iter()
-                            .map(|x| x.as_str().map(str::to_owned).ok_or_else(bad))
-                            .collect::<Result<Vec<_>, _>>()?,
-                        _ => return Err(bad()),
-                    };
-                    (list, v.span())
-                }
-            };
-            let mut addresses = Vec::with_capacity(list.len());
-            for a in &list {
-                let (addr, len) =
-                    parse_prefix(a).map_err(|m| self.err(span.clone(), f("address"), m))?;
-                let ok = match addr {
-                    IpAddr::V4(v) => {
-                        (1..=31).contains(&len) && !v.is_multicast() && !v.is_broadcast()
-                    }
-                    IpAddr::V6(v) => (1..=127).contains(&len) && !v.is_multicast(),
-                };
-                if !ok || addr.is_unspecified() || addr.is_loopback() {
-                    return Err(self.err(
-                        span.clone(),
-                        f("address"),
-                        format!(
-                            "'{a}': need a unicast address with a prefix (/1../31, IPv6 /1../127)"
-                        ),
-                    ));
-                }
-                addresses.push((addr, len));
+            let addresses = self.addresses(r.address.as_ref(), &f("address"))?;
+            let mac = self.mac(r.mac.as_ref(), &f("mac"))?;
+            let standby_addresses =
+                self.addresses(r.standby_address.as_ref(), &f("standby_address"))?;
+            let standby_mac = self.mac(r.standby_mac.as_ref(), &f("standby_mac"))?;
+            if let Some((a, _)) = standby_addresses
+                .iter()
+                .find(|(s, _)| addresses.iter().any(|(x, _)| x == s))
+                .or_else(|| {
+                    standby_addresses
+                        .iter()
+                        .find(|(s, _)| out.iter().any(|o| o.addresses.iter().any(|(x, _)| x == s)))
+                })
+            {
+                let span = r.standby_address.as_ref().map_or(0..0, |v| v.span());
+                return Err(self.err(
+                    span,
+                    f("standby_address"),
+                    format!("{a} is also an active address; the units of a pair need their own"),
+                ));
             }
-            let mac = match &r.mac {
-                None => None,
-                Some(m) => Some(
-                    parse_mac(m.get_ref()).filter(|m| m[0] & 1 == 0 && *m != [0; 6]).ok_or_else(
-                        || {
-                            self.err(
-                                m.span(),
-                                f("mac"),
-                                "must be a unicast MAC like 02:00:00:00:00:01",
-                            )
-                        },
-                    )?,
-                ),
-            };
             let vlan = match &r.vlan {
                 None => None,
                 Some(v) if (1..=4094).contains(v.get_ref()) => Some(*v.get_ref() as u16),
@@ -879,9 +902,69 @@ impl Validator<'_> {
                 Some(m) if (576..=9600).contains(m.get_ref()) => *m.get_ref() as u16,
                 Some(m) => return Err(self.err(m.span(), f("mtu"), "must be 576..=9600")),
             };
-            out.push(InterfaceConfig { name, port, role, addresses, mac, vlan, mtu });
+            out.push(InterfaceConfig {
+                name,
+                port,
+                role,
+                addresses,
+                mac,
+                standby_addresses,
+                standby_mac,
+                vlan,
+                mtu,
+            });
         }
         Ok(out)
+    }
+
+    /// `address` or `standby_address`: one "A.B.C.D/LEN" (or IPv6) or a list of them.
+    fn addresses(
+        &self,
+        v: Option<&Spanned<toml::Value>>,
+        field: &str,
+    ) -> Result<Vec<(IpAddr, u8)>, ProfileError> {
+        let Some(v) = v else { return Ok(Vec::new()) };
+        let span = v.span();
+        let bad =
+            || self.err(span.clone(), field.into(), "expected \"A.B.C.D/LEN\" or a list of them");
+        let list = match v.get_ref() {
+            toml::Value::String(s) => vec![s.clone()],
+            toml::Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map(str::to_owned).ok_or_else(bad))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(bad()),
+        };
+        let mut addresses = Vec::with_capacity(list.len());
+        for a in &list {
+            let (addr, len) =
+                parse_prefix(a).map_err(|m| self.err(span.clone(), field.into(), m))?;
+            let ok = match addr {
+                IpAddr::V4(v) => (1..=31).contains(&len) && !v.is_multicast() && !v.is_broadcast(),
+                IpAddr::V6(v) => (1..=127).contains(&len) && !v.is_multicast(),
+            };
+            if !ok || addr.is_unspecified() || addr.is_loopback() {
+                return Err(self.err(
+                    span.clone(),
+                    field.into(),
+                    format!("'{a}': need a unicast address with a prefix (/1../31, IPv6 /1../127)"),
+                ));
+            }
+            addresses.push((addr, len));
+        }
+        Ok(addresses)
+    }
+
+    /// `mac` or `standby_mac`: a unicast MAC.
+    fn mac(
+        &self,
+        m: Option<&Spanned<String>>,
+        field: &str,
+    ) -> Result<Option<[u8; 6]>, ProfileError> {
+        let Some(m) = m else { return Ok(None) };
+        parse_mac(m.get_ref()).filter(|m| m[0] & 1 == 0 && *m != [0; 6]).map(Some).ok_or_else(
+            || self.err(m.span(), field.into(), "must be a unicast MAC like 02:00:00:00:00:01"),
+        )
     }
 
     fn policy(
@@ -1152,6 +1235,69 @@ flow_cache = 1024
         assert_eq!(c.policies[1].protocol, Some(IpProtocol::Icmp));
         assert_eq!(c.dataplane.default_action, PolicyAction::Discard);
         assert_eq!(c.dataplane.flow_cache, 1024);
+    }
+
+    /// A failover unit: standby addresses and MAC, the failover link's own interface, and
+    /// `[ha] local` checked against it.
+    #[test]
+    fn standby_addresses_and_the_failover_interface() {
+        let ha = |local: &str, fo_standby: &str| {
+            BASE.replacen(
+                "mac = \"02:00:00:00:01:01\"",
+                "mac = \"02:00:00:00:01:01\"\nstandby_address = \"10.1.0.3/24\"\n\
+                 standby_mac = \"02:00:00:00:01:02\"",
+                1,
+            ) + &format!(
+                "\n[[port]]\nname = \"fo\"\nvdev = \"net_null2\"\n\n[[interface]]\n\
+                 name = \"failover\"\nport = \"fo\"\nrole = \"inside\"\n\
+                 address = \"198.18.0.1/30\"\n{fo_standby}\n\n[ha]\nrole = \"primary\"\n\
+                 interface = \"failover\"\nlocal = \"{local}\"\npeer = \"198.18.0.2\"\n\
+                 key = \"a failover key of some length\"\n"
+            )
+        };
+        let c = ApplianceConfig::parse_full(Path::new("fg.toml"), &ha("198.18.0.1", ""))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let inside = &c.interfaces[0];
+        assert_eq!(inside.standby_addresses, vec![(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 3)), 24)]);
+        assert_eq!(inside.standby_mac, Some([2, 0, 0, 0, 1, 2]));
+        assert!(c.policy.ha.is_some());
+        let e = ApplianceConfig::parse_full(Path::new("fg.toml"), &ha("198.18.0.5", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("fg.toml:"), "{e}");
+        assert!(
+            e.contains(": ha.local: 198.18.0.5 is not an address of interface failover"),
+            "{e}"
+        );
+        let text = ha("198.18.0.1", "standby_address = \"198.18.0.3/30\"");
+        let e = ApplianceConfig::parse_full(Path::new("fg.toml"), &text).unwrap_err().to_string();
+        assert!(e.contains("ha.interface: interface failover carries the failover link"), "{e}");
+        // A standby address that is also an active address of another interface.
+        let e = err(
+            "address = \"10.1.0.1/24\"",
+            "address = \"10.1.0.1/24\"\nstandby_address = \"10.1.0.1/24\"",
+        );
+        assert!(
+            e.contains("interface[0].standby_address: 10.1.0.1 is also an active address"),
+            "{e}"
+        );
+        let e = err(
+            "mac = \"02:00:00:00:01:01\"",
+            "mac = \"02:00:00:00:01:01\"\nstandby_mac = \"ff:ff:ff:ff:ff:ff\"",
+        );
+        assert!(e.contains("interface[0].standby_mac: must be a unicast MAC"), "{e}");
+        // Without [ha], standby addresses only warn.
+        let text = BASE.replacen(
+            "address = \"10.1.0.1/24\"",
+            "address = \"10.1.0.1/24\"\nstandby_address = \"10.1.0.3/24\"",
+            1,
+        );
+        let c = ApplianceConfig::parse_full(Path::new("fg.toml"), &text).unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("standby_address has no effect")),
+            "{:?}",
+            c.warnings
+        );
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub(crate) struct Control {
     last_log: [Option<Instant>; 3],
     /// The IKEv2 daemon, when a crypto map uses IKEv2.
     ike: Option<super::ike::IkeDaemon>,
+    /// The failover unit, with `[ha]`.
+    ha: Option<super::ha::HaUnit>,
+    /// IKE packets dropped while this unit was not the active one.
+    ike_while_standby: u64,
 }
 
 impl Control {
@@ -69,7 +73,32 @@ impl Control {
             tunnel_policy,
             stats: EventStats::default(),
             last_log: [None; 3],
+            ha: None,
+            ike_while_standby: 0,
         }
+    }
+
+    /// Runs the failover unit from now on (the workers hold its standby addresses).
+    pub(crate) fn set_ha(&mut self, ha: super::ha::HaUnit) {
+        self.ha = Some(ha);
+    }
+
+    /// `show failover`, with what the control thread counts itself.
+    fn failover_snapshot(&self) -> Option<crate::operator::failover::FailoverSnap> {
+        let mut s = self.ha.as_ref()?.snapshot();
+        s.ike_dropped_not_active = self.ike_while_standby;
+        Some(s)
+    }
+
+    /// Whether the control thread should poll again at once (a failover role change is
+    /// under way) rather than sleep.
+    pub(crate) fn hurried(&self) -> bool {
+        self.ha.as_ref().is_some_and(super::ha::HaUnit::hurried)
+    }
+
+    /// Whether this unit negotiates and forwards: always without `[ha]`.
+    fn active(&self) -> bool {
+        self.ha.as_ref().is_none_or(super::ha::HaUnit::is_active)
     }
 
     pub(crate) fn stats(&self) -> EventStats {
@@ -114,7 +143,18 @@ impl Control {
                             ControlReason::Ike => self.stats.punts_ike += 1,
                             _ => self.stats.punts_other += 1,
                         }
+                        if reason == ControlReason::NotEsp
+                            && let Some(ha) = self.ha.as_mut()
+                            && ha.on_punt(dataplane::buf::PacketBuf::data(&packet))
+                        {
+                            continue;
+                        }
                         if reason != ControlReason::Ike {
+                            continue;
+                        }
+                        if !self.active() {
+                            // The mate answers for the tunnels.
+                            self.ike_while_standby += 1;
                             continue;
                         }
                         if let Some(ike) = self.ike.as_mut() {
@@ -130,6 +170,9 @@ impl Control {
                     }
                     Event::Acquire(a) => {
                         self.stats.acquires += 1;
+                        if !self.active() {
+                            continue;
+                        }
                         let handled = self.ike.as_mut().is_some_and(|ike| ike.on_acquire(a.policy));
                         if !handled && self.may_log(1) {
                             tracing::warn!(
@@ -168,7 +211,19 @@ impl Control {
                 }
             }
         }
-        if let Some(ike) = self.ike.as_mut() {
+        if let Some(ha) = self.ha.as_mut() {
+            let change = ha.poll(controls, table, pool, self.ike.as_mut(), now_ns);
+            if change == Some(super::ha::RoleChange::Standby) {
+                // The SAs went with the role: a fresh daemon, nothing negotiated.
+                self.ike = super::ike::IkeDaemon::new(&self.cfg, &self.policy_ids);
+            }
+        }
+        // Only the active unit negotiates: a standby's timers would talk to the peers of
+        // SAs its mate now carries.
+        let runs_ike = self.ha.as_ref().is_none_or(super::ha::HaUnit::runs_ike);
+        if let Some(ike) = self.ike.as_mut()
+            && runs_ike
+        {
             ike.poll(controls, table, pool, now_ns);
         }
         table.reclaim();
@@ -417,6 +472,17 @@ impl Control {
                     "no crypto map uses IKE: static SAs are removed by editing the config \
                      and reloading",
                 ),
+            },
+            Request::ShowFailover => match self.failover_snapshot() {
+                Some(status) => Response::Failover { status },
+                None => Response::error("failover is not configured (no [ha] section)"),
+            },
+            Request::Failover { action } => match self.ha.as_mut() {
+                Some(ha) => match ha.command(*action) {
+                    Ok(line) => Response::FailoverDone { line },
+                    Err(e) => Response::error(e),
+                },
+                None => Response::error("failover is not configured (no [ha] section)"),
             },
             // The operator server answers these itself (it keeps the counter baselines).
             other => Response::error(format!("{other:?} is not handled by the appliance")),
@@ -705,7 +771,12 @@ impl Control {
     ) {
         let snapshot = || self.snapshot(ports, published, lcores, table, started);
         let ike = || self.ike.as_ref().map(|ike| ike.counters());
-        let scrape = &mut || crate::metrics::Scrape { snapshot: snapshot(), ike: ike() };
+        let failover = || self.failover_snapshot();
+        let scrape = &mut || crate::metrics::Scrape {
+            snapshot: snapshot(),
+            ike: ike(),
+            failover: failover(),
+        };
         server.poll(Instant::now(), scrape);
     }
 }

@@ -46,6 +46,8 @@ use zeroize::Zeroizing;
 
 use super::config::{ApplianceConfig, PolicyAction, StaticSa};
 use super::ike1::{Ikev1Side, Owner};
+
+mod ha_sync;
 use crate::dpdk::{Mbuf, Mempool};
 use crate::esp_tool::sa_file::SaSpec;
 use crate::operator::ike_view::{ChildSaSnap, IkeSaSnap, Ikev1SaSnap};
@@ -234,6 +236,9 @@ impl IkeDaemon {
         v1.set_responders(responder_configs_v1(&entries));
         let mut endpoint = IkeEndpoint::new(responders);
         endpoint.set_ike_lifetime(ike_lifetime(cfg));
+        // A failover unit announces RFC 6311: the mate that takes an SA over then
+        // resynchronises the Message IDs with peers that support it.
+        endpoint.set_message_id_sync(cfg.policy.ha.is_some());
         let mut rng = OsRng;
         endpoint.set_dos_policy(Time::ZERO, admission(cfg), &mut rng);
         if let Some(dir) = std::env::var_os(KEY_LOG_ENV) {
@@ -871,6 +876,21 @@ impl IkeDaemon {
         h: SaHandle,
         c: ChildSa,
     ) {
+        self.child_up_at(controls, table, created_ns, h, c, None);
+    }
+
+    /// [`Self::child_up`], resuming a pair taken over from the failover mate at `resume`:
+    /// (the next outbound sequence number, jumped ahead; the highest inbound one the mate
+    /// accepted).
+    fn child_up_at(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'_>>],
+        table: &mut SaTable,
+        created_ns: u64,
+        h: SaHandle,
+        c: ChildSa,
+        resume: Option<(u64, u64)>,
+    ) {
         let (Some(&e), Some(info)) = (self.owner.get(&h), self.established.get(&h)) else {
             tracing::warn!(target: TARGET, "Child SA {:08x} for an unknown IKE SA", c.inbound_spi);
             self.stats.install_failed += 1;
@@ -919,6 +939,10 @@ impl IkeDaemon {
         inbound_cfg.traffic_selectors = inbound_selectors(&c);
         let mut outbound_cfg = specs[1].spec.config(Direction::Outbound);
         outbound_cfg.created_ns = created_ns;
+        if let Some((next_out, inbound_top)) = resume {
+            outbound_cfg.initial_seq = next_out.saturating_sub(1);
+            inbound_cfg.initial_seq = inbound_top;
+        }
         let built = InboundSa::new(&inbound_cfg).map_err(|e| format!("{e:?}")).and_then(|i| {
             OutboundSa::new(&outbound_cfg).map(|o| (i, o)).map_err(|e| format!("{e:?}"))
         });

@@ -5,6 +5,7 @@
 pub mod config;
 mod control;
 mod esp_liveness;
+mod ha;
 mod ike;
 mod ike1;
 mod reload;

@@ -398,48 +398,62 @@ fn appliance(
         }
     }
 
-    // Interfaces: the port index of the config becomes the DPDK port id.
+    // Interfaces: the port index of the config becomes the DPDK port id. With `[ha]` the
+    // workers start with the standby set; the failover unit switches them when active.
+    let ha = cfg.policy.ha.as_ref();
     let mut list = Vec::with_capacity(cfg.interfaces.len());
+    let mut standby_list = Vec::with_capacity(cfg.interfaces.len());
+    let mut draining_list = Vec::with_capacity(cfg.interfaces.len());
+    let mut pair_macs = Vec::with_capacity(cfg.interfaces.len());
     for ic in &cfg.interfaces {
         let port = &ports[ic.port];
-        let mac = match ic.mac {
-            Some(m) => m,
-            None => port.mac().with_context(|| format!("reading the MAC of {}", port.name()))?,
-        };
-        list.push(Interface {
-            port: port.id(),
-            vlan: ic.vlan,
-            mac: EthernetAddress(mac),
-            ipv4: ic
-                .addresses
-                .iter()
-                .filter_map(|&(a, l)| match a {
-                    IpAddr::V4(a) => Ipv4Cidr::new(a, l),
-                    IpAddr::V6(_) => None,
-                })
-                .collect(),
-            ipv6: ic
-                .addresses
-                .iter()
-                .filter_map(|&(a, l)| match a {
-                    IpAddr::V6(a) => Ipv6Cidr::new(a, l),
-                    IpAddr::V4(_) => None,
-                })
-                .collect(),
-            mtu: ic.mtu,
-            role: ic.role,
-        });
+        let port_mac = port.mac().with_context(|| format!("reading the MAC of {}", port.name()))?;
+        let mac = ic.mac.unwrap_or(port_mac);
+        list.push(interface(ic, port.id(), mac, &ic.addresses));
+        if ha.is_some() {
+            let keeps = ha.is_some_and(|h| h.interface == ic.name);
+            let addrs = if keeps { &ic.addresses } else { &ic.standby_addresses };
+            let own_mac = if keeps { mac } else { ic.standby_mac.unwrap_or(port_mac) };
+            standby_list.push(interface(ic, port.id(), own_mac, addrs));
+            // Handing over: the active addresses, sent from the unit's own MAC.
+            draining_list.push(interface(ic, port.id(), own_mac, &ic.addresses));
+            pair_macs.push(EthernetAddress(mac));
+        }
         tracing::info!(
-            "interface {} ({:?}) on port {}{}: mac {}, {:?}",
+            "interface {} ({:?}) on port {}{}: mac {}, {:?}{}",
             ic.name,
             ic.role,
             port.id(),
             ic.vlan.map(|v| format!(" vlan {v}")).unwrap_or_default(),
             fmt_mac(mac),
-            ic.addresses
+            ic.addresses,
+            if ic.standby_addresses.is_empty() {
+                String::new()
+            } else {
+                format!(", standby {:?}", ic.standby_addresses)
+            }
         );
     }
     let ifaces = Interfaces::new(list);
+    let ha_unit = match ha {
+        Some(h) => {
+            let standby = Interfaces::new(standby_list);
+            let draining = pair_macs
+                .into_iter()
+                .enumerate()
+                .fold(Interfaces::new(draining_list), |d, (i, mac)| d.also_accept(i, mac));
+            let sets = super::ha::InterfaceSets { active: ifaces.clone(), standby, draining };
+            Some(
+                super::ha::HaUnit::new(h, sets)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", profile.path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let worker_ifaces = match &ha_unit {
+        Some(u) => u.standby_interfaces().clone(),
+        None => ifaces.clone(),
+    };
     let mut routes = RouteTable::with_connected(&ifaces);
     for r in &cfg.routes {
         let iface = r.interface;
@@ -510,7 +524,7 @@ fn appliance(
         let pool = pool_for(eal.socket_of_lcore(lcore));
         let reader = table.reader(w as u32).map_err(|e| anyhow::anyhow!("SA reader: {e:?}"))?;
         let mut pipeline = Worker::new(
-            ifaces.clone(),
+            worker_ifaces.clone(),
             routes.clone(),
             Arc::clone(&spd),
             reader,
@@ -569,6 +583,9 @@ fn appliance(
     let run = profile.run;
     let labels: Vec<String> = profile.ports.iter().map(|p| p.name.clone()).collect();
     let mut control = super::control::Control::new(cfg.clone(), index, policy_ids);
+    if let Some(u) = ha_unit {
+        control.set_ha(u);
+    }
     let mut measured_start: Option<(Instant, Vec<[u64; Counters::COUNT]>)> = None;
 
     let mut server = super::control::bind_operator(cfg);
@@ -648,7 +665,11 @@ fn appliance(
                 print_stats(&format!("{:.1}s", (now - started).as_secs_f64()), &ports, &labels);
                 next_stats = Some(at + i);
             }
-            std::thread::sleep(Duration::from_millis(1));
+            if control.hurried() {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
         for (lcore, ret) in scope.join() {
             if ret != 0 {
@@ -707,6 +728,36 @@ fn appliance(
     // Stopping and closing the ports (net_pcap flushes its file) before the EAL goes.
     drop(ports);
     Ok(report)
+}
+
+/// The dataplane's view of a configured interface with `addresses` and `mac`.
+fn interface(
+    ic: &super::config::InterfaceConfig,
+    port: u16,
+    mac: [u8; 6],
+    addresses: &[(IpAddr, u8)],
+) -> Interface {
+    Interface {
+        port,
+        vlan: ic.vlan,
+        mac: EthernetAddress(mac),
+        ipv4: addresses
+            .iter()
+            .filter_map(|&(a, l)| match a {
+                IpAddr::V4(a) => Ipv4Cidr::new(a, l),
+                IpAddr::V6(_) => None,
+            })
+            .collect(),
+        ipv6: addresses
+            .iter()
+            .filter_map(|&(a, l)| match a {
+                IpAddr::V6(a) => Ipv6Cidr::new(a, l),
+                IpAddr::V4(_) => None,
+            })
+            .collect(),
+        mtu: ic.mtu,
+        role: ic.role,
+    }
 }
 
 /// One worker lcore's poll loop.

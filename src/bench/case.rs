@@ -184,6 +184,8 @@ impl ChildSpec {
             role,
             addresses: vec![(IpAddr::V4(addr), len)],
             mac: Some(mac),
+            standby_addresses: Vec::new(),
+            standby_mac: None,
             vlan: None,
             mtu: MTU,
         };

@@ -63,6 +63,60 @@ pub fn render_into(e: &mut Exposition, scrape: &Scrape, options: Options) {
     if let Some(ike) = &scrape.ike {
         ike_exchanges(e, ike);
     }
+    if let Some(f) = &scrape.failover {
+        failover(e, f);
+    }
+}
+
+/// The failover pair (issue 9): role and state as labels of a 1, the rest as numbers.
+fn failover(e: &mut Exposition, f: &crate::operator::failover::FailoverSnap) {
+    e.family(
+        "ferrogate_failover_info",
+        Kind::Gauge,
+        "Always 1; labels: this unit's failover role (primary, secondary) and state \
+         (negotiating, active, standby).",
+    )
+    .sample(&[("role", &f.role), ("state", &f.state)], 1u64);
+    let gauges: [(&'static str, &'static str, u64); 5] = [
+        (
+            "ferrogate_failover_active",
+            "1 while this unit is the active one.",
+            u64::from(f.state == "active"),
+        ),
+        (
+            "ferrogate_failover_mate_up",
+            "1 while the mate is heard on the failover link.",
+            u64::from(f.mate_up),
+        ),
+        (
+            "ferrogate_failover_synced",
+            "1 while this standby holds a complete copy of the SAs.",
+            u64::from(f.synced),
+        ),
+        (
+            "ferrogate_failover_ike_sas",
+            "IKE SAs held: the active's replicated mirror or the standby's copy.",
+            f.ike_sas as u64,
+        ),
+        (
+            "ferrogate_failover_child_sas",
+            "Child SAs held: the active's replicated mirror or the standby's copy.",
+            f.child_sas as u64,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        e.family(name, Kind::Gauge, help).sample(&[], v);
+    }
+    e.family("ferrogate_failover_takeovers_total", Kind::Counter, "Times this unit became active.")
+        .sample(&[], f.takeovers);
+    let mut m = e.family(
+        "ferrogate_failover_messages_total",
+        Kind::Counter,
+        "Failover link messages, by what became of them (sent, received, refused).",
+    );
+    m.sample(&[("outcome", "sent")], f.messages_sent);
+    m.sample(&[("outcome", "received")], f.messages_received);
+    m.sample(&[("outcome", "refused")], f.messages_refused);
 }
 
 fn appliance(e: &mut Exposition, s: &Snapshot) {

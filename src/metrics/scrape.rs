@@ -15,6 +15,8 @@ pub struct Scrape {
     /// The IKE daemon's counters; `None` while the appliance runs no IKE (nothing is
     /// exposed for it then, rather than zeros that would claim exchanges were counted).
     pub ike: Option<IkeCounters>,
+    /// The failover unit's state; `None` without `[ha]`.
+    pub failover: Option<crate::operator::failover::FailoverSnap>,
 }
 
 /// Outcomes of IKE exchanges since start, as the IKE daemon counts them. Exposed as

@@ -12,6 +12,7 @@ pub mod baseline;
 pub mod clear;
 pub mod client;
 pub mod debug;
+pub mod failover;
 pub mod ike_view;
 pub mod initiate;
 pub mod model;

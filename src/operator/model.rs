@@ -201,6 +201,14 @@ pub enum Request {
     /// Re-read the config file and apply what changed (`ferrogate reload`, like SIGHUP).
     /// Answered with [`Response::Reloaded`], or an error saying why nothing was applied.
     Reload,
+    /// `show failover`; answered with [`Response::Failover`].
+    ShowFailover,
+    /// `failover active`, `no failover active`, `failover reload-standby`; answered with
+    /// [`Response::FailoverDone`].
+    Failover {
+        /// What to do.
+        action: super::failover::FailoverAction,
+    },
 }
 
 /// What a [`Request::ClearSa`] deletes.
@@ -276,6 +284,16 @@ pub enum Response {
     Reloaded {
         /// One line per kind of change.
         lines: Vec<String>,
+    },
+    /// The failover pair's state.
+    Failover {
+        /// This unit, its mate and the replication.
+        status: super::failover::FailoverSnap,
+    },
+    /// The answer to [`Request::Failover`]: what was started.
+    FailoverDone {
+        /// E.g. `switchover requested: the mate hands over`.
+        line: String,
     },
     /// The request could not be served.
     Error {

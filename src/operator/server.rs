@@ -312,7 +312,9 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         | Request::Ikev2Sa
         | Request::Ikev1Sa
         | Request::ClearSa { .. }
-        | Request::Initiate { .. } => (ctx.handle)(req),
+        | Request::Initiate { .. }
+        | Request::ShowFailover
+        | Request::Failover { .. } => (ctx.handle)(req),
         Request::Snapshot => match (ctx.handle)(req) {
             Response::Ok(mut snap) => {
                 ctx.baselines.apply(&mut snap);
@@ -335,7 +337,9 @@ fn serve(req: &Request, ctx: &mut Ctx<'_>) -> Response {
             | Response::Ikev2Sas { .. }
             | Response::Ikev1Sas { .. }
             | Response::SasCleared { .. }
-            | Response::Initiated { .. } => {
+            | Response::Initiated { .. }
+            | Response::Failover { .. }
+            | Response::FailoverDone { .. } => {
                 Response::error("the appliance answered a snapshot request without a snapshot")
             }
         },

@@ -29,6 +29,8 @@ pub enum ShowWhat {
     Counters(Target),
     /// The configuration the appliance runs (after the last reload), secrets hidden.
     RunningConfig(Target),
+    /// The failover pair: this unit's and the mate's state, the replicated SAs.
+    Failover(Target),
 }
 
 /// `show crypto ...`.
@@ -184,6 +186,14 @@ pub fn run(args: &ShowArgs) -> Result<String, String> {
             }),
             other => Err(t.connect.unexpected(&other)),
         },
+        ShowWhat::Failover(t) => match t.connect.ask(&Request::ShowFailover)? {
+            Response::Failover { status } => Ok(if t.json {
+                serde_json::to_string_pretty(&status).unwrap_or_default() + "\n"
+            } else {
+                super::failover::render(&status)
+            }),
+            other => Err(t.connect.unexpected(&other)),
+        },
         ShowWhat::Crypto(CryptoArgs { what: CryptoWhat::Map(t) }) => {
             match t.connect.ask(&Request::CryptoMap)? {
                 Response::CryptoMaps { maps } => Ok(if t.json {
@@ -306,6 +316,8 @@ impl Connect {
             Response::Ikev1Sas { .. } => "IKEv1 SAs",
             Response::SasCleared { .. } => "a clear report",
             Response::Initiated { .. } => "an initiate report",
+            Response::Failover { .. } => "the failover state",
+            Response::FailoverDone { .. } => "a failover report",
             Response::Error { .. } => "an error",
         };
         format!(

@@ -156,7 +156,7 @@ pub fn classify(ifaces: &Interfaces, port: u16, frame: &[u8]) -> Classified {
         return Classified::drop(iface, DropReason::BadL2);
     }
     let dst_mac = eth.dst_addr();
-    let l2_unicast_to_us = dst_mac == ifc.mac;
+    let l2_unicast_to_us = dst_mac == ifc.mac || ifaces.accepts_also(index, dst_mac);
     if !l2_unicast_to_us && dst_mac.is_unicast() {
         return Classified::drop(iface, DropReason::NotOurMac);
     }

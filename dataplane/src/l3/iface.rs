@@ -264,6 +264,9 @@ pub struct Interfaces {
     list: Vec<Interface>,
     own_v4: FastMap<Ipv4Addr, IfIndex>,
     own_v6: FastMap<Ipv6Addr, IfIndex>,
+    /// Per interface, a second unicast MAC whose frames are taken as addressed to us (an
+    /// HA unit handing over receives for the pair's MAC while sending from its own).
+    also_accepted: Vec<Option<EthernetAddress>>,
 }
 
 impl Interfaces {
@@ -280,7 +283,23 @@ impl Interfaces {
                 own_v6.entry(c.addr()).or_insert(index);
             }
         }
-        Interfaces { list, own_v4, own_v6 }
+        let also_accepted = vec![None; list.len()];
+        Interfaces { list, own_v4, own_v6, also_accepted }
+    }
+
+    /// The same set, also taking frames to `mac` on interface `index` as addressed to us
+    /// (nothing is ever sent from it). Ignored for an index out of range.
+    pub fn also_accept(mut self, index: IfIndex, mac: EthernetAddress) -> Interfaces {
+        if let Some(slot) = self.also_accepted.get_mut(index) {
+            *slot = Some(mac);
+        }
+        self
+    }
+
+    /// Whether frames to `mac` on interface `index` are ours besides its own MAC.
+    #[inline]
+    pub fn accepts_also(&self, index: IfIndex, mac: EthernetAddress) -> bool {
+        self.also_accepted.get(index).is_some_and(|m| *m == Some(mac))
     }
 
     /// The interface at `index`.
@@ -307,6 +326,17 @@ impl Interfaces {
     /// to.
     pub fn find(&self, port: u16, vlan: Option<u16>) -> Option<IfIndex> {
         self.list.iter().position(|i| i.port == port && i.vlan == vlan)
+    }
+
+    /// Whether `other` holds the same interfaces (count, order, ports, VLANs, roles), only
+    /// with other addresses, MACs or MTUs: what may replace this set on a running worker.
+    pub fn same_layout(&self, other: &Interfaces) -> bool {
+        self.list.len() == other.list.len()
+            && self
+                .list
+                .iter()
+                .zip(&other.list)
+                .all(|(a, b)| a.port == b.port && a.vlan == b.vlan && a.role == b.role)
     }
 
     /// Whether any interface lives on `port`.

@@ -30,6 +30,8 @@ const ICMPV6_ERROR_MAX: usize = ipv6::MIN_MTU;
 
 /// Minimum Ethernet frame without FCS (IEEE 802.3), the size of a buffer for an ARP frame.
 const MIN_FRAME: usize = 60;
+/// An Ethernet/IPv4 ARP packet (RFC 826).
+const ARP_LEN: usize = 28;
 
 /// A Neighbor Solicitation frame: Ethernet with an 802.1Q tag, IPv6, NS with the source
 /// link-layer address option (RFC 4861 section 4.3).
@@ -277,6 +279,84 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
         }
         self.counters.tx += 1;
         tx(ifc.port, pkt);
+    }
+
+    /// Takes `ifaces` as the interfaces' new addresses and MACs when they are the same
+    /// interfaces (count, order, ports, VLANs) as now; returns whether it did. Neighbour
+    /// entries stay: the neighbours did not move, this unit's addresses did.
+    pub fn set_interfaces(&mut self, ifaces: Interfaces) -> bool {
+        if !self.ifaces.same_layout(&ifaces) {
+            return false;
+        }
+        self.ifaces = ifaces;
+        true
+    }
+
+    /// Gratuitous ARP (a broadcast request for its own address, RFC 5227 section 3) for
+    /// every IPv4 address and an unsolicited Neighbor Advertisement for every IPv6 address
+    /// of every interface: neighbours update their caches and switches learn the MAC's new
+    /// port.
+    pub fn announce(&mut self, tx: &mut impl FnMut(u16, B)) {
+        for i in 0..self.ifaces.len() {
+            let Some(ifc) = self.ifaces.get(i) else { continue };
+            for c in &ifc.ipv4 {
+                let Some(mut b) = self.alloc.alloc(MIN_FRAME) else {
+                    self.counters.drop_no_buffer += 1;
+                    return;
+                };
+                let repr = crate::wire::ArpRepr {
+                    operation: crate::wire::ArpOperation::Request,
+                    source_hardware_addr: ifc.mac,
+                    source_protocol_addr: c.addr(),
+                    target_hardware_addr: EthernetAddress::default(),
+                    target_protocol_addr: c.addr(),
+                };
+                if b.len() != MIN_FRAME
+                    || neigh::emit_arp(ifc, EthernetAddress::BROADCAST, &repr, b.data_mut())
+                        .is_none()
+                {
+                    self.counters.drop_no_buffer += 1;
+                    continue;
+                }
+                let n = ifc.l2_len() + ARP_LEN;
+                if let Some(pad) = b.data_mut().get_mut(n..) {
+                    pad.fill(0);
+                }
+                self.counters.arp_requests += 1;
+                self.counters.tx += 1;
+                tx(ifc.port, b);
+            }
+            // Unsolicited Neighbor Advertisements (RFC 4861 section 7.2.6): to all nodes,
+            // Override set so that caches take the (possibly new) MAC at once.
+            for c in &ifc.ipv6 {
+                let Some(mut b) = self.alloc.alloc(NS_FRAME_MAX) else {
+                    self.counters.drop_no_buffer += 1;
+                    return;
+                };
+                let reply = neigh::NdReply {
+                    src: c.addr(),
+                    dst: neigh::ALL_NODES,
+                    dst_mac: crate::l3::iface::ipv6_multicast_mac(neigh::ALL_NODES),
+                    flags: icmpv6::NeighborFlags {
+                        router: true,
+                        solicited: false,
+                        override_: true,
+                    },
+                    target: c.addr(),
+                };
+                let n = (b.len() == NS_FRAME_MAX)
+                    .then(|| neigh::emit_na(ifc, &reply, b.data_mut()))
+                    .flatten();
+                match n {
+                    Some(n) if b.trim(b.len() - n).is_ok() => {
+                        self.counters.nd_adverts += 1;
+                        self.counters.tx += 1;
+                        tx(ifc.port, b);
+                    }
+                    _ => self.counters.drop_no_buffer += 1,
+                }
+            }
+        }
     }
 
     /// Broadcasts (or unicasts, to reconfirm) an ARP request for `target` on `iface`.

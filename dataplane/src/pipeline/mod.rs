@@ -461,6 +461,11 @@ impl<B: PacketBuf, A: BufAlloc<B>> Worker<B, A> {
                     self.event(Event::Counters(reply));
                 }
                 Command::Transmit(pkt) => self.out.output(pkt, None, false, now_ns, tx),
+                Command::SetInterfaces { ifaces, announce } => {
+                    if self.out.set_interfaces(*ifaces) && announce {
+                        self.out.announce(tx);
+                    }
+                }
                 Command::InstallSpd(spd) => {
                     // The old SPD is freed here, between bursts.
                     let _retired = self.spd.install_spd(spd);

@@ -18,6 +18,7 @@ mod loom_tests;
 pub use spsc::{Consumer, Producer, channel};
 
 use crate::esp::{ControlReason, WorkerStats};
+use crate::l3::Interfaces;
 use crate::sa::{DropReason, SaEvent};
 use std::sync::Arc;
 
@@ -37,6 +38,11 @@ pub enum Command<P> {
     /// `policy`'s outbound SA is now `sa` (`None`: unbound). With an SA, the packets held for
     /// the policy's ACQUIRE are encrypted and sent.
     BindSa { policy: PolicyId, sa: Option<SaIndex> },
+    /// The interfaces' addresses and MACs change (an HA unit became active or standby):
+    /// the same interfaces in the same order on the same ports and VLANs, or the worker
+    /// keeps its own. With `announce`, every IPv4 address is announced by gratuitous ARP
+    /// so that neighbours and switches move to this unit at once.
+    SetInterfaces { ifaces: Box<Interfaces>, announce: bool },
 }
 
 /// From a worker to the control thread.

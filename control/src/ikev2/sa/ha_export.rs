@@ -41,7 +41,7 @@ use core::time::Duration;
 
 use rand_core::CryptoRng;
 
-use crate::crypto::SecretBytes;
+use crate::crypto::{DirectionKeys, SecretBytes};
 use crate::ha::record::{
     ChildLifetimes, ChildPhase, ChildSaRecord, ChildTransforms, IkeExtensions, IkeKeys as RecKeys,
     IkeSaRecord, IkeTransforms, LocalAuthRecord, MAX_PEER_ID_LEN, MAX_SUBJECT_LEN,
@@ -61,7 +61,7 @@ use super::children::{Child, ChildState, PairKeys};
 use super::config::{ConfigError, LocalAuth, PeerConfig, RemoteAuth};
 use super::context::{Context, Inbound, MidSyncSupport, State};
 use super::established::{Established, Queued};
-use super::events::{AuthInfo, IkeSaInfo};
+use super::events::{AuthInfo, ChildSa, IkeSaInfo};
 use super::exchange::Purpose;
 use super::keys::{IkeAlgs, IkeKeys, esp_encr_key_len, esp_integ_key_len};
 use super::{IkeSa, protect};
@@ -647,6 +647,46 @@ impl IkeSa {
         }
         est.send_next(&mut cx, now, rng);
         Ok(IkeSa { cx, state: State::Established(Box::new(est)) })
+    }
+
+    /// What an established SA was negotiated with (for one rebuilt by [`IkeSa::import`]:
+    /// what the records said). `None` unless established.
+    pub fn established_info(&self) -> Option<&IkeSaInfo> {
+        match &self.state {
+            State::Established(est) => Some(&est.info),
+            _ => None,
+        }
+    }
+
+    /// The Child SAs an SA rebuilt by [`IkeSa::import`] holds, as the [`ChildSa`]s its owner
+    /// installs in the dataplane (import emits no events): every pair still carrying
+    /// traffic, a replaced one included (it decrypts until the peer's DELETE). Keys
+    /// included: for the dataplane only.
+    pub fn resumed_children(&self) -> Vec<ChildSa> {
+        let State::Established(est) = &self.state else { return Vec::new() };
+        est.children
+            .iter()
+            .filter(|c| c.state != ChildState::Deleting)
+            .map(|c| ChildSa {
+                inbound_spi: c.inbound,
+                outbound_spi: c.outbound,
+                transforms: c.transforms.clone(),
+                inbound: DirectionKeys {
+                    encr: c.keys.inbound_encr.clone(),
+                    integ: c.keys.inbound_integ.clone(),
+                },
+                outbound: DirectionKeys {
+                    encr: c.keys.outbound_encr.clone(),
+                    integ: c.keys.outbound_integ.clone(),
+                },
+                local_ts: c.local_ts.clone(),
+                remote_ts: c.remote_ts.clone(),
+                lifetime_seconds: c.cfg.lifetime_seconds,
+                lifetime_kilobytes: c.cfg.lifetime_kilobytes,
+                mode: c.cfg.mode,
+                rekey_of: None,
+            })
+            .collect()
     }
 
     /// Announces IKEv2 Message ID synchronisation (RFC 6311) in IKE_AUTH, for a unit of a
