@@ -12,6 +12,9 @@
 //! - The killed unit restarted becomes a synced standby without taking the active role
 //!   back, and a planned switchover (`failover active` on it) moves the traffic back
 //!   without losing a single ping, again with the same SPIs.
+//! - The crypto map lists a silent Peer1 before strongSwan: the active unit moves to Peer2,
+//!   and the peer index stays on Peer2 through the takeover and the switchover (the
+//!   reference document's "HA switchover: No" row, with real processes).
 //!
 //! Topology (all addresses from documentation/test ranges, nothing leaves the namespaces):
 //!
@@ -462,7 +465,7 @@ integrity = ["null"]
 name = "outside_map"
 sequence = 10
 match = "to-sw"
-peers = ["192.0.2.2"]
+peers = ["192.0.2.9", "192.0.2.2"]
 ikev2_proposals = ["p1"]
 ike_version = ["ikev2"]
 
@@ -470,6 +473,14 @@ ike_version = ["ikev2"]
 interface = "outside"
 crypto_map = "outside_map"
 ikev2 = true
+
+[[tunnel_group]]
+name = "192.0.2.9"
+type = "ipsec-l2l"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "ha-lab-ikev2-psk"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "ha-lab-ikev2-psk"
 
 [[tunnel_group]]
 name = "192.0.2.2"
@@ -649,6 +660,14 @@ fn bring_tunnel_up(lab: &Lab) -> Duration {
     took
 }
 
+/// The crypto map entry's current peer index (0 = Peer1), from `show crypto map --json`.
+fn current_peer(unit: &Unit) -> u64 {
+    let maps: Vec<Value> =
+        serde_json::from_str(&unit.operator(&["show", "crypto", "map", "--json"]))
+            .unwrap_or_default();
+    maps.first().and_then(|m| m["current_peer"].as_u64()).unwrap_or(99)
+}
+
 fn state_is(v: &Value, state: &str) -> bool {
     v["state"] == state
 }
@@ -686,8 +705,11 @@ fn ikev2_ha_pair_survives_kill_of_the_active_and_switches_back_without_loss() {
     assert!(state_is(&fa, "active"), "{fa}");
 
     // 2. The tunnel, negotiated by the active unit, replicated to the standby.
+    //    The crypto map lists a silent Peer1 first: the active unit gives up on it (short
+    //    retransmits) and establishes with Peer2, strongSwan.
     let up_in = bring_tunnel_up(&lab);
-    eprintln!("tunnel up in {:.1} s", up_in.as_secs_f64());
+    eprintln!("tunnel up in {:.1} s (Peer1 silent, Peer2 answered)", up_in.as_secs_f64());
+    assert_eq!(current_peer(&a), 1, "the active unit moved to Peer2");
     let (fb, _) = b.wait_failover(&lab, "holds the SAs", Duration::from_secs(10), |v| {
         v["ike_sas"].as_u64() >= Some(1) && v["child_sas"].as_u64() >= Some(1)
     });
@@ -735,6 +757,8 @@ fn ikev2_ha_pair_survives_kill_of_the_active_and_switches_back_without_loss() {
     assert_eq!(after, before, "strongSwan's SAs after the takeover:\n{swan_text}");
     assert_same_spis(&b, &before);
     assert_eq!(replay_drops(&b), 0, "replay drops on B: {:#?}", b.tunnel_sas());
+    // The reference document's row "HA switchover: No": the index stays with the SA's peer.
+    assert_eq!(current_peer(&b), 1, "B keeps Peer2 after the takeover");
     let log = charon.log();
     assert!(!log.contains(CHARON_REPLAY), "charon refused replays:\n{}", charon.log_tail(40));
     assert!(!log.contains(CHARON_ICV), "charon failed to verify ESP:\n{}", charon.log_tail(40));
@@ -747,6 +771,7 @@ fn ikev2_ha_pair_survives_kill_of_the_active_and_switches_back_without_loss() {
             state_is(v, "standby") && v["synced"] == true
         });
     eprintln!("restarted A: {fa}");
+    assert_eq!((fa["ike_sas"].as_u64(), fa["child_sas"].as_u64()), (Some(1), Some(1)), "{fa}");
     let fb = b.failover().expect("B answers");
     assert!(state_is(&fb, "active"), "B stays active: {fb}");
     let pinger = start_ping(&lab, 500);
@@ -783,6 +808,7 @@ fn ikev2_ha_pair_survives_kill_of_the_active_and_switches_back_without_loss() {
     assert_eq!(again, before, "strongSwan's SAs after the switchover:\n{swan_text}");
     assert_same_spis(&a, &before);
     assert_eq!(replay_drops(&a), 0, "replay drops on A: {:#?}", a.tunnel_sas());
+    assert_eq!(current_peer(&a), 1, "A keeps Peer2 after the switchover");
     let log = charon.log();
     assert!(!log.contains(CHARON_REPLAY), "charon refused replays:\n{}", charon.log_tail(40));
     assert!(!log.contains(CHARON_ICV), "charon failed to verify ESP:\n{}", charon.log_tail(40));

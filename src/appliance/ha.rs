@@ -223,11 +223,17 @@ impl HaUnit {
                     self.sent.clear();
                     let t = self.pair.take_over().unwrap_or_default();
                     let (n_ike, n_child) = (t.ike.len(), t.children.len());
+                    let old_ids: Vec<u64> = t.ike.iter().map(|r| r.id).collect();
                     if let Some(ike) = ike.as_deref_mut() {
                         let done = ike.ha_adopt(controls, table, created_ns, t);
                         self.installed_ike += done.ike_sas;
                         self.installed_child += done.child_sas;
                         self.install_failed += done.failed;
+                    }
+                    // The mirror (what a standby joining later copies) holds the SAs under
+                    // the old active's ids; this unit's next scan sends them under its own.
+                    for id in old_ids {
+                        self.replicate(now, Record::DeleteIke(id));
                     }
                     // After the SAs and bindings (same command ring, in order): the first
                     // frame the announcement draws here finds them.
