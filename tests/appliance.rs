@@ -4033,3 +4033,187 @@ fn ikev2_fragmentation_with_strongswan_certificates() {
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }
+
+/// The remote-access lab's ferrogate: the IKEv2 lab with a dynamic crypto map entry
+/// instead of the static one: any peer of tunnel group `RA` (PSK) gets an address from
+/// `ra-pool` and a DNS server, and a Child SA between the inside network and that address.
+fn ra_lab_body() -> String {
+    let suite = &IKEV2_LAB_SUITES[1];
+    let lab = ikev2_lab_body(suite.ike, suite.esp);
+    let head = &lab[..lab.find("[[access_list]]").unwrap()];
+    let policy = &lab[lab.find("[[ikev2_policy]]").unwrap()..lab.find("[[crypto_map]]").unwrap()];
+    format!(
+        r#"{head}
+[[access_list]]
+name = "ra"
+rules = [{{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "0.0.0.0/0" }}]
+
+{policy}
+[[address_pool]]
+name = "ra-pool"
+range = "10.77.0.10-10.77.0.20"
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 65535
+dynamic = true
+tunnel_group = "RA"
+match = "ra"
+ikev2_proposals = ["p1"]
+ike_version = ["ikev2"]
+
+[[crypto_interface]]
+interface = "outside"
+crypto_map = "outside_map"
+ikev2 = true
+
+[[tunnel_group]]
+name = "RA"
+type = "remote-access"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "appliance-ra-test-psk"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "appliance-ra-test-psk"
+address_pools = ["ra-pool"]
+dns_servers = ["10.1.0.53"]
+"#
+    )
+}
+
+/// strongSwan as a remote-access client (`vips = 0.0.0.0`: CFG_REQUEST in IKE_AUTH),
+/// initiating at once; its local selector is what it is assigned.
+const RA_SWANCTL: &str = r#"
+connections {
+    ra {
+        version = 2
+        local_addrs = 192.0.2.2
+        remote_addrs = 192.0.2.1
+        vips = 0.0.0.0
+        proposals = aes128gcm16-prfsha256-ecp256
+        local {
+            auth = psk
+            id = client@ra.lab
+        }
+        remote {
+            auth = psk
+            id = 192.0.2.1
+        }
+        children {
+            net {
+                remote_ts = 10.1.0.0/24
+                esp_proposals = aes128gcm16
+                start_action = start
+            }
+        }
+    }
+}
+secrets {
+    ike-ra {
+        id-1 = 192.0.2.1
+        id-2 = client@ra.lab
+        secret = "appliance-ra-test-psk"
+    }
+}
+"#;
+
+/// Remote access through the DPDK dataplane: a strongSwan 5.9 client whose address
+/// ferrogate does not know connects to a dynamic crypto map entry, gets 10.77.0.10 and
+/// the DNS server from the tunnel group's pool (charon installs the address), and pings the
+/// host behind ferrogate from it: the Child SA's own SPD entry (inside network to the
+/// client's address) carries the replies. `show crypto ikev2 sa` shows the assigned
+/// address; `clear crypto ikev2 sa` removes the client's SPD entry with its SAs.
+#[test]
+fn ikev2_remote_access_client_through_a_dynamic_crypto_map() {
+    let Some((env, ns, _)) = ikev2_lab("ra") else { return };
+    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let (inst, run, charon, dir) =
+        ikev2_lab_start(&env, (fg, sw), "fg", &ra_lab_body(), RA_SWANCTL, "60");
+    let sas = || -> Vec<Value> {
+        serde_json::from_str(&operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]))
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = sas();
+    while !seen
+        .first()
+        .is_some_and(|s| s["assigned"][0] == "10.77.0.10" && s["children"][0].is_object())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+        seen = sas();
+    }
+    // The client's address on its side, where charon put it.
+    let vip_installed = (0..50).any(|_| {
+        let out = run_command(&["ip", "netns", "exec", sw, "ip", "-4", "addr"], LIMIT);
+        let found = String::from_utf8_lossy(&out.stdout).contains("10.77.0.10");
+        if !found {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        found
+    });
+    let ping = run_command(
+        &[
+            "ip",
+            "netns",
+            "exec",
+            sw,
+            "ping",
+            "-n",
+            "-c",
+            "5",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-I",
+            "10.77.0.10",
+            "10.1.0.2",
+        ],
+        LIMIT,
+    );
+    let ping_text = String::from_utf8_lossy(&ping.stdout).into_owned();
+    let text = operator(&inst.socket, &["show", "crypto", "ikev2", "sa"]);
+    let ipsec: Vec<Value> =
+        serde_json::from_str(&operator(&inst.socket, &["show", "crypto", "ipsec", "sa", "--json"]))
+            .unwrap_or_default();
+    let cleared = operator(&inst.socket, &["clear", "crypto", "ikev2", "sa"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = sas();
+    let out = run.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let context = format!(
+        "IKE SAs: {seen:#?}\n{text}\nping:\n{ping_text}\nclear: {cleared}\nferrogate:\n{}\ncharon:\n{}",
+        stderr
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n"),
+        charon.log_tail(40)
+    );
+    assert_eq!(seen.len(), 1, "{context}");
+    assert_eq!(seen[0]["role"], "RESPONDER", "{context}");
+    assert_eq!(seen[0]["tunnel"], "outside_map 65535", "{context}");
+    assert_eq!(seen[0]["assigned"][0], "10.77.0.10", "{context}");
+    assert_eq!(seen[0]["children"][0]["remote_selector"], "10.77.0.10/32", "{context}");
+    assert!(text.contains("Assigned address: 10.77.0.10"), "{context}");
+    assert!(vip_installed, "charon installed the virtual IP\n{context}");
+    assert!(ping_text.contains("5 received"), "the client reaches the inside host\n{context}");
+    let encaps: u64 = ipsec
+        .iter()
+        .filter(|s| s["direction"] == "outbound")
+        .map(|s| s["packets"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(encaps >= 5, "the replies left through the client's SA: {ipsec:#?}\n{context}");
+    assert!(after.is_empty() || after.iter().all(|s| s["status"] != "READY"), "{context}");
+    eprintln!("remote access: 10.77.0.10 assigned, 5/5 pings from it to the inside host");
+    drop(charon);
+    drop(dir);
+    drop(inst);
+    let _ = h;
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}

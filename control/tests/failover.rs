@@ -568,6 +568,8 @@ fn every_centralized_cluster_node_moves_to_peer2_when_peer1_is_unreachable() {
 
 fn entry(peers: Vec<IpAddr>, versions: Vec<IkeVersion>) -> CryptoMapEntry {
     CryptoMapEntry {
+        dynamic: false,
+        tunnel_group: None,
         name: "outside_map".into(),
         sequence: 10,
         match_address: "l2l".into(),

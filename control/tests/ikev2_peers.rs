@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use control::ikev2::proposal::LocalProposal;
-use control::ikev2::sa::{LocalAuth, Mode, PeerConfig, PeerIdCheck, RemoteAuth, WallClock};
+use control::ikev2::sa::{
+    ChildSa, Event, IkeSa, LocalAuth, Mode, PeerConfig, PeerIdCheck, RemoteAuth, WallClock,
+};
 use control::ikev2::selectors::{from_prefix, from_prefix_proto};
 use control::ikev2::wire::{
     DhGroup, EncrId, EsnId, IdRepr, IntegId, PrfId, ProtocolId, TrafficSelector,
@@ -987,19 +989,15 @@ impl rand_core::TryRng for TestRng {
 
 impl rand_core::TryCryptoRng for TestRng {}
 
-#[test]
-fn planned_configs_of_both_ends_establish_an_sa_and_child_sa() {
-    use control::ikev2::sa::{Accept, Event, IkeSa};
+/// Runs initiator `a_cfg` against responder `b_cfg` (the configuration B answers the
+/// request with) until both sides are quiet; B must be reached at `b_addr`. Both must end
+/// established; returns both SAs (what they hold, leases included, lives as long as they
+/// do) and their events.
+fn establish(a_cfg: PeerConfig, b_cfg: PeerConfig, b_addr: SocketAddr) -> Established {
+    use control::ikev2::sa::Accept;
     use control::time::Time;
 
-    let a_plan = plan(&load(BASE));
-    let b_addr = |i: &str, _: IpAddr| (i == "outside").then_some(ip("192.0.2.2"));
-    let b_plan = ikev2_plan(&load(MIRROR), &b_addr, &secrets);
-    assert_eq!(b_plan.problems, Vec::<String>::new());
-    let a_cfg = entry(&a_plan, "outside_map", 10).peers[0].clone();
-    // B answers with the configuration of the address the request comes from.
-    let (_, b_cfg) = b_plan.peers_at(OUR_V4).next().unwrap();
-
+    let a_addr = a_cfg.local_addr;
     let (mut rng_a, mut rng_b) = (TestRng::new("a"), TestRng::new("b"));
     let now = Time::ZERO;
     let mut a = IkeSa::initiate(now, a_cfg, &mut rng_a).unwrap();
@@ -1008,7 +1006,7 @@ fn planned_configs_of_both_ends_establish_an_sa_and_child_sa() {
     let mut b = None;
     for _ in 0..3 {
         let init = a.poll_transmit().unwrap();
-        assert_eq!((init.from, init.to), (sock(OUR_V4), sock(ip("192.0.2.2"))));
+        assert_eq!((init.from, init.to), (a_addr, b_addr));
         match IkeSa::accept(now, b_cfg.clone(), &init.bytes, init.from, &mut rng_b) {
             Accept::Sa(sa) => {
                 b = Some(sa);
@@ -1020,7 +1018,7 @@ fn planned_configs_of_both_ends_establish_an_sa_and_child_sa() {
             other => panic!("B refused IKE_SA_INIT: {other:?}"),
         }
     }
-    let mut b = b.expect("B never accepted");
+    let mut b = *b.expect("B never accepted");
     // Shuttle datagrams until both sides are quiet.
     for _ in 0..10 {
         let mut moved = false;
@@ -1039,15 +1037,34 @@ fn planned_configs_of_both_ends_establish_an_sa_and_child_sa() {
     let events = |sa: &mut IkeSa| std::iter::from_fn(|| sa.poll_event()).collect::<Vec<_>>();
     let (ea, eb) = (events(&mut a), events(&mut b));
     assert!(a.is_established() && b.is_established(), "A: {ea:?}\nB: {eb:?}");
-    fn child(ev: &[Event]) -> &control::ikev2::sa::ChildSa {
-        ev.iter()
-            .find_map(|e| match e {
-                Event::ChildSaUp(c) => Some(c),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no Child SA: {ev:?}"))
-    }
-    let (ca, cb) = (child(&ea), child(&eb));
+    (a, b, ea, eb)
+}
+
+/// What [`establish`] returns: the initiator's and responder's SAs and events.
+type Established = (IkeSa, IkeSa, Vec<Event>, Vec<Event>);
+
+/// The first Child SA in `ev`.
+fn child_up(ev: &[Event]) -> &ChildSa {
+    ev.iter()
+        .find_map(|e| match e {
+            Event::ChildSaUp(c) => Some(c),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Child SA: {ev:?}"))
+}
+
+#[test]
+fn planned_configs_of_both_ends_establish_an_sa_and_child_sa() {
+    let a_plan = plan(&load(BASE));
+    let b_addr = |i: &str, _: IpAddr| (i == "outside").then_some(ip("192.0.2.2"));
+    let b_plan = ikev2_plan(&load(MIRROR), &b_addr, &secrets);
+    assert_eq!(b_plan.problems, Vec::<String>::new());
+    let a_cfg = entry(&a_plan, "outside_map", 10).peers[0].clone();
+    // B answers with the configuration of the address the request comes from.
+    let (_, b_cfg) = b_plan.peers_at(OUR_V4).next().unwrap();
+
+    let (_, _, ea, eb) = establish(a_cfg, b_cfg.clone(), sock(ip("192.0.2.2")));
+    let (ca, cb) = (child_up(&ea), child_up(&eb));
     assert_eq!((ca.inbound_spi, ca.outbound_spi), (cb.outbound_spi, cb.inbound_spi));
     // B's single policy and proposal: AES-GCM-256; both have `pfs = 19`, which the first
     // Child SA (IKE_AUTH, no key exchange) leaves out.
@@ -1127,4 +1144,263 @@ address_pools = ["ra4"]
     third.adopt_pools(&p);
     assert!(!third.address_pools.iter().any(|n| n.same_pool(&users.pools[1])));
     assert!(third.address_pools.iter().any(|n| n.same_pool(&users.pools[0])), "ra6 unchanged");
+}
+
+/// A dynamic remote-access entry of the applied map (PSK, one pool, one DNS server) and a
+/// dynamic LAN-to-LAN entry of a second map on `inside`, added to [`BASE`].
+const DYNAMIC: &str = r#"
+[[access_list]]
+name = "ra-acl"
+rules = [{ action = "permit", protocol = "ip", src = "10.0.0.0/24", dst = "0.0.0.0/0" }]
+
+[[address_pool]]
+name = "ra-pool"
+range = "10.77.0.10-10.77.0.20"
+
+[[tunnel_group]]
+name = "RA"
+type = "remote-access"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "ra-local"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "ra-remote"
+address_pools = ["ra-pool"]
+dns_servers = ["10.1.0.53"]
+keepalive = { threshold = 20, retry = 4 }
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 65535
+dynamic = true
+tunnel_group = "RA"
+match = "ra-acl"
+ikev2_proposals = ["p-gcm"]
+
+[[tunnel_group]]
+name = "any-site"
+type = "ipsec-l2l"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "site-local"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "site-remote"
+
+[[crypto_map]]
+name = "inside_map"
+sequence = 100
+dynamic = true
+tunnel_group = "any-site"
+match = "to-branch-c"
+ikev2_proposals = ["p-cbc"]
+
+[[crypto_interface]]
+interface = "inside"
+crypto_map = "inside_map"
+ikev2 = true
+"#;
+
+/// `outside` as in [`both_families`], `inside` IPv6 only.
+fn inside_v6(interface: &str, peer: IpAddr) -> Option<IpAddr> {
+    match interface {
+        "inside" => peer.is_ipv6().then_some(ip("2001:db8:1::1")),
+        _ => both_families(interface, peer),
+    }
+}
+
+fn dynamic_plan() -> Ikev2Plan {
+    ikev2_plan(&load(&format!("{BASE}{DYNAMIC}")), &inside_v6, &secrets)
+}
+
+#[test]
+fn a_dynamic_remote_access_entry_answers_any_peer_with_the_groups_pool() {
+    use control::ikev2::sa::RemoteAccess;
+    use control::pool::PoolRange;
+    let p = dynamic_plan();
+    assert_eq!(p.problems, Vec::<String>::new());
+    // The static entries are planned as without the dynamic ones.
+    let keys: Vec<(&str, u16)> = p.entries.iter().map(|e| (e.map.as_str(), e.sequence)).collect();
+    assert_eq!(
+        keys,
+        [("inside_map", 100), ("outside_map", 10), ("outside_map", 30), ("outside_map", 65535)]
+    );
+    assert!(
+        p.entries
+            .iter()
+            .filter(|e| e.map == "outside_map" && e.sequence < 65535)
+            .all(|e| !e.dynamic)
+    );
+    assert_eq!(entry(&p, "outside_map", 10).peers.len(), 2);
+
+    let e = entry(&p, "outside_map", 65535);
+    assert!(e.dynamic);
+    assert_eq!(e.connection_type, ConnectionType::AnswerOnly);
+    assert_eq!((e.interface.as_str(), e.acl.as_str()), ("outside", "ra-acl"));
+    assert_eq!(e.peers.len(), 1);
+    let c = &e.peers[0];
+    // Any peer (the interface has both families: IPv4), from our IPv4 address.
+    assert_eq!(c.remote_addr, sock(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+    assert_eq!(c.local_addr, sock(OUR_V4));
+    assert_eq!(c.local_id, IdRepr::ipv4(Ipv4Addr::new(192, 0, 2, 1)));
+    assert_eq!(c.remote_id, None, "any identity");
+    assert_eq!(c.psk_local.as_bytes(), b"ra-local");
+    assert_eq!(c.psk_remote.as_bytes(), b"ra-remote");
+    assert!(c.psk_by_id.is_empty());
+    assert!(matches!(c.auth.local, LocalAuth::Psk) && matches!(c.auth.remote, RemoteAuth::Psk));
+    assert_eq!((c.dpd_interval, c.dpd_retry), (Duration::from_secs(20), Duration::from_secs(4)));
+    // The Child SA policy is the entry's: its ACL and proposal, the map's lifetimes.
+    assert_eq!(c.child.selectors.local, [ts("10.0.0.0/24", 0, (0, 65535))]);
+    assert_eq!(c.child.selectors.remote, [ts("0.0.0.0/0", 0, (0, 65535))]);
+    assert_eq!(c.child.esp_proposals.len(), 1);
+    assert_eq!(c.child.mode, Mode::Tunnel);
+    c.validate().unwrap();
+    // The group's pool and DNS server, through the plan's shared handle.
+    let Some(RemoteAccess::Server(server)) = &c.remote_access else {
+        panic!("a remote-access server: {:?}", c.remote_access);
+    };
+    assert_eq!(server.dns_servers, [ip("10.1.0.53")]);
+    assert_eq!(server.pools.len(), 1);
+    assert_eq!(
+        server.pools[0].range(),
+        PoolRange::V4 { first: Ipv4Addr::new(10, 77, 0, 10), last: Ipv4Addr::new(10, 77, 0, 20) }
+    );
+    assert_eq!(p.address_pools.len(), 1);
+    assert!(server.pools[0].same_pool(&p.address_pools[0]));
+    let Some(RemoteAccess::Server(group)) = p.remote_access_group("RA") else {
+        panic!("RA is a remote-access group");
+    };
+    assert!(server.pools[0].same_pool(&group.pools[0]));
+    // The responder lookup by a peer's address does not return the catch-all.
+    assert_eq!(p.peers_at(ip("203.0.113.7")).count(), 0);
+}
+
+#[test]
+fn a_dynamic_lan_to_lan_entry_has_no_remote_access_and_follows_the_interface_family() {
+    let p = dynamic_plan();
+    let e = entry(&p, "inside_map", 100);
+    assert!(e.dynamic);
+    assert_eq!(e.connection_type, ConnectionType::AnswerOnly);
+    assert_eq!(e.peers.len(), 1);
+    let c = &e.peers[0];
+    // `inside` has only an IPv6 address: any IPv6 peer.
+    assert_eq!(c.remote_addr, sock(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+    assert_eq!(c.local_addr, sock(ip("2001:db8:1::1")));
+    assert_eq!(c.local_id, IdRepr::ipv6("2001:db8:1::1".parse().unwrap()));
+    // peer_id_validate defaults to "required", yet a dynamic entry knows no peer address.
+    assert_eq!(c.remote_id, None);
+    assert_eq!(c.psk_local.as_bytes(), b"site-local");
+    assert_eq!(c.psk_remote.as_bytes(), b"site-remote");
+    assert!(c.remote_access.is_none());
+    // The [ike] DPD defaults, as for a static peer whose group sets none.
+    assert_eq!((c.dpd_interval, c.dpd_retry), (Duration::from_secs(15), Duration::from_secs(3)));
+    c.validate().unwrap();
+}
+
+#[test]
+fn a_dynamic_entry_that_cannot_be_configured_is_a_problem() {
+    // No address on the interface at all.
+    let policy = load(&format!("{BASE}{DYNAMIC}"));
+    let none = |_: &str, _: IpAddr| None;
+    let p = ikev2_plan(&policy, &none, &secrets);
+    assert!(
+        p.problems.contains(
+            &"crypto map outside_map 65535 (dynamic): interface outside has no address".to_owned()
+        ),
+        "{:?}",
+        p.problems
+    );
+    assert!(p.entries.is_empty());
+    // A remote-access group left without pools (the loader refuses that; a hand-edited
+    // policy can have it).
+    let mut no_pool = policy.clone();
+    no_pool.tunnel_groups.iter_mut().find(|g| g.name == "RA").unwrap().address_pools.clear();
+    let p = ikev2_plan(&no_pool, &inside_v6, &secrets);
+    assert_eq!(
+        p.problems,
+        ["crypto map outside_map 65535 (dynamic): tunnel-group RA is remote-access and has no \
+          address pool"]
+    );
+    // The group's key problems are the same lines a static peer gets.
+    let mut no_key = policy;
+    no_key
+        .tunnel_groups
+        .iter_mut()
+        .find(|g| g.name == "any-site")
+        .unwrap()
+        .ikev2_remote_pre_shared_key = None;
+    let p = ikev2_plan(&no_key, &inside_v6, &secrets);
+    assert_eq!(
+        p.problems,
+        ["crypto map inside_map 100 (dynamic): tunnel-group any-site has no ikev2 remote \
+          pre-shared key"]
+    );
+}
+
+#[test]
+fn a_reload_keeps_the_dynamic_entrys_pool_and_its_leases() {
+    use control::ikev2::sa::RemoteAccess;
+    fn pool_of(p: &Ikev2Plan) -> control::pool::AddressPool {
+        match &entry(p, "outside_map", 65535).peers[0].remote_access {
+            Some(RemoteAccess::Server(s)) => s.pools[0].clone(),
+            other => panic!("not a server: {other:?}"),
+        }
+    }
+    let old = dynamic_plan();
+    let lease = pool_of(&old).allocate(b"alice").unwrap();
+    let mut new = dynamic_plan();
+    assert!(!pool_of(&new).is_leased(lease.addr()), "a fresh plan has fresh pools");
+    new.adopt_pools(&old);
+    // The entry's configuration now hands out from the old pool: no address twice.
+    assert!(pool_of(&new).same_pool(&pool_of(&old)));
+    assert!(pool_of(&new).is_leased(lease.addr()));
+    assert!(pool_of(&new).same_pool(&new.address_pools[0]));
+}
+
+/// A client from an address no entry names gets in through the planned dynamic entry: an
+/// address from the group's pool (the plan's shared handle), its DNS server, and a Child SA
+/// narrowed to that address.
+#[test]
+fn a_remote_access_client_connects_through_the_dynamic_entry() {
+    use control::ikev2::sa::{RemoteAccess, RemoteAccessClient};
+    use control::ikev2::selectors::PolicySelectors;
+    let p = dynamic_plan();
+    let server = entry(&p, "outside_map", 65535).peers[0].clone();
+    // The client: the mirror image of the concentrator, any address on its side.
+    let mut client = server.clone();
+    client.local_addr = sock(ip("203.0.113.7"));
+    client.remote_addr = server.local_addr;
+    client.local_id = IdRepr::fqdn("alice.example");
+    client.remote_id = Some(server.local_id.clone());
+    client.psk_local = server.psk_remote.clone();
+    client.psk_remote = server.psk_local.clone();
+    client.child.selectors = PolicySelectors {
+        local: vec![from_prefix(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)],
+        remote: server.child.selectors.local.clone(),
+    };
+    client.remote_access =
+        Some(RemoteAccess::Client(RemoteAccessClient { ipv4: true, ipv6: false }));
+
+    let (sa_c, sa_s, ec, es) = establish(client, server, sock(OUR_V4));
+    let leased = ip("10.77.0.10");
+    let info = |ev: &[Event]| {
+        ev.iter()
+            .find_map(|e| match e {
+                Event::Established(i) => Some(i.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let (ic, is) = (info(&ec), info(&es));
+    assert_eq!(ic.virtual_ips, [leased]);
+    assert_eq!(is.virtual_ips, [leased]);
+    assert_eq!(ic.internal_dns, [ip("10.1.0.53")]);
+    assert_eq!(is.peer, sock(ip("203.0.113.7")));
+    let (cc, cs) = (child_up(&ec), child_up(&es));
+    assert_eq!(cs.remote_ts, [ts("10.77.0.10/32", 0, (0, 65535))]);
+    assert_eq!(cc.local_ts, cs.remote_ts);
+    assert_eq!(cs.local_ts, [ts("10.0.0.0/24", 0, (0, 65535))]);
+    // Leased in the plan's pool itself, for as long as the concentrator's IKE SA lives.
+    assert!(p.address_pools[0].is_leased(leased));
+    drop(sa_c);
+    assert!(p.address_pools[0].is_leased(leased));
+    drop(sa_s);
+    assert!(!p.address_pools[0].is_leased(leased));
 }

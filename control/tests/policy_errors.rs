@@ -91,7 +91,7 @@ peers = ["192.0.2.3"]
 ikev2_proposals = ["p"]
 "#,
             &[
-                "gw.toml:5:1: crypto_map[0].peer: unknown key \"peer\"; expected one of: name, sequence, match, peers, ike_version, ikev1_transform_sets, ikev2_proposals, pfs, lifetime_seconds, lifetime_kilobytes, connection_type, replay_window, nat_t, reverse_route, phase1_mode",
+                "gw.toml:5:1: crypto_map[0].peer: unknown key \"peer\"; expected one of: name, sequence, match, peers, dynamic, tunnel_group, ike_version, ikev1_transform_sets, ikev2_proposals, pfs, lifetime_seconds, lifetime_kilobytes, connection_type, replay_window, nat_t, reverse_route, phase1_mode",
             ],
         );
     }
@@ -703,6 +703,182 @@ phase1_mode = "quick"
             &[
                 "gw.toml:2:25: warning: ike.ikev1_aggressive_mode: IKEv1 Aggressive Mode is enabled: with pre-shared keys its second message exposes a hash of the key that an eavesdropper can crack offline",
                 "gw.toml:10:15: crypto_map[0].phase1_mode: unknown IKEv1 phase-1 mode \"quick\"; expected one of: main, aggressive",
+            ],
+        );
+    }
+
+    /// A remote-access group with a pool, for the dynamic-entry cases (13 lines; the
+    /// cases' own crypto map follows it).
+    const RA_GROUP: &str = r#"[[address_pool]]
+name = "ra-pool"
+range = "10.77.0.10-10.77.0.20"
+
+[[tunnel_group]]
+name = "RA"
+type = "remote-access"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "ours"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "theirs"
+address_pools = ["ra-pool"]
+
+"#;
+
+    /// [`RA_GROUP`] and a dynamic entry of map `m` with `extra` keys after `dynamic` and
+    /// `tunnel_group` (from line 19).
+    fn dynamic_entry(extra: &str) -> String {
+        format!(
+            "{RA_GROUP}[[crypto_map]]\nname = \"m\"\nsequence = 65535\nmatch = \"acl\"\n\
+             dynamic = true\ntunnel_group = \"RA\"\n{extra}"
+        )
+    }
+
+    #[test]
+    fn dynamic_entry_is_valid_without_peers() {
+        let text = format!("{}ikev2_proposals = [\"p\"]\n{BASE}", dynamic_entry(""));
+        let l = parse(Path::new("gw.toml"), &text, INTERFACES).unwrap();
+        assert!(l.warnings.is_empty(), "{}", l.warnings);
+        assert!(l.config.crypto_map("m", 65535).is_some_and(|m| m.dynamic));
+    }
+
+    #[test]
+    fn dynamic_entry_with_peers() {
+        check(
+            &dynamic_entry("peers = [\"192.0.2.3\"]\nikev2_proposals = [\"p\"]\n"),
+            &[
+                "gw.toml:20:9: crypto_map[0].peers: a dynamic entry lists no peers: it answers any peer of its tunnel group; remove peers or set dynamic = false",
+            ],
+        );
+    }
+
+    #[test]
+    fn dynamic_entry_without_tunnel_group() {
+        check(
+            r#"[[crypto_map]]
+name = "m"
+sequence = 65535
+match = "acl"
+dynamic = true
+ikev2_proposals = ["p"]
+"#,
+            &[
+                "gw.toml:1:1: crypto_map[0].tunnel_group: missing required key \"tunnel_group\" (a dynamic entry answers the peers of one tunnel group)",
+            ],
+        );
+    }
+
+    #[test]
+    fn tunnel_group_on_a_static_entry() {
+        check(
+            r#"[[crypto_map]]
+name = "m"
+sequence = 20
+match = "acl"
+peers = ["192.0.2.3"]
+tunnel_group = "DefaultL2LGroup"
+ikev2_proposals = ["p"]
+"#,
+            &[
+                "gw.toml:6:16: crypto_map[0].tunnel_group: tunnel_group applies to dynamic entries only (dynamic = true); the peers of a static entry use the tunnel group named by their address (or DefaultL2LGroup)",
+            ],
+        );
+    }
+
+    #[test]
+    fn dynamic_entry_names_an_unknown_tunnel_group() {
+        check(
+            &dynamic_entry("ikev2_proposals = [\"p\"]\n")
+                .replace("= \"RA\"\nikev2_p", "= \"ra\"\nikev2_p"),
+            &[
+                "gw.toml:19:16: crypto_map[0].tunnel_group: no tunnel_group named \"ra\"; defined: RA, DefaultL2LGroup",
+            ],
+        );
+    }
+
+    #[test]
+    fn dynamic_entry_with_a_remote_access_group_without_pools() {
+        let text = dynamic_entry("ikev2_proposals = [\"p\"]\n")
+            .replace("address_pools = [\"ra-pool\"]\n", "dns_servers = [\"10.1.0.53\"]\n");
+        check(
+            &text,
+            &[
+                "gw.toml:19:16: crypto_map[0].tunnel_group: tunnel group \"RA\" is remote-access and has no address_pools; dynamic crypto map m 65535 needs one to give IKEv2 clients an address",
+            ],
+        );
+    }
+
+    #[test]
+    fn dynamic_entry_with_ikev1() {
+        check(
+            &dynamic_entry(
+                r#"ike_version = ["ikev2", "ikev1"]
+ikev2_proposals = ["p"]
+ikev1_transform_sets = ["ts"]
+
+[[transform_set]]
+name = "ts"
+encryption = "esp-aes-256"
+integrity = "esp-sha256-hmac"
+"#,
+            ),
+            &[
+                "gw.toml:20:25: crypto_map[0].ike_version[1]: dynamic entries support IKEv2 only; remove \"ikev1\" from ike_version",
+                "gw.toml:22:24: crypto_map[0].ikev1_transform_sets: dynamic entries support IKEv2 only; remove ikev1_transform_sets (set ikev1 transform-set)",
+            ],
+        );
+    }
+
+    #[test]
+    fn dynamic_entry_that_would_initiate() {
+        for kind in ["originate-only", "bidirectional"] {
+            let extra = format!("connection_type = \"{kind}\"\nikev2_proposals = [\"p\"]\n");
+            let expected = format!(
+                "gw.toml:20:19: crypto_map[0].connection_type: a dynamic entry cannot initiate (it has no peer); connection_type must be \"answer-only\" (is \"{kind}\")"
+            );
+            check(&dynamic_entry(&extra), &[expected.as_str()]);
+        }
+    }
+
+    #[test]
+    fn dynamic_entry_without_ikev2_proposals() {
+        check(
+            &dynamic_entry(""),
+            &[
+                "gw.toml:14:1: crypto_map[0].ikev2_proposals: crypto map m 65535 is dynamic, so it uses IKEv2, but has no ikev2_proposals (set ikev2 ipsec-proposal); it needs one",
+            ],
+        );
+    }
+
+    #[test]
+    fn second_dynamic_entry_in_a_map() {
+        let first = dynamic_entry("ikev2_proposals = [\"p\"]\n");
+        check(
+            &format!("{first}{}", first.replace(RA_GROUP, "\n").replace("65535", "65534")),
+            &[
+                "gw.toml:26:11: crypto_map[1].dynamic: crypto map \"m\" already has a dynamic entry (sequence 65535, line 18); a crypto map takes one dynamic entry",
+            ],
+        );
+    }
+
+    #[test]
+    fn dynamic_entry_group_lacks_ikev2_credentials() {
+        check(
+            r#"[[tunnel_group]]
+name = "sites"
+type = "ipsec-l2l"
+ikev1_pre_shared_key = "x"
+
+[[crypto_map]]
+name = "m"
+sequence = 65535
+match = "acl"
+dynamic = true
+tunnel_group = "sites"
+ikev2_proposals = ["p"]
+"#,
+            &[
+                "gw.toml:1:1: tunnel_group[0].ikev2_local_authentication: tunnel group \"sites\" needs ikev2_local_authentication (pre-shared-key or certificate): crypto map m 65535 uses IKEv2 with any peer (dynamic)",
+                "gw.toml:1:1: tunnel_group[0].ikev2_remote_authentication: tunnel group \"sites\" needs ikev2_remote_authentication (pre-shared-key or certificate): crypto map m 65535 uses IKEv2 with any peer (dynamic)",
             ],
         );
     }

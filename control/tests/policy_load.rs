@@ -817,4 +817,94 @@ ikev1_pre_shared_key = "k"
         assert!(l.warnings.is_empty(), "{}", l.warnings);
         assert!(!l.config.to_toml().contains("aggressive"));
     }
+
+    /// A dynamic entry of the applied map for the example's remote-access group, with an
+    /// ipsec-l2l group it can switch to.
+    const DYNAMIC_MAP: &str = r#"
+[[access_list]]
+name = "ra-acl"
+rules = [{ action = "permit", protocol = "ip", src = "10.0.0.0/24", dst = "0.0.0.0/0" }]
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 65535
+dynamic = true
+tunnel_group = "ra-users"
+match = "ra-acl"
+ikev2_proposals = ["p-gcm"]
+
+[[tunnel_group]]
+name = "any-site"
+type = "ipsec-l2l"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "site-local"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "site-remote"
+"#;
+
+    #[test]
+    fn dynamic_entry_defaults_render_and_round_trip() {
+        let l = load(&format!("{EXAMPLE}{DYNAMIC_MAP}"));
+        assert!(l.warnings.is_empty(), "{}", l.warnings);
+        let c = l.config;
+        let m = c.crypto_map("outside_map", 65535).unwrap();
+        assert!(m.dynamic);
+        assert_eq!(m.tunnel_group.as_deref(), Some("ra-users"));
+        assert!(m.peers.is_empty());
+        // IKEv2 only and answer-only unless written otherwise.
+        assert_eq!(m.ike_versions, [IkeVersion::Ikev2]);
+        assert_eq!(m.connection_type, ConnectionType::AnswerOnly);
+        // The static entry keeps its fields.
+        let st = c.crypto_map("outside_map", 10).unwrap();
+        assert!(!st.dynamic && st.tunnel_group.is_none());
+
+        let text = c.to_toml_with_secrets();
+        let block = text.split("[[crypto_map]]").find(|b| b.contains("65535")).unwrap();
+        assert!(
+            block.contains("match = \"ra-acl\"\ndynamic = true\ntunnel_group = \"ra-users\"\n"),
+            "{block}"
+        );
+        assert!(!block.contains("peers"), "{block}");
+        assert!(block.contains("connection_type = \"answer-only\""), "{block}");
+        // Static entries render as before: no `dynamic` key.
+        assert_eq!(text.matches("dynamic = ").count(), 1, "{text}");
+        let again = load(&text).config;
+        assert_eq!(again, c, "rendered:\n{text}");
+        assert_eq!(again.to_toml_with_secrets(), text);
+    }
+
+    #[test]
+    fn diff_of_dynamic_entries() {
+        let old = with_map(DYNAMIC_MAP);
+        // Another tunnel group: the entry changed, the static one untouched.
+        let other_group = with_map(
+            &DYNAMIC_MAP.replace("tunnel_group = \"ra-users\"", "tunnel_group = \"any-site\""),
+        );
+        let d = PolicyConfig::diff(&old, &other_group);
+        assert_eq!(d.maps_changed, [key("outside_map", 65535)]);
+        assert!(d.tunnels_to_tear_down.is_empty());
+        assert_eq!(d.maps_untouched, [key("outside_map", 10)]);
+        // The same sequence made static (or back): a change of the entry.
+        let static_entry = with_map(&DYNAMIC_MAP.replace(
+            "dynamic = true\ntunnel_group = \"ra-users\"",
+            "peers = [\"192.0.2.2\"]\nconnection_type = \"answer-only\"",
+        ));
+        assert_eq!(
+            PolicyConfig::diff(&old, &static_entry).maps_changed,
+            [key("outside_map", 65535)]
+        );
+        assert_eq!(
+            PolicyConfig::diff(&static_entry, &old).maps_changed,
+            [key("outside_map", 65535)]
+        );
+        // An edit of the group it names tears its tunnels down, and only its.
+        let mut edited_group = old.clone();
+        let ra = edited_group.tunnel_groups.iter_mut().find(|g| g.name == "ra-users").unwrap();
+        ra.dns_servers.push(v4(10, 0, 0, 54));
+        let d = PolicyConfig::diff(&old, &edited_group);
+        assert_eq!(d.tunnel_groups_changed, ["ra-users"]);
+        assert_eq!(d.tunnels_to_tear_down, [key("outside_map", 65535)]);
+        assert!(d.maps_changed.is_empty());
+        assert_eq!(d.maps_untouched, [key("outside_map", 10)]);
+    }
 }

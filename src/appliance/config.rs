@@ -1099,7 +1099,8 @@ pub fn crypto_map_policies(policy: &control::policy::PolicyConfig) -> Vec<Policy
         let Some(acl) = policy.access_lists.iter().find(|a| a.name == entry.match_address) else {
             continue;
         };
-        if !applied(&entry.name) {
+        // A dynamic entry's traffic gets SPD entries per Child SA, from its selectors.
+        if !applied(&entry.name) || entry.dynamic {
             continue;
         }
         // The ACL's own PolicyId is a placeholder: the appliance numbers its policies.

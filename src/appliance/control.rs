@@ -226,7 +226,30 @@ impl Control {
         {
             ike.poll(controls, table, pool, now_ns);
         }
+        if self.ike.as_mut().is_some_and(|ike| ike.dynamic_spd().take_changed()) {
+            self.install_dynamic_spd(controls);
+        }
         table.reclaim();
+    }
+
+    /// The SPD again, with the dynamic crypto map entries' policies as they are now (their
+    /// bindings went to the workers with each Child SA; the workers keep them across SPD
+    /// installs).
+    fn install_dynamic_spd(&mut self, controls: &mut [ControlEnd<Mbuf<'_>>]) {
+        let extra = self.ike.as_mut().map(|ike| ike.dynamic_spd().entries()).unwrap_or_default();
+        let n = extra.len();
+        match runtime::build_spd_with(&self.cfg, &self.policy_ids, &self.outbound, extra) {
+            Ok((spd, _)) => {
+                let spd = Arc::new(spd);
+                for c in controls.iter_mut() {
+                    if let Err(e) = push_all(c, vec![Command::InstallSpd(Arc::clone(&spd))]) {
+                        tracing::error!("dynamic SPD entries not installed: {e}");
+                    }
+                }
+                tracing::debug!("SPD rebuilt with {n} dynamic entries");
+            }
+            Err(e) => tracing::error!("dynamic SPD entries not installed: {e:#}"),
+        }
     }
 
     /// Re-reads the config file and applies what changed (see [`super::reload`]): the
@@ -334,7 +357,10 @@ impl Control {
             &new.policies,
             &mut self.next_policy_id,
         );
-        let (spd, binds) = runtime::build_spd(&new, &ids, &index).map_err(|e| format!("{e:#}"))?;
+        // The dynamic entries' Child SAs keep their policies across a reload.
+        let extra = self.ike.as_mut().map(|ike| ike.dynamic_spd().entries()).unwrap_or_default();
+        let (spd, binds) =
+            runtime::build_spd_with(&new, &ids, &index, extra).map_err(|e| format!("{e:#}"))?;
         let spd = Arc::new(spd);
         let old_binding: HashMap<PolicyId, SaIndex> = self
             .cfg

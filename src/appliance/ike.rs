@@ -47,10 +47,13 @@ use zeroize::Zeroizing;
 use super::config::{ApplianceConfig, PolicyAction, StaticSa};
 use super::ike1::{Ikev1Side, Owner};
 
+mod dynamic;
 mod ha_sync;
+
 use crate::dpdk::{Mbuf, Mempool};
 use crate::esp_tool::sa_file::SaSpec;
 use crate::operator::ike_view::{ChildSaSnap, IkeSaSnap, Ikev1SaSnap};
+pub(crate) use dynamic::DynamicSpd;
 
 /// The log target of what this module reports (`debug crypto ikev2 platform`).
 const TARGET: &str = control::log::IKEV2_PLATFORM;
@@ -98,6 +101,10 @@ struct Entry {
 impl Entry {
     /// Our address towards `peer`, from either version's configuration.
     fn local_for(&self, peer: IpAddr) -> Option<IpAddr> {
+        if self.plan.dynamic {
+            let p = self.plan.peers.first()?;
+            return (p.local_addr.is_ipv4() == peer.is_ipv4()).then(|| p.local_addr.ip());
+        }
         let v2 = self.plan.peers.iter().find(|p| p.remote_addr.ip() == peer);
         v2.map(|p| p.local_addr.ip())
             .or_else(|| self.v1.iter().find(|c| c.peer.ip() == peer).map(|c| c.local.ip()))
@@ -121,6 +128,8 @@ struct Child {
     non_primary: bool,
     /// Install order, to promote the oldest duplicate when a primary lineage ends.
     order: u64,
+    /// A dynamic entry's pair: its own SPD policy (see [`DynamicSpd`]).
+    dyn_policy: Option<PolicyId>,
 }
 
 pub(crate) struct IkeDaemon {
@@ -165,6 +174,8 @@ pub(crate) struct IkeDaemon {
     counters: crate::metrics::IkeCounters,
     /// Which Child SAs received ESP since the last look (DPD's ESP liveness).
     esp_activity: super::esp_liveness::EspActivity,
+    /// The SPD entries of dynamic entries' Child SAs.
+    dynamic: DynamicSpd,
 }
 
 /// Reads a pre-shared key: inline, or the file named (its whole content, one trailing
@@ -280,11 +291,18 @@ impl IkeDaemon {
             stats: IkeStats::default(),
             counters: crate::metrics::IkeCounters::default(),
             esp_activity: super::esp_liveness::EspActivity::default(),
+            dynamic: DynamicSpd::default(),
         })
     }
 
     pub(crate) fn stats(&self) -> IkeStats {
         self.stats
+    }
+
+    /// The dynamic entries' SPD policies (the control thread rebuilds the SPD when they
+    /// change).
+    pub(crate) fn dynamic_spd(&mut self) -> &mut DynamicSpd {
+        &mut self.dynamic
     }
 
     /// Exchange outcomes since start, for `ferrogate_ike_exchanges_total`.
@@ -485,6 +503,9 @@ impl IkeDaemon {
     /// Feeds an IKE SA's outcome to its entry's failover machine.
     fn failover_outcome(&mut self, h: SaHandle, outcome: FailoverOutcome) {
         let (Some(&e), Some(&sa)) = (self.owner.get(&h), self.sa_refs.get(&h)) else { return };
+        if self.entries[e].plan.dynamic {
+            return;
+        }
         let now = self.now();
         let actions = self.entries[e].failover.handle(now, FailoverInput::Outcome { sa, outcome });
         self.apply(e, actions);
@@ -646,7 +667,10 @@ impl IkeDaemon {
                 }
                 let peer = info.peer.ip();
                 self.established.insert(h, info);
-                if let Some(e) = e {
+                if let Some(e) = e.filter(|&e| self.entries[e].plan.dynamic) {
+                    // Any number of peers: no failover, no single SA per entry.
+                    self.owner.insert(h, e);
+                } else if let Some(e) = e {
                     self.owner.insert(h, e);
                     // IKEv2 only: its endpoint reduces duplicates; IKEv1 keeps the failover
                     // machine's own rule.
@@ -745,10 +769,23 @@ impl IkeDaemon {
 
     /// The entry a peer that initiated to us belongs to: the first listing its address.
     fn entry_for_responder(&self, info: &IkeSaInfo) -> Option<usize> {
-        self.entries.iter().position(|e| {
-            e.plan.connection_type != ConnectionType::OriginateOnly
-                && e.failover.accepts(info.peer.ip())
-        })
+        self.entries
+            .iter()
+            .position(|e| {
+                !e.plan.dynamic
+                    && e.plan.connection_type != ConnectionType::OriginateOnly
+                    && e.failover.accepts(info.peer.ip())
+            })
+            .or_else(|| {
+                // A dynamic entry answers whoever no static entry lists (lowest priority).
+                self.entries.iter().position(|e| {
+                    e.plan.dynamic
+                        && e.plan
+                            .peers
+                            .first()
+                            .is_some_and(|p| p.remote_addr.is_ipv4() == info.peer.is_ipv4())
+                })
+            })
     }
 
     /// Another established IKE SA of entry `e` with the same peer and version as `h`.
@@ -974,7 +1011,24 @@ impl IkeDaemon {
         };
         // Make before break: the entry's traffic moves to the new SA at once; an older pair
         // keeps decrypting until its own delete. A non-primary pair carries none.
-        if !non_primary {
+        let mut dyn_policy = None;
+        if self.entries[e].plan.dynamic {
+            // Its own SPD policy, or its predecessor's (a rekey only rebinds it).
+            let inherited = c
+                .rekey_of
+                .and_then(|o| self.children.get_mut(&o))
+                .and_then(|old| old.dyn_policy.take());
+            dyn_policy = match inherited {
+                Some(id) => {
+                    self.dynamic.rebind(id, idx);
+                    Some(id)
+                }
+                None => self.dynamic.add(&c.local_ts, &c.remote_ts, idx),
+            };
+            if let Some(id) = dyn_policy {
+                bind_all(controls, &[id], Some(idx));
+            }
+        } else if !non_primary {
             let binds: Vec<PolicyId> = self.entries[e].policies.clone();
             bind_all(controls, &binds, Some(idx));
             self.entries[e].bound = Some(c.inbound_spi);
@@ -1003,6 +1057,7 @@ impl IkeDaemon {
                 rekey_of: c.rekey_of,
                 non_primary,
                 order: self.installed,
+                dyn_policy,
             },
         );
     }
@@ -1014,6 +1069,11 @@ impl IkeDaemon {
         inbound_spi: u32,
     ) {
         let Some(child) = self.children.remove(&inbound_spi) else { return };
+        if let Some(id) = child.dyn_policy {
+            // The lineage ends here (a rekey took the policy over otherwise).
+            bind_all(controls, &[id], None);
+            self.dynamic.remove(id);
+        }
         if self.single_sa
             && !child.non_primary
             && !self.children.values().any(|c| c.rekey_of == Some(inbound_spi))
@@ -1118,6 +1178,9 @@ impl IkeDaemon {
             .iter()
             .position(|e| e.plan.map == map && e.plan.sequence == sequence)
             .ok_or_else(|| format!("crypto map {map} {sequence} does not use IKE here"))?;
+        if self.entries[e].plan.dynamic {
+            return Err(format!("crypto map {map} {sequence} is dynamic: it has no peer to start"));
+        }
         if self.entries[e].plan.connection_type == ConnectionType::AnswerOnly {
             return Err(format!("crypto map {map} {sequence} is answer-only"));
         }
@@ -1142,6 +1205,7 @@ impl IkeDaemon {
     pub(crate) fn current_peers(&self) -> Vec<(String, u16, IpAddr)> {
         self.entries
             .iter()
+            .filter(|e| !e.plan.dynamic)
             .map(|e| (e.plan.map.clone(), e.plan.sequence, e.failover.current().peer))
             .collect()
     }
@@ -1190,6 +1254,7 @@ impl IkeDaemon {
                     peer_id: info.map(|i| i.peer_id.to_string()),
                     nat_detected: info.is_some_and(|i| i.nat_detected),
                     active_s: self.up_since.get(&h).map(|t| t.elapsed().as_secs()),
+                    assigned: sa.leased_addresses().iter().map(ToString::to_string).collect(),
                     children,
                 })
             })
@@ -1289,6 +1354,7 @@ impl IkeDaemon {
         entries.sort_unstable();
         entries.dedup();
         let now = self.now();
+        entries.retain(|&e| !self.entries[e].plan.dynamic);
         for e in entries {
             let actions = self.entries[e].failover.handle(now, input);
             self.apply(e, actions);
@@ -1348,6 +1414,7 @@ fn build_entries(
                 acl: p.acl.clone(),
                 connection_type: p.connection_type,
                 peers: Vec::new(),
+                dynamic: false,
             },
             (None, None) => return None,
         };
@@ -1367,6 +1434,19 @@ fn build_entries(
                 .into_iter()
                 .filter_map(|(used, v)| used.then_some(v))
                 .collect();
+        // A dynamic entry has no peer list: its machine holds the unspecified address,
+        // which no peer has, and is never consulted.
+        let placeholder = base.peers.first().filter(|_| base.dynamic).map(|p| {
+            if p.remote_addr.is_ipv4() {
+                IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+            }
+        });
+        let peers = match placeholder {
+            Some(a) => vec![a],
+            None => peers,
+        };
         let failover = PeerFailover::new(
             format!("{} {}", base.map, base.sequence),
             &peers,
@@ -1470,14 +1550,18 @@ fn ike_lifetime(cfg: &ApplianceConfig) -> std::time::Duration {
 /// The configurations peers that initiate are answered with: each entry's current peer
 /// (by address: the failover list holds the peers of both versions).
 fn responder_configs(entries: &[Entry]) -> Vec<PeerConfig> {
-    entries
+    let listed = entries
         .iter()
-        .filter(|e| e.plan.connection_type != ConnectionType::OriginateOnly)
+        .filter(|e| !e.plan.dynamic && e.plan.connection_type != ConnectionType::OriginateOnly)
         .filter_map(|e| {
             let current = e.failover.current().peer;
             e.plan.peers.iter().find(|p| p.remote_addr.ip() == current).cloned()
-        })
-        .collect()
+        });
+    // Dynamic entries' wildcard configurations last: the endpoint takes the first that
+    // fits the peer's address, so a listed peer is always answered by its own entry.
+    let dynamic =
+        entries.iter().filter(|e| e.plan.dynamic).filter_map(|e| e.plan.peers.first().cloned());
+    listed.chain(dynamic).collect()
 }
 
 /// The IKEv1 configurations peers that initiate are answered with, as for IKEv2.

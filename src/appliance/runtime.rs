@@ -315,7 +315,18 @@ pub(crate) fn build_spd(
     ids: &[PolicyId],
     index: &HashMap<u32, SaIndex>,
 ) -> anyhow::Result<(Spd, Vec<(PolicyId, SaIndex)>)> {
-    let mut entries = Vec::with_capacity(cfg.policies.len());
+    build_spd_with(cfg, ids, index, Vec::new())
+}
+
+/// [`build_spd`] with `extra` entries after the config's (dynamic crypto map entries'
+/// Child SAs), before the default action.
+pub(crate) fn build_spd_with(
+    cfg: &ApplianceConfig,
+    ids: &[PolicyId],
+    index: &HashMap<u32, SaIndex>,
+    extra: Vec<Entry>,
+) -> anyhow::Result<(Spd, Vec<(PolicyId, SaIndex)>)> {
+    let mut entries = Vec::with_capacity(cfg.policies.len() + extra.len());
     let mut binds = Vec::new();
     for (p, &id) in cfg.policies.iter().zip(ids) {
         let action = match p.action {
@@ -333,6 +344,7 @@ pub(crate) fn build_spd(
         e.protocol = p.protocol;
         entries.push(e);
     }
+    entries.extend(extra);
     let default = match cfg.dataplane.default_action {
         PolicyAction::Discard => Action::Discard,
         _ => Action::Bypass,

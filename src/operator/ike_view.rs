@@ -35,6 +35,9 @@ pub struct IkeSaSnap {
     pub nat_detected: bool,
     /// Seconds since the SA came up.
     pub active_s: Option<u64>,
+    /// Remote access: the addresses the client was assigned from our pools.
+    #[serde(default)]
+    pub assigned: Vec<String>,
     /// Its Child SAs in the dataplane.
     pub children: Vec<ChildSaSnap>,
 }
@@ -79,6 +82,9 @@ pub fn render(sas: &[IkeSaSnap], detail: bool) -> String {
         }
         if let Some(a) = s.active_s {
             let _ = writeln!(out, "      Active time: {a} sec");
+        }
+        if !s.assigned.is_empty() {
+            let _ = writeln!(out, "      Assigned address: {}", s.assigned.join(", "));
         }
         if detail {
             let _ = writeln!(out, "      SPI (I): 0x{}  SPI (R): 0x{}", s.spi_i, s.spi_r);
@@ -179,6 +185,7 @@ mod tests {
             integrity: None,
             dh_group: Some(31),
             peer_id: Some("ID_IPV4_ADDR 192.0.2.2".into()),
+            assigned: vec!["10.77.0.10".into()],
             nat_detected: true,
             active_s: Some(12),
             children: vec![ChildSaSnap {
@@ -198,6 +205,7 @@ mod tests {
         assert!(t.lines().any(|l| l.starts_with("3 ") && l.ends_with("INITIATOR")), "{t}");
         assert!(t.contains("Crypto map: outside_map 10"), "{t}");
         assert!(t.contains("DH Grp:31"), "{t}");
+        assert!(t.contains("Assigned address: 10.77.0.10"), "{t}");
         assert!(t.contains("ESP spi in/out: 0xc0ffee01/0x0badf00d"), "{t}");
         assert!(!t.contains("SPI (I)"), "the SPIs are detail: {t}");
         let d = render(&[sample()], true);

@@ -159,7 +159,8 @@ impl PolicyConfig {
 }
 
 /// Whether `m` (an entry of `cfg`) uses a transform set, proposal, IKE policy list or
-/// tunnel group that `d` reports changed.
+/// tunnel group (a peer's, or the one a dynamic entry names) that `d` reports changed. A
+/// change of the entry itself (`dynamic`, `tunnel_group` included) is a plain inequality.
 fn depends_on_changed(cfg: &PolicyConfig, m: &CryptoMapEntry, d: &PolicyDiff) -> bool {
     let ts = m.uses(IkeVersion::Ikev1)
         && (d.ikev1_policies_changed
@@ -173,5 +174,8 @@ fn depends_on_changed(cfg: &PolicyConfig, m: &CryptoMapEntry, d: &PolicyDiff) ->
         cfg.tunnel_group_for_peer(*p).is_some_and(|g| d.tunnel_groups_changed.contains(&g.name))
             || d.tunnel_groups_changed.contains(&own)
     });
-    ts || v2 || group
+    // A dynamic entry's peers authenticate with the tunnel group it names.
+    let dynamic_group =
+        m.tunnel_group.as_ref().is_some_and(|g| d.tunnel_groups_changed.contains(g));
+    ts || v2 || group || dynamic_group
 }

@@ -39,7 +39,14 @@
 //!   fills in the `[ike]` defaults when the group has none), and the `[ike]` retransmission
 //!   schedule;
 //! - IKE fragmentation (RFC 7383): `[ike] ikev2_fragmentation` and
-//!   `ikev2_fragmentation_mtu` (`crypto ikev2 fragmentation mtu N`).
+//!   `ikev2_fragmentation_mtu` (`crypto ikev2 fragmentation mtu N`);
+//! - dynamic entries (`crypto map NAME SEQ ipsec-isakmp dynamic DYN`, `dynamic = true`):
+//!   one answer-only configuration for any peer, whose remote address is the unspecified
+//!   address of the interface's family (IPv4 where it has both) on UDP 500, which the
+//!   endpoint matches with any sender. No remote identity is required: the entry's
+//!   `tunnel_group` authenticates the peer as above (keys or trustpoint, DPD), and a
+//!   remote-access group adds its pools (the plan's shared handles) and DNS servers; its
+//!   selectors are the ACL's, the remote ones narrowed to the client's address by IKE.
 //!
 //! # What is skipped
 //! An entry or peer that cannot be configured is left out with one line in
@@ -50,7 +57,7 @@
 //! key.
 
 use core::cell::RefCell;
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::time::Duration;
 use std::sync::Arc;
 
@@ -140,8 +147,17 @@ impl Ikev2Plan {
             else {
                 continue;
             };
-            for g in &mut self.remote_access {
-                for p in g.server.pools.iter_mut().filter(|p| p.same_pool(pool)) {
+            let servers = self.remote_access.iter_mut().map(|g| &mut g.server);
+            // Dynamic remote-access entries hold the same handles in their responder
+            // configurations.
+            let entries = self.entries.iter_mut().flat_map(|e| &mut e.peers).filter_map(|c| {
+                match &mut c.remote_access {
+                    Some(RemoteAccess::Server(s)) => Some(s),
+                    _ => None,
+                }
+            });
+            for server in servers.chain(entries) {
+                for p in server.pools.iter_mut().filter(|p| p.same_pool(pool)) {
                     *p = old.clone();
                 }
             }
@@ -172,8 +188,12 @@ pub struct MapEntryPlan {
     pub acl: String,
     /// Who may initiate (`set connection-type`).
     pub connection_type: ConnectionType,
-    /// One configuration per usable peer, in the configured (failover) order.
+    /// One configuration per usable peer, in the configured (failover) order. A dynamic
+    /// entry has exactly one, for any peer: its `remote_addr` is the unspecified address
+    /// of the interface's family and it names no remote identity.
     pub peers: Vec<PeerConfig>,
+    /// A dynamic entry (see [`CryptoMapEntry::dynamic`]): responder only, any peer.
+    pub dynamic: bool,
 }
 
 /// [`ikev2_plan_with_hostname`] without a host name: `identity = "hostname"` then makes
@@ -196,6 +216,10 @@ pub fn ikev2_plan_with_hostname(
     read_secret: ReadSecret<'_>,
 ) -> Ikev2Plan {
     let mut plan = Ikev2Plan::default();
+    // The pools first: a dynamic remote-access entry's responder configuration carries the
+    // same shared handles. Their problems still come after the entries'.
+    remote_access(policy, &mut plan);
+    let pool_problems = core::mem::take(&mut plan.problems);
     // Built on first use, so that a config without IKEv2 maps gets no warnings about them.
     let mut ike: Option<Vec<LocalProposal>> = None;
     let trustpoints = RefCell::new(Vec::new());
@@ -215,7 +239,7 @@ pub fn ikev2_plan_with_hostname(
             plan.entries.push(e);
         }
     }
-    remote_access(policy, &mut plan);
+    plan.problems.extend(pool_problems);
     plan
 }
 
@@ -332,6 +356,24 @@ impl Cx<'_> {
                 return None;
             }
         };
+        if entry.dynamic {
+            return match self.dynamic_peer(entry, interface, &child, plan) {
+                Ok(peer) => Some(MapEntryPlan {
+                    map: entry.name.clone(),
+                    sequence: entry.sequence,
+                    interface: interface.to_owned(),
+                    acl: entry.match_address.clone(),
+                    // Nobody to initiate to: the loader allows nothing else.
+                    connection_type: ConnectionType::AnswerOnly,
+                    peers: vec![peer],
+                    dynamic: true,
+                }),
+                Err(why) => {
+                    plan.problems.push(format!("{label} (dynamic): {why}"));
+                    None
+                }
+            };
+        }
         if entry.peers.is_empty() {
             plan.problems.push(format!("{label}: no peer (set peer)"));
             return None;
@@ -353,6 +395,7 @@ impl Cx<'_> {
             acl: entry.match_address.clone(),
             connection_type: entry.connection_type,
             peers,
+            dynamic: false,
         })
     }
 
@@ -433,8 +476,8 @@ impl Cx<'_> {
         peer: IpAddr,
         child: &ChildConfig,
     ) -> Result<PeerConfig, String> {
-        let policy = self.policy;
-        let tg = policy
+        let tg = self
+            .policy
             .tunnel_group_for_peer(peer)
             .ok_or_else(|| format!("no tunnel-group {peer} (and no {DEFAULT_L2L_GROUP})"))?;
         if tg.kind != TunnelGroupType::IpsecL2l {
@@ -444,6 +487,68 @@ impl Cx<'_> {
         let local = (self.interface_addr)(interface, peer)
             .filter(|a| a.is_ipv6() == peer.is_ipv6())
             .ok_or_else(|| format!("interface {interface} has no {family} address"))?;
+        // With pre-shared keys the peer proves the address it is configured at, unless
+        // `peer-id-validate nocheck`.
+        let psk_remote_id = match tg.peer_id_validate {
+            PeerIdValidate::NoCheck => None,
+            _ => Some(address_id(peer)),
+        };
+        // LAN-to-LAN peers only (checked above); remote-access groups are in
+        // `Ikev2Plan::remote_access` and on dynamic entries.
+        self.config(tg, local, peer, psk_remote_id, child, None)
+    }
+
+    /// The responder configuration of a dynamic entry: any peer (the unspecified address
+    /// of the interface's family, IPv4 where it has both), any identity, authenticated with
+    /// the entry's tunnel group; a remote-access group's clients get addresses from its
+    /// pools, the shared handles of `plan`.
+    fn dynamic_peer(
+        &self,
+        entry: &CryptoMapEntry,
+        interface: &str,
+        child: &ChildConfig,
+        plan: &Ikev2Plan,
+    ) -> Result<PeerConfig, String> {
+        let name = entry.tunnel_group.as_deref().ok_or("no tunnel-group")?;
+        let tg = self
+            .policy
+            .tunnel_group(name)
+            .ok_or_else(|| format!("tunnel-group {name} does not exist"))?;
+        let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        let local = [any4, any6]
+            .into_iter()
+            .find_map(|any| {
+                (self.interface_addr)(interface, any).filter(|a| a.is_ipv6() == any.is_ipv6())
+            })
+            .ok_or_else(|| format!("interface {interface} has no address"))?;
+        let remote = if local.is_ipv6() { any6 } else { any4 };
+        let remote_access = match tg.kind {
+            TunnelGroupType::IpsecL2l => None,
+            TunnelGroupType::RemoteAccess => {
+                Some(plan.remote_access_group(&tg.name).ok_or_else(|| {
+                    format!("tunnel-group {} is remote-access and has no address pool", tg.name)
+                })?)
+            }
+        };
+        // Any identity: the tunnel group's key or CAs decide who gets in.
+        self.config(tg, local, remote, None, child, remote_access)
+    }
+
+    /// A peer's configuration from its tunnel group `tg`: our address `local`, the peer's
+    /// `remote` (unspecified: any peer), the identity a peer authenticating with a
+    /// pre-shared key must present (`None`: any), the entry's Child SA and the remote-access
+    /// role.
+    fn config(
+        &self,
+        tg: &TunnelGroup,
+        local: IpAddr,
+        remote: IpAddr,
+        psk_remote_id: Option<IdRepr>,
+        child: &ChildConfig,
+        remote_access: Option<RemoteAccess>,
+    ) -> Result<PeerConfig, String> {
+        let policy = self.policy;
         let (local_auth, psk_local) = match tg.ikev2_local_authentication {
             Some(Ikev2Authentication::Certificate) => {
                 let (name, tp) = self.trustpoint(tg, Side::Local)?;
@@ -479,13 +584,7 @@ impl Cx<'_> {
                 let pc = PeerCertificate::new(tp.store, id_check);
                 (RemoteAuth::Certificate(pc), Psk::new(&[]), None)
             }
-            _ => {
-                let remote_id = match tg.peer_id_validate {
-                    PeerIdValidate::NoCheck => None,
-                    _ => Some(address_id(peer)),
-                };
-                (RemoteAuth::Psk, self.psk(tg, Side::Remote)?, remote_id)
-            }
+            _ => (RemoteAuth::Psk, self.psk(tg, Side::Remote)?, psk_remote_id),
         };
         let (dpd_interval, dpd_retry) = match tg.keepalive {
             Keepalive::Disabled => (Duration::ZERO, Duration::ZERO),
@@ -499,7 +598,7 @@ impl Cx<'_> {
             .then(|| usize::try_from(policy.ike.ikev2_fragmentation_mtu).unwrap_or(usize::MAX));
         let cfg = PeerConfig {
             local_addr: SocketAddr::new(local, IKE_PORT),
-            remote_addr: SocketAddr::new(peer, IKE_PORT),
+            remote_addr: SocketAddr::new(remote, IKE_PORT),
             local_id,
             remote_id,
             psk_local,
@@ -513,9 +612,7 @@ impl Cx<'_> {
             fragmentation,
             allow_weak_dh: policy.ike.allow_weak_dh,
             auth: AuthConfig { local: local_auth, remote: remote_auth },
-            // LAN-to-LAN peers only (checked above); remote-access groups are in
-            // `Ikev2Plan::remote_access`.
-            remote_access: None,
+            remote_access,
         };
         cfg.validate().map_err(|e| format!("configuration rejected: {e}"))?;
         Ok(cfg)

@@ -291,9 +291,9 @@ pub struct CryptoMapEntry {
     pub sequence: u16,
     /// `match address ACL`.
     pub match_address: String,
-    /// `set peer`: 1..10 addresses in failover order.
+    /// `set peer`: 1..10 addresses in failover order; empty on a dynamic entry.
     pub peers: Vec<IpAddr>,
-    /// The IKE versions tried per peer, in order.
+    /// The IKE versions tried per peer, in order (IKEv2 alone on a dynamic entry).
     pub ike_versions: Vec<IkeVersion>,
     /// `set ikev1 transform-set`.
     pub ikev1_transform_sets: Vec<String>,
@@ -305,7 +305,7 @@ pub struct CryptoMapEntry {
     pub lifetime_seconds: u32,
     /// `set security-association lifetime kilobytes`.
     pub lifetime_kilobytes: KilobyteLifetime,
-    /// `set connection-type`.
+    /// `set connection-type` (always answer-only on a dynamic entry).
     pub connection_type: ConnectionType,
     /// `set security-association replay window-size`; 0 disables anti-replay.
     pub replay_window: u16,
@@ -316,6 +316,16 @@ pub struct CryptoMapEntry {
     /// `set ikev1 phase1-mode`: the phase-1 exchange we initiate IKEv1 with (Aggressive
     /// only where `[ike] ikev1_aggressive_mode` is on).
     pub phase1_mode: Ikev1Phase1Mode,
+    /// A dynamic entry (`crypto map NAME SEQ ipsec-isakmp dynamic DYN-MAP`, `dynamic =
+    /// true`): no `peers`, it answers any peer that authenticates with its tunnel group
+    /// (remote-access clients, or LAN-to-LAN peers whose address is not known), responder
+    /// only; its selectors are the peer's, narrowed to `match`. IKEv2 only, at most one per
+    /// map name.
+    pub dynamic: bool,
+    /// The tunnel group a dynamic entry's peers authenticate with (`tunnel_group`, required
+    /// when dynamic; remote access: its address pools, at least one, and DNS servers);
+    /// `None` for a static entry, whose peers use the group named by their address.
+    pub tunnel_group: Option<String>,
 }
 
 impl CryptoMapEntry {

@@ -23,6 +23,9 @@ pub const DEFAULT_LIFETIME_KILOBYTES: u32 = 4_608_000;
 /// Default anti-replay window (ASA).
 pub const DEFAULT_REPLAY_WINDOW: u16 = 64;
 
+/// Why IKEv1 settings are refused on a dynamic entry.
+const DYNAMIC_IKEV2_ONLY: &str = "dynamic entries support IKEv2 only";
+
 /// `[[crypto_map]]`. `ike_versions` stays empty when the key is absent: the default (the
 /// versions whose transforms remain after cleared proposals are dropped) is decided in
 /// `validate`.
@@ -39,6 +42,8 @@ pub(crate) fn crypto_map(
         "sequence",
         "match",
         "peers",
+        "dynamic",
+        "tunnel_group",
         "ike_version",
         "ikev1_transform_sets",
         "ikev2_proposals",
@@ -59,8 +64,38 @@ pub(crate) fn crypto_map(
         t.add_ref("match", None, m);
     }
 
+    // A dynamic entry (`crypto map NAME SEQ ipsec-isakmp dynamic DYN`) answers any peer that
+    // authenticates with its tunnel group: it lists no peers, and names that group instead.
+    let dynamic = t.boolean(ctx, "dynamic").unwrap_or(false);
+    let tunnel_group = t.string(ctx, "tunnel_group");
+    match (&tunnel_group, dynamic) {
+        (Some(g), true) => t.add_ref("tunnel_group", None, g),
+        (None, true) if !t.has("tunnel_group") => t.missing(
+            ctx,
+            "tunnel_group",
+            " (a dynamic entry answers the peers of one tunnel group)",
+        ),
+        (Some(_), false) => t.error(
+            ctx,
+            "tunnel_group",
+            "tunnel_group applies to dynamic entries only (dynamic = true); the peers of a \
+             static entry use the tunnel group named by their address (or DefaultL2LGroup)",
+        ),
+        _ => {}
+    }
+
     let mut peers: Vec<IpAddr> = Vec::new();
-    if !t.has("peers") {
+    if dynamic {
+        // `value` records where the key is, so that the error points at it.
+        if t.value("peers").is_some() {
+            t.error(
+                ctx,
+                "peers",
+                "a dynamic entry lists no peers: it answers any peer of its tunnel group; \
+                 remove peers or set dynamic = false",
+            );
+        }
+    } else if !t.has("peers") {
         t.missing(ctx, "peers", " (set peer: 1 to 10 addresses)");
     } else if let Some(list) = t.strings(ctx, "peers") {
         if list.is_empty() && !t.poisoned {
@@ -93,7 +128,7 @@ pub(crate) fn crypto_map(
         }
     }
 
-    let ike_versions: Vec<IkeVersion> = t
+    let written = t
         .keywords(
             ctx,
             "ike_version",
@@ -101,12 +136,20 @@ pub(crate) fn crypto_map(
             IkeVersion::from_keyword,
             &IkeVersion::expected(),
         )
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| v.v)
-        .collect();
-    if t.has("ike_version") && ike_versions.is_empty() && !t.poisoned {
+        .unwrap_or_default();
+    if t.has("ike_version") && written.is_empty() && !t.poisoned {
         t.error(ctx, "ike_version", "ike_version is empty; expected one or both of: ikev1, ikev2");
+    }
+    let mut ike_versions: Vec<IkeVersion> = Vec::with_capacity(written.len());
+    for (i, v) in written.into_iter().enumerate() {
+        if dynamic && v.v == IkeVersion::Ikev1 {
+            // Dropped after the error, so that validate does not also ask for its transform
+            // sets.
+            let msg = format!("{DYNAMIC_IKEV2_ONLY}; remove \"ikev1\" from ike_version");
+            t.error_at(ctx, "ike_version", i, v.span, msg);
+        } else {
+            ike_versions.push(v.v);
+        }
     }
 
     let mut names = |t: &mut Tbl<'_, '_>, key: &'static str, what: &str| -> Vec<String> {
@@ -130,6 +173,12 @@ pub(crate) fn crypto_map(
     };
     let ikev1_transform_sets = names(&mut t, "ikev1_transform_sets", "transform set");
     let ikev2_proposals = names(&mut t, "ikev2_proposals", "IPsec proposal");
+    // A dynamic entry never runs IKEv1, so its transform sets would be dead configuration.
+    if dynamic && !ikev1_transform_sets.is_empty() {
+        let msg =
+            format!("{DYNAMIC_IKEV2_ONLY}; remove ikev1_transform_sets (set ikev1 transform-set)");
+        t.error(ctx, "ikev1_transform_sets", msg);
+    }
 
     let pfs = match t.value("pfs") {
         Some(v) => dh_group(ctx, &mut t, "pfs", None, v, false, allow_weak),
@@ -171,15 +220,28 @@ pub(crate) fn crypto_map(
             }
         },
     };
-    let connection_type = t
-        .keyword(
-            ctx,
-            "connection_type",
-            "connection type",
-            ConnectionType::from_keyword,
-            &ConnectionType::expected(),
-        )
-        .map_or(ConnectionType::Bidirectional, |c| c.v);
+    let connection_type = t.keyword(
+        ctx,
+        "connection_type",
+        "connection type",
+        ConnectionType::from_keyword,
+        &ConnectionType::expected(),
+    );
+    let connection_type = match connection_type {
+        // Without a peer address there is nobody to initiate to.
+        Some(c) if dynamic && c.v != ConnectionType::AnswerOnly => {
+            let msg = format!(
+                "a dynamic entry cannot initiate (it has no peer); connection_type must be \
+                 \"answer-only\" (is \"{}\")",
+                c.v
+            );
+            t.error(ctx, "connection_type", msg);
+            ConnectionType::AnswerOnly
+        }
+        Some(c) => c.v,
+        None if dynamic => ConnectionType::AnswerOnly,
+        None => ConnectionType::Bidirectional,
+    };
     let replay_window = match t.int(ctx, "replay_window") {
         None => DEFAULT_REPLAY_WINDOW,
         Some(n) if n.v == 0 || (32..=4096).contains(&n.v) => n.v as u16,
@@ -214,6 +276,8 @@ pub(crate) fn crypto_map(
     }
 
     let entry = CryptoMapEntry {
+        dynamic,
+        tunnel_group: if dynamic { tunnel_group.map(|g| g.v) } else { None },
         name: name?.v,
         sequence: sequence? as u16,
         match_address: match_address?.v,

@@ -118,7 +118,16 @@ fn crypto_map(o: &mut Out, m: &CryptoMapEntry) {
     o.kv("name", q(&m.name));
     o.kv("sequence", m.sequence.to_string());
     o.kv("match", q(&m.match_address));
-    o.kv("peers", list(m.peers.iter().map(|p| q(&p.to_string()))));
+    // A dynamic entry names its tunnel group instead of peers (the loader refuses `peers`
+    // on it); static entries render as before, without the `dynamic` key.
+    if m.dynamic {
+        o.kv("dynamic", "true");
+        if let Some(g) = &m.tunnel_group {
+            o.kv("tunnel_group", q(g));
+        }
+    } else {
+        o.kv("peers", list(m.peers.iter().map(|p| q(&p.to_string()))));
+    }
     o.kv("ike_version", list(m.ike_versions.iter().map(|v| q(v.keyword()))));
     o.kv("ikev1_transform_sets", strings(&m.ikev1_transform_sets));
     o.kv("ikev2_proposals", strings(&m.ikev2_proposals));

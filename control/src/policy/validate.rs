@@ -125,14 +125,20 @@ fn missing_ref<T>(ctx: &mut Ctx<'_>, l: &Located<T>, r: &Ref, section: &str, nam
 /// versions resolved.
 fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
     let declared = |k: &str| s.declared.get(k).cloned().unwrap_or_default();
-    let (acls, tss, props) =
-        (declared("access_list"), declared("transform_set"), declared("ipsec_proposal"));
+    let (acls, tss, props, tgs) = (
+        declared("access_list"),
+        declared("transform_set"),
+        declared("ipsec_proposal"),
+        declared("tunnel_group"),
+    );
     let cleared_ts: HashSet<&str> =
         s.cleared_transform_sets.iter().map(|c| c.name.v.as_str()).collect();
     let cleared_props: HashSet<&str> =
         s.cleared_proposals.iter().map(|c| c.name.v.as_str()).collect();
     // Each tunnel group requirement is reported once, however many maps need it.
     let mut reported: HashSet<(usize, &'static str)> = HashSet::new();
+    // The first dynamic entry of each map name: its sequence and where it says `dynamic`.
+    let mut dynamic_of_map: HashMap<&str, (u16, Span)> = HashMap::new();
     let mut out = Vec::with_capacity(s.crypto_maps.len());
     for l in &s.crypto_maps {
         let mut m = l.value.clone();
@@ -172,7 +178,45 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
                         missing_ref(ctx, l, r, section, names);
                     }
                 }
+                "tunnel_group" => match s.tunnel_groups.iter().find(|g| g.value.name == r.name) {
+                    None if !tgs.contains(&r.name) => missing_ref(ctx, l, r, "tunnel_group", &tgs),
+                    // An IKEv2 remote-access client asks for an address (CFG_REQUEST); the
+                    // group must have somewhere to take it from.
+                    Some(g)
+                        if !g.poisoned
+                            && g.value.kind == TunnelGroupType::RemoteAccess
+                            && g.value.address_pools.is_empty() =>
+                    {
+                        let msg = format!(
+                            "tunnel group \"{}\" is remote-access and has no address_pools; \
+                             dynamic crypto map {label} needs one to give IKEv2 clients an \
+                             address",
+                            r.name
+                        );
+                        ctx.error(r.span.clone(), &ref_field(l, r), msg);
+                    }
+                    _ => {}
+                },
                 _ => {}
+            }
+        }
+
+        // One dynamic entry per map: it is the map's catch-all for peers no static entry
+        // names.
+        if m.dynamic {
+            match dynamic_of_map.get(m.name.as_str()) {
+                Some((seq, at)) => {
+                    let line = ctx.line_of(at.start);
+                    let msg = format!(
+                        "crypto map \"{}\" already has a dynamic entry (sequence {seq}, line \
+                         {line}); a crypto map takes one dynamic entry",
+                        m.name
+                    );
+                    ctx.error(l.span_of("dynamic"), &l.field("dynamic"), msg);
+                }
+                None => {
+                    dynamic_of_map.insert(&l.value.name, (m.sequence, l.span_of("dynamic")));
+                }
             }
         }
 
@@ -201,6 +245,16 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
                     ctx.error(l.span_of("ike_version"), &l.field("ike_version"), msg);
                 }
             }
+        } else if m.dynamic {
+            // Dynamic entries are IKEv2 only (the parser refuses IKEv1 settings on them).
+            m.ike_versions.push(IkeVersion::Ikev2);
+            if m.ikev2_proposals.is_empty() && !l.poisoned {
+                let msg = format!(
+                    "crypto map {label} is dynamic, so it uses IKEv2, but has no \
+                     ikev2_proposals (set ikev2 ipsec-proposal); it needs one"
+                );
+                ctx.error(l.span_of("ikev2_proposals"), &l.field("ikev2_proposals"), msg);
+            }
         } else {
             if !m.ikev2_proposals.is_empty() {
                 m.ike_versions.push(IkeVersion::Ikev2);
@@ -217,8 +271,10 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
             }
         }
 
-        // ASA 9.14: IKEv2 multi-peer maps must be bidirectional.
-        if m.uses(IkeVersion::Ikev2)
+        // ASA 9.14: IKEv2 multi-peer maps must be bidirectional. A dynamic entry has no
+        // peers and answers only (checked by the parser).
+        if !m.dynamic
+            && m.uses(IkeVersion::Ikev2)
             && m.peers.len() > 1
             && m.connection_type != ConnectionType::Bidirectional
         {
@@ -230,7 +286,8 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
             ctx.error(l.span_of("connection_type"), &l.field("connection_type"), msg);
         }
 
-        // Every peer needs an ipsec-l2l tunnel group with what its IKE versions need.
+        // Every peer needs an ipsec-l2l tunnel group with what its IKE versions need (a
+        // dynamic entry has no peers: its own tunnel group is checked below).
         for r in l.refs.iter().filter(|r| r.key == "peers") {
             let own = s.tunnel_groups.iter().position(|g| g.value.name == r.name);
             let found = own
@@ -259,50 +316,74 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
                 ctx.error(r.span.clone(), &ref_field(l, r), msg);
                 continue;
             }
-            if g.poisoned {
-                continue;
-            }
-            let tg = &g.value;
-            // Only versions that can negotiate (they have transforms) need credentials: a
-            // map without them is already reported.
-            let v1 = m.uses(IkeVersion::Ikev1) && !m.ikev1_transform_sets.is_empty();
-            let v2 = m.uses(IkeVersion::Ikev2) && !m.ikev2_proposals.is_empty();
-            let mut needs: Vec<(&'static str, String)> = Vec::new();
-            if v1 && tg.ikev1_pre_shared_key.is_none() && tg.trustpoint.is_none() {
-                needs.push((
-                    "ikev1_pre_shared_key",
-                    "ikev1_pre_shared_key, ikev1_pre_shared_key_file or trustpoint".into(),
-                ));
-            }
-            if v2 {
-                if tg.ikev2_local_authentication.is_none() {
-                    needs.push((
-                        "ikev2_local_authentication",
-                        "ikev2_local_authentication (pre-shared-key or certificate)".into(),
-                    ));
-                }
-                if tg.ikev2_remote_authentication.is_none() {
-                    needs.push((
-                        "ikev2_remote_authentication",
-                        "ikev2_remote_authentication (pre-shared-key or certificate)".into(),
-                    ));
-                }
-            }
-            for (key, what) in needs {
-                if reported.insert((gi, key)) {
-                    let version = if key.starts_with("ikev1") { "IKEv1" } else { "IKEv2" };
-                    let msg = format!(
-                        "tunnel group \"{}\" needs {what}: crypto map {label} uses {version} \
-                         with peer {}",
-                        tg.name, r.name
-                    );
-                    ctx.error(g.span.clone(), &g.field(key), msg);
-                }
-            }
+            let who = format!("peer {}", r.name);
+            group_credentials(ctx, s, gi, &m, &label, &who, &mut reported);
+        }
+        // A dynamic entry's peers authenticate with its tunnel group (a missing one is
+        // reported with the references above).
+        if m.dynamic
+            && let Some(tg) = &m.tunnel_group
+            && let Some(gi) = s.tunnel_groups.iter().position(|g| &g.value.name == tg)
+        {
+            group_credentials(ctx, s, gi, &m, &label, "any peer (dynamic)", &mut reported);
         }
         out.push(m);
     }
     out
+}
+
+/// Reports what tunnel group `gi` lacks for the IKE versions crypto map entry `m` (named
+/// `label`) uses with `who` (`peer 192.0.2.2`), each requirement of a group once however
+/// many entries need it (`reported`).
+fn group_credentials(
+    ctx: &mut Ctx<'_>,
+    s: &Sections,
+    gi: usize,
+    m: &CryptoMapEntry,
+    label: &str,
+    who: &str,
+    reported: &mut HashSet<(usize, &'static str)>,
+) {
+    let g = &s.tunnel_groups[gi];
+    if g.poisoned {
+        return;
+    }
+    let tg = &g.value;
+    // Only versions that can negotiate (they have transforms) need credentials: a map
+    // without them is already reported.
+    let v1 = m.uses(IkeVersion::Ikev1) && !m.ikev1_transform_sets.is_empty();
+    let v2 = m.uses(IkeVersion::Ikev2) && !m.ikev2_proposals.is_empty();
+    let mut needs: Vec<(&'static str, &str)> = Vec::new();
+    if v1 && tg.ikev1_pre_shared_key.is_none() && tg.trustpoint.is_none() {
+        needs.push((
+            "ikev1_pre_shared_key",
+            "ikev1_pre_shared_key, ikev1_pre_shared_key_file or trustpoint",
+        ));
+    }
+    if v2 {
+        if tg.ikev2_local_authentication.is_none() {
+            needs.push((
+                "ikev2_local_authentication",
+                "ikev2_local_authentication (pre-shared-key or certificate)",
+            ));
+        }
+        if tg.ikev2_remote_authentication.is_none() {
+            needs.push((
+                "ikev2_remote_authentication",
+                "ikev2_remote_authentication (pre-shared-key or certificate)",
+            ));
+        }
+    }
+    for (key, what) in needs {
+        if reported.insert((gi, key)) {
+            let version = if key.starts_with("ikev1") { "IKEv1" } else { "IKEv2" };
+            let msg = format!(
+                "tunnel group \"{}\" needs {what}: crypto map {label} uses {version} with {who}",
+                tg.name
+            );
+            ctx.error(g.span.clone(), &g.field(key), msg);
+        }
+    }
 }
 
 fn crypto_interfaces(ctx: &mut Ctx<'_>, s: &Sections) {

@@ -42,6 +42,9 @@ impl IkeDaemon {
             .keys()
             .copied()
             .filter(|h| matches!(Owner::of(*h), Owner::V2(_)))
+            // Dynamic entries' SAs (remote access) are not replicated yet: their leases
+            // live in this unit's pools.
+            .filter(|h| self.owner.get(h).is_none_or(|&e| !self.entries[e].plan.dynamic))
             .collect();
         v.sort_unstable_by_key(|h| h.0);
         v
