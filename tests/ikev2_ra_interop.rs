@@ -89,6 +89,7 @@ fn our_config() -> PeerConfig {
     cfg.remote_access = Some(RemoteAccess::Server(RemoteAccessServer {
         pools: vec![AddressPool::new("ra-pool", range)],
         dns_servers: vec![IpAddr::V4(DNS)],
+        dns_domains: Vec::new(),
     }));
     cfg
 }

@@ -45,6 +45,7 @@ fn server(pools: Vec<AddressPool>) -> PeerConfig {
     r.remote_access = Some(RemoteAccess::Server(RemoteAccessServer {
         pools,
         dns_servers: vec![ip4(DNS4), dns6()],
+        dns_domains: vec!["corp.example".into()],
     }));
     r
 }
@@ -131,6 +132,9 @@ fn ikev2_ra_client_gets_an_address_dns_and_its_ts_narrowed_to_it() {
         let i = info(s, h);
         assert_eq!(i.virtual_ips, vec![vip]);
         assert_eq!(i.internal_dns, vec![ip4(DNS4)], "only the IPv4 server for an IPv4 client");
+        // Our client asks for INTERNAL_DNS_DOMAIN (RFC 8598); the group's default domain
+        // comes back.
+        assert_eq!(i.internal_domains, vec!["corp.example".to_owned()]);
     }
     assert!(pool.is_leased(vip));
     let (ci, cr) = (child_ups(&p.i, ih), child_ups(&p.r, rh));

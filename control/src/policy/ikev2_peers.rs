@@ -281,7 +281,11 @@ fn remote_access(policy: &PolicyConfig, plan: &mut Ikev2Plan) {
         if pools.is_empty() {
             continue;
         }
-        let server = RemoteAccessServer { pools, dns_servers: tg.dns_servers.clone() };
+        let server = RemoteAccessServer {
+            pools,
+            dns_servers: tg.dns_servers.clone(),
+            dns_domains: tg.default_domain.iter().cloned().collect(),
+        };
         plan.remote_access.push(RemoteAccessGroupPlan { group: tg.name.clone(), server });
     }
 }

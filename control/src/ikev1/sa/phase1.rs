@@ -1141,6 +1141,7 @@ fn established(
         // Mode Config assigns addresses after Phase 1 (see `transaction`).
         virtual_ips: Vec::new(),
         internal_dns: Vec::new(),
+        internal_domains: Vec::new(),
     };
     tracing::info!(
         target: IKEV1,

@@ -293,6 +293,9 @@ pub struct RemoteAccessServer {
     pub pools: Vec<AddressPool>,
     /// DNS servers sent in INTERNAL_IP4_DNS / INTERNAL_IP6_DNS (`dns-server value`).
     pub dns_servers: Vec<IpAddr>,
+    /// Domains sent in INTERNAL_DNS_DOMAIN (RFC 8598) to a client that asks for them
+    /// (`default-domain value`).
+    pub dns_domains: Vec<String>,
 }
 
 /// The client side of remote access: what our CFG_REQUEST asks for. The first Child SA's

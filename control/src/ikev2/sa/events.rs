@@ -58,6 +58,9 @@ pub struct IkeSaInfo {
     /// Remote access: the DNS servers of the CFG_REPLY (INTERNAL_IP4_DNS,
     /// INTERNAL_IP6_DNS), sent or received; empty for site-to-site.
     pub internal_dns: Vec<IpAddr>,
+    /// Remote access: the DNS search domains of the CFG_REPLY (INTERNAL_DNS_DOMAIN, RFC
+    /// 8598), sent or received.
+    pub internal_domains: Vec<String>,
 }
 
 /// How one side authenticated in IKE_AUTH (for `show crypto ikev2 sa detail` and logs).

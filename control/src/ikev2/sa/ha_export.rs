@@ -622,6 +622,7 @@ impl IkeSa {
             // Leases are not replicated: the unit taking over has its own pools.
             virtual_ips: Vec::new(),
             internal_dns: Vec::new(),
+            internal_domains: Vec::new(),
         };
         let mut est = Established::new(keys, AuthVerified::replicated(), info, now);
         est.children = rebuilt;

@@ -229,6 +229,7 @@ fn ike_info(
         remote_auth,
         virtual_ips: Vec::new(),
         internal_dns: Vec::new(),
+        internal_domains: Vec::new(),
     }
 }
 
@@ -346,7 +347,9 @@ impl ExpectAuthResponse {
             }
         };
         let mut info = ike_info(cx, &self.setup, peer_id, self.local_auth.clone(), remote_auth);
-        (info.virtual_ips, info.internal_dns) = remote_access::client_reply(cx, &o.payloads);
+        let given = remote_access::client_reply(cx, &o.payloads);
+        (info.virtual_ips, info.internal_dns, info.internal_domains) =
+            (given.addrs, given.dns, given.domains);
         cx.events.push_back(Event::Established(info.clone()));
         // The Child SA's outcome: installed, or refused (and to delete if the responder
         // installed it, section 2.9).
@@ -502,13 +505,13 @@ impl ExpectAuthRequest {
         let mut child_failed = None;
         // Remote access: CP(CFG_REPLY) after AUTH (section 3.15.3), the client's side of
         // the Child SA narrowed to its address; without one, no Child SA.
-        let (mut virtual_ips, mut internal_dns) = (Vec::new(), Vec::new());
+        let mut given = remote_access::Given::default();
         let mut refused = None;
         match remote_access::serve(cx, &peer_id, &o.payloads) {
             Served::SiteToSite => {}
-            Served::Assigned { reply, addrs, dns } => {
+            Served::Assigned { reply, given: g } => {
                 payloads.push(reply);
-                (virtual_ips, internal_dns) = (addrs, dns);
+                given = g;
             }
             Served::Refused { notify, cause } => refused = Some((notify, cause)),
         }
@@ -558,7 +561,8 @@ impl ExpectAuthRequest {
         payloads.extend(mid_sync_supported(cx));
         cx.answer_encrypted(keys, msg, &payloads, rng);
         let mut info = ike_info(cx, &self.setup, peer_id, local_auth, remote_auth);
-        (info.virtual_ips, info.internal_dns) = (virtual_ips, internal_dns);
+        (info.virtual_ips, info.internal_dns, info.internal_domains) =
+            (given.addrs, given.dns, given.domains);
         cx.events.push_back(Event::Established(info.clone()));
         let this = *self;
         let origin = Origin { ni: this.setup.ni, nr: this.setup.nr, we_initiated: false };

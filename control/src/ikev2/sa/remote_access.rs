@@ -36,6 +36,9 @@ pub(crate) fn client_request(cx: &Context) -> Option<Payload> {
         attributes.push(CfgAttribute::request(A::InternalIp4Address));
         attributes.push(CfgAttribute::request(A::InternalIp4Dns));
     }
+    if ipv4 || ipv6 {
+        attributes.push(CfgAttribute::request(A::InternalDnsDomain));
+    }
     if ipv6 {
         attributes.push(CfgAttribute::request(A::InternalIp6Address));
         attributes.push(CfgAttribute::request(A::InternalIp6Dns));
@@ -43,12 +46,20 @@ pub(crate) fn client_request(cx: &Context) -> Option<Payload> {
     Some(Payload::Configuration(CpRepr { cfg_type: CfgType::Request, attributes }))
 }
 
-/// The (addresses, DNS servers) of the responder's CP(CFG_REPLY), for a remote-access
-/// client: the addresses become our side's selectors for later Child SAs (the concentrator
-/// narrows them anyway).
-pub(crate) fn client_reply(cx: &mut Context, payloads: &[Payload]) -> (Vec<IpAddr>, Vec<IpAddr>) {
+/// What a concentrator's CP(CFG_REPLY) gave a client.
+#[derive(Debug, Default)]
+pub(crate) struct Given {
+    pub addrs: Vec<IpAddr>,
+    pub dns: Vec<IpAddr>,
+    pub domains: Vec<String>,
+}
+
+/// The addresses, DNS servers and domains of the responder's CP(CFG_REPLY), for a
+/// remote-access client: the addresses become our side's selectors for later Child SAs
+/// (the concentrator narrows them anyway).
+pub(crate) fn client_reply(cx: &mut Context, payloads: &[Payload]) -> Given {
     if !matches!(cx.cfg.remote_access, Some(RemoteAccess::Client(_))) {
-        return (Vec::new(), Vec::new());
+        return Given::default();
     }
     let attributes = payloads
         .iter()
@@ -57,20 +68,28 @@ pub(crate) fn client_reply(cx: &mut Context, payloads: &[Payload]) -> (Vec<IpAdd
             _ => None,
         })
         .flat_map(|cp| cp.attributes.iter());
-    let (mut addrs, mut dns) = (Vec::new(), Vec::new());
+    let mut g = Given::default();
     for a in attributes {
         match a.attr_type {
-            A::InternalIp4Address => addrs.extend(a.as_ipv4().map(IpAddr::V4)),
-            A::InternalIp6Address => addrs.extend(a.as_ipv6_prefix().map(|(a, _)| IpAddr::V6(a))),
-            A::InternalIp4Dns => dns.extend(a.as_ipv4().map(IpAddr::V4)),
-            A::InternalIp6Dns => dns.extend(a.as_ipv6().map(IpAddr::V6)),
+            A::InternalIp4Address => g.addrs.extend(a.as_ipv4().map(IpAddr::V4)),
+            A::InternalIp6Address => {
+                g.addrs.extend(a.as_ipv6_prefix().map(|(a, _)| IpAddr::V6(a)));
+            }
+            A::InternalIp4Dns => g.dns.extend(a.as_ipv4().map(IpAddr::V4)),
+            A::InternalIp6Dns => g.dns.extend(a.as_ipv6().map(IpAddr::V6)),
+            // A name we can show: printable ASCII, as RFC 8598 section 4 requires.
+            A::InternalDnsDomain
+                if !a.value.is_empty() && a.value.iter().all(|b| b.is_ascii_graphic()) =>
+            {
+                g.domains.push(String::from_utf8_lossy(&a.value).into_owned());
+            }
             _ => {}
         }
     }
-    if !addrs.is_empty() {
-        cx.cfg.child.selectors.local = host_selectors(&addrs);
+    if !g.addrs.is_empty() {
+        cx.cfg.child.selectors.local = host_selectors(&g.addrs);
     }
-    (addrs, dns)
+    g
 }
 
 /// `/32` or `/128` selectors of `addrs`, any protocol and port.
@@ -84,7 +103,7 @@ pub(crate) enum Served {
     SiteToSite,
     /// Addresses leased: send the CFG_REPLY before the SA payload; the Child SA's remote
     /// selectors are narrowed to them.
-    Assigned { reply: Payload, addrs: Vec<IpAddr>, dns: Vec<IpAddr> },
+    Assigned { reply: Payload, given: Given },
     /// No Child SA: send `notify` instead of SA, TSi, TSr.
     Refused { notify: NotifyType, cause: FailureCause },
 }
@@ -171,9 +190,18 @@ pub(crate) fn serve(cx: &mut Context, peer_id: &IdRepr, payloads: &[Payload]) ->
         }
         dns.push(server_dns);
     }
+    // RFC 8598 section 4: only to a client that asked.
+    let mut domains = Vec::new();
+    if asks(A::InternalDnsDomain) {
+        for d in server.dns_domains.iter().filter(|d| !d.is_empty() && d.len() <= 253) {
+            let value = d.as_bytes().to_vec();
+            attributes.push(CfgAttribute { attr_type: A::InternalDnsDomain, value });
+            domains.push(d.clone());
+        }
+    }
     tracing::info!(target: IKEV2_PROTOCOL, peer = %cx.cfg.remote_addr, id = %peer_id,
         "assigned {addrs:?} to the client");
     cx.cfg.child.selectors.remote = host_selectors(&addrs);
     let reply = Payload::Configuration(CpRepr { cfg_type: CfgType::Reply, attributes });
-    Served::Assigned { reply, addrs, dns }
+    Served::Assigned { reply, given: Given { addrs, dns, domains } }
 }

@@ -52,6 +52,9 @@ enum_with_unknown! {
         SupportedAttributes = 14 => "SUPPORTED_ATTRIBUTES",
         /// INTERNAL_IP6_SUBNET: 0 or 17 octets (address and prefix length).
         InternalIp6Subnet = 15 => "INTERNAL_IP6_SUBNET",
+        /// INTERNAL_DNS_DOMAIN (RFC 8598): a domain name, ASCII, no trailing NUL; empty in
+        /// a request.
+        InternalDnsDomain = 25 => "INTERNAL_DNS_DOMAIN",
     }
 }
 
@@ -117,6 +120,8 @@ impl CfgAttribute {
             T::InternalIp6Dns | T::InternalIp6Dhcp => matches!(n, 0 | 16),
             T::InternalIp4Subnet => matches!(n, 0 | 8),
             T::SupportedAttributes => n.is_multiple_of(2),
+            // A DNS name is at most 253 characters (RFC 1035 section 2.3.4).
+            T::InternalDnsDomain => n <= 253,
             T::ApplicationVersion | T::Unknown(_) => true,
         };
         if u16::from(self.attr_type) & RESERVED_BIT != 0 {
@@ -218,6 +223,22 @@ mod test {
             repr.to_string(),
             "CP CFG_REQUEST INTERNAL_IP4_ADDRESS INTERNAL_IP4_DNS INTERNAL_IP6_ADDRESS"
         );
+    }
+
+    #[test]
+    fn test_dns_domain() {
+        // INTERNAL_DNS_DOMAIN (type 25, RFC 8598): the name's octets, at most 253.
+        let mut bytes = vec![0x02, 0, 0, 0, 0x00, 0x19, 0x00, 0x0c];
+        bytes.extend_from_slice(b"corp.example");
+        let domain = CfgAttribute {
+            attr_type: CfgAttributeType::InternalDnsDomain,
+            value: b"corp.example".to_vec(),
+        };
+        let repr = CpRepr { cfg_type: CfgType::Reply, attributes: vec![domain] };
+        check_body(&bytes, &repr, 4);
+        let long =
+            CfgAttribute { attr_type: CfgAttributeType::InternalDnsDomain, value: vec![b'a'; 254] };
+        assert!(long.check().is_err());
     }
 
     #[test]
