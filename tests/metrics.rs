@@ -94,6 +94,8 @@ fn ike() -> IkeCounters {
         auth_fail_by_cause: BTreeMap::from([("authentication_failed".into(), 1)]),
         rekeys: 6,
         dpd_timeouts: 1,
+        duplicate_ike_sas: 2,
+        duplicate_child_sas: 5,
     }
 }
 
@@ -210,6 +212,10 @@ ferrogate_ike_exchanges_total{exchange="ike_auth",outcome="ok"} 3
 ferrogate_ike_exchanges_total{exchange="ike_auth",outcome="failed",cause="authentication_failed"} 1
 ferrogate_ike_exchanges_total{exchange="create_child_sa",outcome="rekeyed"} 6
 ferrogate_ike_exchanges_total{exchange="informational",outcome="dpd_timeout"} 1
+# HELP ferrogate_ike_duplicates_total Duplicate SAs (crossing initiations, a second tunnel for the same peer and selectors) found and reduced to one, by kind.
+# TYPE ferrogate_ike_duplicates_total counter
+ferrogate_ike_duplicates_total{sa="ike"} 2
+ferrogate_ike_duplicates_total{sa="child"} 5
 "#;
 
 #[test]
@@ -260,7 +266,7 @@ fn an_empty_appliance_renders_valid_text() {
     };
     let text =
         render(&Scrape { snapshot: empty, ike: Some(IkeCounters::default()), failover: None });
-    assert_eq!(check_text_format(&text), 2 + 4, "{text}");
+    assert_eq!(check_text_format(&text), 2 + 4 + 2, "{text}");
 }
 
 /// Checks `text` against the text format 0.0.4 and returns the number of samples: every

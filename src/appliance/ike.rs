@@ -836,6 +836,10 @@ impl IkeDaemon {
         d: control::ikev2::sa::Duplicate,
     ) {
         use control::ikev2::sa::DuplicateSa;
+        match d.sa {
+            DuplicateSa::IkeSa { .. } => self.counters.duplicate_ike_sas += 1,
+            DuplicateSa::ChildSa { .. } => self.counters.duplicate_child_sas += 1,
+        }
         tracing::info!(
             target: TARGET,
             "duplicate SA: {:?}, {}",

@@ -386,4 +386,12 @@ fn ike_exchanges(e: &mut Exposition, ike: &IkeCounters) {
     }
     f.sample(&[("exchange", "create_child_sa"), ("outcome", "rekeyed")], ike.rekeys);
     f.sample(&[("exchange", "informational"), ("outcome", "dpd_timeout")], ike.dpd_timeouts);
+    let mut d = e.family(
+        "ferrogate_ike_duplicates_total",
+        Kind::Counter,
+        "Duplicate SAs (crossing initiations, a second tunnel for the same peer and \
+         selectors) found and reduced to one, by kind.",
+    );
+    d.sample(&[("sa", "ike")], ike.duplicate_ike_sas);
+    d.sample(&[("sa", "child")], ike.duplicate_child_sas);
 }

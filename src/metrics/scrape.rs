@@ -47,4 +47,8 @@ pub struct IkeCounters {
     pub rekeys: u64,
     /// Peers declared dead by dead peer detection.
     pub dpd_timeouts: u64,
+    /// Duplicate SAs found and reduced to one (crossing initiations, duplicate tunnels):
+    /// IKE SAs and Child SA pairs.
+    pub duplicate_ike_sas: u64,
+    pub duplicate_child_sas: u64,
 }
