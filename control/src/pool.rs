@@ -155,9 +155,7 @@ impl PoolState {
             self.free.remove(&off);
             self.stats.reused_for_identity += 1;
             off
-        } else if self.cursor < self.count {
-            let off = self.cursor;
-            self.cursor += 1;
+        } else if let Some(off) = self.next_fresh() {
             off
         } else if let Some((off, owner)) = self.free.pop_first() {
             // Its former holder cannot get it back any more.
@@ -173,6 +171,35 @@ impl PoolState {
         self.stats.allocated += 1;
         self.stats.in_use += 1;
         Some(off)
+    }
+
+    /// The next never-used offset: above the cursor, skipping what [`Self::claim`] took
+    /// there (leased, or released since).
+    fn next_fresh(&mut self) -> Option<u128> {
+        while self.cursor < self.count {
+            let off = self.cursor;
+            self.cursor += 1;
+            if !self.leased.contains_key(&off) && !self.free.contains_key(&off) {
+                return Some(off);
+            }
+        }
+        None
+    }
+
+    /// Leases exactly `off` to `identity` if nobody holds it.
+    fn claim(&mut self, off: u128, identity: &[u8]) -> bool {
+        if off >= self.count || self.leased.contains_key(&off) {
+            return false;
+        }
+        if let Some(owner) = self.free.remove(&off)
+            && self.remembered.get(&owner) == Some(&off)
+        {
+            self.remembered.remove(&owner);
+        }
+        self.leased.insert(off, identity.to_vec());
+        self.stats.allocated += 1;
+        self.stats.in_use += 1;
+        true
     }
 
     fn give_back(&mut self, off: u128) {
@@ -258,6 +285,21 @@ impl AddressPool {
     }
 }
 
+impl AddressPool {
+    /// Leases exactly `addr` to `identity`: the unit taking over a remote-access client
+    /// after a failover keeps the client's address. `None` if `addr` is not in the pool or
+    /// someone holds it.
+    pub fn claim(&self, addr: IpAddr, identity: &[u8]) -> Option<Lease> {
+        let mut s = self.lock();
+        let off = s.range.offset_of(addr)?;
+        if !s.claim(off, identity) {
+            return None;
+        }
+        drop(s);
+        Some(Lease { pool: self.clone(), off, addr })
+    }
+}
+
 /// Leases an address of the family asked for from the first of `pools` that has one, in
 /// order (the ASA's `address-pool` list). Pools of the other family are skipped. `None`
 /// when none has a free address (each pool tried counts its exhaustion).
@@ -311,6 +353,30 @@ mod tests {
 
     fn ip4(a: [u8; 4]) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(a))
+    }
+
+    #[test]
+    fn a_claimed_address_is_never_handed_out_twice() {
+        let p = v4([10, 9, 0, 10], [10, 9, 0, 14]);
+        let a = p.allocate(b"a").unwrap();
+        // Above the cursor (never handed out), then below it (free): both claimable.
+        let c = p.claim(ip4([10, 9, 0, 12]), b"c").unwrap();
+        assert!(p.claim(ip4([10, 9, 0, 12]), b"x").is_none(), "held");
+        assert!(p.claim(ip4([10, 9, 0, 99]), b"x").is_none(), "not in the pool");
+        drop(a);
+        let a2 = p.claim(ip4([10, 9, 0, 10]), b"a2").unwrap();
+        // Fresh addresses skip the claimed one; releasing it puts it in the free set once.
+        let b = p.allocate(b"b").unwrap();
+        assert_eq!(b.addr(), ip4([10, 9, 0, 11]));
+        drop(c);
+        let d = p.allocate(b"d").unwrap();
+        let e = p.allocate(b"e").unwrap();
+        assert_eq!([d.addr(), e.addr()], [ip4([10, 9, 0, 13]), ip4([10, 9, 0, 14])]);
+        let f = p.allocate(b"f").unwrap();
+        assert_eq!(f.addr(), ip4([10, 9, 0, 12]), "the released claim, from the free set");
+        assert!(p.allocate(b"g").is_none());
+        drop((a2, b, d, e, f));
+        assert_eq!(p.stats().in_use, 0);
     }
 
     #[test]

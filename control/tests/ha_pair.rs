@@ -499,6 +499,7 @@ fn ike_rec(id: u64) -> IkeSaRecord {
         extensions: Default::default(),
         local_auth: Default::default(),
         remote_auth: Default::default(),
+        virtual_ips: vec![],
     }
 }
 

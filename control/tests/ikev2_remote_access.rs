@@ -348,3 +348,38 @@ fn ikev2_ra_site_to_site_ignores_cfg_request() {
     assert!(info(&p.i, ih).virtual_ips.is_empty() && info(&p.r, rh).virtual_ips.is_empty());
     assert_eq!(child_ups(&p.i, ih)[0].local_ts, vec![net([10, 1, 0, 0], 16)]);
 }
+
+#[test]
+fn ikev2_ra_takeover_keeps_the_clients_address() {
+    use control::ikev2::sa::{IkeSa, ImportError};
+    let pool = v4_pool("ra", [10, 9, 0, 10], [10, 9, 0, 20]);
+    let mut p = Pair::new(client("alice.example", false), server(vec![pool.clone()]));
+    p.run_for(Duration::from_secs(5));
+    let vip = ip4([10, 9, 0, 10]);
+    let (ike, children) = p.r.ep.sa(p.rh()).expect("the concentrator's SA").export(p.time).unwrap();
+    assert_eq!(ike.virtual_ips, vec![vip], "the lease travels with the IKE SA record");
+    // The standby's own pool, with the same range: the client keeps its address there.
+    let standby = v4_pool("ra", [10, 9, 0, 10], [10, 9, 0, 20]);
+    let mut rng = TestRng::new("standby");
+    let taken =
+        IkeSa::import(p.time, server(vec![standby.clone()]), &ike, &children, 0, &mut rng).unwrap();
+    assert!(standby.is_leased(vip));
+    assert_eq!(taken.leased_addresses(), vec![vip]);
+    let info = taken.established_info().unwrap();
+    assert_eq!(info.virtual_ips, vec![vip]);
+    // Rekeys of its Child SAs stay narrowed to the address.
+    assert_eq!(taken.resumed_children()[0].remote_ts, vec![from_prefix(vip, 32)]);
+    // A new client on the unit that took over gets another address; the takeover's lease
+    // goes back with the SA.
+    let bob = standby.allocate(b"bob").unwrap();
+    assert_eq!(bob.addr(), ip4([10, 9, 0, 11]));
+    drop(taken);
+    assert!(!standby.is_leased(vip));
+    // A unit whose pools do not hold the address (or whose address is taken) refuses.
+    let elsewhere = v4_pool("other", [10, 8, 0, 1], [10, 8, 0, 9]);
+    let r = IkeSa::import(p.time, server(vec![elsewhere]), &ike, &children, 0, &mut rng);
+    assert!(matches!(r, Err(ImportError::Lease(a)) if a == vip), "{r:?}");
+    let _held = standby.claim(vip, b"someone else").unwrap();
+    let r = IkeSa::import(p.time, server(vec![standby.clone()]), &ike, &children, 0, &mut rng);
+    assert!(matches!(r, Err(ImportError::Lease(a)) if a == vip), "{r:?}");
+}

@@ -24,11 +24,14 @@ pub const MAX_SELECTORS: usize = 8;
 pub const MAX_MAP_NAME_LEN: usize = 64;
 /// Most 64-bit words of an inbound replay bitmap (1024 bits).
 pub const MAX_REPLAY_WORDS: usize = 16;
+/// Most addresses a remote-access client holds ([`IkeSaRecord::virtual_ips`]): one per
+/// family, as the concentrator leases them.
+pub const MAX_VIRTUAL_IPS: usize = 2;
 /// Longest peer identity ([`IkeSaRecord::peer_id`]: the ID type octet and the data).
 pub const MAX_PEER_ID_LEN: usize = 255;
 /// Longest peer certificate subject ([`RemoteAuthRecord::Certificate`]), in bytes: the
 /// largest IKE record then stays within a Child SA record's [`MAX_RECORD_LEN`].
-pub const MAX_SUBJECT_LEN: usize = 160;
+pub const MAX_SUBJECT_LEN: usize = 144;
 /// The largest encoded record (a Child SA with every field at its cap): see the unit test
 /// that builds one.
 pub const MAX_RECORD_LEN: usize = 1065;
@@ -197,6 +200,9 @@ pub struct IkeSaRecord {
     pub local_auth: LocalAuthRecord,
     /// How the peer authenticated.
     pub remote_auth: RemoteAuthRecord,
+    /// Remote access, as the concentrator: the addresses leased to the client (the unit
+    /// taking over leases the same ones from its pools). At most [`MAX_VIRTUAL_IPS`].
+    pub virtual_ips: Vec<IpAddr>,
 }
 
 /// An address range, protocol and port range: one traffic selector.
@@ -339,6 +345,9 @@ impl Eq for ChildSaRecord {}
 
 /// One change the active tells the standby about, applied in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Records live briefly (built, queued until acknowledged, applied): boxing the IKE SA
+// variant would cost an allocation per record for a few hundred bytes per queued record.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     /// An IKE SA was created or changed (message IDs, rekey, lifetimes).
     UpsertIke(IkeSaRecord),
@@ -493,6 +502,13 @@ fn encode_ike(r: &IkeSaRecord, w: &mut Writer) -> Result<(), WireError> {
             w.short_bytes(subject.as_bytes(), MAX_SUBJECT_LEN, "certificate subject")?;
         }
     }
+    if r.virtual_ips.len() > MAX_VIRTUAL_IPS {
+        return Err(WireError::TooLong("virtual IPs"));
+    }
+    w.u8(r.virtual_ips.len() as u8);
+    for &a in &r.virtual_ips {
+        w.ip(a);
+    }
     Ok(())
 }
 
@@ -564,6 +580,11 @@ fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
     } else {
         RemoteAuthRecord::Psk
     };
+    let n = usize::from(r.u8()?);
+    if n > MAX_VIRTUAL_IPS {
+        return Err(WireError::TooLong("virtual IPs"));
+    }
+    let virtual_ips = (0..n).map(|_| r.ip()).collect::<Result<Vec<_>, _>>()?;
     Ok(IkeSaRecord {
         id,
         version,
@@ -587,6 +608,7 @@ fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
         },
         local_auth,
         remote_auth,
+        virtual_ips,
     })
 }
 
@@ -815,6 +837,7 @@ pub(crate) mod tests {
                 signature: SIG,
                 subject: "s".repeat(MAX_SUBJECT_LEN),
             },
+            virtual_ips: vec!["2001:db8:77::10".parse().unwrap(); MAX_VIRTUAL_IPS],
         }
     }
 

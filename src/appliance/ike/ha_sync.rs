@@ -4,7 +4,10 @@
 //! SPIs, keys and Message IDs, sequence numbers jumped ahead, the crypto map's peer index
 //! kept ("HA switchover: No" in the reference document's table).
 //!
-//! IKEv1 SAs are not replicated: after a takeover their peers renegotiate.
+//! Dynamic entries' SAs (remote access) are replicated too: a client keeps its address,
+//! leased again from this unit's pools ([`IkeSa::import`]), and its Child SAs get their
+//! own SPD policies here as they did on the mate. IKEv1 SAs are not replicated: after a
+//! takeover their peers renegotiate.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -42,9 +45,6 @@ impl IkeDaemon {
             .keys()
             .copied()
             .filter(|h| matches!(Owner::of(*h), Owner::V2(_)))
-            // Dynamic entries' SAs (remote access) are not replicated yet: their leases
-            // live in this unit's pools.
-            .filter(|h| self.owner.get(h).is_none_or(|&e| !self.entries[e].plan.dynamic))
             .collect();
         v.sort_unstable_by_key(|h| h.0);
         v
@@ -62,7 +62,12 @@ impl IkeDaemon {
         ike.id = h.0;
         if let Some(&e) = self.owner.get(&h) {
             let entry = &self.entries[e];
-            let peer_index = entry.failover.peers().iter().position(|&p| p == ike.peer.ip());
+            // A dynamic entry has no peer list: its peers are all "Peer1".
+            let peer_index = if entry.plan.dynamic {
+                Some(0)
+            } else {
+                entry.failover.peers().iter().position(|&p| p == ike.peer.ip())
+            };
             ike.crypto_map = peer_index.map(|i| MapRef {
                 name: entry.plan.map.clone(),
                 seq: u32::from(entry.plan.sequence),
@@ -123,7 +128,7 @@ impl IkeDaemon {
         }
         done.failed += by_ike.values().map(|v| v.len() as u64).sum::<u64>();
         for e in 0..self.entries.len() {
-            if self.entries[e].sa.is_none() {
+            if self.entries[e].sa.is_none() && !self.entries[e].plan.dynamic {
                 let actions = self.entries[e].failover.handle(now, FailoverInput::HaSwitchover);
                 self.apply(e, actions);
             }
@@ -158,11 +163,12 @@ impl IkeDaemon {
                     .position(|e| e.plan.peers.iter().any(|p| p.remote_addr.ip() == peer))
             })
             .ok_or("no crypto map entry of this unit has the peer")?;
+        let dynamic = self.entries[e].plan.dynamic;
         let cfg = self.entries[e]
             .plan
             .peers
             .iter()
-            .find(|p| p.remote_addr.ip() == peer)
+            .find(|p| dynamic || p.remote_addr.ip() == peer)
             .cloned()
             .ok_or("the crypto map entry does not list the peer for IKEv2")?;
         let sa =
@@ -181,9 +187,12 @@ impl IkeDaemon {
         }
         self.established.insert(h, info);
         self.up_since.insert(h, Instant::now());
-        self.entries[e].sa = Some(h);
-        // The entry's machine is fresh: it takes the replicated peer index, then the SA.
-        if let Some(m) = &rec.crypto_map {
+        if !dynamic {
+            self.entries[e].sa = Some(h);
+        }
+        // The entry's machine is fresh: it takes the replicated peer index, then the SA
+        // (a dynamic entry's is never consulted).
+        if let Some(m) = rec.crypto_map.as_ref().filter(|_| !dynamic) {
             let input = FailoverInput::ClusterPeerIndex {
                 peer_index: usize::from(m.peer_index),
                 version: IkeVersion::Ikev2,
@@ -191,8 +200,10 @@ impl IkeDaemon {
             let actions = self.entries[e].failover.handle(now, input);
             self.apply(e, actions);
         }
-        let actions = self.entries[e].failover.handle(now, FailoverInput::Established(saref));
-        self.apply(e, actions);
+        if !dynamic {
+            let actions = self.entries[e].failover.handle(now, FailoverInput::Established(saref));
+            self.apply(e, actions);
+        }
         let before = self.stats.children_up;
         for c in resumed {
             let r = children.iter().find(|r| r.inbound_spi == c.inbound_spi);

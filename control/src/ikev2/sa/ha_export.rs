@@ -58,7 +58,7 @@ use crate::time::Time;
 
 use super::auth::AuthVerified;
 use super::children::{Child, ChildState, PairKeys};
-use super::config::{ConfigError, LocalAuth, PeerConfig, RemoteAuth};
+use super::config::{ConfigError, LocalAuth, PeerConfig, RemoteAccess, RemoteAuth};
 use super::context::{Context, Inbound, MidSyncSupport, State};
 use super::established::{Established, Queued};
 use super::events::{AuthInfo, ChildSa, IkeSaInfo};
@@ -129,6 +129,10 @@ pub enum ImportError {
     /// the configuration's, for our side (`"local"`) or the peer's (`"remote"`).
     #[error("{0} authentication does not fit the configuration")]
     AuthMismatch(&'static str),
+    /// A remote-access client's address is in none of the configuration's pools, or this
+    /// unit has leased it to someone else.
+    #[error("the client's address {0} cannot be leased here (not in a pool, or taken)")]
+    Lease(IpAddr),
 }
 
 fn signature_record(s: AuthSignature) -> SignatureRecord {
@@ -452,6 +456,7 @@ impl IkeSa {
             },
             local_auth: local_auth_record(&est.info.local_auth, &cx.cfg),
             remote_auth: remote_auth_record(&est.info.remote_auth),
+            virtual_ips: cx.leases.iter().map(crate::pool::Lease::addr).collect(),
         };
         let udp_encap =
             est.info.nat_detected.then(|| (cx.cfg.local_addr.port(), cx.cfg.remote_addr.port()));
@@ -603,7 +608,24 @@ impl IkeSa {
             .collect();
 
         let peer_id = id_from(&ike.peer_id, &cfg);
+        // A remote-access client keeps its addresses: leased here again, under the same
+        // identity a fresh connection would use, and its side of every Child SA narrowed to
+        // them as the first IKE_AUTH did.
+        let mut leases = Vec::with_capacity(ike.virtual_ips.len());
+        if !ike.virtual_ips.is_empty() {
+            let Some(RemoteAccess::Server(server)) = &cfg.remote_access else {
+                return Err(ImportError::Lease(ike.virtual_ips[0]));
+            };
+            let identity = crate::ikev2::wire::PayloadBody::to_vec(&peer_id)
+                .unwrap_or_else(|_| peer_id.to_string().into_bytes());
+            for &a in &ike.virtual_ips {
+                let lease = server.pools.iter().find_map(|p| p.claim(a, &identity));
+                leases.push(lease.ok_or(ImportError::Lease(a))?);
+            }
+            cfg.child.selectors.remote = super::remote_access::host_selectors(&ike.virtual_ips);
+        }
         let mut cx = Context::new(cfg, ike.initiator, ike.spi_i, ike.spi_r, now);
+        cx.leases = leases;
         cx.requests.set_next_id(ike.next_send_msg_id.saturating_add(msg_id_jump));
         cx.responses.set_expected(ike.next_recv_msg_id);
         cx.frag.peer_supports = ike.extensions.fragmentation;
@@ -619,8 +641,7 @@ impl IkeSa {
             nat_detected: ike.nat,
             local_auth,
             remote_auth,
-            // Leases are not replicated: the unit taking over has its own pools.
-            virtual_ips: Vec::new(),
+            virtual_ips: ike.virtual_ips.clone(),
             internal_dns: Vec::new(),
             internal_domains: Vec::new(),
         };

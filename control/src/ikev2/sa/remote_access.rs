@@ -93,7 +93,7 @@ pub(crate) fn client_reply(cx: &mut Context, payloads: &[Payload]) -> Given {
 }
 
 /// `/32` or `/128` selectors of `addrs`, any protocol and port.
-fn host_selectors(addrs: &[IpAddr]) -> Vec<TrafficSelector> {
+pub(crate) fn host_selectors(addrs: &[IpAddr]) -> Vec<TrafficSelector> {
     addrs.iter().map(|&a| from_prefix(a, if a.is_ipv4() { 32 } else { 128 })).collect()
 }
 
