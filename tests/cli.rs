@@ -193,7 +193,7 @@ fn import_asa_converts_a_running_config_and_reports_what_it_cannot_map() {
     assert!(stdout.is_empty(), "the config went to the file");
     assert!(stderr.contains("the converted policy validates"), "{stderr}");
     assert!(stderr.contains("hub.cfg: 76 line(s) not mapped"), "{stderr}");
-    assert!(stderr.contains(": not mapped: dynamic crypto maps are not supported"), "{stderr}");
+    assert!(stderr.contains(": not mapped: dynamic map dyn-ra has no IKEv2 proposal"), "{stderr}");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "it holds pre-shared keys");

@@ -171,7 +171,7 @@ mod asa_import {
     fn hub_crypto_maps_and_interfaces() {
         let doc = parse(&hub());
         let maps = doc["crypto_map"].as_array().unwrap();
-        assert_eq!(maps.len(), 3, "the dynamic entry 65535 is not mapped");
+        assert_eq!(maps.len(), 3, "the dynamic entry 65535 (IKEv1 only) is not mapped");
         let m10 = nth(&doc, "crypto_map", 0);
         assert_eq!(
             m10.clone(),
@@ -353,11 +353,7 @@ mod asa_import {
             123,
             "a crypto map has no trustpoint in ferrogate: give it in the tunnel group (`trustpoint`)",
         ),
-        (
-            124,
-            "dynamic crypto maps are not supported; give the peer addresses in a static crypto map \
-         (one entry per peer, each with `set peer`)",
-        ),
+        (124, DYNAMIC_MAP),
         (
             127,
             "ferrogate does not enroll certificates: export the enrolled certificate and key as PEM \
@@ -404,8 +400,10 @@ mod asa_import {
                                       map (`match address`): not a crypto section";
     const FAILOVER: &str = "ASA failover is not converted: configure ferrogate HA in [ha] (its link, \
                         addresses and key) by hand";
-    const DYNAMIC_MAP: &str = "dynamic crypto maps are not supported; give the peer addresses in a \
-                           static crypto map";
+    /// dyn-ra has an IKEv1 transform set only.
+    const DYNAMIC_MAP: &str = "dynamic map dyn-ra has no IKEv2 proposal (`set ikev2 \
+                           ipsec-proposal`), and ferrogate's dynamic crypto map entries are \
+                           IKEv2 only";
     const GROUP_POLICY: &str = "group-policies are not supported: give the remote-access settings \
                             (dns_servers, default_domain) in the tunnel group";
     const DEFAULT_RA: &str = "the built-in DefaultRAGroup has no ferrogate equivalent: give the \
@@ -428,7 +426,7 @@ mod asa_import {
         assert_eq!(text(10), Some("enable password ***** pbkdf2"));
         assert!(!out.toml.contains("default-ra-key") && !out.toml.contains("fo-secret-key"));
         // The unmapped list is repeated, as comments, at the end of the output.
-        assert!(out.toml.contains("#   124: crypto map outside_map 65535 ipsec-isakmp dynamic dyn-ra -- dynamic crypto maps are not supported"));
+        assert!(out.toml.contains("#   124: crypto map outside_map 65535 ipsec-isakmp dynamic dyn-ra -- dynamic map dyn-ra has no IKEv2 proposal"));
     }
 
     #[test]
@@ -623,6 +621,413 @@ mod asa_import {
         }
     }
 
+    /// Loads an import with the policy loader (the interfaces its [[crypto_interface]] tables
+    /// name are declared), failing with the loader's diagnostics.
+    fn load(out: &Import) -> control::policy::Loaded {
+        let doc = parse(out);
+        let interfaces: Vec<&str> = doc
+            .get("crypto_interface")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|i| i.get("interface")?.as_str()).collect())
+            .unwrap_or_default();
+        control::policy::parse(std::path::Path::new("asa.toml"), &out.toml, &interfaces)
+            .unwrap_or_else(|d| panic!("the imported config does not load:\n{d}\n{}", out.toml))
+    }
+
+    /// The unmapped lines as (line, reason).
+    fn unmapped(out: &Import) -> Vec<(usize, &str)> {
+        out.unmapped.iter().map(|u| (u.line, u.reason.as_str())).collect()
+    }
+
+    /// IKEv2 with pre-shared keys: the proposal, the IKE policy and the interface of the
+    /// remote-access examples below (lines 1-10).
+    const RA_COMMON: &str = "\
+crypto ipsec ikev2 ipsec-proposal P1
+ protocol esp encryption aes-gcm-256
+ protocol esp integrity null
+crypto ikev2 policy 10
+ encryption aes-gcm-256
+ integrity null
+ group 19
+ prf sha256
+crypto ikev2 enable outside
+ip local pool RA-POOL 10.77.0.10-10.77.0.100 mask 255.255.255.0
+";
+
+    /// A remote-access tunnel group with an address pool, IKEv2 keys and a group-policy for
+    /// its DNS server, as the ASA writes it (lines 1-10 of the snippet).
+    const RA_GROUP: &str = "\
+group-policy RA-POLICY internal
+group-policy RA-POLICY attributes
+ dns-server value 10.0.0.53
+tunnel-group RA type remote-access
+tunnel-group RA general-attributes
+ address-pool RA-POOL
+ default-group-policy RA-POLICY
+tunnel-group RA ipsec-attributes
+ ikev2 remote-authentication pre-shared-key ra-client-key
+ ikev2 local-authentication pre-shared-key ra-hub-key
+";
+
+    #[test]
+    fn remote_access_dynamic_map_becomes_a_dynamic_entry() {
+        let text = format!(
+            "{RA_COMMON}\
+access-list RA-ACL extended permit ip 10.0.0.0 255.255.0.0 10.77.0.0 255.255.255.0
+crypto dynamic-map DYN 10 match address RA-ACL
+crypto dynamic-map DYN 10 set ikev2 ipsec-proposal P1
+crypto dynamic-map DYN 10 set pfs group19
+crypto dynamic-map DYN 10 set security-association lifetime seconds 28800
+crypto dynamic-map DYN 10 set reverse-route
+crypto map outside_map 65535 ipsec-isakmp dynamic DYN
+crypto map outside_map interface outside
+{RA_GROUP}"
+        );
+        let out = import(&text);
+        let doc = parse(&out);
+        assert_eq!(doc["crypto_map"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            nth(&doc, "crypto_map", 0).clone(),
+            toml::from_str::<Table>(
+                r#"
+            name = "outside_map"
+            sequence = 65535
+            dynamic = true
+            tunnel_group = "RA"
+            match = "RA-ACL"
+            ikev2_proposals = ["P1"]
+            pfs = 19
+            lifetime_seconds = 28800
+            reverse_route = true
+            "#
+            )
+            .unwrap()
+        );
+        // The keys in the order of the format document.
+        assert!(out.toml.contains(
+            "name = \"outside_map\"\nsequence = 65535\ndynamic = true\ntunnel_group = \"RA\"\n\
+             match = \"RA-ACL\"\n"
+        ));
+        assert_eq!(
+            nth(&doc, "access_list", 0)["rules"].as_array().unwrap().clone(),
+            [inline(
+                r#"{ action = "permit", protocol = "ip", src = "10.0.0.0/16", dst = "10.77.0.0/24" }"#
+            )]
+        );
+        // Only the group-policy (ferrogate has none: dns_servers go in the tunnel group).
+        let group_policy = "group-policies are not supported: give the remote-access settings \
+                            (dns_servers, default_domain) in the tunnel group";
+        assert_eq!(
+            unmapped(&out),
+            [(19, group_policy), (20, group_policy), (21, group_policy), (25, group_policy)]
+        );
+        assert!(
+            out.notes.iter().any(|n| n
+                == "line 17: crypto map outside_map 65535 (dynamic map DYN): tunnel_group = \
+                    \"RA\", the only remote-access tunnel group with an address pool (the ASA \
+                    picks a client's tunnel group by the group name the client sends; a \
+                    ferrogate dynamic entry answers the peers of one group)"),
+            "{:#?}",
+            out.notes
+        );
+        assert!(!out.notes.iter().any(|n| n.contains("has no `set peer`")), "{:#?}", out.notes);
+
+        let loaded = load(&out);
+        let entry = &loaded.config.crypto_maps[0];
+        assert!(entry.dynamic);
+        assert_eq!(entry.tunnel_group.as_deref(), Some("RA"));
+        assert!(entry.peers.is_empty());
+        assert_eq!(entry.connection_type.to_string(), "answer-only");
+        assert_eq!((entry.lifetime_seconds, entry.reverse_route), (28800, true));
+        let ra = loaded.config.tunnel_groups.iter().find(|g| g.name == "RA").unwrap();
+        assert_eq!(ra.address_pools, ["RA-POOL"]);
+        assert!(loaded.warnings.all().is_empty(), "{}", loaded.warnings);
+    }
+
+    #[test]
+    fn dynamic_map_without_match_address_gets_a_permit_any_access_list() {
+        // The ASA's own `DYN-any` (unmatched) keeps its name: the new list is DYN-any-2.
+        let text = format!(
+            "{RA_COMMON}\
+access-list DYN-any extended permit ip host 10.0.0.1 any
+crypto dynamic-map DYN 10 set ikev2 ipsec-proposal P1
+crypto map outside_map 65535 ipsec-isakmp dynamic DYN
+crypto map outside_map interface outside
+{RA_GROUP}"
+        );
+        let out = import(&text);
+        let doc = parse(&out);
+        let m = nth(&doc, "crypto_map", 0);
+        assert_eq!(m["match"].as_str(), Some("DYN-any-2"));
+        assert_eq!(m["dynamic"].as_bool(), Some(true));
+        assert_eq!(doc["access_list"].as_array().unwrap().len(), 1);
+        let acl = nth(&doc, "access_list", 0);
+        assert_eq!(acl["name"].as_str(), Some("DYN-any-2"));
+        assert_eq!(
+            acl["rules"].as_array().unwrap().clone(),
+            [inline(r#"{ action = "permit", protocol = "ip", src = "any", dst = "any" }"#)]
+        );
+        assert!(
+            out.notes.iter().any(|n| n
+                == "line 12: dynamic map DYN has no `match address` (on the ASA: all traffic): \
+                    access list DYN-any-2 (permit ip any any) was written for it, since a \
+                    ferrogate crypto map needs `match`; narrow it to the networks its peers may \
+                    reach"),
+            "{:#?}",
+            out.notes
+        );
+        assert!(!out.notes.iter().any(|n| n.contains("which is not defined")), "{:#?}", out.notes);
+        let got: Vec<usize> = out.unmapped.iter().map(|u| u.line).collect();
+        assert_eq!(got, [11, 15, 16, 17, 21], "the ASA's DYN-any and the group-policy");
+        let loaded = load(&out);
+        assert_eq!(loaded.config.crypto_maps[0].match_address, "DYN-any-2");
+    }
+
+    #[test]
+    fn dynamic_map_sequences_after_the_lowest_are_reported() {
+        let text = format!(
+            "{RA_COMMON}\
+crypto ipsec ikev2 ipsec-proposal P2
+ protocol esp encryption aes-256
+ protocol esp integrity sha-256
+crypto ipsec ikev1 transform-set TS esp-aes-256 esp-sha-hmac
+crypto dynamic-map DYN 20 set ikev2 ipsec-proposal P2
+crypto dynamic-map DYN 20 set pfs group14
+crypto dynamic-map DYN 10 set ikev1 transform-set TS
+crypto dynamic-map DYN 10 set ikev2 ipsec-proposal P1
+crypto dynamic-map OTHER 10 set ikev2 ipsec-proposal P2
+crypto map outside_map 65535 ipsec-isakmp dynamic DYN
+crypto map outside_map 65000 ipsec-isakmp dynamic OTHER
+crypto map outside_map 65000 set pfs group19
+crypto map outside_map interface outside
+{RA_GROUP}"
+        );
+        let out = import(&text);
+        let doc = parse(&out);
+        let maps = doc["crypto_map"].as_array().unwrap();
+        assert_eq!(maps.len(), 1, "one dynamic entry per crypto map");
+        // OTHER at 65000 is the lower sequence of outside_map: the ASA tries it first.
+        let m = nth(&doc, "crypto_map", 0);
+        assert_eq!(m["sequence"].as_integer(), Some(65000));
+        assert_eq!(strs(&m["ikev2_proposals"]), ["P2"]);
+        assert_eq!(m["tunnel_group"].as_str(), Some("RA"));
+
+        let out_dyn = import(&text.replace("crypto map outside_map 65000", "crypto map other 1"));
+        let doc = parse(&out_dyn);
+        let m = nth(&doc, "crypto_map", 0);
+        assert_eq!(
+            (m["name"].as_str(), m["sequence"].as_integer()),
+            (Some("outside_map"), Some(65535))
+        );
+        // DYN 10, not DYN 20: the IKEv2 proposal of sequence 10, no PFS of sequence 20.
+        assert_eq!(strs(&m["ikev2_proposals"]), ["P1"]);
+        assert!(!m.contains_key("pfs") && !m.contains_key("ikev1_transform_sets"));
+        load(&out_dyn);
+
+        let sequence = "a ferrogate crypto map takes one dynamic entry, with one set of \
+                        settings: sequence 10 of dynamic map DYN (line 17) was imported, not this \
+                        one";
+        let ikev1 = "ferrogate's dynamic crypto map entries are IKEv2 only: the IKEv1 transform \
+                     sets are not imported (the IKEv2 proposals are)";
+        let second = "crypto map outside_map already has a dynamic entry (sequence 65000, line \
+                      21): a ferrogate crypto map takes one dynamic entry";
+        let not_imported = format!(
+            "dynamic map DYN is not imported: its crypto map entry (line 20) is not: {second}"
+        );
+        let not_imported = not_imported.as_str();
+        assert_eq!(
+            unmapped(&out)[..6],
+            [
+                (15, not_imported),
+                (16, not_imported),
+                (17, not_imported),
+                (18, not_imported),
+                (20, second),
+                (
+                    22,
+                    "crypto map outside_map 65000 is dynamic (line 21): its settings come from \
+                     dynamic map OTHER (`crypto dynamic-map OTHER ...`)"
+                ),
+            ]
+        );
+        // With OTHER in a crypto map of its own, DYN is imported from its sequence 10.
+        assert_eq!(unmapped(&out_dyn)[..3], [(15, sequence), (16, sequence), (17, ikev1)]);
+        load(&out);
+    }
+
+    #[test]
+    fn ikev1_only_dynamic_map_is_not_imported() {
+        let text = "\
+crypto ipsec ikev1 transform-set TS esp-aes-256 esp-sha-hmac
+crypto dynamic-map DYN 10 set ikev1 transform-set TS
+crypto dynamic-map DYN 10 set reverse-route
+crypto dynamic-map DYN 10 set pfs group77
+crypto map outside_map 65535 ipsec-isakmp dynamic DYN
+crypto map outside_map interface outside
+tunnel-group RA type remote-access
+tunnel-group RA general-attributes
+ address-pool RA-POOL
+ip local pool RA-POOL 10.77.0.10-10.77.0.100
+";
+        let out = import(text);
+        let doc = parse(&out);
+        assert!(!doc.contains_key("crypto_map"));
+        let ikev2_only = "dynamic map DYN has no IKEv2 proposal (`set ikev2 ipsec-proposal`), and \
+                          ferrogate's dynamic crypto map entries are IKEv2 only";
+        assert_eq!(
+            unmapped(&out),
+            [
+                (2, ikev2_only),
+                (3, ikev2_only),
+                (
+                    4,
+                    "unknown Diffie-Hellman group `77` (expected one of: 1 2 5 14 15 16 19 20 21 \
+                     24 31)"
+                ),
+                (5, ikev2_only),
+            ]
+        );
+        // No note about a tunnel group: nothing answers with one.
+        assert!(!out.notes.iter().any(|n| n.contains("tunnel_group")), "{:#?}", out.notes);
+        // A dynamic map that no crypto map uses.
+        let out = import("crypto dynamic-map SPARE 5 set ikev2 ipsec-proposal P1\n");
+        assert_eq!(
+            unmapped(&out),
+            [(
+                1,
+                "dynamic map SPARE is not used by a crypto map (`crypto map NAME SEQ ipsec-isakmp \
+                 dynamic SPARE`)"
+            )]
+        );
+        // And a crypto map that names an undefined one.
+        let out = import("crypto map m 10 ipsec-isakmp dynamic NOPE\n");
+        assert_eq!(
+            unmapped(&out),
+            [(1, "dynamic map NOPE is not defined (no `crypto dynamic-map NOPE ...`)")]
+        );
+    }
+
+    #[test]
+    fn dynamic_map_without_a_suitable_tunnel_group_is_not_imported() {
+        let dynamic = "\
+crypto dynamic-map DYN 10 match address RA-ACL
+crypto dynamic-map DYN 10 set ikev2 ipsec-proposal P1
+crypto map outside_map 65535 ipsec-isakmp dynamic DYN
+";
+        // An L2L group of a known peer answers only that peer; DefaultRAGroup without a pool
+        // cannot give clients addresses.
+        let text = format!(
+            "{dynamic}tunnel-group 192.0.2.1 type ipsec-l2l\ntunnel-group DefaultRAGroup \
+             ipsec-attributes\n ikev2 remote-authentication pre-shared-key k\n"
+        );
+        let out = import(&text);
+        assert!(!parse(&out).contains_key("crypto_map"));
+        let why = "no tunnel group to authenticate its peers: a ferrogate dynamic entry answers \
+                   the peers of one tunnel group, and no remote-access tunnel group has an \
+                   address pool, DefaultRAGroup has no address pool, and there is no \
+                   DefaultL2LGroup; add the entry by hand with the tunnel_group to answer";
+        let default_ra = "the built-in DefaultRAGroup has no ferrogate equivalent: give the \
+                          settings to a tunnel group of its own";
+        let map =
+            format!("dynamic map DYN is not imported: its crypto map entry (line 3) is not: {why}");
+        assert_eq!(
+            unmapped(&out),
+            [(1, map.as_str()), (2, map.as_str()), (3, why), (5, default_ra), (6, default_ra)]
+        );
+
+        // Two remote-access groups with pools: the ASA picks by the client's group name,
+        // ferrogate's entry cannot answer both.
+        let two = "\
+ip local pool A 10.1.0.1-10.1.0.9
+tunnel-group RA1 type remote-access
+tunnel-group RA1 general-attributes
+ address-pool A
+tunnel-group RA2 type remote-access
+tunnel-group RA2 general-attributes
+ address-pool A
+";
+        let out = import(&format!("{dynamic}{two}"));
+        assert_eq!(
+            out.unmapped.iter().find(|u| u.line == 3).map(|u| u.reason.as_str()),
+            Some(
+                "no tunnel group to authenticate its peers: a ferrogate dynamic entry answers \
+                 the peers of one tunnel group, and remote-access tunnel groups RA1, RA2 each \
+                 have an address pool, and a ferrogate dynamic entry answers one group, there \
+                 is no DefaultRAGroup, and there is no DefaultL2LGroup; add the entry by hand \
+                 with the tunnel_group to answer"
+            )
+        );
+    }
+
+    #[test]
+    fn dynamic_map_falls_back_to_default_ra_group_then_default_l2l_group() {
+        let dynamic = "\
+access-list ACL extended permit ip 10.0.0.0 255.255.0.0 any
+crypto dynamic-map DYN 10 match address ACL
+crypto dynamic-map DYN 10 set ikev2 ipsec-proposal P1
+crypto map outside_map 65535 ipsec-isakmp dynamic DYN
+crypto map outside_map interface outside
+";
+        let default_ra = "\
+tunnel-group DefaultRAGroup general-attributes
+ address-pool RA-POOL
+tunnel-group DefaultRAGroup ipsec-attributes
+ ikev2 remote-authentication pre-shared-key c
+ ikev2 local-authentication pre-shared-key h
+";
+        let out = import(&format!("{RA_COMMON}{dynamic}{default_ra}"));
+        let doc = parse(&out);
+        assert_eq!(nth(&doc, "crypto_map", 0)["tunnel_group"].as_str(), Some("DefaultRAGroup"));
+        assert_eq!(
+            nth(&doc, "tunnel_group", 0).clone(),
+            toml::from_str::<Table>(
+                r#"
+            name = "DefaultRAGroup"
+            type = "remote-access"
+            ikev2_local_authentication = "pre-shared-key"
+            ikev2_local_pre_shared_key = "h"
+            ikev2_remote_authentication = "pre-shared-key"
+            ikev2_remote_pre_shared_key = "c"
+            address_pools = ["RA-POOL"]
+            "#
+            )
+            .unwrap()
+        );
+        assert!(out.unmapped.is_empty(), "{:#?}", out.unmapped);
+        assert!(out.notes.iter().any(|n| n.starts_with(
+            "line 14: crypto map outside_map 65535 (dynamic map DYN): tunnel_group = \
+             \"DefaultRAGroup\", the ASA's group for remote-access clients that name no group \
+             of their own (no remote-access tunnel group has an address pool)"
+        )));
+        assert!(out.notes.iter().any(|n| n.starts_with(
+            "line 16: DefaultRAGroup (the ASA's built-in group for remote-access clients without \
+             a group of their own) is written with type = \"remote-access\""
+        )));
+        load(&out);
+
+        // LAN-to-LAN peers with unknown addresses: DefaultL2LGroup. Its missing IKEv2
+        // authentication is pointed out (the loader would refuse it).
+        let default_l2l = "\
+tunnel-group DefaultL2LGroup ipsec-attributes
+ ikev1 pre-shared-key v1-only
+";
+        let out = import(&format!("{RA_COMMON}{dynamic}{default_l2l}"));
+        let doc = parse(&out);
+        assert_eq!(nth(&doc, "crypto_map", 0)["tunnel_group"].as_str(), Some("DefaultL2LGroup"));
+        assert!(out.notes.iter().any(|n| n
+            == "line 14: tunnel group DefaultL2LGroup answers a dynamic crypto map entry, which \
+                uses IKEv2, but has no IKEv2 authentication of both sides (`ikev2 \
+                local-authentication` and `ikev2 remote-authentication` in its \
+                ipsec-attributes): add it before use"));
+        let fixed = import(&format!(
+            "{RA_COMMON}{dynamic}tunnel-group DefaultL2LGroup ipsec-attributes\n ikev2 \
+             remote-authentication pre-shared-key c\n ikev2 local-authentication pre-shared-key \
+             h\n"
+        ));
+        let loaded = load(&fixed);
+        assert_eq!(loaded.config.crypto_maps[0].tunnel_group.as_deref(), Some("DefaultL2LGroup"));
+    }
+
     mod robustness {
         use super::*;
         use proptest::prelude::*;
@@ -707,7 +1112,11 @@ mod asa_import {
             "trustpoint",
             "chain",
             "dynamic",
+            "dynamic-map",
             "ipsec-isakmp",
+            "DefaultRAGroup",
+            "DefaultL2LGroup",
+            "address-pool",
             "name",
             "ip",
             "local",

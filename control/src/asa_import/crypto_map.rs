@@ -65,11 +65,36 @@ pub(crate) fn crypto_map(block: &Block<'_>, config: &mut Config, report: &mut Re
         }
     };
     if head.is(4, "ipsec-isakmp") && head.is(5, "dynamic") {
-        report.unmapped(
-            head,
-            "dynamic crypto maps are not supported; give the peer addresses in a static crypto \
-             map (one entry per peer, each with `set peer`)",
-        );
+        let [dynamic] = head.rest(6) else {
+            report
+                .unmapped(head, "expected `crypto map NAME SEQ ipsec-isakmp dynamic DYNAMIC-MAP`");
+            return;
+        };
+        match config.crypto_maps.iter().find(|m| m.name == name && m.sequence == sequence) {
+            Some(m) => {
+                let reason = match &m.dynamic {
+                    Some(d) => format!(
+                        "crypto map {name} {sequence} already uses dynamic map {d} (line {})",
+                        m.line
+                    ),
+                    None => format!(
+                        "crypto map {name} {sequence} already has static commands (line {}): an \
+                         entry is either static or dynamic",
+                        m.line
+                    ),
+                };
+                report.unmapped(head, reason);
+            }
+            // The line stays pending: the second pass maps it (or says why not) once every
+            // dynamic map and tunnel group is known.
+            None => config.crypto_maps.push(CryptoMap {
+                line: head.no,
+                name: name.to_string(),
+                sequence,
+                dynamic: Some((*dynamic).to_string()),
+                ..Default::default()
+            }),
+        }
         return;
     }
     if head.is(4, "ipsec-manual") {
@@ -93,17 +118,34 @@ pub(crate) fn crypto_map(block: &Block<'_>, config: &mut Config, report: &mut Re
         }
     };
     let entry = &mut config.crypto_maps[pos];
-    match entry_command(head, entry, report) {
+    if let Some(d) = &entry.dynamic {
+        report.unmapped(
+            head,
+            format!(
+                "crypto map {name} {sequence} is dynamic (line {}): its settings come from \
+                 dynamic map {d} (`crypto dynamic-map {d} ...`)",
+                entry.line
+            ),
+        );
+        return;
+    }
+    let mut notes = Vec::new();
+    let result = entry_command(head, entry, &mut notes);
+    for n in notes {
+        report.note(n);
+    }
+    match result {
         Ok(()) => report.mapped(head),
         Err(e) => report.unmapped(head, e),
     }
 }
 
-/// One `crypto map NAME SEQ <command>` line.
-fn entry_command(
+/// One `crypto map NAME SEQ <command>` (or `crypto dynamic-map NAME SEQ <command>`) line;
+/// its notes go to `notes`, so that a dynamic map that ends up not imported leaves none.
+pub(crate) fn entry_command(
     head: &Line<'_>,
     entry: &mut CryptoMap,
-    report: &mut Report,
+    notes: &mut Vec<String>,
 ) -> Result<(), String> {
     let cmd = head.rest(4);
     let lower: Vec<String> = cmd.iter().map(|w| w.to_ascii_lowercase()).collect();
@@ -150,7 +192,7 @@ fn entry_command(
         }
         ["set", "pfs"] => {
             entry.pfs = Some((2, head.no));
-            report.note(format!(
+            notes.push(format!(
                 "line {}: `set pfs` without a group means group2 on the ASA: written as pfs = 2",
                 head.no
             ));
@@ -199,7 +241,7 @@ fn entry_command(
         ["set", "reverse-route", ..] => {
             entry.reverse_route = Some(true);
             if cmd.len() > 2 {
-                report.note(format!(
+                notes.push(format!(
                     "line {}: reverse-route options (`{}`) ignored",
                     head.no,
                     cmd[2..].join(" ")
@@ -410,7 +452,8 @@ pub(crate) fn check_entries(config: &Config, report: &mut Report) {
                 m.line, m.name, m.sequence
             ));
         }
-        if m.peers.is_empty() {
+        // A dynamic entry has no peers by design.
+        if m.peers.is_empty() && m.dynamic.is_none() {
             report.note(format!(
                 "line {}: crypto map {} {} has no `set peer`",
                 m.line, m.name, m.sequence
@@ -472,9 +515,15 @@ mod tests {
                     crypto map m 10 set peer vpn.example.net\n\
                     crypto map m interface outside\n\
                     crypto ikev2 enable outside client-services port 443\n\
-                    crypto ipsec df-bit clear-df outside\n";
+                    crypto ipsec df-bit clear-df outside\n\
+                    crypto map m 20 set pfs group19\n\
+                    crypto map m 10 ipsec-isakmp dynamic dyn\n";
         let (config, report) = run(text);
-        assert_eq!(config.crypto_maps.len(), 1);
+        // Entry 20 is a placeholder for the dynamic map, filled in by `dynamic_map::resolve`.
+        assert_eq!(config.crypto_maps.len(), 2);
+        let d = &config.crypto_maps[1];
+        assert_eq!((d.line, d.sequence, d.dynamic.as_deref()), (11, 20, Some("dyn")));
+        assert!(report.is_pending(11), "decided once the dynamic maps are known");
         let m = &config.crypto_maps[0];
         assert_eq!(m.match_acl.as_deref(), Some("acl"));
         assert_eq!(m.peers, ["192.0.2.1", "2001:db8::1"]);
@@ -487,10 +536,26 @@ mod tests {
             (m.nat_t, m.reverse_route, m.replay_window),
             (Some(false), Some(true), Some(1024))
         );
-        let u: Vec<_> = report.unmapped_list().iter().map(|u| u.line).collect();
-        assert_eq!(u, [11, 12]);
-        assert!(
-            report.unmapped_list()[0].reason.starts_with("dynamic crypto maps are not supported")
+        let u: Vec<_> =
+            report.unmapped_list().iter().map(|u| (u.line, u.reason.as_str())).collect();
+        assert_eq!(
+            u,
+            [
+                (
+                    12,
+                    "peer `vpn.example.net` is not an address (peer host names are not supported)"
+                ),
+                (
+                    16,
+                    "crypto map m 20 is dynamic (line 11): its settings come from dynamic map dyn \
+                     (`crypto dynamic-map dyn ...`)"
+                ),
+                (
+                    17,
+                    "crypto map m 10 already has static commands (line 1): an entry is either \
+                     static or dynamic"
+                ),
+            ]
         );
         let ci = &config.crypto_interfaces[0];
         assert_eq!(

@@ -209,6 +209,12 @@ pub(crate) fn emit(
         let mut t = section(&mut out, "[[crypto_map]]");
         t.str("name", &m.name);
         t.raw("sequence", m.sequence);
+        // Only imported dynamic entries have a tunnel group (the placeholders of the others
+        // are gone).
+        if let Some(g) = &m.tunnel_group {
+            t.raw("dynamic", true);
+            t.str("tunnel_group", g);
+        }
         t.opt_str("match", m.match_acl.as_deref());
         if !m.peers.is_empty() {
             t.raw("peers", strings(&m.peers));

@@ -3,8 +3,9 @@
 //! reports every line it cannot map, with the reason.
 //!
 //! The conversion runs in two passes. The first walks the file's commands (sub-modes are
-//! grouped by [`lexer`]) and hands each to the module that maps it; access lists and object
-//! definitions are only collected. The second converts the access lists that a crypto map
+//! grouped by [`lexer`]) and hands each to the module that maps it; access lists, object
+//! definitions and dynamic crypto maps are only collected. The second turns the dynamic crypto
+//! maps into dynamic entries (`dynamic_map`), converts the access lists that a crypto map
 //! matches (resolving the objects they use), reports the rest, applies global defaults and
 //! checks what needs a note. [`emit`] writes the result.
 //!
@@ -15,6 +16,7 @@
 mod acl;
 mod crypto;
 mod crypto_map;
+mod dynamic_map;
 mod emit;
 mod interfaces;
 mod lexer;
@@ -70,18 +72,29 @@ pub fn import_named(source: &str, text: &str) -> Import {
     let mut objects = Objects::default();
     let mut acls = Vec::new();
     let mut sa_defaults = crypto_map::SaDefaults::default();
+    let mut dynamic = dynamic_map::DynamicMaps::default();
 
     for item in &lexed.items {
         match item {
             Item::Orphan(line) => {
                 report.unmapped(line, "indented line outside any sub-mode (no command above it)")
             }
-            Item::Block(block) => {
-                dispatch(block, &mut config, &mut objects, &mut acls, &mut sa_defaults, &mut report)
-            }
+            Item::Block(block) => dispatch(
+                block,
+                &mut config,
+                &mut objects,
+                &mut acls,
+                &mut sa_defaults,
+                &mut dynamic,
+                &mut report,
+            ),
         }
     }
 
+    // Dynamic entries first: they add the access lists they match to `referenced`.
+    let acl_names: HashSet<&str> = acls.iter().map(|a| a.name.as_str()).collect();
+    let any_acls =
+        dynamic_map::resolve(dynamic, &lexed.items, &mut config, &acl_names, &mut report);
     let referenced: HashSet<&str> =
         config.crypto_maps.iter().filter_map(|m| m.match_acl.as_deref()).collect();
     let mut failed_refs = Vec::new();
@@ -89,6 +102,7 @@ pub fn import_named(source: &str, text: &str) -> Import {
     for m in &config.crypto_maps {
         if let Some(name) = &m.match_acl
             && !acls.iter().any(|a| &a.name == name)
+            && !any_acls.iter().any(|a| &a.name == name)
         {
             report.note(format!(
                 "line {}: crypto map {} {} matches access list {name}, which is not defined",
@@ -96,6 +110,7 @@ pub fn import_named(source: &str, text: &str) -> Import {
             ));
         }
     }
+    config.access_lists.extend(any_acls);
     objects.report_unused(&mut report, &failed_refs);
     crypto_map::apply_defaults(&sa_defaults, &mut config, &mut report);
     crypto_map::weak_dh(&mut config, &mut report);
@@ -143,6 +158,7 @@ fn dispatch<'a>(
     objects: &mut Objects<'a>,
     acls: &mut Vec<acl::Source<'a>>,
     sa_defaults: &mut crypto_map::SaDefaults,
+    dynamic: &mut dynamic_map::DynamicMaps<'a>,
     report: &mut Report,
 ) {
     let h = &block.head;
@@ -183,10 +199,7 @@ fn dispatch<'a>(
     } else if h.starts(&["crypto", "map"]) {
         crypto_map::crypto_map(block, config, report);
     } else if h.starts(&["crypto", "dynamic-map"]) {
-        let reason = "dynamic crypto maps are not supported; give the peer addresses in a static \
-                      crypto map";
-        report.unmapped(h, reason);
-        crypto::unmapped_body(block, report, reason);
+        dynamic.collect(block, report);
     } else if h.starts(&["crypto", "ikev1", "enable"])
         || h.starts(&["crypto", "isakmp", "enable"])
         || h.starts(&["crypto", "ikev2", "enable"])
@@ -221,6 +234,9 @@ fn dispatch<'a>(
         crypto::unmapped_body(block, report, "inside a crypto command that could not be mapped");
     } else if h.starts(&["ip", "local", "pool"]) || h.starts(&["ipv6", "local", "pool"]) {
         tunnel_group::address_pool(block, config, report);
+    } else if h.starts(&["tunnel-group"]) && h.word(1) == Some(tunnel_group::DEFAULT_RA_GROUP) {
+        // Converted once the dynamic crypto maps are known (one may answer its clients).
+        dynamic.defer_default_ra(block);
     } else if h.starts(&["tunnel-group"]) {
         tunnel_group::tunnel_group(block, config, report);
     } else if h.starts(&["interface"]) {

@@ -100,8 +100,8 @@ pub(crate) enum Kilobytes {
     Unlimited,
 }
 
-/// One static crypto map entry (`crypto map NAME SEQ ...`).
-#[derive(Debug, Default)]
+/// One crypto map entry (`crypto map NAME SEQ ...`), static or dynamic.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct CryptoMap {
     pub line: usize,
     pub name: String,
@@ -118,6 +118,13 @@ pub(crate) struct CryptoMap {
     pub replay_window: Option<u32>,
     pub nat_t: Option<bool>,
     pub reverse_route: Option<bool>,
+    /// `crypto map NAME SEQ ipsec-isakmp dynamic DYN`: the dynamic map whose settings the
+    /// entry takes. Set in the first pass; the second ([`super::dynamic_map::resolve`]) fills
+    /// the entry from the dynamic map or drops it.
+    pub dynamic: Option<String>,
+    /// The tunnel group a dynamic entry answers (`dynamic = true`, `tunnel_group`): set only
+    /// on dynamic entries that were imported.
+    pub tunnel_group: Option<String>,
 }
 
 /// What runs on one interface (by nameif).

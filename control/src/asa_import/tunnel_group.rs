@@ -11,10 +11,14 @@ use super::report::Report;
 
 /// The ASA's built-in L2L group: the fallback for peers without a tunnel group of their own.
 /// ferrogate looks it up the same way, so it is mapped (its type is implied: ipsec-l2l).
-const DEFAULT_L2L_GROUP: &str = "DefaultL2LGroup";
+pub(crate) const DEFAULT_L2L_GROUP: &str = "DefaultL2LGroup";
+
+/// The ASA's built-in group for remote-access clients that name no group of their own.
+/// Mapped only when a dynamic crypto map answers its clients ([`default_ra_group`]).
+pub(crate) const DEFAULT_RA_GROUP: &str = "DefaultRAGroup";
 
 /// The ASA's built-in groups that have no ferrogate equivalent.
-const UNMAPPED_DEFAULT_GROUPS: &[&str] = &["DefaultRAGroup", "DefaultWEBVPNGroup"];
+const UNMAPPED_DEFAULT_GROUPS: &[&str] = &[DEFAULT_RA_GROUP, "DefaultWEBVPNGroup"];
 
 /// `isakmp keepalive threshold` bounds (seconds).
 const KEEPALIVE_THRESHOLD: (u64, u64) = (10, 3600);
@@ -23,6 +27,36 @@ const KEEPALIVE_RETRY: (u64, u64) = (2, 10);
 
 /// `tunnel-group NAME ...`.
 pub(crate) fn tunnel_group(block: &Block<'_>, config: &mut Config, report: &mut Report) {
+    convert(block, config, report, false);
+}
+
+/// `tunnel-group DefaultRAGroup ...`, for a dynamic crypto map that answers its clients: a
+/// ferrogate tunnel group like any other, of type remote-access (the built-in group's type).
+pub(crate) fn default_ra_group(block: &Block<'_>, config: &mut Config, report: &mut Report) {
+    if config.tunnel_groups.iter().all(|t| t.name != DEFAULT_RA_GROUP) {
+        config.tunnel_group(DEFAULT_RA_GROUP).kind = Some("remote-access");
+        report.note(format!(
+            "line {}: {DEFAULT_RA_GROUP} (the ASA's built-in group for remote-access clients \
+             without a group of their own) is written with type = \"remote-access\", for the \
+             dynamic crypto map that answers its clients",
+            block.head.no
+        ));
+    }
+    convert(block, config, report, true);
+}
+
+/// Whether `tunnel-group DefaultRAGroup general-attributes` gives an address pool (that
+/// [`tunnel_group`] would map), so that remote-access clients can get an address.
+pub(crate) fn gives_address_pool(block: &Block<'_>) -> bool {
+    block.head.is(2, "general-attributes")
+        && block.head.words.len() == 3
+        && block
+            .body
+            .iter()
+            .any(|l| l.is(0, "address-pool") && l.word(1).is_some_and(|w| !w.starts_with('(')))
+}
+
+fn convert(block: &Block<'_>, config: &mut Config, report: &mut Report, default_ra: bool) {
     let head = &block.head;
     let (Some(name), Some(what)) = (head.word(1), head.word(2)) else {
         report.unmapped(
@@ -40,7 +74,7 @@ pub(crate) fn tunnel_group(block: &Block<'_>, config: &mut Config, report: &mut 
             head.no
         ));
     }
-    if UNMAPPED_DEFAULT_GROUPS.contains(&name) {
+    if UNMAPPED_DEFAULT_GROUPS.contains(&name) && !(default_ra && name == DEFAULT_RA_GROUP) {
         let reason = format!(
             "the built-in {name} has no ferrogate equivalent: give the settings to a tunnel \
              group of its own"
