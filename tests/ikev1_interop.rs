@@ -351,7 +351,18 @@ fn ikev1_interop_with_strongswan_both_roles() {
             let out =
                 lab.run_ours(TEST, CHILD_ENV, &format!("{role}:{}", s.name), charon_initiates);
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            let log = charon.log();
+            // charon logs what it received a little after our side exits (its threads,
+            // a loaded machine): wait, bounded, for the DELETEs to show.
+            let deleted = |log: &str| {
+                log.contains("received DELETE for ESP CHILD_SA")
+                    && log.contains("received DELETE for IKE_SA")
+            };
+            let mut log = charon.log();
+            let until = Instant::now() + Duration::from_secs(3);
+            while !deleted(&log) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100));
+                log = charon.log();
+            }
             let ok = out.status.success()
                 && stdout.contains("EVENT established")
                 && stdout.contains("EVENT child-up")
@@ -362,9 +373,7 @@ fn ikev1_interop_with_strongswan_both_roles() {
                 let line = stdout.lines().find(|l| l.starts_with("EVENT child-up")).unwrap();
                 let want = charon_spis(line);
                 // Our DELETEs reached charon and it tore both down.
-                let deleted = log.contains("received DELETE for ESP CHILD_SA")
-                    && log.contains("received DELETE for IKE_SA");
-                match (log.contains(&want), deleted) {
+                match (log.contains(&want), deleted(&log)) {
                     (true, true) => {
                         eprintln!("ok: {role} {} ({want})", s.name);
                         Ok(())
