@@ -43,6 +43,7 @@
 //! default_action = "bypass"       # for traffic no policy matches
 //! sa_capacity = 4096              # SA table slots each way
 //! flow_cache = 65536              # per-worker 5-tuple cache entries
+//! neighbours = 16384              # per-worker ARP (and ND) entries: next hops on links
 //!
 //! [operator]
 //! socket = "/run/ferrogate/lab.sock"   # default: /run/ferrogate/<file_prefix>.sock
@@ -303,6 +304,9 @@ pub struct DataplaneSettings {
     pub default_action: PolicyAction,
     pub sa_capacity: usize,
     pub flow_cache: usize,
+    /// Neighbour entries per worker and family: every directly connected next hop (a
+    /// concentrator whose peers sit on its outside link needs one per peer).
+    pub neighbours: usize,
 }
 
 impl Default for DataplaneSettings {
@@ -311,6 +315,7 @@ impl Default for DataplaneSettings {
             default_action: PolicyAction::Bypass,
             sa_capacity: 4096,
             flow_cache: 1 << 16,
+            neighbours: 1 << 14,
         }
     }
 }
@@ -519,6 +524,7 @@ struct RawDataplane {
     default_action: Option<Spanned<String>>,
     sa_capacity: Option<Spanned<i64>>,
     flow_cache: Option<Spanned<i64>>,
+    neighbours: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -796,6 +802,11 @@ impl Validator<'_> {
             }
             match size(&d.flow_cache, "flow_cache", 1 << 24) {
                 Ok(Some(n)) => dataplane.flow_cache = n,
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+            match size(&d.neighbours, "neighbours", 1 << 20) {
+                Ok(Some(n)) => dataplane.neighbours = n,
                 Ok(None) => {}
                 Err(e) => errors.push(e),
             }

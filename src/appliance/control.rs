@@ -32,6 +32,11 @@ use crate::operator::model::{
 };
 use crate::operator::server::OperatorServer;
 
+/// The SPD is rebuilt for dynamic crypto map entries at most this often: a burst of new
+/// tunnels (thousands of remote-access clients, a load test) costs one rebuild per interval,
+/// not one per Child SA. A new Child SA's outbound traffic waits for it at most this long.
+const DYNAMIC_SPD_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// At most one log line per kind of event per this interval.
 const LOG_INTERVAL_S: u64 = 5;
 
@@ -53,6 +58,9 @@ pub(crate) struct Control {
     ha: Option<super::ha::HaUnit>,
     /// IKE packets dropped while this unit was not the active one.
     ike_while_standby: u64,
+    /// Dynamic SPD entries changed since the last rebuild, and when that was.
+    dynamic_spd_pending: bool,
+    dynamic_spd_built: Option<Instant>,
 }
 
 impl Control {
@@ -75,6 +83,8 @@ impl Control {
             last_log: [None; 3],
             ha: None,
             ike_while_standby: 0,
+            dynamic_spd_pending: false,
+            dynamic_spd_built: None,
         }
     }
 
@@ -227,6 +237,13 @@ impl Control {
             ike.poll(controls, table, pool, now_ns);
         }
         if self.ike.as_mut().is_some_and(|ike| ike.dynamic_spd().take_changed()) {
+            self.dynamic_spd_pending = true;
+        }
+        if self.dynamic_spd_pending
+            && self.dynamic_spd_built.is_none_or(|t| t.elapsed() >= DYNAMIC_SPD_EVERY)
+        {
+            self.dynamic_spd_pending = false;
+            self.dynamic_spd_built = Some(Instant::now());
             self.install_dynamic_spd(controls);
         }
         table.reclaim();

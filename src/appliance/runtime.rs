@@ -522,6 +522,10 @@ fn appliance(
 
     let wcfg = WorkerConfig {
         flow_cache: CacheConfig { entries: cfg.dataplane.flow_cache, ..CacheConfig::default() },
+        neigh: dataplane::l3::NeighConfig {
+            capacity: cfg.dataplane.neighbours,
+            ..dataplane::l3::NeighConfig::default()
+        },
         burst: usize::from(profile.run.burst),
         ..WorkerConfig::default()
     };

@@ -236,6 +236,7 @@ impl ChildSpec {
                 default_action: PolicyAction::Discard,
                 sa_capacity: n.next_power_of_two().max(256),
                 flow_cache: self.flow_cache,
+                ..DataplaneSettings::default()
             },
             operator_socket: Some(self.operator_socket.clone()),
             // Built in code, not read from a file: nothing to reload.
