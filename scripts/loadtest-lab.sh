@@ -15,8 +15,9 @@
 #   fglab-sw: charon           sw0 10.80.0.1/12    --veth-- lt-sw 10.80.0.2/12    tester
 #             10.100.0.1 on lo
 #
-# Each tunnel comes from its own source address (10.98.0.0/16 towards ferrogate,
-# 10.88.0.0/16 towards charon, added to the tester's lo for the run) with its own /32 of
+# Each tunnel comes from its own source address (10.160.0.0/16 towards ferrogate,
+# 10.170.0.0/16 towards charon, added to the tester's lo for the run, routed through the
+# tester's namespace as through an upstream router) with its own /32 of
 # 10.200.0.0/16; both responders protect 10.100.0.0/16 and use AES-128-GCM, PRF SHA-256,
 # Curve25519 with a fresh random pre-shared key. The responders' RSS and CPU per tunnel
 # come from /proc (--responder-pid). Results: the two loadtest reports, and their JSON in
@@ -126,6 +127,9 @@ done
 ip -n "$NS_SW" addr add 10.80.0.1/12 dev sw0
 ip -n "$NS_SW" link set sw0 up
 ip -n "$NS_SW" addr add 10.100.0.1/16 dev lo
+# The peers sit behind a router (the tester's namespace), as on the Internet: one
+# neighbour for all of them (Linux keeps 1,024 by default, and that limit is global).
+ip -n "$NS_SW" route add 10.170.0.0/16 via 10.80.0.2
 
 umask 077
 od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$work/psk"
@@ -160,6 +164,11 @@ name = "outside"
 port = "wan"
 role = "outside"
 address = "10.96.0.1/12"
+
+[[route]]                       # upstream: the load tester's namespace
+destination = "0.0.0.0/0"
+interface = "outside"
+via = "10.96.0.2"
 
 [dataplane]
 default_action = "discard"
@@ -334,8 +343,8 @@ if t:
              t["decrypt_failed"]))
 PY
 }
-run ferrogate 10.96.0.1 10.98.0.0/16 "$fg_pid"
-run strongswan 10.80.0.1 10.88.0.0/16 "$sw_pid"
+run ferrogate 10.96.0.1 10.160.0.0/16 "$fg_pid"
+run strongswan 10.80.0.1 10.170.0.0/16 "$sw_pid"
 
 mkdir -p "$(dirname "$RESULTS")"
 python3 - "$work/ferrogate.json" "$work/strongswan.json" "$RESULTS" "$TUNNELS" <<'PY'

@@ -32,10 +32,10 @@ use crate::operator::model::{
 };
 use crate::operator::server::OperatorServer;
 
-/// The SPD is rebuilt for dynamic crypto map entries at most this often: a burst of new
-/// tunnels (thousands of remote-access clients, a load test) costs one rebuild per interval,
-/// not one per Child SA. A new Child SA's outbound traffic waits for it at most this long.
-const DYNAMIC_SPD_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+/// The longest wait between two rebuilds of the SPD for dynamic crypto map entries: a
+/// rebuild that took `t` is followed by the next one no sooner than `4 t` (a fifth of the
+/// control thread at most), and `t` counts as at most a quarter of this.
+const DYNAMIC_SPD_MAX_GAP: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// At most one log line per kind of event per this interval.
 const LOG_INTERVAL_S: u64 = 5;
@@ -58,9 +58,10 @@ pub(crate) struct Control {
     ha: Option<super::ha::HaUnit>,
     /// IKE packets dropped while this unit was not the active one.
     ike_while_standby: u64,
-    /// Dynamic SPD entries changed since the last rebuild, and when that was.
+    /// Dynamic SPD entries changed since the last rebuild, and when that was and how long
+    /// it took.
     dynamic_spd_pending: bool,
-    dynamic_spd_built: Option<Instant>,
+    dynamic_spd_built: Option<(Instant, std::time::Duration)>,
 }
 
 impl Control {
@@ -234,17 +235,26 @@ impl Control {
         if let Some(ike) = self.ike.as_mut()
             && runs_ike
         {
-            ike.poll(controls, table, pool, now_ns);
+            ike.process(controls, table, now_ns);
         }
         if self.ike.as_mut().is_some_and(|ike| ike.dynamic_spd().take_changed()) {
             self.dynamic_spd_pending = true;
         }
+        // Once per poll (every Child SA of the burst at once), and before the answers go
+        // out: a peer's first packet finds its policy. Only a rebuild that took long
+        // (tens of thousands of entries) spaces the next one out.
         if self.dynamic_spd_pending
-            && self.dynamic_spd_built.is_none_or(|t| t.elapsed() >= DYNAMIC_SPD_EVERY)
+            && self.dynamic_spd_built.is_none_or(|(t, took)| t.elapsed() >= took * 4)
         {
             self.dynamic_spd_pending = false;
-            self.dynamic_spd_built = Some(Instant::now());
+            let t0 = Instant::now();
             self.install_dynamic_spd(controls);
+            self.dynamic_spd_built = Some((t0, t0.elapsed().min(DYNAMIC_SPD_MAX_GAP / 4)));
+        }
+        if let Some(ike) = self.ike.as_mut()
+            && runs_ike
+        {
+            ike.flush(controls, pool);
         }
         table.reclaim();
     }

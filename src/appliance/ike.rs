@@ -511,13 +511,14 @@ impl IkeDaemon {
         self.apply(e, actions);
     }
 
-    /// Runs due timers, sends what the endpoint wants sent and applies its events to the
-    /// dataplane.
-    pub(crate) fn poll<'e>(
+    /// Timers and events: SAs installed, bound or removed; nothing sent yet. The caller
+    /// installs what that changed in the SPD (dynamic entries' policies) before
+    /// [`Self::flush`] sends the answers, so that a peer learns of a Child SA only once
+    /// the dataplane carries its traffic both ways.
+    pub(crate) fn process(
         &mut self,
-        controls: &mut [ControlEnd<Mbuf<'e>>],
+        controls: &mut [ControlEnd<Mbuf<'_>>],
         table: &mut SaTable,
-        pool: Option<&Mempool<'e>>,
         created_ns: u64,
     ) {
         // ESP first: a peer whose traffic arrived is not probed by a timer due now.
@@ -527,11 +528,17 @@ impl IkeDaemon {
             self.endpoint.handle_timeout(now, &mut self.rng);
         }
         self.v1.handle_timeout(now, &mut self.rng);
-        self.flush_transmits(controls, pool);
         while let Some((h, ev)) = self.endpoint.poll_event().or_else(|| self.v1.poll_event()) {
             self.on_event(controls, table, created_ns, h, ev);
         }
-        // Events can queue more datagrams (a DELETE answered, a failover's first message).
+    }
+
+    /// Sends what the endpoints queued (answers, requests, DELETEs) and NAT keepalives.
+    pub(crate) fn flush<'e>(
+        &mut self,
+        controls: &mut [ControlEnd<Mbuf<'e>>],
+        pool: Option<&Mempool<'e>>,
+    ) {
         self.flush_transmits(controls, pool);
         self.send_keepalives(controls, pool);
     }

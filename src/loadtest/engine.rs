@@ -3,15 +3,17 @@
 //! tunnel and a timer heap fed by their `poll_timeout`.
 //!
 //! A run goes through phases: setup (tunnels started at the target rate or as fast as the
-//! in-flight bound lets them), optionally a rekey storm (every tunnel's Child SA and/or IKE
+//! in-flight bound lets them), optionally ICMP echo through every tunnel (`--traffic`,
+//! [`Traffic`]), optionally a rekey storm (every tunnel's Child SA and/or IKE
 //! SA rekeyed at once, paced the same way), an optional hold, and the teardown (DELETE of
-//! every IKE SA, unless `--keep`). The `--duration` cap and Ctrl-C cut setup, rekey and
-//! hold short and go to the teardown, which has its own bound.
+//! every IKE SA, unless `--keep`). The `--duration` cap and Ctrl-C cut setup, traffic,
+//! rekey and hold short and go to the teardown, which has its own bound.
 //!
 //! Datagrams go only to the target's address: to its IKE port, or to 4500 with the non-ESP
 //! marker once an SA has floated there (NAT detected, RFC 7296 section 2.23; strongSwan
 //! with kernel-libipsec always fakes a NAT to get UDP-encapsulated ESP). Datagrams from any
-//! other address are dropped unread.
+//! other address are dropped unread. With `--traffic`, ESP goes to the same address, raw or
+//! in UDP 4500, and comes back on a raw socket or the tunnels' own sockets.
 //!
 //! Both state machines report the same [`Event`]s, so the engine's bookkeeping is one; the
 //! [`Sa`] adapter hides the rest. An IKEv1 tunnel's messages are routed by our initiator
@@ -43,6 +45,7 @@ use super::report::{
     Failures, Latency, Memory, Phase as PhaseReport, RekeyReport, Report, SocketStats, StopReason,
     TeardownReport, Usage,
 };
+use super::traffic::{Traffic, TrafficPlan};
 
 /// What to rekey in the storm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -257,6 +260,8 @@ pub struct Plan {
     pub responder_pid: Option<u32>,
     /// Print a progress line to stderr every second.
     pub progress: bool,
+    /// ICMP echo through every tunnel after the setup.
+    pub traffic: Option<TrafficPlan>,
 }
 
 impl Plan {
@@ -355,6 +360,7 @@ struct Sock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Setup,
+    Traffic,
     RekeyWait(Time),
     Rekey,
     Hold(Time),
@@ -420,6 +426,8 @@ struct Engine<'p> {
     paced_from: Time,
     /// When to look for rekeys without an outcome next.
     next_rekey_check: Time,
+    /// `--traffic`: the Child SAs' keys as they come up, then the echo test.
+    traffic: Option<Traffic>,
 }
 
 /// The responder's and the load tester's own memory and CPU time at one point of the run.
@@ -437,6 +445,9 @@ impl Samples {
 
 /// The longest the loop sleeps: progress lines are due every second.
 const MAX_WAIT_MS: u64 = 250;
+
+/// The epoll token of the raw ESP socket (the UDP sockets' are their indexes).
+const RAW_TOKEN: u64 = u64::MAX;
 
 impl Engine<'_> {
     /// Sends everything `idx`'s SA queued, handles its events, re-arms its timer and
@@ -499,23 +510,33 @@ impl Engine<'_> {
         let Some(t) = self.tunnels.get_mut(idx as usize) else { return };
         let c = &mut self.c;
         match ev {
-            Event::ChildSaUp(child) => match child.rekey_of {
-                None if t.state == State::Negotiating => {
-                    t.state = State::Up;
-                    c.up += 1;
-                    c.negotiating = c.negotiating.saturating_sub(1);
-                    c.last_up = Some(now);
-                    let ms = now.since(t.started).as_millis();
-                    let _ = self.latency.record(u64::try_from(ms).unwrap_or(u64::MAX).max(1));
+            Event::ChildSaUp(child) => {
+                match child.rekey_of {
+                    None if t.state == State::Negotiating => {
+                        t.state = State::Up;
+                        c.up += 1;
+                        c.negotiating = c.negotiating.saturating_sub(1);
+                        c.last_up = Some(now);
+                        let ms = now.since(t.started).as_millis();
+                        let _ = self.latency.record(u64::try_from(ms).unwrap_or(u64::MAX).max(1));
+                    }
+                    Some(old) if t.rekey.child == Some(old) => {
+                        t.rekey.child = None;
+                        t.rekey.old_child = Some(old);
+                        c.rekey_child_ok += 1;
+                        c.rekey_last_ok = Some(now);
+                    }
+                    _ => c.peer_rekeys += 1,
                 }
-                Some(old) if t.rekey.child == Some(old) => {
-                    t.rekey.child = None;
-                    t.rekey.old_child = Some(old);
-                    c.rekey_child_ok += 1;
-                    c.rekey_last_ok = Some(now);
+                if let Some(tr) = self.traffic.as_mut() {
+                    tr.on_child_up(idx, child);
                 }
-                _ => c.peer_rekeys += 1,
-            },
+            }
+            Event::Established(info) => {
+                if let Some(tr) = self.traffic.as_mut() {
+                    tr.on_established(idx, info.nat_detected, info.peer);
+                }
+            }
             Event::ChildSaFailed(cause) => {
                 if t.state == State::Negotiating {
                     t.state = State::Failed;
@@ -525,10 +546,18 @@ impl Engine<'_> {
                     c.rekey_failures.add(child_key(&cause), &cause.to_string());
                 }
             }
-            Event::ChildSaDown { inbound_spi, .. } if t.rekey.old_child == Some(inbound_spi) => {
-                t.rekey.old_child = None;
+            Event::ChildSaDown { inbound_spi, .. } => {
+                if t.rekey.old_child == Some(inbound_spi) {
+                    t.rekey.old_child = None;
+                }
+                if let Some(tr) = self.traffic.as_mut() {
+                    tr.on_child_down(idx, inbound_spi);
+                }
             }
-            Event::IkeSaRekeyed { .. } => {
+            Event::IkeSaRekeyed { info, .. } => {
+                if let Some(tr) = self.traffic.as_mut() {
+                    tr.on_established(idx, info.nat_detected, info.peer);
+                }
                 if t.rekey.ike {
                     t.rekey.ike = false;
                     c.rekey_ike_ok += 1;
@@ -544,6 +573,9 @@ impl Engine<'_> {
                 };
                 if t.rekey.child.is_some() || t.rekey.ike {
                     c.rekey_failures.add("ike_sa_ended", &text);
+                }
+                if let Some(tr) = self.traffic.as_mut() {
+                    tr.on_ended(idx);
                 }
                 t.rekey = Pending { counted: t.rekey.counted, ..Pending::default() };
                 match t.state {
@@ -628,6 +660,28 @@ impl Engine<'_> {
             self.start(idx, now);
         }
         self.cursor >= self.plan.tunnels && self.c.negotiating == 0
+    }
+
+    /// The traffic phase: tunnels send their echo requests, paced like the setup (at most
+    /// `max_inflight` awaiting replies, fewer after timeouts, `rate` per second if set);
+    /// over when every tunnel is done.
+    fn traffic_step(&mut self, now: Time) -> bool {
+        let Some(tr) = self.traffic.as_mut() else { return true };
+        tr.expire(now);
+        while self.cursor < self.plan.tunnels
+            && self.traffic.as_ref().is_some_and(Traffic::may_send)
+            && self.paced(now)
+        {
+            let idx = self.cursor;
+            self.cursor += 1;
+            let (Some(t), Some(tr)) = (self.tunnels.get(idx as usize), self.traffic.as_mut())
+            else {
+                continue;
+            };
+            let Some(sock) = self.socks.get(t.sock as usize) else { continue };
+            tr.start(idx, t.state == State::Up, &sock.udp, sock.local.ip(), now);
+        }
+        self.cursor >= self.plan.tunnels && self.traffic.as_ref().is_none_or(|t| t.in_flight() == 0)
     }
 
     fn rekey_step(&mut self, now: Time) -> bool {
@@ -762,17 +816,25 @@ impl Engine<'_> {
                 self.c.socks.foreign += 1;
                 continue;
             }
-            self.c.socks.received += 1;
+            let local = sock.local.ip();
             let Some(dgram) = buf.get(..n) else { return };
             let msg = match (from.port() == NAT_T_PORT, dgram) {
                 (false, m) => m,
                 (true, [0, 0, 0, 0, rest @ ..]) => rest,
-                // ESP on the NAT-T port: no dataplane here.
+                // ESP in UDP (or a NAT keepalive): the traffic test's, counted there.
+                (true, esp) if self.traffic.is_some() => {
+                    if let Some(tr) = self.traffic.as_mut() {
+                        tr.on_udp(esp, local);
+                    }
+                    continue;
+                }
                 (true, _) => {
+                    self.c.socks.received += 1;
                     self.c.socks.malformed += 1;
                     continue;
                 }
             };
+            self.c.socks.received += 1;
             // The ISAKMP header's version octet (offset 17): major version 1 or 2.
             let key = match msg.get(17).map(|v| v >> 4) {
                 // Ours to route by our initiator cookie (bytes 0..8): we started every
@@ -825,6 +887,17 @@ impl Engine<'_> {
                     c.negotiating,
                     c.failures.total(),
                     self.total_retransmits()
+                )
+            }
+            Phase::Traffic => {
+                let (tested, answered, (replies, requests)) = match &self.traffic {
+                    Some(t) => (t.tested(), t.answered(), t.replies()),
+                    None => (0, 0, (0, 0)),
+                };
+                format!(
+                    "traffic: {answered}/{tested} tunnels answered, {replies}/{requests} \
+                     replies, {} tunnels started",
+                    self.cursor
                 )
             }
             Phase::RekeyWait(_) | Phase::Hold(_) => {
@@ -975,6 +1048,19 @@ pub fn run(plan: &Plan, stop: &AtomicBool) -> Result<Report, String> {
     {
         return Err(format!("--responder-pid {pid}: cannot read /proc/{pid}/status and stat"));
     }
+    let traffic = match (&plan.traffic, plan.target.ip()) {
+        (Some(tp), IpAddr::V4(peer)) => {
+            let t = Traffic::new(tp.clone(), plan.remote_ts, peer, plan.tunnels, plan.max_inflight);
+            if let Some(fd) = t.raw_fd() {
+                epoll
+                    .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, RAW_TOKEN))
+                    .map_err(|e| format!("epoll: {e}"))?;
+            }
+            Some(t)
+        }
+        (Some(_), IpAddr::V6(_)) => return Err("--traffic: IPv4 targets only".into()),
+        (None, _) => None,
+    };
     let mut e = Engine {
         plan,
         socks,
@@ -987,6 +1073,7 @@ pub fn run(plan: &Plan, stop: &AtomicBool) -> Result<Report, String> {
         cursor: 0,
         paced_from: Time::ZERO,
         next_rekey_check: Time::ZERO,
+        traffic,
     };
     let clock = Instant::now();
     let now_of =
@@ -1018,6 +1105,9 @@ pub fn run(plan: &Plan, stop: &AtomicBool) -> Result<Report, String> {
             if phase == Phase::Rekey {
                 e.c.rekey_end = Some(now);
             }
+            if let Some(tr) = e.traffic.as_mut() {
+                tr.finish();
+            }
             phase = Phase::Teardown(now + plan.teardown_timeout);
             e.c.teardown_start = Some(now);
             e.begin_phase(now);
@@ -1029,6 +1119,7 @@ pub fn run(plan: &Plan, stop: &AtomicBool) -> Result<Report, String> {
         // Run the phase's work; on to the next phase when it is over.
         let over = match phase {
             Phase::Setup => e.setup_step(now),
+            Phase::Traffic => e.traffic_step(now),
             Phase::Rekey => e.rekey_step(now),
             Phase::Teardown(deadline) => e.teardown_step(now) || now >= deadline,
             Phase::RekeyWait(at) | Phase::Hold(at) => now >= at,
@@ -1036,8 +1127,21 @@ pub fn run(plan: &Plan, stop: &AtomicBool) -> Result<Report, String> {
         };
         if over {
             phase = match phase {
-                Phase::Setup => {
+                Phase::Setup if plan.traffic.is_some() => {
                     at_setup = e.end_setup(now);
+                    if let Some(tr) = e.traffic.as_mut() {
+                        tr.begin();
+                    }
+                    e.begin_phase(now);
+                    Phase::Traffic
+                }
+                Phase::Setup | Phase::Traffic => {
+                    if phase == Phase::Setup {
+                        at_setup = e.end_setup(now);
+                    }
+                    if let Some(tr) = e.traffic.as_mut() {
+                        tr.finish();
+                    }
                     match plan.rekey_after {
                         Some(d) => Phase::RekeyWait(now + d),
                         None => Phase::Hold(now + plan.hold),
@@ -1071,13 +1175,20 @@ pub fn run(plan: &Plan, stop: &AtomicBool) -> Result<Report, String> {
         if phase == Phase::Done {
             break;
         }
-        // Sleep until the next timer, paced action or phase change, at most MAX_WAIT_MS.
-        let mut wake = now + Duration::from_millis(MAX_WAIT_MS);
+        // Sleep until the next timer, paced action or phase change, at most MAX_WAIT_MS; a
+        // phase just begun has its first work to do now.
+        let mut wake = if over { now } else { now + Duration::from_millis(MAX_WAIT_MS) };
         if let Some(&Reverse((t, _))) = e.timers.peek() {
             wake = wake.min(t);
         }
-        let pacing = matches!(phase, Phase::Setup | Phase::Rekey | Phase::Teardown(_));
+        let pacing =
+            matches!(phase, Phase::Setup | Phase::Traffic | Phase::Rekey | Phase::Teardown(_));
         if pacing && let Some(t) = e.next_paced() {
+            wake = wake.min(t);
+        }
+        if phase == Phase::Traffic
+            && let Some(t) = e.traffic.as_ref().and_then(Traffic::next_deadline)
+        {
             wake = wake.min(t);
         }
         match phase {
@@ -1092,10 +1203,15 @@ pub fn run(plan: &Plan, stop: &AtomicBool) -> Result<Report, String> {
             Err(err) => return Err(format!("epoll_wait: {err}")),
         };
         let now = now_of(clock);
-        let ready: Vec<usize> =
-            events.iter().take(ready).filter_map(|ev| usize::try_from(ev.data()).ok()).collect();
-        for si in ready {
-            e.receive(si, &mut buf, now);
+        let ready: Vec<u64> = events.iter().take(ready).map(EpollEvent::data).collect();
+        for token in ready {
+            if token == RAW_TOKEN {
+                if let Some(tr) = e.traffic.as_mut() {
+                    tr.recv_raw(&mut buf);
+                }
+            } else if let Ok(si) = usize::try_from(token) {
+                e.receive(si, &mut buf, now);
+            }
         }
     }
     let end = now_of(clock);
@@ -1189,10 +1305,13 @@ fn build_report(
     let ours = usage(None, samples.map(|s| s.ours), c.up);
     let mut socks = c.socks;
     socks.sockets = e.socks.len() as u64;
+    let traffic = e.traffic.as_ref().map(Traffic::report);
     let ok = all_up
         && stopped == StopReason::Completed
         && rekey.as_ref().is_none_or(|r| r.failed == 0)
-        && c.lost.total() == 0;
+        && c.lost.total() == 0
+        // --traffic: every tunnel answered at least once.
+        && traffic.as_ref().is_none_or(|t| t.answered == u64::from(plan.tunnels));
     Report {
         ok,
         target: plan.target.to_string(),
@@ -1203,6 +1322,7 @@ fn build_report(
         retransmits: e.total_retransmits(),
         lost_after_up: c.lost.clone(),
         peer_rekeys: c.peer_rekeys,
+        traffic,
         rekey,
         teardown,
         kept: plan.keep,

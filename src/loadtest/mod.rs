@@ -6,7 +6,9 @@
 //! paces the setups at a target rate or runs as fast as a bound on negotiations in flight
 //! allows, and reports the setup rate, the time to N, failures by their typed cause,
 //! retransmissions, a rekey storm's outcome (`--rekey-after`) and the responder's memory per
-//! tunnel (`--responder-pid`). It is bounded (`--duration`), deletes its tunnels at the end
+//! tunnel (`--responder-pid`). With `--traffic` it then proves that every tunnel carries
+//! ESP both ways: ICMP echo requests through each, encrypted with its Child SA, and the
+//! replies decrypted and counted ([`traffic`]). It is bounded (`--duration`), deletes its tunnels at the end
 //! unless `--keep`, and sends only to loopback or, from a lab namespace, to that
 //! namespace's addresses and directly connected links, unless `--allow-any-target`
 //! ([`safety`]).
@@ -17,8 +19,10 @@
 pub mod engine;
 pub mod pattern;
 pub mod proposal;
+mod raw;
 pub mod report;
 pub mod safety;
+pub mod traffic;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::time::Duration;
@@ -153,6 +157,24 @@ pub struct LoadtestArgs {
     /// Leave the tunnels up at the end (no DELETE).
     #[arg(long, help_heading = "Run")]
     pub keep: bool,
+
+    /// After the setup, send ICMP echo requests through every tunnel (ESP with its Child
+    /// SA: raw, or in UDP 4500 after a NAT-T float; raw ESP needs root) and count the
+    /// replies; the exit status is then 0 only if every tunnel answered at least once.
+    /// IPv4 only. Paced by --max-inflight and --rate like the setup.
+    #[arg(long, help_heading = "Traffic")]
+    pub traffic: bool,
+    /// The echo requests' destination, inside the remote selectors [default: the first
+    /// host address of each tunnel's --remote-ts block: 10.100.0.1 of 10.100.0.0/16].
+    #[arg(long, value_name = "ADDR", requires = "traffic", help_heading = "Traffic")]
+    pub traffic_target: Option<Ipv4Addr>,
+    /// Echo requests per tunnel (1 to 64).
+    #[arg(long, value_name = "K", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=i64::from(traffic::MAX_COUNT)), help_heading = "Traffic")]
+    pub traffic_count: u32,
+    /// How long a tunnel waits for its replies after sending its requests.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, help_heading = "Traffic")]
+    pub traffic_timeout: f64,
+
     /// Print the results as JSON.
     #[arg(long, help_heading = "Output")]
     pub json: bool,
@@ -257,6 +279,37 @@ fn socket_plan(args: &LoadtestArgs, addrs: &[IpAddr]) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// Checks `--traffic` and its options: IPv4 outside and inside (the echo requests are
+/// IPv4 ICMP).
+fn traffic_plan(args: &LoadtestArgs) -> Result<traffic::TrafficPlan, String> {
+    if !args.target.is_ipv4() {
+        return Err("--traffic: IPv4 targets only".into());
+    }
+    let v4 = |p: &TsPattern, own: IpAddr| {
+        matches!(p.selector(0, own), Some(control::ikev2::wire::TrafficSelector::Ipv4 { .. }))
+    };
+    if !v4(&args.local_ts, args.target.ip()) || !v4(&args.remote_ts, args.target.ip()) {
+        return Err("--traffic: the echo requests are IPv4: --local-ts and --remote-ts must \
+                    be IPv4"
+            .into());
+    }
+    if args.traffic_target.is_none()
+        && args
+            .remote_ts
+            .selector(0, args.target.ip())
+            .as_ref()
+            .and_then(traffic::first_host)
+            .is_none()
+    {
+        return Err("--traffic: --remote-ts gives no host address: set --traffic-target".into());
+    }
+    Ok(traffic::TrafficPlan {
+        target: args.traffic_target,
+        count: args.traffic_count,
+        timeout: secs(args.traffic_timeout, "traffic-timeout", false)?,
+    })
+}
+
 /// Builds the run's plan from the command line (everything checked before a socket opens).
 pub fn plan(args: &LoadtestArgs) -> Result<(Plan, Option<safety::AddedAddresses>), String> {
     safety::check_target(args.target.ip(), args.allow_any_target)?;
@@ -308,6 +361,7 @@ pub fn plan(args: &LoadtestArgs) -> Result<(Plan, Option<safety::AddedAddresses>
         }
         None
     };
+    let traffic = if args.traffic { Some(traffic_plan(args)?) } else { None };
     let sockets = socket_plan(args, &addrs);
     let psk = read_psk(args)?;
     let rto = secs(args.retransmit_timeout, "retransmit-timeout", false)?;
@@ -392,6 +446,7 @@ pub fn plan(args: &LoadtestArgs) -> Result<(Plan, Option<safety::AddedAddresses>
         keep: args.keep,
         responder_pid: args.responder_pid,
         progress: !args.quiet,
+        traffic,
     };
     // Tunnel 0's configuration stands for all: proposals and selectors are checked here,
     // not n times during the run.
@@ -412,7 +467,8 @@ pub fn init_logging() {
 }
 
 /// `ferrogate loadtest`: exit status 0 when every tunnel came up (and every rekey of the
-/// storm completed), 1 when not, 2 when the run could not start.
+/// storm completed, and with `--traffic` every tunnel answered at least once), 1 when not,
+/// 2 when the run could not start.
 pub fn main(args: &LoadtestArgs) -> ExitCode {
     let (plan, added) = match plan(args) {
         Ok(p) => p,
@@ -540,6 +596,45 @@ mod tests {
                 .unwrap()
                 .args;
         assert!(plan(&bad).unwrap_err().contains("refusing target"));
+    }
+
+    #[test]
+    fn traffic_plans() {
+        assert_eq!(plan(&args(&["--tunnels", "2"])).unwrap().0.traffic, None);
+        let p = plan(&args(&["--tunnels", "2", "--traffic"])).unwrap().0;
+        let want = traffic::TrafficPlan { target: None, count: 3, timeout: Duration::from_secs(5) };
+        assert_eq!(p.traffic, Some(want));
+        let p = plan(&args(&[
+            "--tunnels",
+            "2",
+            "--traffic",
+            "--traffic-target",
+            "10.100.7.7",
+            "--traffic-count",
+            "64",
+            "--traffic-timeout",
+            "0.5",
+        ]))
+        .unwrap()
+        .0;
+        let t = p.traffic.unwrap();
+        assert_eq!((t.target, t.count), (Some(Ipv4Addr::new(10, 100, 7, 7)), 64));
+        assert_eq!(t.timeout, Duration::from_millis(500));
+        // The echo requests are IPv4 ICMP.
+        let err = plan(&args(&["--tunnels", "1", "--traffic", "--local-ts", "fd00::/48:64"]))
+            .unwrap_err();
+        assert!(err.contains("--traffic") && err.contains("IPv4"), "{err}");
+        let err =
+            plan(&args(&["--tunnels", "1", "--traffic", "--traffic-timeout", "0"])).unwrap_err();
+        assert!(err.contains("--traffic-timeout"), "{err}");
+        let parse = |extra: &[&str]| {
+            let mut v = vec!["x", "--target", "127.0.0.1", "--psk", "k", "--tunnels", "1"];
+            v.extend_from_slice(extra);
+            Cli::try_parse_from(v).map(|c| c.args)
+        };
+        assert!(parse(&["--traffic-target", "10.100.0.1"]).is_err(), "needs --traffic");
+        assert!(parse(&["--traffic", "--traffic-count", "65"]).is_err(), "at most 64");
+        assert!(parse(&["--traffic", "--traffic-count", "0"]).is_err());
     }
 
     #[test]

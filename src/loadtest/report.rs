@@ -115,6 +115,80 @@ pub struct TeardownReport {
     pub failures: Failures,
 }
 
+/// Round-trip times of the echo replies, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rtt {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// `--traffic`: ICMP echo through every tunnel after the setup.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrafficReport {
+    /// Where the echo requests went (inside the remote selectors).
+    pub target: String,
+    /// Echo requests per tunnel.
+    pub per_tunnel: u32,
+    /// How long each tunnel waited for its replies.
+    pub timeout_s: f64,
+    /// Tunnels tested: up, with a usable Child SA, requests sent.
+    pub tunnels: u64,
+    /// Tested tunnels with at least one reply.
+    pub answered: u64,
+    /// Tested tunnels with every reply.
+    pub all_answered: u64,
+    /// Tested tunnels without any reply.
+    pub silent: u64,
+    /// Tunnels not tested (not up, no usable Child SA, no raw socket, ...).
+    pub not_tested: u64,
+    /// Those by cause.
+    pub not_tested_causes: Failures,
+    /// Echo requests sent (ESP handed to the kernel).
+    pub requests: u64,
+    /// Echo requests not sent (full socket buffer, send error).
+    pub send_failed: u64,
+    /// Those by cause.
+    pub send_failures: Failures,
+    /// Valid echo replies received in time, one per request at most.
+    pub replies: u64,
+    /// (requests − replies) / requests, %: drops anywhere on the way and back, the
+    /// responder's included.
+    pub loss_percent: f64,
+    /// Valid replies after their tunnel's timeout (not counted as replies).
+    pub late: u64,
+    /// Second replies to one request.
+    pub duplicates: u64,
+    /// ESP for one of our SAs that did not decrypt (ICV, replay, padding, ...).
+    pub decrypt_failed: u64,
+    /// Those by the ESP engine's reason.
+    pub decrypt_failures: Failures,
+    /// ESP for an SPI we do not know.
+    pub unknown_spi: u64,
+    /// Packets from the target that were no ESP the engine could read.
+    pub malformed: u64,
+    /// Decrypted packets that were not the echo reply expected on that tunnel.
+    pub unexpected: u64,
+    /// Those by cause.
+    pub unexpected_causes: Failures,
+    /// Raw ESP from other addresses than the target (ignored).
+    pub foreign: u64,
+    /// ESP from the target before or after the traffic phase (not decrypted).
+    pub outside_phase: u64,
+    /// NAT keepalives from the target.
+    pub keepalives: u64,
+    /// Errors reading the raw socket.
+    pub recv_errors: u64,
+    /// From the first request to the last tunnel done.
+    pub seconds: f64,
+    /// Round-trip times.
+    pub rtt: Option<Rtt>,
+    /// The smallest bound on tunnels awaiting replies: below `max_inflight` when tunnels
+    /// timed out and the sending backed off.
+    pub min_in_flight: u64,
+}
+
 /// Resident memory of a process at three points, and the CPU time the setup cost it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Usage {
@@ -143,7 +217,8 @@ pub struct Memory {
     pub loadtester: Usage,
 }
 
-/// What the sockets saw.
+/// What the sockets saw: IKE datagrams (with `--traffic`, its ESP is counted in
+/// [`TrafficReport`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SocketStats {
     /// Sockets (source address/port pairs).
@@ -195,6 +270,8 @@ pub struct Report {
     pub lost_after_up: Failures,
     /// Rekeys the responder started.
     pub peer_rekeys: u64,
+    /// ICMP echo through every tunnel (`--traffic`), after the setup.
+    pub traffic: Option<TrafficReport>,
     /// The rekey storm, if asked for.
     pub rekey: Option<RekeyReport>,
     /// The teardown (none with `--keep`).
@@ -214,6 +291,51 @@ fn failures_text(out: &mut String, f: &Failures) {
         let ex = f.examples.get(k).map(String::as_str).unwrap_or_default();
         let _ = writeln!(out, "    {k}: {n} (e.g. {ex})");
     }
+}
+
+fn traffic_text(o: &mut String, t: &TrafficReport, max_inflight: u64) {
+    let _ = writeln!(
+        o,
+        "traffic to {} ({} echo requests per tunnel, {:.1}s timeout): {}/{} tested tunnels \
+         answered ({} fully), {} silent, {} not tested, {:.2}s",
+        t.target,
+        t.per_tunnel,
+        t.timeout_s,
+        t.answered,
+        t.tunnels,
+        t.all_answered,
+        t.silent,
+        t.not_tested,
+        t.seconds
+    );
+    failures_text(o, &t.not_tested_causes);
+    if t.min_in_flight < max_inflight {
+        let _ = writeln!(
+            o,
+            "  backed off to {} tunnels awaiting replies (of {max_inflight}) after timeouts",
+            t.min_in_flight
+        );
+    }
+    let rtt = t.rtt.map_or_else(String::new, |r| {
+        format!(
+            "; round trip p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
+        )
+    });
+    let _ = writeln!(
+        o,
+        "  {} requests sent, {} replies, {:.2}% lost, {} late, {} duplicates, {} not sent{rtt}",
+        t.requests, t.replies, t.loss_percent, t.late, t.duplicates, t.send_failed
+    );
+    failures_text(o, &t.send_failures);
+    let _ = writeln!(
+        o,
+        "  {} decrypt failures, {} unknown SPI, {} malformed, {} unexpected inner packets, {} \
+         outside the phase",
+        t.decrypt_failed, t.unknown_spi, t.malformed, t.unexpected, t.outside_phase
+    );
+    failures_text(o, &t.decrypt_failures);
+    failures_text(o, &t.unexpected_causes);
 }
 
 fn kib(v: Option<u64>) -> String {
@@ -270,6 +392,9 @@ impl Report {
         if self.lost_after_up.total() > 0 {
             let _ = writeln!(o, "lost after up: {}", self.lost_after_up.total());
             failures_text(&mut o, &self.lost_after_up);
+        }
+        if let Some(t) = &self.traffic {
+            traffic_text(&mut o, t, self.max_inflight);
         }
         if let Some(r) = &self.rekey {
             let _ = writeln!(
