@@ -673,22 +673,14 @@ fn serve<R: Responder + Send + 'static>(
     })
 }
 
-/// A responder on 127.0.0.1 made of `IkeEndpoint`: answers any initiator with the key,
-/// 10.100.0.0/16 on its side and 10.200.0.0/16 on the initiator's; runs until `stop`.
-fn endpoint_responder(
-    stop: Arc<AtomicBool>,
-    seen: Arc<Seen>,
-) -> (SocketAddr, std::thread::JoinHandle<()>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_nonblocking(true).unwrap();
-    let local = sock.local_addr().unwrap();
+/// The loopback responders' configuration: any initiator with the key, 10.100.0.0/16 on
+/// our side and 10.200.0.0/16 on the initiator's, the load tester's default proposals.
+fn responder_config(local: SocketAddr, id: &str) -> PeerConfig {
     let net = |a: [u8; 4], l| from_prefix(IpAddr::V4(Ipv4Addr::from(a)), l);
-    let cfg = PeerConfig {
-        // The real address and port: the NAT detection hashes then match and nobody
-        // floats to 4500.
+    PeerConfig {
         local_addr: local,
         remote_addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
-        local_id: IdRepr::fqdn("endpoint-responder"),
+        local_id: IdRepr::fqdn(id),
         remote_id: None,
         psk_local: Psk::new(PSK.as_bytes()),
         psk_remote: Psk::new(PSK.as_bytes()),
@@ -712,7 +704,21 @@ fn endpoint_responder(
         remote_access: None,
         allow_weak_dh: false,
         auth: Default::default(),
-    };
+    }
+}
+
+/// A responder on 127.0.0.1 made of `IkeEndpoint`: answers any initiator with the key,
+/// 10.100.0.0/16 on its side and 10.200.0.0/16 on the initiator's; runs until `stop`.
+fn endpoint_responder(
+    stop: Arc<AtomicBool>,
+    seen: Arc<Seen>,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let local = sock.local_addr().unwrap();
+    // The real address and port: the NAT detection hashes then match and nobody floats
+    // to 4500.
+    let cfg = responder_config(local, "endpoint-responder");
     let handle = serve(IkeEndpoint::new(vec![cfg]), sock, stop, seen);
     (local, handle)
 }
@@ -974,35 +980,7 @@ fn esp_echo_responder(
         }
     };
     sock.set_nonblocking(true).unwrap();
-    let net = |a: [u8; 4], l| from_prefix(IpAddr::V4(Ipv4Addr::from(a)), l);
-    let cfg = PeerConfig {
-        local_addr: local,
-        remote_addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
-        local_id: IdRepr::fqdn("esp-echo-responder"),
-        remote_id: None,
-        psk_local: Psk::new(PSK.as_bytes()),
-        psk_remote: Psk::new(PSK.as_bytes()),
-        psk_by_id: vec![],
-        ike_proposals: parse_proposals(ferrogate::loadtest::DEFAULT_IKE, ProtocolId::Ike).unwrap(),
-        child: ChildConfig {
-            esp_proposals: parse_proposals(ferrogate::loadtest::DEFAULT_ESP, ProtocolId::Esp)
-                .unwrap(),
-            selectors: PolicySelectors {
-                local: vec![net([10, 100, 0, 0], 16)],
-                remote: vec![net([10, 200, 0, 0], 16)],
-            },
-            lifetime_seconds: 0,
-            lifetime_kilobytes: 0,
-            mode: Mode::Tunnel,
-        },
-        retransmit: Default::default(),
-        dpd_interval: Duration::ZERO,
-        dpd_retry: Duration::ZERO,
-        fragmentation: Some(control::ikev2::sa::DEFAULT_FRAGMENT_MTU),
-        remote_access: None,
-        allow_weak_dh: false,
-        auth: Default::default(),
-    };
+    let cfg = responder_config(local, "esp-echo-responder");
     let handle = std::thread::spawn(move || {
         let mut ep = IkeEndpoint::new(vec![cfg]);
         let mut sas: std::collections::HashMap<u32, SaPair> = Default::default();
