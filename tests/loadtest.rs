@@ -954,6 +954,36 @@ fn rootless_traffic_test() -> bool {
     true
 }
 
+/// One loopback `--traffic` run of `n` tunnels against [`esp_echo_responder`] on `at`
+/// (one at a time, see [`TRAFFIC_ON_LOOPBACK`]), with `extra` options: the exit status, the
+/// JSON report, stderr and what the responder saw. `None` when the address is taken.
+fn traffic_on_loopback(
+    at: &str,
+    n: u64,
+    extra: &str,
+    ignore: fn(u16, u16) -> bool,
+) -> Option<(Option<i32>, Value, String, Arc<EspSeen>)> {
+    let _one_at_a_time = TRAFFIC_ON_LOOPBACK.lock().unwrap_or_else(|e| e.into_inner());
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(EspSeen::default());
+    let (addr, responder) = esp_echo_responder(at, Arc::clone(&stop), Arc::clone(&seen), ignore)?;
+    let dir = tempfile::tempdir().unwrap();
+    let psk = dir.path().join("psk");
+    std::fs::write(&psk, PSK).unwrap();
+    let args = format!(
+        "--target {addr} --tunnels {n} --psk-file {} --traffic {extra} --json --quiet \
+         --duration 30",
+        psk.display()
+    );
+    let (code, stdout, stderr) =
+        run_cmd(Command::new(FERROGATE), dir.path(), &args.split_whitespace().collect::<Vec<_>>());
+    stop.store(true, Ordering::Relaxed);
+    let _ = responder.join();
+    let r: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{stdout}\n{stderr}"));
+    Some((code, r, stderr, seen))
+}
+
 /// An IKEv2 responder on 127.0.0.45:4500 made of `IkeEndpoint` (IKE with the non-ESP
 /// marker from the first message on, so that ESP goes in UDP without any NAT, and without
 /// root) that answers ICMP echo requests through the tunnels as a gateway answers a ping
@@ -1079,29 +1109,12 @@ fn loadtest_traffic_against_an_esp_echo_responder_on_loopback() {
     if !rootless_traffic_test() {
         return;
     }
-    let _one_at_a_time = TRAFFIC_ON_LOOPBACK.lock().unwrap_or_else(|e| e.into_inner());
     const N: u64 = 30;
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(EspSeen::default());
-    let Some((addr, responder)) =
-        esp_echo_responder("127.0.0.45:4500", Arc::clone(&stop), Arc::clone(&seen), |_, _| false)
+    let Some((code, r, stderr, seen)) =
+        traffic_on_loopback("127.0.0.45:4500", N, "--traffic-count 4", |_, _| false)
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let psk = dir.path().join("psk");
-    std::fs::write(&psk, PSK).unwrap();
-    let args = format!(
-        "--target {addr} --tunnels {N} --psk-file {} --traffic --traffic-count 4 --json \
-         --quiet --duration 30",
-        psk.display()
-    );
-    let (code, stdout, stderr) =
-        run_cmd(Command::new(FERROGATE), dir.path(), &args.split_whitespace().collect::<Vec<_>>());
-    stop.store(true, Ordering::Relaxed);
-    let _ = responder.join();
-    let r: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{stdout}\n{stderr}"));
     let ctx = || format!("{r:#}\n{stderr}");
     assert_eq!(code, Some(0), "{}", ctx());
     assert_eq!(r["ok"], Value::Bool(true), "{}", ctx());
@@ -1135,30 +1148,13 @@ fn loadtest_traffic_fails_when_a_tunnel_stays_silent() {
     if !rootless_traffic_test() {
         return;
     }
-    let _one_at_a_time = TRAFFIC_ON_LOOPBACK.lock().unwrap_or_else(|e| e.into_inner());
     const N: u64 = 12;
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(EspSeen::default());
     let ignore = |ident: u16, seq: u16| ident == 7 || (ident, seq) == (8, 1);
-    let Some((addr, responder)) =
-        esp_echo_responder("127.0.0.46:4500", Arc::clone(&stop), Arc::clone(&seen), ignore)
+    let Some((code, r, stderr, _)) =
+        traffic_on_loopback("127.0.0.46:4500", N, "--traffic-timeout 3", ignore)
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let psk = dir.path().join("psk");
-    std::fs::write(&psk, PSK).unwrap();
-    let args = format!(
-        "--target {addr} --tunnels {N} --psk-file {} --traffic --traffic-timeout 3 --json \
-         --quiet --duration 30",
-        psk.display()
-    );
-    let (code, stdout, stderr) =
-        run_cmd(Command::new(FERROGATE), dir.path(), &args.split_whitespace().collect::<Vec<_>>());
-    stop.store(true, Ordering::Relaxed);
-    let _ = responder.join();
-    let r: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{stdout}\n{stderr}"));
     let ctx = || format!("{r:#}\n{stderr}");
     assert_eq!(code, Some(1), "{}", ctx());
     assert_eq!(r["ok"], Value::Bool(false), "{}", ctx());
