@@ -383,8 +383,9 @@ impl HaUnit {
     /// Sends what changed in a batch of IKE SAs, and the deletes.
     fn scan(&mut self, now: Time, ike: &IkeDaemon, table: &SaTable) {
         let handles = ike.ha_handles();
-        let gone: Vec<u64> =
-            self.sent.keys().filter(|id| !handles.iter().any(|h| h.0 == **id)).copied().collect();
+        // A set: with 10,000 SAs a scan per SA would cost 10^8 steps every round.
+        let live: std::collections::HashSet<u64> = handles.iter().map(|h| h.0).collect();
+        let gone: Vec<u64> = self.sent.keys().filter(|id| !live.contains(id)).copied().collect();
         for id in gone {
             self.sent.remove(&id);
             self.replicate(now, Record::DeleteIke(id));

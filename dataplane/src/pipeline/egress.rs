@@ -30,8 +30,6 @@ const ICMPV6_ERROR_MAX: usize = ipv6::MIN_MTU;
 
 /// Minimum Ethernet frame without FCS (IEEE 802.3), the size of a buffer for an ARP frame.
 const MIN_FRAME: usize = 60;
-/// An Ethernet/IPv4 ARP packet (RFC 826).
-const ARP_LEN: usize = 28;
 
 /// A Neighbor Solicitation frame: Ethernet with an 802.1Q tag, IPv6, NS with the source
 /// link-layer address option (RFC 4861 section 4.3).
@@ -318,7 +316,7 @@ impl<B: PacketBuf, A: BufAlloc<B>> Egress<B, A> {
                     self.counters.drop_no_buffer += 1;
                     continue;
                 }
-                let n = ifc.l2_len() + ARP_LEN;
+                let n = ifc.l2_len() + crate::wire::arp::PACKET_LEN;
                 if let Some(pad) = b.data_mut().get_mut(n..) {
                     pad.fill(0);
                 }
