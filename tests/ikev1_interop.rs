@@ -257,7 +257,21 @@ fn drive(
             println!("{}", describe(&ev));
             match script(&ev, &udp) {
                 Flow::Continue => {}
-                Flow::Close => ep.close_all(udp.now(), &mut rng),
+                Flow::Close => {
+                    ep.close_all(udp.now(), &mut rng);
+                    // IKEv1 DELETEs are unacknowledged and charon hands each packet to
+                    // whichever worker thread is free: sent back to back, the ISAKMP DELETE
+                    // can tear the IKE_SA down before the ESP DELETE is read, and the ESP one
+                    // is then dropped unlogged. Spaced out, charon reads them in order.
+                    let mut first = true;
+                    while let Some(t) = ep.poll_transmit() {
+                        if !first {
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        first = false;
+                        udp.send(&t);
+                    }
+                }
                 Flow::Done => {
                     while let Some(t) = ep.poll_transmit() {
                         udp.send(&t);
