@@ -247,8 +247,12 @@ struct RawProfile {
     _address_pool: Option<toml::Value>,
     #[serde(default, rename = "tunnel_group")]
     _tunnel_group: Option<toml::Value>,
+    #[serde(default, rename = "user")]
+    _user: Option<toml::Value>,
     #[serde(default, rename = "ha")]
     _ha: Option<toml::Value>,
+    #[serde(default, rename = "cluster")]
+    _cluster: Option<toml::Value>,
     #[serde(default, rename = "management")]
     _management: Option<toml::Value>,
 }

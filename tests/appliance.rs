@@ -2525,19 +2525,26 @@ fn ikev2_lab_start_with(
     safety: &str,
     vars: &[String],
 ) -> (Instance, Running, Charon, DirGuard) {
-    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let afp = |n: u32, iface: &str| format!("net_af_packet{n},iface={iface}");
     let ports = [("lan", afp(0, "f-in")), ("wan", afp(1, "f-out"))];
     let inst = write_config(env, name, &ports, body);
     make_private(&inst.config);
+    let (charon, dir) = lab_charon(sw, swanctl);
+    let mut run = inst.start_with(Some(fg), safety, vars);
+    inst.wait_ready(&mut run);
+    (inst, run, charon, dir)
+}
+
+/// A charon with `swanctl` in namespace `sw`, in a fresh short directory (its vici socket
+/// lives there) that goes with the guard.
+fn lab_charon(sw: &str, swanctl: &str) -> (Charon, DirGuard) {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = DirGuard(std::env::temp_dir().join(format!("fgl{}-{n}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     std::fs::create_dir_all(&dir.0).unwrap();
     let charon = Charon::start(sw, &dir.0, swanctl).unwrap_or_else(|e| panic!("{e}"));
-    let mut run = inst.start_with(Some(fg), safety, vars);
-    inst.wait_ready(&mut run);
-    (inst, run, charon, dir)
+    (charon, dir)
 }
 
 /// `ferrogate ARGS --socket SOCKET`: its stdout (panics on failure).
@@ -4035,10 +4042,13 @@ fn ikev2_fragmentation_with_strongswan_certificates() {
 }
 
 /// The remote-access lab's ferrogate: the IKEv2 lab with a dynamic crypto map entry
-/// instead of the static one: any peer of tunnel group `RA` (PSK) gets an address from
-/// `ra-pool` and a DNS server, and a Child SA between the inside network and that address.
+/// instead of the static one, for IKEv2 and IKEv1 clients: any peer of tunnel group `RA`
+/// (PSK; IKEv1 clients then log in as `alice` with XAUTH) gets an address from `ra-pool`
+/// (one pool for both versions) and a DNS server, and a Child SA between the inside
+/// network and that address.
 fn ra_lab_body() -> String {
     let suite = &IKEV2_LAB_SUITES[1];
+    let v1 = &IKEV1_LAB_SUITES[0];
     let lab = ikev2_lab_body(suite.ike, suite.esp);
     let head = &lab[..lab.find("[[access_list]]").unwrap()];
     let policy = &lab[lab.find("[[ikev2_policy]]").unwrap()..lab.find("[[crypto_map]]").unwrap()];
@@ -4049,6 +4059,16 @@ name = "ra"
 rules = [{{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "0.0.0.0/0" }}]
 
 {policy}
+[[ikev1_policy]]
+priority = 10
+authentication = "pre-share"
+{}
+
+[[transform_set]]
+name = "ts1"
+{}
+mode = "tunnel"
+
 [[address_pool]]
 name = "ra-pool"
 range = "10.77.0.10-10.77.0.20"
@@ -4060,25 +4080,36 @@ dynamic = true
 tunnel_group = "RA"
 match = "ra"
 ikev2_proposals = ["p1"]
-ike_version = ["ikev2"]
+ikev1_transform_sets = ["ts1"]
+ike_version = ["ikev2", "ikev1"]
 
 [[crypto_interface]]
 interface = "outside"
 crypto_map = "outside_map"
+ikev1 = true
 ikev2 = true
 
 [[tunnel_group]]
 name = "RA"
 type = "remote-access"
+ikev1_pre_shared_key = "appliance-ra-test-psk"
 ikev2_local_authentication = "pre-shared-key"
 ikev2_local_pre_shared_key = "appliance-ra-test-psk"
 ikev2_remote_authentication = "pre-shared-key"
 ikev2_remote_pre_shared_key = "appliance-ra-test-psk"
 address_pools = ["ra-pool"]
 dns_servers = ["10.1.0.53"]
-"#
+
+[[user]]
+name = "alice"
+password = "{RA_XAUTH_PASSWORD}"
+"#,
+        v1.ike, v1.esp
     )
 }
+
+/// alice's XAUTH password in [`ra_lab_body`].
+const RA_XAUTH_PASSWORD: &str = "correct horse battery";
 
 /// strongSwan as a remote-access client (`vips = 0.0.0.0`: CFG_REQUEST in IKE_AUTH),
 /// initiating at once; its local selector is what it is assigned.
@@ -4116,6 +4147,186 @@ secrets {
 }
 "#;
 
+/// strongSwan as a legacy IKEv1 remote-access client: Main Mode with the group's key, then
+/// XAUTH as alice with `password` and Mode Config (`vips = 0.0.0.0`), initiating at once.
+fn ra_xauth_swanctl(password: &str) -> String {
+    let v1 = &IKEV1_LAB_SUITES[0];
+    format!(
+        r#"
+connections {{
+    ra {{
+        version = 1
+        aggressive = no
+        local_addrs = 192.0.2.2
+        remote_addrs = 192.0.2.1
+        vips = 0.0.0.0
+        proposals = {}
+        local-1 {{
+            auth = psk
+            id = client@ra.lab
+        }}
+        local-2 {{
+            auth = xauth
+            xauth_id = alice
+        }}
+        remote {{
+            auth = psk
+            id = 192.0.2.1
+        }}
+        children {{
+            net {{
+                remote_ts = 10.1.0.0/24
+                esp_proposals = aes256-sha256
+                start_action = start
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-ra {{
+        id-1 = 192.0.2.1
+        id-2 = client@ra.lab
+        secret = "appliance-ra-test-psk"
+    }}
+    xauth-alice {{
+        id = alice
+        secret = "{password}"
+    }}
+}}
+"#,
+        v1.swan_ike
+    )
+}
+
+/// [`ra_xauth_swanctl`] plus the IKEv2 client of [`RA_SWANCTL`] as a second connection
+/// (`ra2`, child `net2`) that waits to be initiated.
+fn ra_both_swanctl(password: &str) -> String {
+    let from = RA_SWANCTL.find("    ra {").unwrap_or(0);
+    let to = RA_SWANCTL.find("}\nsecrets").unwrap_or(from);
+    let ikev2 = RA_SWANCTL[from..to]
+        .replace("    ra {", "    ra2 {")
+        .replace("net {", "net2 {")
+        .replace("                start_action = start\n", "");
+    // The IKEv2 client's key is the IKEv1 one's (same identities and secret).
+    ra_xauth_swanctl(password).replacen("connections {\n", &format!("connections {{\n{ikev2}"), 1)
+}
+
+/// What a remote-access client's run through the appliance showed ([`ra_client_run`]).
+struct RaRun {
+    /// `show crypto ikev2|ikev1 sa --json` once the client had its address and pair.
+    seen: Vec<Value>,
+    /// The same, as text.
+    text: String,
+    /// charon put the address on its side.
+    vip_installed: bool,
+    /// The client's pings to the inside host, from its address.
+    ping: String,
+    /// ESP packets ferrogate's outbound SAs to the client's address carried.
+    encaps: u64,
+    /// What `clear crypto ... sa` answered, and the SAs still up half a second later.
+    cleared: String,
+    up_after: usize,
+    /// ferrogate's log.
+    stderr: String,
+    /// Everything above with both sides' logs, for failure messages.
+    context: String,
+}
+
+/// The assigned address an SA of `show crypto ikev2|ikev1 sa --json` shows (IKEv2 lists
+/// them, IKEv1 has one).
+fn ra_assigned(sa: &Value) -> Option<&str> {
+    sa["assigned"].as_str().or_else(|| sa["assigned"][0].as_str())
+}
+
+/// A remote-access client of the lab coming up: waits until `show crypto VERSION sa`
+/// (`version`: "ikev2" or "ikev1") shows it with `addr` assigned and a pair, and charon
+/// put the address on its side; then pings the host behind ferrogate 5 times from it (the
+/// pair's own SPD entry, inside network to the client's address, carries the replies).
+/// Returns the SAs shown, whether charon installed the address, and ping's output.
+fn ra_client_up(
+    inst: &Instance,
+    sw: &str,
+    version: &str,
+    addr: &str,
+) -> (Vec<Value>, bool, String) {
+    let sas = || -> Vec<Value> {
+        let json = operator(&inst.socket, &["show", "crypto", version, "sa", "--json"]);
+        serde_json::from_str(&json).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = sas();
+    while !seen.iter().any(|s| ra_assigned(s) == Some(addr) && s["children"][0].is_object())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+        seen = sas();
+    }
+    // The client's address on its side, where charon put it.
+    let vip_installed = (0..50).any(|_| {
+        let out = run_command(&["ip", "netns", "exec", sw, "ip", "-4", "addr"], LIMIT);
+        let found = String::from_utf8_lossy(&out.stdout).contains(addr);
+        if !found {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        found
+    });
+    let ping = run_command(
+        &[
+            "ip", "netns", "exec", sw, "ping", "-n", "-c", "5", "-i", "0.2", "-W", "2", "-I", addr,
+            "10.1.0.2",
+        ],
+        LIMIT,
+    );
+    (seen, vip_installed, String::from_utf8_lossy(&ping.stdout).into_owned())
+}
+
+/// The remote-access lab's client run, the same for both IKE versions: the client comes
+/// up with `addr` and pings ([`ra_client_up`]), `meanwhile` runs (its text goes into the
+/// failure context), then `clear crypto VERSION sa` and ferrogate stops.
+fn ra_client_run(
+    inst: &Instance,
+    run: Running,
+    charon: &Charon,
+    sw: &str,
+    version: &str,
+    addr: &str,
+    meanwhile: &dyn Fn() -> String,
+) -> RaRun {
+    let show = ["show", "crypto", version, "sa"];
+    let sas = || -> Vec<Value> {
+        serde_json::from_str(&operator(&inst.socket, &[&show[..], &["--json"]].concat()))
+            .unwrap_or_default()
+    };
+    let up = |s: &Value| {
+        s["status"] == "READY" || s["state"].as_str().is_some_and(|t| t.ends_with("_ACTIVE"))
+    };
+    let (seen, vip_installed, ping) = ra_client_up(inst, sw, version, addr);
+    let also = meanwhile();
+    let text = operator(&inst.socket, &show);
+    let ipsec: Vec<Value> =
+        serde_json::from_str(&operator(&inst.socket, &["show", "crypto", "ipsec", "sa", "--json"]))
+            .unwrap_or_default();
+    let encaps = ipsec
+        .iter()
+        .filter(|s| s["direction"] == "outbound" && s["remote_ident"] == format!("{addr}/32"))
+        .map(|s| s["packets"].as_u64().unwrap_or(0))
+        .sum();
+    let cleared = operator(&inst.socket, &["clear", "crypto", version, "sa"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let up_after = sas().iter().filter(|s| up(s)).count();
+    let out = run.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let context = format!(
+        "IKE SAs: {seen:#?}\n{text}\nIPsec SAs: {ipsec:#?}\nping:\n{ping}\nmeanwhile: {also}\n\
+         clear: {cleared}\nferrogate:\n{}\ncharon:\n{}",
+        tail.join("\n"),
+        charon.log_tail(40)
+    );
+    RaRun { seen, text, vip_installed, ping, encaps, cleared, up_after, stderr, context }
+}
+
 /// Remote access through the DPDK dataplane: a strongSwan 5.9 client whose address
 /// ferrogate does not know connects to a dynamic crypto map entry, gets 10.77.0.10 and
 /// the DNS server from the tunnel group's pool (charon installs the address), and pings the
@@ -4125,95 +4336,117 @@ secrets {
 #[test]
 fn ikev2_remote_access_client_through_a_dynamic_crypto_map() {
     let Some((env, ns, _)) = ikev2_lab("ra") else { return };
-    let (h, fg, sw) = (ns.0[0].as_str(), ns.0[1].as_str(), ns.0[2].as_str());
+    let (fg, sw) = (ns.0[1].as_str(), ns.0[2].as_str());
     let (inst, run, charon, dir) =
         ikev2_lab_start(&env, (fg, sw), "fg", &ra_lab_body(), RA_SWANCTL, "60");
-    let sas = || -> Vec<Value> {
-        serde_json::from_str(&operator(&inst.socket, &["show", "crypto", "ikev2", "sa", "--json"]))
-            .unwrap_or_default()
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = sas();
-    while !seen
-        .first()
-        .is_some_and(|s| s["assigned"][0] == "10.77.0.10" && s["children"][0].is_object())
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(200));
-        seen = sas();
-    }
-    // The client's address on its side, where charon put it.
-    let vip_installed = (0..50).any(|_| {
-        let out = run_command(&["ip", "netns", "exec", sw, "ip", "-4", "addr"], LIMIT);
-        let found = String::from_utf8_lossy(&out.stdout).contains("10.77.0.10");
-        if !found {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        found
-    });
-    let ping = run_command(
-        &[
-            "ip",
-            "netns",
-            "exec",
-            sw,
-            "ping",
-            "-n",
-            "-c",
-            "5",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            "-I",
-            "10.77.0.10",
-            "10.1.0.2",
-        ],
-        LIMIT,
-    );
-    let ping_text = String::from_utf8_lossy(&ping.stdout).into_owned();
-    let text = operator(&inst.socket, &["show", "crypto", "ikev2", "sa"]);
-    let ipsec: Vec<Value> =
-        serde_json::from_str(&operator(&inst.socket, &["show", "crypto", "ipsec", "sa", "--json"]))
-            .unwrap_or_default();
-    let cleared = operator(&inst.socket, &["clear", "crypto", "ikev2", "sa"]);
-    std::thread::sleep(Duration::from_millis(500));
-    let after = sas();
-    let out = run.stop();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let context = format!(
-        "IKE SAs: {seen:#?}\n{text}\nping:\n{ping_text}\nclear: {cleared}\nferrogate:\n{}\ncharon:\n{}",
-        stderr
-            .lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n"),
-        charon.log_tail(40)
-    );
+    let r = ra_client_run(&inst, run, &charon, sw, "ikev2", "10.77.0.10", &String::new);
+    let (seen, context) = (&r.seen, &r.context);
     assert_eq!(seen.len(), 1, "{context}");
     assert_eq!(seen[0]["role"], "RESPONDER", "{context}");
     assert_eq!(seen[0]["tunnel"], "outside_map 65535", "{context}");
     assert_eq!(seen[0]["assigned"][0], "10.77.0.10", "{context}");
     assert_eq!(seen[0]["children"][0]["remote_selector"], "10.77.0.10/32", "{context}");
-    assert!(text.contains("Assigned address: 10.77.0.10"), "{context}");
-    assert!(vip_installed, "charon installed the virtual IP\n{context}");
-    assert!(ping_text.contains("5 received"), "the client reaches the inside host\n{context}");
-    let encaps: u64 = ipsec
-        .iter()
-        .filter(|s| s["direction"] == "outbound")
-        .map(|s| s["packets"].as_u64().unwrap_or(0))
-        .sum();
-    assert!(encaps >= 5, "the replies left through the client's SA: {ipsec:#?}\n{context}");
-    assert!(after.is_empty() || after.iter().all(|s| s["status"] != "READY"), "{context}");
+    assert!(r.text.contains("Assigned address: 10.77.0.10"), "{context}");
+    assert!(r.vip_installed, "charon installed the virtual IP\n{context}");
+    assert!(r.ping.contains("5 received"), "the client reaches the inside host\n{context}");
+    assert!(r.encaps >= 5, "the replies left through the client's SA\n{context}");
+    assert_eq!(r.up_after, 0, "{context}");
     eprintln!("remote access: 10.77.0.10 assigned, 5/5 pings from it to the inside host");
     drop(charon);
     drop(dir);
     drop(inst);
-    let _ = h;
+    drop(ns);
+    assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
+}
+
+/// Legacy remote access through the DPDK dataplane, on the same dynamic crypto map entry:
+/// a strongSwan 5.9 IKEv1 client (Main Mode with the group's key, XAUTH, Mode Config)
+/// first logs in as alice with a wrong password, which ferrogate refuses (charon logs the
+/// failure, neither side installs a pair, no address is leased), then with the right one:
+/// it gets the pool's first address, 10.77.0.10, and pings the inside host from it through
+/// the Quick Mode pair's own SPD entry. Meanwhile an IKEv2 client of the same group gets
+/// the pool's next address, 10.77.0.11, and pings too: one pool, never one address twice. `show crypto ikev1 sa` shows
+/// the user and the address; `clear crypto ikev1 sa` ends the client's SA.
+#[test]
+fn ikev1_xauth_remote_access_client_through_a_dynamic_crypto_map() {
+    let Some((env, ns, _)) = ikev2_lab("rx") else { return };
+    let (fg, sw) = (ns.0[1].as_str(), ns.0[2].as_str());
+    let (inst, run, refused, dir) =
+        ikev2_lab_start(&env, (fg, sw), "fg", &ra_lab_body(), &ra_xauth_swanctl("wrong"), "90");
+    let failed = "XAuth authentication of 'alice' (myself) failed";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !refused.log().contains(failed) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Our side gives up on the SA once charon has gone (its ACK, or our retransmissions).
+    std::thread::sleep(Duration::from_secs(2));
+    let ipsec_refused = operator(&inst.socket, &["show", "crypto", "ipsec", "sa", "--json"]);
+    let isakmp_refused = operator(&inst.socket, &["show", "crypto", "ikev1", "sa", "--json"]);
+    let refused_log = refused.log();
+    drop(refused);
+    drop(dir);
+    let (charon, dir) = lab_charon(sw, &ra_both_swanctl(RA_XAUTH_PASSWORD));
+    // While alice is connected, an IKEv2 client of the same group (charon's second
+    // connection) takes the pool's next address and pings from it too.
+    let ikev2 = std::cell::RefCell::new(None);
+    let second = || {
+        let out = charon.swanctl(&["--initiate", "--child", "net2", "--timeout", "20"]);
+        let up = ra_client_up(&inst, sw, "ikev2", "10.77.0.11");
+        let line = format!("IKEv2 client: {:?}; {up:?}", out.status);
+        *ikev2.borrow_mut() = Some(up);
+        line
+    };
+    let r = ra_client_run(&inst, run, &charon, sw, "ikev1", "10.77.0.10", &second);
+    let (seen, context) = (&r.seen, &r.context);
+    let refused_context = format!(
+        "with a wrong password: IPsec SAs {ipsec_refused}, IKEv1 SAs {isakmp_refused}\ncharon:\n{}\n{context}",
+        refused_log
+            .lines()
+            .filter(|l| l.contains("XAuth") || l.contains("CHILD_SA"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(refused_log.contains(failed), "charon was refused\n{refused_context}");
+    assert!(!refused_log.contains("CHILD_SA net{1} established"), "{refused_context}");
+    assert_eq!(ipsec_refused.trim(), "[]", "no pair in the dataplane\n{refused_context}");
+    let isakmp: Vec<Value> = serde_json::from_str(&isakmp_refused).unwrap_or_default();
+    assert!(
+        isakmp
+            .iter()
+            .all(|s| s["children"].as_array().is_none_or(Vec::is_empty) && s["assigned"].is_null()),
+        "no pair, no address\n{refused_context}"
+    );
+    assert!(r.stderr.contains("XAUTH: authentication failed"), "ferrogate logged it\n{context}");
+    assert_eq!(seen.len(), 1, "{context}");
+    assert_eq!(seen[0]["role"], "responder", "{context}");
+    assert_eq!(seen[0]["state"], "MM_ACTIVE", "{context}");
+    assert_eq!(seen[0]["tunnel"], "outside_map 65535", "{context}");
+    assert_eq!(seen[0]["user"], "alice", "{context}");
+    assert_eq!(seen[0]["assigned"], "10.77.0.10", "the pool's first address\n{context}");
+    assert_eq!(seen[0]["children"][0]["remote_selector"], "10.77.0.10/32", "{context}");
+    assert_eq!(seen[0]["children"][0]["local_selector"], "10.1.0.0/24", "{context}");
+    assert!(r.text.contains("Username: alice\n    Assigned address: 10.77.0.10"), "{context}");
+    assert!(r.vip_installed, "charon installed the Mode Config address\n{context}");
+    let log = charon.log();
+    assert!(log.contains("XAuth authentication of 'alice' (myself) successful"), "{context}");
+    // charon (without an attribute handler for DNS) asks for the address only.
+    assert!(log.contains("processing INTERNAL_IP4_ADDRESS attribute"), "{context}");
+    assert!(r.ping.contains("5 received"), "the client reaches the inside host\n{context}");
+    assert!(r.encaps >= 5, "the replies left through the client's pair\n{context}");
+    assert_eq!(r.cleared, "1 IKEv1 SA(s) being deleted\n", "{context}");
+    assert_eq!(r.up_after, 0, "{context}");
+    let (v2, v2_vip, v2_ping) = ikev2.take().unwrap_or_default();
+    let v2 = v2.first().cloned().unwrap_or_default();
+    assert_eq!(ra_assigned(&v2), Some("10.77.0.11"), "one pool, two addresses\n{context}");
+    assert_eq!(v2["tunnel"], "outside_map 65535", "{context}");
+    assert!(v2_vip && v2_ping.contains("5 received"), "the IKEv2 client too\n{context}");
+    eprintln!(
+        "IKEv1 remote access: wrong password refused; alice got 10.77.0.10, an IKEv2 client \
+         of the group 10.77.0.11; 5/5 pings from each"
+    );
+    drop(charon);
+    drop(dir);
+    drop(inst);
     drop(ns);
     assert_eq!(env.leftovers(), Vec::<PathBuf>::new());
 }

@@ -15,6 +15,11 @@
 //! - The crypto map lists a silent Peer1 before strongSwan: the active unit moves to Peer2,
 //!   and the peer index stays on Peer2 through the takeover and the switchover (the
 //!   reference document's "HA switchover: No" row, with real processes).
+//! - A second strongSwan, a remote-access client of the dynamic entry, keeps its leased
+//!   address, its SAs and its traffic through the takeover and the switchover (it moved to
+//!   port 4500 in IKE_AUTH; the RFC 6311 synchronisation runs once per IKE SA).
+//! - `failover reload-standby` on the active: the standby takes a fresh copy of both
+//!   tunnels while the active's traffic is undisturbed.
 //!
 //! Topology (all addresses from documentation/test ranges, nothing leaves the namespaces):
 //!
@@ -22,7 +27,8 @@
 //!                     ┌─ lan0  A (primary)   wan0 ─┐
 //!  h ── br-in ────────┤          │ fo0            ├──────── br-out ── sw (strongSwan)
 //!  10.1.0.2/24        └─ lan0  B (secondary) wan0 ─┘         192.0.2.2/24, LAN 10.2.0.1/16
-//!  (br-in and br-out: Linux bridges in namespace `br`; fo0-fo0: one veth, no switch)
+//!  (br-in and br-out: Linux bridges in namespace `br`; fo0-fo0: one veth, no switch;
+//!   rc, the remote-access client 192.0.2.20, on br-out too)
 //! ```
 //!
 //! Both units share the virtual addresses 10.1.0.1 (inside) and 192.0.2.1 (outside) with
@@ -52,6 +58,8 @@ const HOLD_MS: u64 = 1000;
 /// The host pings every 10 ms (root may go below 200 ms).
 const PING_INTERVAL: &str = "0.01";
 const TUNNEL: &str = "outside_map 10";
+/// The dynamic entry remote-access clients come in through.
+const RA_TUNNEL: &str = "outside_map 65535";
 
 /// charon's message for an ESP packet its replay window refused (libipsec).
 const CHARON_REPLAY: &str = "ESP sequence number verification failed";
@@ -79,6 +87,10 @@ impl Lab {
     fn br(&self) -> &str {
         &self.ns.0[4]
     }
+    /// The remote-access client's namespace.
+    fn rc(&self) -> &str {
+        &self.ns.0[5]
+    }
 
     /// What is left of [`TEST_LIMIT`], at most `limit`.
     fn budget(&self, limit: Duration) -> Duration {
@@ -97,7 +109,7 @@ impl Lab {
         }
         let pid = std::process::id();
         let names: Vec<String> =
-            ["h", "sw", "a", "b", "br"].iter().map(|n| format!("fgha-{n}-{pid}")).collect();
+            ["h", "sw", "a", "b", "br", "rc"].iter().map(|n| format!("fgha-{n}-{pid}")).collect();
         let ns = match Namespaces::create(&names) {
             Ok(ns) => ns,
             Err(why) => {
@@ -107,8 +119,9 @@ impl Lab {
         };
         let lab = Lab { ns, env: TestEnv::new("ha"), start: Instant::now() };
         let (h, sw, a, b, br) = (lab.h(), lab.sw(), lab.unit_ns("a"), lab.unit_ns("b"), lab.br());
+        let rc = lab.rc();
         // No IPv6: the hosts' router solicitations and the like would only be noise.
-        for n in [h, sw, a, b, br] {
+        for n in [h, sw, a, b, br, rc] {
             in_ns(n, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
             in_ns(n, &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
             in_ns(n, &["ip", "link", "set", "lo", "up"]);
@@ -125,6 +138,7 @@ impl Lab {
             ("p-ain", "br-in", a, "lan0"),
             ("p-bin", "br-in", b, "lan0"),
             ("p-sw", "br-out", sw, "eth0"),
+            ("p-rc", "br-out", rc, "eth0"),
             ("p-aout", "br-out", a, "wan0"),
             ("p-bout", "br-out", b, "wan0"),
         ];
@@ -142,7 +156,7 @@ impl Lab {
         in_ns(a, &["ip", "link", "set", "fo0", "up"]);
         in_ns(b, &["ip", "link", "set", "fo0", "up"]);
         let ethtool = Command::new("ethtool").arg("--version").output();
-        for (n, addr) in [(h, "10.1.0.2/24"), (sw, "192.0.2.2/24")] {
+        for (n, addr) in [(h, "10.1.0.2/24"), (sw, "192.0.2.2/24"), (rc, "192.0.2.20/24")] {
             // Checksums filled in by software: af_packet hands ferrogate what is on the wire.
             if ethtool.as_ref().is_ok_and(|o| o.status.success()) {
                 in_ns(n, &["ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off"]);
@@ -332,11 +346,11 @@ impl Unit {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The dataplane SAs of the IKE tunnel (`show crypto ipsec sa --json`).
-    fn tunnel_sas(&self) -> Vec<Value> {
+    /// The dataplane SAs of one tunnel (`show crypto ipsec sa --json`).
+    fn tunnel_sas(&self, tunnel: &str) -> Vec<Value> {
         let json = self.operator(&["show", "crypto", "ipsec", "sa", "--json"]);
         let sas: Vec<Value> = serde_json::from_str(&json).expect("SA list JSON");
-        sas.into_iter().filter(|s| s["tunnel"] == TUNNEL).collect()
+        sas.into_iter().filter(|s| s["tunnel"] == tunnel).collect()
     }
 
     /// SIGKILL, as a crash: no goodbye to the mate, no cleanup. Returns when it happened.
@@ -449,6 +463,14 @@ retransmit_tries = 3
 name = "to-sw"
 rules = [{{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "10.2.0.0/16" }}]
 
+[[access_list]]
+name = "ra"
+rules = [{{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "0.0.0.0/0" }}]
+
+[[address_pool]]
+name = "ra-pool"
+range = "10.77.0.10-10.77.0.20"
+
 [[ikev2_policy]]
 priority = 1
 encryption = ["aes-gcm"]
@@ -466,6 +488,15 @@ name = "outside_map"
 sequence = 10
 match = "to-sw"
 peers = ["192.0.2.9", "192.0.2.2"]
+ikev2_proposals = ["p1"]
+ike_version = ["ikev2"]
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 65535
+dynamic = true
+tunnel_group = "RA"
+match = "ra"
 ikev2_proposals = ["p1"]
 ike_version = ["ikev2"]
 
@@ -490,6 +521,15 @@ ikev2_local_pre_shared_key = "ha-lab-ikev2-psk"
 ikev2_remote_authentication = "pre-shared-key"
 ikev2_remote_pre_shared_key = "ha-lab-ikev2-psk"
 keepalive = {{ threshold = 10, retry = 2 }}
+
+[[tunnel_group]]
+name = "RA"
+type = "remote-access"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "ha-lab-ra-psk"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "ha-lab-ra-psk"
+address_pools = ["ra-pool"]
 "#
     )
 }
@@ -531,6 +571,46 @@ secrets {
 }
 "#;
 
+/// strongSwan as a remote-access client of the pair's dynamic entry (`vips = 0.0.0.0`),
+/// initiating as soon as it is loaded; like the site peer, no DPD of its own.
+const RA_SWANCTL: &str = r#"
+connections {
+    ra {
+        version = 2
+        local_addrs = 192.0.2.20
+        remote_addrs = 192.0.2.1
+        vips = 0.0.0.0
+        proposals = aes128gcm16-prfsha256-ecp256
+        dpd_delay = 0s
+        local {
+            auth = psk
+            id = client@ra.lab
+        }
+        remote {
+            auth = psk
+            id = 192.0.2.1
+        }
+        children {
+            net {
+                remote_ts = 10.1.0.0/24
+                esp_proposals = aes128gcm16
+                start_action = start
+            }
+        }
+    }
+}
+secrets {
+    ike-ra {
+        id-1 = 192.0.2.1
+        id-2 = client@ra.lab
+        secret = "ha-lab-ra-psk"
+    }
+}
+"#;
+
+/// The address the pool gives the first client.
+const RA_VIP: &str = "10.77.0.10";
+
 // --- strongSwan's view -------------------------------------------------------------------
 
 /// charon's SAs from `swanctl --list-sas`: IKE SA SPI pairs (`fg: #1, ESTABLISHED, IKEv2,
@@ -542,13 +622,13 @@ struct SwanSas {
     child_out: Vec<u32>,
 }
 
-fn swan_sas(charon: &Charon) -> (SwanSas, String) {
+fn swan_sas(charon: &Charon, conn: &str) -> (SwanSas, String) {
     let out = charon.swanctl(&["--list-sas"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut sas = SwanSas { ike: Vec::new(), child_in: Vec::new(), child_out: Vec::new() };
     for line in text.lines() {
         let t = line.trim_start();
-        if t.starts_with("fg: #") {
+        if t.strip_prefix(conn).is_some_and(|r| r.starts_with(": #")) {
             let spi = |end: &str| {
                 t.split_whitespace()
                     .map(|w| w.trim_end_matches('*'))
@@ -571,8 +651,8 @@ fn swan_sas(charon: &Charon) -> (SwanSas, String) {
 
 /// The Child SA SPIs `unit` has in its dataplane match strongSwan's: its inbound SPI is
 /// the one strongSwan sends with, its outbound the one strongSwan receives on.
-fn assert_same_spis(unit: &Unit, swan: &SwanSas) {
-    let sas = unit.tunnel_sas();
+fn assert_same_spis(unit: &Unit, tunnel: &str, swan: &SwanSas) {
+    let sas = unit.tunnel_sas(tunnel);
     let spis = |dir: &str| -> Vec<u32> {
         sas.iter()
             .filter(|s| s["direction"] == dir)
@@ -582,29 +662,53 @@ fn assert_same_spis(unit: &Unit, swan: &SwanSas) {
     assert_eq!(
         (spis("inbound"), spis("outbound")),
         (swan.child_out.clone(), swan.child_in.clone()),
-        "unit {} holds strongSwan's Child SA pair: {sas:#?}",
+        "unit {} holds strongSwan's Child SA pair of {tunnel}: {sas:#?}",
         unit.name
     );
 }
 
-/// Drops the dataplane charged to the tunnel's SAs as replays.
+/// Drops the dataplane charged to both tunnels' SAs as replays.
 fn replay_drops(unit: &Unit) -> u64 {
-    unit.tunnel_sas().iter().filter_map(|s| s["drops"]["replay"].as_u64()).sum()
+    [TUNNEL, RA_TUNNEL]
+        .iter()
+        .flat_map(|t| unit.tunnel_sas(t))
+        .filter_map(|s| s["drops"]["replay"].as_u64())
+        .sum()
 }
 
 // --- the host's pings --------------------------------------------------------------------
 
+/// A `ping` running in the background, and whom it pings.
+struct Pinger {
+    child: Child,
+    dst: &'static str,
+}
+
 /// `ping -i 0.01 -c count` from the host to strongSwan's LAN, running in the background.
-fn start_ping(lab: &Lab, count: usize) -> Child {
+fn start_ping(lab: &Lab, count: usize) -> Pinger {
+    ping_from(lab.h(), None, "10.2.0.1", count)
+}
+
+/// `ping -i 0.01 -c count` from the remote-access client's address to the host.
+fn start_client_ping(lab: &Lab, count: usize) -> Pinger {
+    ping_from(lab.rc(), Some(RA_VIP), "10.1.0.2", count)
+}
+
+fn ping_from(ns: &str, source: Option<&str>, dst: &'static str, count: usize) -> Pinger {
     let count = count.to_string();
-    Command::new("ip")
-        .args(["netns", "exec", lab.h(), "ping", "-n", "-i", PING_INTERVAL, "-c", &count])
-        .args(["-W", "1", "10.2.0.1"])
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, "ping", "-n", "-i", PING_INTERVAL, "-c", &count, "-W", "1"]);
+    if let Some(src) = source {
+        cmd.args(["-I", src]);
+    }
+    let child = cmd
+        .arg(dst)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("ping")
+        .expect("ping");
+    Pinger { child, dst }
 }
 
 /// What a ping run saw: requests sent, replies, which sequence numbers were answered.
@@ -627,8 +731,9 @@ impl Pings {
     }
 }
 
-fn finish_ping(lab: &Lab, child: Child, limit: Duration) -> Pings {
-    let out = wait_bounded(child, lab.budget(limit));
+fn finish_ping(lab: &Lab, pinger: Pinger, limit: Duration) -> Pings {
+    let out = wait_bounded(pinger.child, lab.budget(limit));
+    let from = format!("bytes from {}", pinger.dst);
     let text =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let summary = text.lines().find(|l| l.contains(" packets transmitted, "));
@@ -641,7 +746,7 @@ fn finish_ping(lab: &Lab, child: Child, limit: Duration) -> Pings {
         .expect("received");
     let answered = text
         .lines()
-        .filter(|l| l.contains("bytes from 10.2.0.1"))
+        .filter(|l| l.contains(&from))
         .filter_map(|l| l.split_once("icmp_seq=")?.1.split_whitespace().next()?.parse().ok())
         .collect();
     Pings { transmitted, received, answered, text }
@@ -666,6 +771,12 @@ fn current_peer(unit: &Unit) -> u64 {
         serde_json::from_str(&unit.operator(&["show", "crypto", "map", "--json"]))
             .unwrap_or_default();
     maps.first().and_then(|m| m["current_peer"].as_u64()).unwrap_or(99)
+}
+
+/// `show crypto ikev2 sa --json`.
+fn ike_sas(unit: &Unit) -> Vec<Value> {
+    serde_json::from_str(&unit.operator(&["show", "crypto", "ikev2", "sa", "--json"]))
+        .unwrap_or_default()
 }
 
 fn state_is(v: &Value, state: &str) -> bool {
@@ -710,20 +821,53 @@ fn ikev2_ha_pair_survives_kill_of_the_active_and_switches_back_without_loss() {
     let up_in = bring_tunnel_up(&lab);
     eprintln!("tunnel up in {:.1} s (Peer1 silent, Peer2 answered)", up_in.as_secs_f64());
     assert_eq!(current_peer(&a), 1, "the active unit moved to Peer2");
+
+    //    A remote-access client of the dynamic entry: the active unit leases it the pool's
+    //    first address and gives its Child SA its own policy (inside network to it).
+    let ra_dir = std::env::temp_dir().join(format!("fghr{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&ra_dir);
+    std::fs::create_dir_all(&ra_dir).unwrap();
+    let _ra_dir_guard = DirGuard(ra_dir.clone());
+    let client = Charon::start(lab.rc(), &ra_dir, RA_SWANCTL).unwrap_or_else(|e| panic!("{e}"));
+    let client_pid = client.pid().expect("the client's charon runs");
+    lab.wait("the client's IKE SA on A, with its address", Duration::from_secs(20), || {
+        let sas = ike_sas(&a);
+        sas.iter()
+            .find(|s| s["assigned"][0] == RA_VIP && s["children"][0].is_object())
+            .map_or_else(|| Err(format!("{sas:#?}\nclient:\n{}", client.log_tail(20))), |_| Ok(()))
+    });
+    let (_, took) = lab.wait("a ping from the client's address", Duration::from_secs(20), || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", lab.rc(), "ping", "-n", "-c", "1", "-W", "1", "-I", RA_VIP])
+            .arg("10.1.0.2")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stdout).into()) }
+    });
+    eprintln!("remote-access client: {RA_VIP} leased, answered after {:.1} s", took.as_secs_f64());
+
     let (fb, _) = b.wait_failover(&lab, "holds the SAs", Duration::from_secs(10), |v| {
-        v["ike_sas"].as_u64() >= Some(1) && v["child_sas"].as_u64() >= Some(1)
+        v["ike_sas"].as_u64() >= Some(2) && v["child_sas"].as_u64() >= Some(2)
     });
     eprintln!("standby before the kill: {fb}");
-    let (before, swan_text) = swan_sas(&charon);
+    let (before, swan_text) = swan_sas(&charon, "fg");
     assert_eq!(
         (before.ike.len(), before.child_in.len(), before.child_out.len()),
         (1, 1, 1),
         "strongSwan has one IKE SA and one Child SA pair:\n{swan_text}"
     );
-    assert_same_spis(&a, &before);
+    assert_same_spis(&a, TUNNEL, &before);
+    let (ra_before, swan_text) = swan_sas(&client, "ra");
+    assert_eq!(
+        (ra_before.ike.len(), ra_before.child_in.len(), ra_before.child_out.len()),
+        (1, 1, 1),
+        "the client has one IKE SA and one Child SA pair:\n{swan_text}"
+    );
+    assert_same_spis(&a, RA_TUNNEL, &ra_before);
 
     // 3. Kill the active under 10 ms pings; the standby takes over.
     let pinger = start_ping(&lab, 800);
+    let client_pinger = start_client_ping(&lab, 800);
     std::thread::sleep(Duration::from_secs(2));
     let killed = a.kill();
     let (fb, _) =
@@ -751,12 +895,30 @@ fn ikev2_ha_pair_survives_kill_of_the_active_and_switches_back_without_loss() {
         || format!("{}\nB:\n{}\ncharon:\n{}", pings.text, b.log_tail(40), charon.log_tail(40));
     assert!(pings.lost() < 300, "{} pings lost over the takeover\n{}", pings.lost(), context());
     assert!(pings.tail_answered(100), "pings after the takeover all answered\n{}", context());
+    let client_pings = finish_ping(&lab, client_pinger, Duration::from_secs(30));
+    eprintln!(
+        "the remote-access client's pings over the takeover: {} sent, {} answered, {} lost",
+        client_pings.transmitted,
+        client_pings.received,
+        client_pings.lost()
+    );
+    let client_context = || {
+        format!("{}\nB:\n{}\nclient:\n{}", client_pings.text, b.log_tail(40), client.log_tail(40))
+    };
+    assert!(client_pings.lost() < 300, "client pings lost\n{}", client_context());
+    assert!(client_pings.tail_answered(100), "client pings answered\n{}", client_context());
 
     // 4. strongSwan noticed nothing: same IKE SA, same Child SA pair, no replay either way.
-    let (after, swan_text) = swan_sas(&charon);
+    let (after, swan_text) = swan_sas(&charon, "fg");
     assert_eq!(after, before, "strongSwan's SAs after the takeover:\n{swan_text}");
-    assert_same_spis(&b, &before);
-    assert_eq!(replay_drops(&b), 0, "replay drops on B: {:#?}", b.tunnel_sas());
+    assert_same_spis(&b, TUNNEL, &before);
+    let (ra_after, swan_text) = swan_sas(&client, "ra");
+    assert_eq!(ra_after, ra_before, "the client's SAs after the takeover:\n{swan_text}");
+    assert_same_spis(&b, RA_TUNNEL, &ra_before);
+    // The client keeps its address: B took the lease over with the IKE SA.
+    let sas = ike_sas(&b);
+    assert!(sas.iter().any(|s| s["assigned"][0] == RA_VIP), "B's IKE SAs: {sas:#?}");
+    assert_eq!(replay_drops(&b), 0, "replay drops on B: {:#?}", b.tunnel_sas(TUNNEL));
     // The reference document's row "HA switchover: No": the index stays with the SA's peer.
     assert_eq!(current_peer(&b), 1, "B keeps Peer2 after the takeover");
     let log = charon.log();
@@ -771,10 +933,11 @@ fn ikev2_ha_pair_survives_kill_of_the_active_and_switches_back_without_loss() {
             state_is(v, "standby") && v["synced"] == true
         });
     eprintln!("restarted A: {fa}");
-    assert_eq!((fa["ike_sas"].as_u64(), fa["child_sas"].as_u64()), (Some(1), Some(1)), "{fa}");
+    assert_eq!((fa["ike_sas"].as_u64(), fa["child_sas"].as_u64()), (Some(2), Some(2)), "{fa}");
     let fb = b.failover().expect("B answers");
     assert!(state_is(&fb, "active"), "B stays active: {fb}");
     let pinger = start_ping(&lab, 500);
+    let client_pinger = start_client_ping(&lab, 500);
     std::thread::sleep(Duration::from_millis(1500));
     let asked = Instant::now();
     a.operator(&["failover", "active"]);
@@ -796,30 +959,63 @@ fn ikev2_ha_pair_survives_kill_of_the_active_and_switches_back_without_loss() {
         pings.received,
         pings.lost()
     );
-    assert_eq!(
-        pings.lost(),
-        0,
-        "a planned switchover loses nothing\n{}\nA:\n{}\nB: {fb}\n{}",
-        pings.text,
-        a.log_tail(40),
-        b.log_tail(40)
+    let client_pings = finish_ping(&lab, client_pinger, Duration::from_secs(20));
+    eprintln!(
+        "switchover back to A, the client's pings: {} sent, {} answered, {} lost",
+        client_pings.transmitted,
+        client_pings.received,
+        client_pings.lost()
     );
-    let (again, swan_text) = swan_sas(&charon);
+    assert_eq!(
+        (pings.lost(), client_pings.lost()),
+        (0, 0),
+        "a planned switchover loses nothing\n{}\n{}\nA:\n{}\nB: {fb}\n{}\nclient:\n{}",
+        pings.text,
+        client_pings.text,
+        a.log_tail(40),
+        b.log_tail(40),
+        client.log_tail(60)
+    );
+    let (again, swan_text) = swan_sas(&charon, "fg");
     assert_eq!(again, before, "strongSwan's SAs after the switchover:\n{swan_text}");
-    assert_same_spis(&a, &before);
-    assert_eq!(replay_drops(&a), 0, "replay drops on A: {:#?}", a.tunnel_sas());
+    assert_same_spis(&a, TUNNEL, &before);
+    let (ra_again, swan_text) = swan_sas(&client, "ra");
+    assert_eq!(ra_again, ra_before, "the client's SAs after the switchover:\n{swan_text}");
+    assert_same_spis(&a, RA_TUNNEL, &ra_before);
+    assert_eq!(replay_drops(&a), 0, "replay drops on A: {:#?}", a.tunnel_sas(TUNNEL));
     assert_eq!(current_peer(&a), 1, "A keeps Peer2 after the switchover");
     let log = charon.log();
     assert!(!log.contains(CHARON_REPLAY), "charon refused replays:\n{}", charon.log_tail(40));
     assert!(!log.contains(CHARON_ICV), "charon failed to verify ESP:\n{}", charon.log_tail(40));
 
-    // 6. Everything stops cleanly and leaves nothing behind.
+    // 6. `failover reload-standby` on the active: the standby forgets its copy and takes a
+    //    new one (both tunnels), while the traffic through the active is not disturbed.
+    let pinger = start_ping(&lab, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    a.operator(&["failover", "reload-standby"]);
+    let b_log = b.log_path();
+    let (fb, took) = b.wait_failover(&lab, "reloaded and synced", Duration::from_secs(10), |v| {
+        let log = std::fs::read_to_string(&b_log).unwrap_or_default();
+        let resynced =
+            log.rfind("ReloadRequested").is_some_and(|at| log[at..].contains("StandbySynced"));
+        resynced && state_is(v, "standby") && v["synced"] == true
+    });
+    eprintln!("reload-standby: B synced again {:.0} ms later: {fb}", took.as_secs_f64() * 1e3);
+    assert_eq!((fb["ike_sas"].as_u64(), fb["child_sas"].as_u64()), (Some(2), Some(2)), "{fb}");
+    let pings = finish_ping(&lab, pinger, Duration::from_secs(20));
+    assert_eq!(pings.lost(), 0, "reload-standby disturbed the active's traffic\n{}", pings.text);
+    let fa = a.failover().expect("A answers");
+    assert!(state_is(&fa, "active") && fa["mate_up"] == true, "A stays active: {fa}");
+
+    // 7. Everything stops cleanly and leaves nothing behind.
     a.stop();
     b.stop();
     let prefixes = [a.prefix.clone(), b.prefix.clone()];
     drop((a, b));
     drop(charon);
+    drop(client);
     assert!(!Path::new(&format!("/proc/{charon_pid}")).exists(), "charon {charon_pid} still runs");
+    assert!(!Path::new(&format!("/proc/{client_pid}")).exists(), "charon {client_pid} still runs");
     let names = lab.ns.0.clone();
     let env_prefix = lab.env.prefix.clone();
     drop(lab);

@@ -609,8 +609,9 @@ secrets {{
 }
 
 fn xauth_child(_spec: &str) {
-    use control::ikev1::remote_access::{Ipv4Pool, UserDb};
+    use control::ikev1::remote_access::UserDb;
     use control::ikev1::sa::{RemoteAccess, RemoteAccessServer};
+    use control::pool::{AddressPool, PoolRange};
     use std::sync::Arc;
     let mut users = UserDb::new();
     users.add("alice", b"correct horse battery");
@@ -619,9 +620,10 @@ fn xauth_child(_spec: &str) {
     cfg.selectors.remote = vec![from_prefix(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 0)), 24)];
     cfg.remote_access = Some(RemoteAccess::Server(RemoteAccessServer {
         users: Arc::new(users),
-        pool: Some(
-            Ipv4Pool::new("ra", Ipv4Addr::new(10, 9, 0, 10), Ipv4Addr::new(10, 9, 0, 20)).shared(),
-        ),
+        pools: vec![AddressPool::new(
+            "ra",
+            PoolRange::V4 { first: Ipv4Addr::new(10, 9, 0, 10), last: Ipv4Addr::new(10, 9, 0, 20) },
+        )],
         dns: vec![Ipv4Addr::new(10, 1, 0, 53)],
         domain: None,
     }));

@@ -500,6 +500,7 @@ fn ike_rec(id: u64) -> IkeSaRecord {
         local_auth: Default::default(),
         remote_auth: Default::default(),
         virtual_ips: vec![],
+        ikev1: None,
     }
 }
 
@@ -515,7 +516,7 @@ fn child_rec(ike_id: u64, spi: u32, seq: u64) -> ChildSaRecord {
         ike_id,
         inbound_spi: spi,
         outbound_spi: spi.rotate_left(16),
-        transforms: ChildTransforms { encr: 20, encr_key_bits: 256, integ: 0, esn: true },
+        transforms: ChildTransforms { encr: 20, encr_key_bits: 256, integ: 0, esn: true, dh: 0 },
         inbound_key: SecretBytes::from_slice(&[0x11; 36]),
         outbound_key: SecretBytes::from_slice(&[0x22; 36]),
         local_ts: vec![net([10, 0, (spi % 250) as u8, 0])],

@@ -715,19 +715,20 @@ mod certificates {
 mod remote_access {
     use std::sync::Arc;
 
-    use control::ikev1::remote_access::{Ipv4Pool, SharedPool, UserDb};
+    use control::ikev1::remote_access::UserDb;
     use control::ikev1::sa::{RemoteAccess, RemoteAccessClient, RemoteAccessServer};
     use control::ikev2::wire::TrafficSelector;
+    use control::pool::{AddressPool, PoolRange};
     use zeroize::Zeroizing;
 
     use super::*;
 
-    fn pool(first: [u8; 4], last: [u8; 4]) -> SharedPool {
-        Ipv4Pool::new("ra-pool", first.into(), last.into()).shared()
+    fn pool(first: [u8; 4], last: [u8; 4]) -> AddressPool {
+        AddressPool::new("ra-pool", PoolRange::V4 { first: first.into(), last: last.into() })
     }
 
     /// A (client) and B (concentrator: users alice/bob, the pool, 10.2.0.0/16 behind it).
-    fn ra_lab(password: &[u8], pool: &SharedPool) -> (Ikev1Config, Ikev1Config) {
+    fn ra_lab(password: &[u8], pool: &AddressPool) -> (Ikev1Config, Ikev1Config) {
         let mut users = UserDb::new();
         users.add("alice", b"correct horse");
         users.add("bob", b"hunter2");
@@ -740,7 +741,7 @@ mod remote_access {
         let mut b = config(B, A, "10.2.0.0/16", "10.9.0.0/24");
         b.remote_access = Some(RemoteAccess::Server(RemoteAccessServer {
             users: Arc::new(users),
-            pool: Some(Arc::clone(pool)),
+            pools: vec![pool.clone()],
             dns: vec![Ipv4Addr::new(10, 2, 0, 53)],
             domain: Some("corp.example".into()),
         }));
@@ -777,12 +778,66 @@ mod remote_access {
         assert_eq!(sb.assigned_address(), Some(Ipv4Addr::new(10, 9, 0, 10)));
         let (_, sa) = sim.a.sas().next().unwrap();
         assert_eq!(sa.assigned_address(), Some(Ipv4Addr::new(10, 9, 0, 10)));
-        assert_eq!(pool.lock().unwrap().in_use(), 1);
+        assert_eq!(pool.stats().in_use, 1);
         // The lease goes back when the SA ends.
         sim.a.close_all(sim.now, &mut TestRng::new("bye"));
         sim.pump();
         assert!(sim.events_b.iter().any(|(_, e)| matches!(e, Event::Closed { .. })));
-        assert_eq!(pool.lock().unwrap().in_use(), 0, "address released");
+        assert_eq!(pool.stats().in_use, 0, "address released");
+    }
+
+    /// A dynamic entry's configuration (the unspecified address) answers a client no other
+    /// configuration lists; a listed address keeps its own configuration wherever the
+    /// wildcard is in the list.
+    #[test]
+    fn a_wildcard_answers_unlisted_clients_and_a_listed_peer_keeps_its_own() {
+        let pool = pool([10, 9, 0, 10], [10, 9, 0, 20]);
+        let (a, b) = ra_lab(b"correct horse", &pool);
+        let mut wildcard = b.clone();
+        wildcard.peer = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 500);
+        let mut elsewhere = b.clone();
+        elsewhere.peer = SocketAddr::new(Ipv4Addr::new(203, 0, 113, 9).into(), 500);
+        elsewhere.remote_access = None;
+        let mut sim = Sim::new(a.clone(), b.clone(), "wildcard");
+        sim.b.set_responder_configs(vec![elsewhere, wildcard.clone()]);
+        sim.pump();
+        assert_eq!(children_up(&sim.events_b).len(), 1, "{:?}", failures(&sim.events_b));
+        let (_, sb) = sim.b.sas().next().unwrap();
+        assert_eq!(sb.config().peer, SocketAddr::new(A.into(), 500), "the client's address");
+        assert_eq!(sb.assigned_address(), Some(Ipv4Addr::new(10, 9, 0, 10)));
+        // A listed site-to-site peer at A, after the wildcard: a plain PSK peer gets its pair
+        // (the remote-access wildcard would refuse it without XAUTH).
+        let mut plain = a;
+        plain.remote_access = None;
+        let mut listed = b;
+        listed.remote_access = None;
+        listed.selectors.remote = plain.selectors.local.clone();
+        let mut sim = Sim::new(plain, listed.clone(), "listed first");
+        sim.b.set_responder_configs(vec![wildcard, listed]);
+        sim.pump();
+        assert_eq!(children_up(&sim.events_a).len(), 1, "{:?}", failures(&sim.events_a));
+        assert!(sim.b.sas().all(|(_, sa)| sa.xauth_user().is_none()));
+    }
+
+    /// One pool for a group's IKEv1 and IKEv2 clients: the address an IKEv2 client holds
+    /// is skipped, and the IKEv1 client's comes back to the pool for the next one.
+    #[test]
+    fn ikev1_and_ikev2_clients_of_a_pool_never_share_an_address() {
+        let pool = pool([10, 9, 0, 10], [10, 9, 0, 20]);
+        let ikev2 = pool.allocate(b"ikev2 client").unwrap();
+        assert_eq!(ikev2.addr(), IpAddr::V4(Ipv4Addr::new(10, 9, 0, 10)));
+        let (a, b) = ra_lab(b"correct horse", &pool);
+        let mut sim = Sim::new(a, b, "shared pool");
+        sim.pump();
+        let (_, sb) = sim.b.sas().next().unwrap();
+        assert_eq!(sb.assigned_address(), Some(Ipv4Addr::new(10, 9, 0, 11)));
+        assert_eq!(children_up(&sim.events_b)[0].remote_ts, vec![host([10, 9, 0, 11])]);
+        assert!(pool.is_leased(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 11))));
+        sim.a.close_all(sim.now, &mut TestRng::new("bye"));
+        sim.pump();
+        assert!(!pool.is_leased(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 11))));
+        assert_eq!(pool.stats().in_use, 1, "the IKEv2 client keeps its address");
+        drop(ikev2);
     }
 
     #[test]
@@ -801,7 +856,7 @@ mod remote_access {
             [FailureCause::AuthenticationFailed(_)]
         ));
         assert!(children_up(&sim.events_a).is_empty() && children_up(&sim.events_b).is_empty());
-        assert_eq!(pool.lock().unwrap().in_use(), 0);
+        assert_eq!(pool.stats().in_use, 0);
     }
 
     #[test]
@@ -830,7 +885,7 @@ mod remote_access {
                 .iter()
                 .any(|(_, e)| matches!(e, Event::ChildSaFailed(FailureCause::TsUnacceptable)))
         );
-        assert_eq!(pool.lock().unwrap().in_use(), 1);
+        assert_eq!(pool.stats().in_use, 1);
     }
 }
 

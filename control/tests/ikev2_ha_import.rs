@@ -264,6 +264,43 @@ fn ha_import_with_message_id_sync_carries_on() {
     carry_on(&mut p);
 }
 
+/// Message ID 0 serves one synchronisation per IKE SA: a peer whose IVs follow the Message
+/// ID (strongSwan with AES-GCM) cannot answer a second one at ID 0 and deletes the IKE SA.
+/// The records say the first was spent, so the unit that takes over next (a switchover
+/// back) does without, and the SA carries on with the replicated Message IDs.
+#[test]
+fn ha_import_a_second_takeover_does_not_synchronise_again() {
+    let mut p = establish("sync-twice", true);
+    let (ike, children) = export(&p);
+    assert!(ike.extensions.message_id_sync && !ike.extensions.message_id_sync_used);
+    take_over(&mut p, &ike, &children, 0);
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.i.ep.sa(p.h).unwrap().message_ids(), (2, 0));
+
+    // The new active's own records: support still announced, the synchronisation spent.
+    let (ike, children) = export(&p);
+    assert!(ike.extensions.message_id_sync && ike.extensions.message_id_sync_used);
+    let from = p.log.len();
+    take_over(&mut p, &ike, &children, 0);
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(
+        sent_since(&p, from, Dir::IToR, ExchangeType::Informational, false),
+        0,
+        "no second IKEV2_MESSAGE_ID_SYNC"
+    );
+    assert_eq!(p.i.ep.sa(p.h).unwrap().message_ids(), (2, 0));
+
+    // An IKE SA rekey brings new keys: Message ID 0 may serve again.
+    let (before, _) = export(&p);
+    assert!(p.i.ep.rekey_ike(p.time, p.h, &mut p.i.rng));
+    p.flush();
+    p.run_for(Duration::from_secs(2));
+    let (ike, _) = export(&p);
+    assert_ne!((ike.spi_i, ike.spi_r), (before.spi_i, before.spi_r), "rekeyed");
+    assert!(ike.extensions.message_id_sync && !ike.extensions.message_id_sync_used);
+    carry_on(&mut p);
+}
+
 /// The active sent a request (a liveness check) after the last replication: B expects a
 /// higher Message ID than the record says. A jump covers it through RFC 6311; without the
 /// jump B refuses the synchronisation (RFC 6311 section 5.1), and without RFC 6311 a strict

@@ -988,3 +988,41 @@ fn ikev2_sa_answers_a_strongswan_ike_sa_init() {
     sa.handle(Time::from_secs(1), &bytes, peer, &mut rng);
     assert_eq!(sa.poll_transmit().unwrap().bytes, t.bytes);
 }
+
+/// RFC 7296 section 2.23: once the peer's authenticated request comes from its port 4500
+/// (strongSwan moves there in IKE_AUTH when it forces UDP encapsulation), the responder
+/// answers there and sends its own requests there, from its own 4500; a datagram that
+/// fails the integrity check moves nothing.
+#[test]
+fn ikev2_sa_responder_follows_the_peer_to_port_4500_on_authenticated_requests_only() {
+    let (icfg, rcfg) = gcm_pair();
+    let mut p = Pair::new(icfg, rcfg);
+    p.establish();
+    let rh = p.rh();
+    let now = p.time;
+    let spi = ups(&p.i)[0].inbound_spi;
+    let (h, rng) = (p.h, &mut p.i.rng);
+    p.i.ep.delete_child(now, h, spi, rng);
+    let request = p.i.ep.poll_transmit().expect("the DELETE request").bytes;
+    let floated = SocketAddr::new(I_ADDR.ip(), 4500);
+
+    // Forged: the last byte (in the ICV) changed, from yet another port.
+    let mut forged = request.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    let elsewhere = SocketAddr::new(I_ADDR.ip(), 4600);
+    p.r.ep.handle(now, &forged, elsewhere, &mut p.r.rng);
+    assert!(p.r.ep.poll_transmit().is_none(), "a forged request is not answered");
+    assert_eq!(p.r.ep.sa(rh).unwrap().peer(), I_ADDR, "a forged request moves nothing");
+
+    p.r.ep.handle(now, &request, floated, &mut p.r.rng);
+    let answer = p.r.ep.poll_transmit().expect("the answer");
+    assert_eq!((answer.to, answer.from.port()), (floated, 4500));
+    assert_eq!(p.r.ep.sa(rh).unwrap().peer(), floated);
+
+    // Our own request (a DELETE of the IKE SA) follows too.
+    p.r.ep.close(now, rh, &mut p.r.rng);
+    let delete = p.r.ep.poll_transmit().expect("the responder's DELETE");
+    assert_eq!((delete.to, delete.from.port()), (floated, 4500));
+    let m = Message::parse(&delete.bytes).unwrap();
+    assert_eq!((m.header.exchange_type, m.header.response), (ExchangeType::Informational, false));
+}

@@ -6,7 +6,7 @@ mod policy {
 
     use std::path::Path;
 
-    use control::policy::parse;
+    use control::policy::{IkeVersion, parse};
 
     /// Interfaces the tests' configs may name.
     const INTERFACES: &[&str] = &["outside", "inside", "ha"];
@@ -74,7 +74,7 @@ b = 2
             r#"crypto_maps = 1
 "#,
             &[
-                "gw.toml:1:1: crypto_maps: unknown key \"crypto_maps\"; expected one of: eal, mempool, run, port, interface, route, neighbour, sa, policy, dataplane, operator, ike, access_list, ikev1_policy, ikev2_policy, transform_set, ipsec_proposal, crypto_map, crypto_interface, trustpoint, address_pool, tunnel_group, user, ha, management",
+                "gw.toml:1:1: crypto_maps: unknown key \"crypto_maps\"; expected one of: eal, mempool, run, port, interface, route, neighbour, sa, policy, dataplane, operator, ike, access_list, ikev1_policy, ikev2_policy, transform_set, ipsec_proposal, crypto_map, crypto_interface, trustpoint, address_pool, tunnel_group, user, ha, cluster, management",
             ],
         );
     }
@@ -807,11 +807,8 @@ ikev2_proposals = ["p"]
         );
     }
 
-    #[test]
-    fn dynamic_entry_with_ikev1() {
-        check(
-            &dynamic_entry(
-                r#"ike_version = ["ikev2", "ikev1"]
+    /// IKEv1 on a dynamic entry (from line 20): transform set `ts` defined after it.
+    const V1_EXTRA: &str = r#"ike_version = ["ikev2", "ikev1"]
 ikev2_proposals = ["p"]
 ikev1_transform_sets = ["ts"]
 
@@ -819,11 +816,63 @@ ikev1_transform_sets = ["ts"]
 name = "ts"
 encryption = "esp-aes-256"
 integrity = "esp-sha256-hmac"
-"#,
-            ),
+
+"#;
+
+    /// A user for XAUTH and the group's IKEv1 key.
+    fn with_xauth(text: &str) -> String {
+        text.replace(
+            "address_pools = [\"ra-pool\"]\n",
+            "address_pools = [\"ra-pool\"]\nikev1_pre_shared_key = \"group\"\n",
+        ) + "[[user]]\nname = \"alice\"\npassword = \"s3cret\"\n\n"
+    }
+
+    #[test]
+    fn dynamic_entry_with_ikev1_for_xauth_clients_is_valid() {
+        let text = format!("{}{BASE}", with_xauth(&dynamic_entry(V1_EXTRA)));
+        let l = parse(Path::new("gw.toml"), &text, INTERFACES).unwrap();
+        assert!(l.warnings.is_empty(), "{}", l.warnings);
+        let m = l.config.crypto_map("m", 65535).unwrap();
+        assert!(m.dynamic && m.uses(IkeVersion::Ikev1) && m.uses(IkeVersion::Ikev2));
+        // It renders and loads back as it was.
+        let again = parse(Path::new("gw.toml"), &l.config.to_toml_with_secrets(), INTERFACES);
+        assert_eq!(again.unwrap().config, l.config);
+        // Without ike_version: the versions whose transforms it has, IKEv1 alone here.
+        let v1_only = V1_EXTRA
+            .replace("ike_version = [\"ikev2\", \"ikev1\"]\nikev2_proposals = [\"p\"]\n", "");
+        let text = format!("{}{BASE}", with_xauth(&dynamic_entry(&v1_only)));
+        let l = parse(Path::new("gw.toml"), &text, INTERFACES).unwrap();
+        assert_eq!(l.config.crypto_map("m", 65535).unwrap().ike_versions, [IkeVersion::Ikev1]);
+    }
+
+    #[test]
+    fn dynamic_entry_with_ikev1_needs_users_and_the_groups_ikev1_key() {
+        check(
+            &dynamic_entry(V1_EXTRA),
             &[
-                "gw.toml:20:25: crypto_map[0].ike_version[1]: dynamic entries support IKEv2 only; remove \"ikev1\" from ike_version",
-                "gw.toml:22:24: crypto_map[0].ikev1_transform_sets: dynamic entries support IKEv2 only; remove ikev1_transform_sets (set ikev1 transform-set)",
+                "gw.toml:5:1: tunnel_group[0].ikev1_pre_shared_key: tunnel group \"RA\" needs ikev1_pre_shared_key, ikev1_pre_shared_key_file or trustpoint: crypto map m 65535 uses IKEv1 with any peer (dynamic)",
+                "gw.toml:19:16: crypto_map[0].tunnel_group: crypto map m 65535 answers IKEv1 clients of remote-access tunnel group \"RA\", which log in with XAUTH against the [[user]] list, and there is no [[user]]; add one (name and password or password_file)",
+            ],
+        );
+    }
+
+    #[test]
+    fn dynamic_entry_with_ikev1_needs_an_ipv4_pool() {
+        let text = with_xauth(&dynamic_entry(V1_EXTRA))
+            .replace("range = \"10.77.0.10-10.77.0.20\"", "prefix = \"2001:db8:77::/64\"");
+        // (The group's IKEv1 key moved the entry down a line.)
+        check(
+            &text,
+            &[
+                "gw.toml:20:16: crypto_map[0].tunnel_group: tunnel group \"RA\" has only IPv6 address_pools; dynamic crypto map m 65535 needs an IPv4 one to give IKEv1 clients an address (Mode Config gives IPv4 addresses)",
+            ],
+        );
+        let text =
+            with_xauth(&dynamic_entry(V1_EXTRA)).replace("address_pools = [\"ra-pool\"]\n", "");
+        check(
+            &text,
+            &[
+                "gw.toml:19:16: crypto_map[0].tunnel_group: tunnel group \"RA\" is remote-access and has no address_pools; dynamic crypto map m 65535 needs one to give IKEv1 and IKEv2 clients an address",
             ],
         );
     }
@@ -844,7 +893,7 @@ integrity = "esp-sha256-hmac"
         check(
             &dynamic_entry(""),
             &[
-                "gw.toml:14:1: crypto_map[0].ikev2_proposals: crypto map m 65535 is dynamic, so it uses IKEv2, but has no ikev2_proposals (set ikev2 ipsec-proposal); it needs one",
+                "gw.toml:14:1: crypto_map[0].ikev2_proposals: crypto map m 65535 has neither ikev1_transform_sets nor ikev2_proposals (set ikev1 transform-set / set ikev2 ipsec-proposal); it needs one",
             ],
         );
     }

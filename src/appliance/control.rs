@@ -222,12 +222,14 @@ impl Control {
                 }
             }
         }
+        let mut took_over = false;
         if let Some(ha) = self.ha.as_mut() {
             let change = ha.poll(controls, table, pool, self.ike.as_mut(), now_ns);
             if change == Some(super::ha::RoleChange::Standby) {
                 // The SAs went with the role: a fresh daemon, nothing negotiated.
                 self.ike = super::ike::IkeDaemon::new(&self.cfg, &self.policy_ids);
             }
+            took_over = change == Some(super::ha::RoleChange::Active);
         }
         // Only the active unit negotiates: a standby's timers would talk to the peers of
         // SAs its mate now carries.
@@ -244,12 +246,15 @@ impl Control {
         // out: a peer's first packet finds its policy. Only a rebuild that took long
         // (tens of thousands of entries) spaces the next one out.
         if self.dynamic_spd_pending
-            && self.dynamic_spd_built.is_none_or(|(t, took)| t.elapsed() >= took * 4)
+            && (took_over || self.dynamic_spd_built.is_none_or(|(t, took)| t.elapsed() >= took * 4))
         {
             self.dynamic_spd_pending = false;
             let t0 = Instant::now();
             self.install_dynamic_spd(controls);
             self.dynamic_spd_built = Some((t0, t0.elapsed().min(DYNAMIC_SPD_MAX_GAP / 4)));
+        }
+        if took_over && let Some(ha) = self.ha.as_mut() {
+            ha.claim_addresses(controls);
         }
         if let Some(ike) = self.ike.as_mut()
             && runs_ike

@@ -83,7 +83,8 @@ enum Held {
 /// What a role change asks of the control thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RoleChange {
-    /// Became active: the IKE daemon was given the copy.
+    /// Became active: the IKE daemon was given the copy. The caller installs what the
+    /// SAs need besides (the dynamic entries' policies), then [`HaUnit::claim_addresses`].
     Active,
     /// Became standby: the IKE daemon must be rebuilt empty.
     Standby,
@@ -235,13 +236,8 @@ impl HaUnit {
                     for id in old_ids {
                         self.replicate(now, Record::DeleteIke(id));
                     }
-                    // After the SAs and bindings (same command ring, in order): the first
-                    // frame the announcement draws here finds them.
-                    self.set_interfaces(controls, Held::Active);
                     self.draining = None;
                     self.hurry_until = None;
-                    let at = Instant::now();
-                    self.reannounce = REANNOUNCE.iter().map(|d| at + *d).collect();
                     let why = active_reason(reason);
                     tracing::warn!(
                         target: TARGET,
@@ -352,6 +348,16 @@ impl HaUnit {
     /// Whether the IKE daemon runs: active, and not handing over.
     pub(crate) fn runs_ike(&self) -> bool {
         self.is_active()
+    }
+
+    /// After a takeover, once the SAs, their bindings and the policies of dynamic entries'
+    /// clients are queued (same command rings, applied in order): the addresses, announced.
+    /// The first frame the announcement draws here then finds all of them; claimed before
+    /// the policies, a remote-access client's first reply met the default action.
+    pub(crate) fn claim_addresses(&mut self, controls: &mut [ControlEnd<Mbuf<'_>>]) {
+        self.set_interfaces(controls, Held::Active);
+        let at = Instant::now();
+        self.reannounce = REANNOUNCE.iter().map(|d| at + *d).collect();
     }
 
     fn set_interfaces(&mut self, controls: &mut [ControlEnd<Mbuf<'_>>], role: Held) {

@@ -102,12 +102,19 @@ impl Entry {
     /// Our address towards `peer`, from either version's configuration.
     fn local_for(&self, peer: IpAddr) -> Option<IpAddr> {
         if self.plan.dynamic {
-            let p = self.plan.peers.first()?;
-            return (p.local_addr.is_ipv4() == peer.is_ipv4()).then(|| p.local_addr.ip());
+            return self.dynamic_local(peer);
         }
         let v2 = self.plan.peers.iter().find(|p| p.remote_addr.ip() == peer);
         v2.map(|p| p.local_addr.ip())
             .or_else(|| self.v1.iter().find(|c| c.peer.ip() == peer).map(|c| c.local.ip()))
+    }
+
+    /// A dynamic entry's address towards any `peer` of the family its wildcard
+    /// configurations (IKEv2, IKEv1, or both) answer.
+    fn dynamic_local(&self, peer: IpAddr) -> Option<IpAddr> {
+        let v2 = self.plan.peers.first().map(|p| p.local_addr.ip());
+        let v1 = self.v1.first().map(|c| c.local.ip());
+        v2.into_iter().chain(v1).find(|l| l.is_ipv4() == peer.is_ipv4())
     }
 }
 
@@ -176,6 +183,9 @@ pub(crate) struct IkeDaemon {
     esp_activity: super::esp_liveness::EspActivity,
     /// The SPD entries of dynamic entries' Child SAs.
     dynamic: DynamicSpd,
+    /// The remote-access address pools both versions' clients lease from (kept across
+    /// reloads that leave a pool as it was, with its leases).
+    pools: Vec<control::pool::AddressPool>,
 }
 
 /// Reads a pre-shared key: inline, or the file named (its whole content, one trailing
@@ -220,7 +230,7 @@ impl IkeDaemon {
         for w in &plan.warnings {
             tracing::warn!(target: TARGET, "{w}");
         }
-        let plan1 = super::ike1::plan(cfg);
+        let plan1 = super::ike1::plan(cfg, &plan.address_pools);
         for line in plan1.problems.iter().chain(&plan1.warnings) {
             tracing::warn!(target: super::ike1::TARGET, "{line}");
         }
@@ -292,6 +302,7 @@ impl IkeDaemon {
             counters: crate::metrics::IkeCounters::default(),
             esp_activity: super::esp_liveness::EspActivity::default(),
             dynamic: DynamicSpd::default(),
+            pools: plan.address_pools,
         })
     }
 
@@ -654,7 +665,7 @@ impl IkeDaemon {
             Event::Established(info) => {
                 let e = match self.owner.get(&h) {
                     Some(&e) => Some(e),
-                    None => self.entry_for_responder(&info),
+                    None => self.entry_for_responder(h, &info),
                 };
                 let version = Owner::of(h).version();
                 tracing::info!(
@@ -774,8 +785,9 @@ impl IkeDaemon {
         }
     }
 
-    /// The entry a peer that initiated to us belongs to: the first listing its address.
-    fn entry_for_responder(&self, info: &IkeSaInfo) -> Option<usize> {
+    /// The entry a peer that initiated IKE SA `h` to us belongs to: the first listing its
+    /// address.
+    fn entry_for_responder(&self, h: SaHandle, info: &IkeSaInfo) -> Option<usize> {
         self.entries
             .iter()
             .position(|e| {
@@ -784,13 +796,21 @@ impl IkeDaemon {
                     && e.failover.accepts(info.peer.ip())
             })
             .or_else(|| {
-                // A dynamic entry answers whoever no static entry lists (lowest priority).
+                // A dynamic entry answers whoever no static entry lists (lowest priority),
+                // with the version's wildcard configuration it has.
+                let peer = info.peer.ip();
                 self.entries.iter().position(|e| {
                     e.plan.dynamic
-                        && e.plan
-                            .peers
-                            .first()
-                            .is_some_and(|p| p.remote_addr.is_ipv4() == info.peer.is_ipv4())
+                        && match Owner::of(h).version() {
+                            IkeVersion::Ikev2 => e
+                                .plan
+                                .peers
+                                .first()
+                                .is_some_and(|p| p.remote_addr.is_ipv4() == peer.is_ipv4()),
+                            IkeVersion::Ikev1 => {
+                                e.v1.first().is_some_and(|c| c.peer.is_ipv4() == peer.is_ipv4())
+                            }
+                        }
                 })
             })
     }
@@ -1310,6 +1330,8 @@ impl IkeDaemon {
                     cookie_i: format!("{:016x}", sa.cky_i()),
                     cookie_r: format!("{:016x}", sa.cky_r()),
                     nat_detected: sa.nat_detected(),
+                    user: sa.xauth_user().map(str::to_owned),
+                    assigned: sa.assigned_address().map(|a| a.to_string()),
                     children: self.child_snaps(h),
                 }
             })
@@ -1425,7 +1447,7 @@ fn build_entries(
                 acl: p.acl.clone(),
                 connection_type: p.connection_type,
                 peers: Vec::new(),
-                dynamic: false,
+                dynamic: p.dynamic,
             },
             (None, None) => return None,
         };
@@ -1447,8 +1469,10 @@ fn build_entries(
                 .collect();
         // A dynamic entry has no peer list: its machine holds the unspecified address,
         // which no peer has, and is never consulted.
-        let placeholder = base.peers.first().filter(|_| base.dynamic).map(|p| {
-            if p.remote_addr.is_ipv4() {
+        let wildcard =
+            base.peers.first().map(|p| p.remote_addr).or(v1_peers.first().map(|c| c.peer));
+        let placeholder = wildcard.filter(|_| base.dynamic).map(|p| {
+            if p.is_ipv4() {
                 IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED)
             } else {
                 IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
@@ -1575,16 +1599,19 @@ fn responder_configs(entries: &[Entry]) -> Vec<PeerConfig> {
     listed.chain(dynamic).collect()
 }
 
-/// The IKEv1 configurations peers that initiate are answered with, as for IKEv2.
+/// The IKEv1 configurations peers that initiate are answered with, as for IKEv2:
+/// dynamic entries' wildcard configurations last (the endpoint prefers a listed address
+/// anyway).
 fn responder_configs_v1(entries: &[Entry]) -> Vec<Ikev1Config> {
-    entries
+    let listed = entries
         .iter()
-        .filter(|e| e.plan.connection_type != ConnectionType::OriginateOnly)
+        .filter(|e| !e.plan.dynamic && e.plan.connection_type != ConnectionType::OriginateOnly)
         .filter_map(|e| {
             let current = e.failover.current().peer;
             e.v1.iter().find(|c| c.peer.ip() == current).cloned()
-        })
-        .collect()
+        });
+    let dynamic = entries.iter().filter(|e| e.plan.dynamic).filter_map(|e| e.v1.first().cloned());
+    listed.chain(dynamic).collect()
 }
 
 /// Whether two configurations of one crypto map entry negotiate the same tunnels (keys
@@ -1633,11 +1660,15 @@ impl IkeDaemon {
         cfg: &ApplianceConfig,
         policy_ids: &[PolicyId],
     ) -> Reconfigured {
-        let plan = plan(cfg);
+        let mut plan = plan(cfg);
         for p in &plan.problems {
             tracing::warn!(target: TARGET, "reload: {p}");
         }
-        let plan1 = super::ike1::plan(cfg);
+        // Pools that did not change keep their leases: connected clients keep their
+        // addresses and no new client (of either version) is given one of them.
+        plan.adopt_pools(&Ikev2Plan { address_pools: self.pools.clone(), ..Ikev2Plan::default() });
+        self.pools.clone_from(&plan.address_pools);
+        let plan1 = super::ike1::plan(cfg, &plan.address_pools);
         for p in &plan1.problems {
             tracing::warn!(target: super::ike1::TARGET, "reload: {p}");
         }
@@ -1689,6 +1720,37 @@ impl IkeDaemon {
                         binds.extend(entries[n].policies.iter().map(|&id| (id, None)));
                     }
                 }
+            }
+        }
+        // The IKE SAs no entry tracks as its `sa` (a dynamic entry's clients, say) follow
+        // their entry when it is kept, and go with it when it changed or went: their pairs
+        // and dynamic SPD entries too (nothing may keep the index of an entry that moved).
+        let stale: Vec<SaHandle> =
+            self.owner.iter().filter(|(_, e)| !moved.contains_key(e)).map(|(&h, _)| h).collect();
+        for h in stale {
+            self.close_sa(now, h);
+            self.owner.remove(&h);
+            self.sa_refs.remove(&h);
+            let spis: Vec<u32> =
+                self.children.iter().filter(|(_, c)| c.handle == h).map(|(&s, _)| s).collect();
+            for spi in spis {
+                if let Some(c) = self.children.remove(&spi) {
+                    if let Some(id) = c.dyn_policy {
+                        self.dynamic.remove(id);
+                        binds.push((id, None));
+                    }
+                    doomed.push((spi, c.outbound));
+                }
+            }
+            let peer = self.established.get(&h).map_or_else(|| "?".into(), |i| i.peer.to_string());
+            notes.push(format!(
+                "IKE SA {} with {peer}: its crypto map entry changed or went; it is deleted",
+                h.0
+            ));
+        }
+        for e in self.owner.values_mut() {
+            if let Some(&n) = moved.get(e) {
+                *e = n;
             }
         }
         for c in self.children.values_mut() {
@@ -1807,4 +1869,186 @@ fn child_specs(
         make(c.inbound_spi, &c.inbound, Direction::Inbound),
         make(c.outbound_spi, &c.outbound, Direction::Outbound),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use control::ikev1::sa::Ikev1Handle;
+
+    /// A site-to-site IKEv1 entry (sequence 10) and a dynamic entry for IKEv1 and IKEv2
+    /// remote-access clients of group `RA` (65535).
+    const CONFIG: &str = r#"
+[eal]
+file_prefix = "t"
+worker_cores = [1]
+
+[[port]]
+name = "lan"
+vdev = "net_null0"
+
+[[port]]
+name = "wan"
+vdev = "net_null1"
+
+[[interface]]
+name = "inside"
+port = "lan"
+role = "inside"
+address = "10.1.0.1/24"
+
+[[interface]]
+name = "outside"
+port = "wan"
+role = "outside"
+address = "192.0.2.1/24"
+
+[[access_list]]
+name = "to-site"
+rules = [{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "10.2.0.0/16" }]
+
+[[access_list]]
+name = "ra"
+rules = [{ action = "permit", protocol = "ip", src = "10.1.0.0/24", dst = "0.0.0.0/0" }]
+
+[[ikev1_policy]]
+priority = 10
+authentication = "pre-share"
+encryption = "aes-256"
+hash = "sha256"
+group = 14
+
+[[ikev2_policy]]
+priority = 1
+encryption = ["aes-256"]
+integrity = ["sha256"]
+group = [14]
+
+[[transform_set]]
+name = "ts"
+encryption = "esp-aes-256"
+integrity = "esp-sha256-hmac"
+mode = "tunnel"
+
+[[ipsec_proposal]]
+name = "p"
+encryption = ["aes-256"]
+integrity = ["sha-256"]
+
+[[address_pool]]
+name = "ra-pool"
+range = "10.77.0.10-10.77.0.20"
+
+[[user]]
+name = "alice"
+password = "s3cret"
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 10
+match = "to-site"
+peers = ["192.0.2.2"]
+ikev1_transform_sets = ["ts"]
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 65535
+dynamic = true
+tunnel_group = "RA"
+match = "ra"
+ikev1_transform_sets = ["ts"]
+ikev2_proposals = ["p"]
+
+[[crypto_interface]]
+interface = "outside"
+crypto_map = "outside_map"
+ikev1 = true
+ikev2 = true
+
+[[tunnel_group]]
+name = "192.0.2.2"
+type = "ipsec-l2l"
+ikev1_pre_shared_key = "site"
+
+[[tunnel_group]]
+name = "RA"
+type = "remote-access"
+ikev1_pre_shared_key = "group"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "group"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "group"
+address_pools = ["ra-pool"]
+"#;
+
+    /// Where [`CONFIG`]'s static entry, its dynamic entry and the map's interface start.
+    const STATIC_ENTRY: &str = "[[crypto_map]]\nname = \"outside_map\"\nsequence = 10\n";
+    const DYNAMIC_ENTRY: &str = "[[crypto_map]]\nname = \"outside_map\"\nsequence = 65535\n";
+    const APPLIED: &str = "[[crypto_interface]]\n";
+
+    fn config(text: &str) -> (ApplianceConfig, Vec<PolicyId>) {
+        let cfg = ApplianceConfig::parse_full(std::path::Path::new("fg.toml"), text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ids = (0..cfg.policies.len() as u32).map(PolicyId).collect();
+        (cfg, ids)
+    }
+
+    /// `text` without the section that starts with `header` (up to the next section).
+    fn cut(text: &str, header: &str) -> String {
+        let at = text.find(header).unwrap();
+        let end = text[at + 1..].find("\n[[").map_or(text.len(), |n| at + n + 2);
+        format!("{}{}", &text[..at], &text[end..])
+    }
+
+    #[test]
+    fn a_dynamic_entry_answers_ikev1_after_the_static_peers_and_shares_the_ikev2_pool() {
+        let (cfg, ids) = config(CONFIG);
+        let d = IkeDaemon::new(&cfg, &ids).unwrap();
+        let [site, ra] = d.entries.as_slice() else { panic!("{} entries", d.entries.len()) };
+        assert!(!site.plan.dynamic && ra.plan.dynamic);
+        // The wildcard comes after the listed peer.
+        let v1: Vec<IpAddr> =
+            responder_configs_v1(&d.entries).iter().map(|c| c.peer.ip()).collect();
+        assert_eq!(v1, ["192.0.2.2".parse::<IpAddr>().unwrap(), IpAddr::from([0, 0, 0, 0])]);
+        // Our address towards any client, and one pool handle for both versions.
+        assert_eq!(ra.local_for("203.0.113.7".parse().unwrap()), Some([192, 0, 2, 1].into()));
+        let Some(control::ikev1::sa::RemoteAccess::Server(s1)) = &ra.v1[0].remote_access else {
+            panic!("no XAUTH server")
+        };
+        let Some(control::ikev2::sa::RemoteAccess::Server(s2)) = &ra.plan.peers[0].remote_access
+        else {
+            panic!("no IKEv2 remote access")
+        };
+        assert!(s1.pools[0].same_pool(&s2.pools[0]) && s1.pools[0].same_pool(&d.pools[0]));
+    }
+
+    #[test]
+    fn a_reload_keeps_pools_and_moves_or_ends_a_dynamic_entrys_clients() {
+        let (cfg, ids) = config(CONFIG);
+        let mut d = IkeDaemon::new(&cfg, &ids).unwrap();
+        // A client of the dynamic entry (1), holding the pool's first address.
+        let h = super::super::ike1::key(Ikev1Handle(42));
+        d.owner.insert(h, 1);
+        let held = d.pools[0].allocate(b"xauth:alice").unwrap();
+        // The static entry goes: the dynamic one is entry 0 now, and so is its client's.
+        let (cfg, ids) = config(&cut(CONFIG, STATIC_ENTRY));
+        let r = d.reconfigure(&cfg, &ids);
+        assert_eq!(d.entries.len(), 1);
+        assert_eq!(d.owner.get(&h), Some(&0), "{:?}", r.notes);
+        // The unchanged pool is the same one: its lease holds, the next client gets .11.
+        assert!(d.pools[0].same_pool(held.pool()));
+        let Some(control::ikev1::sa::RemoteAccess::Server(s1)) = &d.entries[0].v1[0].remote_access
+        else {
+            panic!("no XAUTH server")
+        };
+        let next = s1.pools[0].allocate(b"xauth:bob").unwrap();
+        assert_eq!(next.addr(), IpAddr::from([10, 77, 0, 11]));
+        // The dynamic entry goes too: its client's SA is deleted, nothing keeps its index.
+        let text = cut(&cut(&cut(CONFIG, STATIC_ENTRY), DYNAMIC_ENTRY), APPLIED);
+        let (cfg, ids) = config(&text);
+        let r = d.reconfigure(&cfg, &ids);
+        assert!(d.entries.is_empty());
+        assert!(d.owner.is_empty());
+        assert!(r.notes.iter().any(|n| n.contains("changed or went")), "{:?}", r.notes);
+    }
 }

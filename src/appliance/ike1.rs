@@ -14,6 +14,7 @@ use control::ikev1::sa::{ConfigError, Ikev1Config, Ikev1Endpoint, Ikev1Handle, I
 use control::ikev2::sa::{Event, SaHandle, Transmit};
 use control::policy::IkeVersion;
 use control::policy::ikev1_peers::Ikev1Plan;
+use control::pool::AddressPool;
 use control::rng::OsRng;
 use control::time::Time;
 
@@ -62,8 +63,10 @@ pub(super) fn version_of(message: &[u8]) -> Option<IkeVersion> {
     }
 }
 
-/// The IKEv1 plan of a config: our address on each interface, keys read as for IKEv2.
-pub(super) fn plan(cfg: &ApplianceConfig) -> Ikev1Plan {
+/// The IKEv1 plan of a config: our address on each interface, keys read as for IKEv2,
+/// remote-access clients leasing from `pools` (the IKEv2 plan's handles, one per
+/// `[[address_pool]]`: a tunnel group's clients of both versions share them).
+pub(super) fn plan(cfg: &ApplianceConfig, pools: &[AddressPool]) -> Ikev1Plan {
     let addr = |name: &str, peer: IpAddr| {
         cfg.interfaces
             .iter()
@@ -73,7 +76,7 @@ pub(super) fn plan(cfg: &ApplianceConfig) -> Ikev1Plan {
             .map(|&(a, _)| a)
             .find(|a| a.is_ipv4() == peer.is_ipv4())
     };
-    control::policy::ikev1_peers::ikev1_plan(&cfg.policy, &addr, &super::ike::read_secret)
+    control::policy::ikev1_peers::ikev1_plan(&cfg.policy, &addr, &super::ike::read_secret, pools)
 }
 
 /// Whether two configurations of a peer negotiate the same tunnels (keys compared as

@@ -130,6 +130,12 @@ pub struct Ikev1SaSnap {
     pub cookie_r: String,
     /// A NAT between the peers (ESP in UDP).
     pub nat_detected: bool,
+    /// Remote access: the user XAUTH authenticated.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Remote access: the address Mode Config gave the client from our pools.
+    #[serde(default)]
+    pub assigned: Option<String>,
     /// Its Quick Mode SA pairs in the dataplane.
     pub children: Vec<ChildSaSnap>,
 }
@@ -145,7 +151,9 @@ pub fn render_ikev1(sas: &[Ikev1SaSnap]) -> String {
     let _ = writeln!(out, "Total IKE SA: {}\n", sas.len());
     for (n, s) in sas.iter().enumerate() {
         let _ = writeln!(out, "{:<4}IKE Peer: {}", n + 1, s.remote);
-        let _ = writeln!(out, "    Type    : {:<16}Role    : {}", "L2L", s.role);
+        // The ASA's types: a remote-access client is a "user".
+        let kind = if s.user.is_some() { "user" } else { "L2L" };
+        let _ = writeln!(out, "    Type    : {kind:<16}Role    : {}", s.role);
         let _ = writeln!(out, "    Rekey   : {:<16}State   : {}", "no", s.state);
         let _ = writeln!(out, "    Cookies : {}/{}", s.cookie_i, s.cookie_r);
         if let Some(t) = &s.tunnel {
@@ -153,6 +161,12 @@ pub fn render_ikev1(sas: &[Ikev1SaSnap]) -> String {
         }
         if s.nat_detected {
             let _ = writeln!(out, "    NAT-T   : detected");
+        }
+        if let Some(u) = &s.user {
+            let _ = writeln!(out, "    Username: {u}");
+        }
+        if let Some(a) = &s.assigned {
+            let _ = writeln!(out, "    Assigned address: {a}");
         }
         for c in &s.children {
             let _ = writeln!(
@@ -233,9 +247,11 @@ mod tests {
             cookie_i: "0011223344556677".into(),
             cookie_r: "8899aabbccddeeff".into(),
             nat_detected: false,
+            user: None,
+            assigned: None,
             children: child,
         };
-        let text = render_ikev1(&[sa]);
+        let text = render_ikev1(std::slice::from_ref(&sa));
         assert_eq!(
             text,
             "IKEv1 SAs:\n\n   Active SA: 1\nTotal IKE SA: 1\n\n\
@@ -247,5 +263,17 @@ mod tests {
              \x20   IPsec SA: 10.1.0.0/24 <-> 10.2.0.0/16, ESP spi in/out: \
              0xc0ffee01/0x0badf00d, esp-aes-gcm-256\n\n"
         );
+        // A remote-access client: its user and address.
+        let ra = Ikev1SaSnap {
+            role: "responder".into(),
+            user: Some("alice".into()),
+            assigned: Some("10.77.0.10".into()),
+            ..sa
+        };
+        let text = render_ikev1(std::slice::from_ref(&ra));
+        assert!(text.contains("    Type    : user            Role    : responder\n"), "{text}");
+        assert!(text.contains("    Username: alice\n    Assigned address: 10.77.0.10\n"), "{text}");
+        let json = serde_json::to_string(std::slice::from_ref(&ra)).unwrap();
+        assert_eq!(serde_json::from_str::<Vec<Ikev1SaSnap>>(&json).unwrap(), vec![ra]);
     }
 }

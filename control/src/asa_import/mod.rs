@@ -59,6 +59,14 @@ pub struct Unmapped {
 /// Why a line outside the crypto sections is not mapped.
 const NOT_CRYPTO: &str = "not a crypto section";
 
+/// Why `cluster group` (and its sub-mode) and the other `cluster` commands are not mapped:
+/// the unit's role and the cluster link are the user's to choose, and the VPN mode decides
+/// which crypto maps load.
+const CLUSTER: &str = "ASA clustering is not converted: configure ferrogate's [cluster] (name, \
+                       mode, role, interface, local, peers) by hand; the ASA's site-to-site VPN \
+                       is mode = \"centralized\" unless the group sets `vpn-mode distributed`, \
+                       which refuses IKEv2 crypto maps with more than one peer";
+
 /// Converts an ASA running-config (named `running-config` in the output's header).
 pub fn import(text: &str) -> Import {
     import_named("running-config", text)
@@ -255,9 +263,55 @@ fn dispatch<'a>(
                       addresses and key) by hand";
         report.unmapped(h, reason);
         crypto::unmapped_body(block, report, reason);
+    } else if h.starts(&["cluster"]) || h.starts(&["no", "cluster"]) {
+        report.unmapped(h, CLUSTER);
+        crypto::unmapped_body(block, report, CLUSTER);
     } else {
         for line in block.lines() {
             report.unmapped(line, NOT_CRYPTO);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_commands_are_reported_as_not_translated() {
+        let text = "cluster interface-mode spanned force\n\
+                    cluster group vpn-cluster\n \
+                    local-unit unit-a\n \
+                    cluster-interface Port-channel1 ip 198.19.0.1 255.255.255.0\n \
+                    priority 1\n \
+                    key s3cret\n \
+                    vpn-mode distributed\n \
+                    enable\n\
+                    no cluster replication delay\n";
+        let out = import(text);
+        let got: Vec<(usize, &str, &str)> =
+            out.unmapped.iter().map(|u| (u.line, u.text.as_str(), u.reason.as_str())).collect();
+        let expected: Vec<(usize, &str, &str)> = vec![
+            (1, "cluster interface-mode spanned force", CLUSTER),
+            (2, "cluster group vpn-cluster", CLUSTER),
+            (3, " local-unit unit-a", CLUSTER),
+            (4, " cluster-interface Port-channel1 ip 198.19.0.1 255.255.255.0", CLUSTER),
+            (5, " priority 1", CLUSTER),
+            // The cluster key is masked in the report.
+            (6, " key *****", CLUSTER),
+            (7, " vpn-mode distributed", CLUSTER),
+            (8, " enable", CLUSTER),
+            (9, "no cluster replication delay", CLUSTER),
+        ];
+        assert_eq!(got, expected);
+        // Nothing of it reaches the output but the report's comments.
+        assert!(!out.toml.contains("s3cret"));
+        assert!(!out.toml.lines().any(|l| l.starts_with("[cluster]")), "{}", out.toml);
+        assert!(
+            out.toml
+                .contains("#   2: cluster group vpn-cluster -- ASA clustering is not converted"),
+            "{}",
+            out.toml
+        );
     }
 }

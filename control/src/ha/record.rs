@@ -32,21 +32,25 @@ pub const MAX_PEER_ID_LEN: usize = 255;
 /// Longest peer certificate subject ([`RemoteAuthRecord::Certificate`]), in bytes: the
 /// largest IKE record then stays within a Child SA record's [`MAX_RECORD_LEN`].
 pub const MAX_SUBJECT_LEN: usize = 144;
+/// Longest phase-1 IV of an IKEv1 SA ([`Ikev1Record::phase1_iv`]): one AES block, the
+/// only phase-1 cipher.
+pub const MAX_IKEV1_IV_LEN: usize = 16;
 /// The largest encoded record (a Child SA with every field at its cap): see the unit test
 /// that builds one.
-pub const MAX_RECORD_LEN: usize = 1065;
+pub const MAX_RECORD_LEN: usize = 1067;
 
 /// The transforms of an IKE SA, as IANA numbers (RFC 7296 Transform IDs; IKEv1 attribute
-/// values for an IKEv1 SA).
+/// values for an IKEv1 SA: ENCRYPTION, KEY_LENGTH, HASH in `prf` (the PRF is its HMAC,
+/// RFC 2409 section 4), `integ` 0, GROUP_DESCRIPTION).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct IkeTransforms {
     /// Encryption algorithm.
     pub encr: u16,
     /// Its key length in bits (0 where the algorithm has a fixed length).
     pub encr_key_bits: u16,
-    /// PRF.
+    /// PRF (IKEv1: the HASH attribute).
     pub prf: u16,
-    /// Integrity algorithm (0 for an AEAD).
+    /// Integrity algorithm (0 for an AEAD, and for IKEv1).
     pub integ: u16,
     /// Diffie-Hellman group.
     pub dh: u16,
@@ -76,6 +80,12 @@ impl IkeKeys {
     fn all(&self) -> [&SecretBytes; 7] {
         [&self.sk_d, &self.sk_ai, &self.sk_ar, &self.sk_ei, &self.sk_er, &self.sk_pi, &self.sk_pr]
     }
+
+    /// Only SKEYID_d / SKEYID_a / SKEYID_e: what a record with the IKEv1 section carries
+    /// (which keeps the largest IKEv1 record within [`MAX_RECORD_LEN`]).
+    fn ikev1_shaped(&self) -> bool {
+        [&self.sk_ar, &self.sk_er, &self.sk_pi, &self.sk_pr].iter().all(|k| k.is_empty())
+    }
 }
 
 /// Constant-time: key bytes are never compared with `==` on slices.
@@ -99,6 +109,10 @@ pub struct IkeExtensions {
     /// IKEv2 Message ID synchronization (RFC 6311, IKEV2_MESSAGE_ID_SYNC_SUPPORTED in
     /// IKE_AUTH): the new active may resynchronise the Message IDs after a takeover.
     pub message_id_sync: bool,
+    /// A synchronisation already ran in this IKE SA (Message ID 0 is spent): a peer whose
+    /// IVs follow the Message ID (strongSwan with AES-GCM) cannot answer a second one and
+    /// tears the IKE SA down instead, so a later takeover does without.
+    pub message_id_sync_used: bool,
 }
 
 /// How a certificate signature AUTH payload was made (RFC 7296 section 3.8, RFC 7427), as
@@ -203,6 +217,30 @@ pub struct IkeSaRecord {
     /// Remote access, as the concentrator: the addresses leased to the client (the unit
     /// taking over leases the same ones from its pools). At most [`MAX_VIRTUAL_IPS`].
     pub virtual_ips: Vec<IpAddr>,
+    /// What an IKEv1 SA (version 1) needs beyond the fields above; `None` for IKEv2, whose
+    /// records it never accompanies (the encoder refuses).
+    pub ikev1: Option<Ikev1Record>,
+}
+
+/// The state of an ISAKMP SA (IKEv1) that later exchanges depend on and that has no IKEv2
+/// counterpart in [`IkeSaRecord`]. An IKEv1 record's Message ID counters are 0 (IKEv1
+/// picks Message IDs at random) and its keys are SKEYID_d / SKEYID_a / SKEYID_e.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Ikev1Record {
+    /// The phase-1 authentication method: the AUTH_METHOD attribute value (RFC 2409
+    /// appendix A; 65001 for XAUTHInitPreShared).
+    pub auth_method: u16,
+    /// The last CBC block of phase 1: every later exchange starts from hash(it | M-ID)
+    /// (RFC 2409 appendix B). At most [`MAX_IKEV1_IV_LEN`] bytes; sent in the clear by
+    /// phase 1 (it is a ciphertext block), so not key material.
+    pub phase1_iv: Vec<u8>,
+    /// The sequence number of our last R-U-THERE (RFC 3706 section 7): the unit taking
+    /// over continues above it.
+    pub dpd_seq: u32,
+    /// The peer announced dead peer detection (the RFC 3706 vendor ID).
+    pub peer_dpd: bool,
+    /// The peer announced NAT traversal (the RFC 3947 vendor ID).
+    pub peer_nat_t: bool,
 }
 
 /// An address range, protocol and port range: one traffic selector.
@@ -231,6 +269,9 @@ pub struct ChildTransforms {
     pub integ: u16,
     /// Extended (64-bit) sequence numbers.
     pub esn: bool,
+    /// The Diffie-Hellman group of the exchange that made the pair (PFS), 0 for none.
+    /// IKEv1 Quick Mode pairs carry it; IKEv2 exports leave it 0.
+    pub dh: u16,
 }
 
 /// An inbound anti-replay window: the highest sequence number received and the bitmap
@@ -454,15 +495,25 @@ fn encode_ike(r: &IkeSaRecord, w: &mut Writer) -> Result<(), WireError> {
     if !matches!(r.version, 1 | 2) {
         return Err(WireError::BadValue("IKE version"));
     }
+    if r.ikev1.is_some() && r.version != 1 {
+        return Err(WireError::BadValue("IKEv1 state"));
+    }
+    if r.ikev1.is_some() && !r.keys.ikev1_shaped() {
+        return Err(WireError::BadValue("IKEv1 keys"));
+    }
     w.u64(r.id);
     w.u8(r.version);
     w.u64(r.spi_i);
     w.u64(r.spi_r);
     let e = r.extensions;
+    // Bit 4 announces the IKEv1 section at the end: an IKEv2 record is unchanged, and a
+    // decoder that predates the section refuses it (an unknown flag) rather than misreads.
     w.u8(u8::from(r.initiator)
         | (u8::from(r.nat) << 1)
         | (u8::from(e.fragmentation) << 2)
-        | (u8::from(e.message_id_sync) << 3));
+        | (u8::from(e.message_id_sync) << 3)
+        | (u8::from(r.ikev1.is_some()) << 4)
+        | (u8::from(e.message_id_sync_used) << 5));
     w.socket(r.local);
     w.socket(r.peer);
     let t = &r.transforms;
@@ -509,7 +560,30 @@ fn encode_ike(r: &IkeSaRecord, w: &mut Writer) -> Result<(), WireError> {
     for &a in &r.virtual_ips {
         w.ip(a);
     }
+    if let Some(v1) = &r.ikev1 {
+        w.u16(v1.auth_method);
+        w.short_bytes(&v1.phase1_iv, MAX_IKEV1_IV_LEN, "IKEv1 phase-1 IV")?;
+        w.u32(v1.dpd_seq);
+        w.u8(u8::from(v1.peer_dpd) | (u8::from(v1.peer_nat_t) << 1));
+    }
     Ok(())
+}
+
+fn decode_ikev1(r: &mut Reader<'_>) -> Result<Ikev1Record, WireError> {
+    let auth_method = r.u16()?;
+    let phase1_iv = r.short_bytes(MAX_IKEV1_IV_LEN, "IKEv1 phase-1 IV")?.to_vec();
+    let dpd_seq = r.u32()?;
+    let flags = r.u8()?;
+    if flags & !0b11 != 0 {
+        return Err(WireError::BadValue("IKEv1 flags"));
+    }
+    Ok(Ikev1Record {
+        auth_method,
+        phase1_iv,
+        dpd_seq,
+        peer_dpd: flags & 1 != 0,
+        peer_nat_t: flags & 2 != 0,
+    })
 }
 
 fn encode_signature(s: SignatureRecord, w: &mut Writer) {
@@ -531,8 +605,11 @@ fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
     let spi_i = r.u64()?;
     let spi_r = r.u64()?;
     let flags = r.u8()?;
-    if flags & !0b1111 != 0 {
+    if flags & !0b11_1111 != 0 {
         return Err(WireError::BadValue("IKE flags"));
+    }
+    if flags & 0x10 != 0 && version != 1 {
+        return Err(WireError::BadValue("IKEv1 state"));
     }
     let local = r.socket()?;
     let peer = r.socket()?;
@@ -585,6 +662,10 @@ fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
         return Err(WireError::TooLong("virtual IPs"));
     }
     let virtual_ips = (0..n).map(|_| r.ip()).collect::<Result<Vec<_>, _>>()?;
+    let ikev1 = if flags & 0x10 != 0 { Some(decode_ikev1(r)?) } else { None };
+    if ikev1.is_some() && !keys.ikev1_shaped() {
+        return Err(WireError::BadValue("IKEv1 keys"));
+    }
     Ok(IkeSaRecord {
         id,
         version,
@@ -605,10 +686,12 @@ fn decode_ike(r: &mut Reader<'_>) -> Result<IkeSaRecord, WireError> {
         extensions: IkeExtensions {
             fragmentation: flags & 4 != 0,
             message_id_sync: flags & 8 != 0,
+            message_id_sync_used: flags & 0x20 != 0,
         },
         local_auth,
         remote_auth,
         virtual_ips,
+        ikev1,
     })
 }
 
@@ -706,10 +789,12 @@ fn encode_child(c: &ChildSaRecord, w: &mut Writer) -> Result<(), WireError> {
     w.u16(c.transforms.encr);
     w.u16(c.transforms.encr_key_bits);
     w.u16(c.transforms.integ);
-    // The phase shares the flags octet (bits 2 and 3), so the record does not grow.
+    // The phase shares the flags octet (bits 2 and 3), so the record does not grow. Bit 4
+    // announces the PFS group at the end (absent, the record is as before it existed).
     w.u8(u8::from(c.transforms.esn)
         | (u8::from(c.udp_encap.is_some()) << 1)
-        | (c.phase.bits() << 2));
+        | (c.phase.bits() << 2)
+        | (u8::from(c.transforms.dh != 0) << 4));
     w.short_bytes(c.inbound_key.as_bytes(), MAX_CHILD_KEY_LEN, "Child SA key")?;
     w.short_bytes(c.outbound_key.as_bytes(), MAX_CHILD_KEY_LEN, "Child SA key")?;
     encode_selectors(&c.local_ts, w)?;
@@ -724,6 +809,9 @@ fn encode_child(c: &ChildSaRecord, w: &mut Writer) -> Result<(), WireError> {
         w.u16(l);
         w.u16(p);
     }
+    if c.transforms.dh != 0 {
+        w.u16(c.transforms.dh);
+    }
     Ok(())
 }
 
@@ -735,10 +823,10 @@ fn decode_child(r: &mut Reader<'_>) -> Result<ChildSaRecord, WireError> {
     let encr_key_bits = r.u16()?;
     let integ = r.u16()?;
     let flags = r.u8()?;
-    if flags & !0b1111 != 0 {
+    if flags & !0b1_1111 != 0 {
         return Err(WireError::BadValue("Child SA flags"));
     }
-    let phase = ChildPhase::from_bits(flags >> 2)?;
+    let phase = ChildPhase::from_bits((flags >> 2) & 0b11)?;
     let inbound_key = SecretBytes::from_slice(r.short_bytes(MAX_CHILD_KEY_LEN, "Child SA key")?);
     let outbound_key = SecretBytes::from_slice(r.short_bytes(MAX_CHILD_KEY_LEN, "Child SA key")?);
     let local_ts = decode_selectors(r)?;
@@ -752,11 +840,20 @@ fn decode_child(r: &mut Reader<'_>) -> Result<ChildSaRecord, WireError> {
     let outbound_seq = r.u64()?;
     let (highest, bitmap) = decode_replay(r)?;
     let udp_encap = if flags & 2 != 0 { Some((r.u16()?, r.u16()?)) } else { None };
+    let dh = if flags & 0x10 != 0 {
+        match r.u16()? {
+            // Present means non-zero: one encoding per record.
+            0 => return Err(WireError::BadValue("Child SA DH group")),
+            g => g,
+        }
+    } else {
+        0
+    };
     Ok(ChildSaRecord {
         ike_id,
         inbound_spi,
         outbound_spi,
-        transforms: ChildTransforms { encr, encr_key_bits, integ, esn: flags & 1 != 0 },
+        transforms: ChildTransforms { encr, encr_key_bits, integ, esn: flags & 1 != 0, dh },
         inbound_key,
         outbound_key,
         local_ts,
@@ -789,7 +886,13 @@ pub(crate) mod tests {
             ike_id: u64::MAX,
             inbound_spi: u32::MAX,
             outbound_spi: u32::MAX,
-            transforms: ChildTransforms { encr: 12, encr_key_bits: 256, integ: 14, esn: true },
+            transforms: ChildTransforms {
+                encr: 12,
+                encr_key_bits: 256,
+                integ: 14,
+                esn: true,
+                dh: 21,
+            },
             inbound_key: SecretBytes::from_slice(&[0xaa; MAX_CHILD_KEY_LEN]),
             outbound_key: SecretBytes::from_slice(&[0xbb; MAX_CHILD_KEY_LEN]),
             local_ts: (0..MAX_SELECTORS as u16).map(v6_selector).collect(),
@@ -831,13 +934,48 @@ pub(crate) mod tests {
             crypto_map: Some(MapRef { name: "m".repeat(MAX_MAP_NAME_LEN), seq: 10, peer_index: 1 }),
             nat: true,
             peer_id: vec![0x42; MAX_PEER_ID_LEN],
-            extensions: IkeExtensions { fragmentation: true, message_id_sync: true },
+            extensions: IkeExtensions {
+                fragmentation: true,
+                message_id_sync: true,
+                message_id_sync_used: true,
+            },
             local_auth: LocalAuthRecord::Certificate { signature: SIG, credential: 3 },
             remote_auth: RemoteAuthRecord::Certificate {
                 signature: SIG,
                 subject: "s".repeat(MAX_SUBJECT_LEN),
             },
             virtual_ips: vec!["2001:db8:77::10".parse().unwrap(); MAX_VIRTUAL_IPS],
+            ikev1: None,
+        }
+    }
+
+    /// The largest IKEv1 record: [`max_ike`] (identity, subject and addresses at their
+    /// caps) with its three keys at their cap and the IKEv1 section at its own.
+    pub(crate) fn max_ike_v1() -> IkeSaRecord {
+        let k = || SecretBytes::from_slice(&[0x5a; MAX_IKE_KEY_LEN]);
+        let none = || SecretBytes::from_slice(&[]);
+        IkeSaRecord {
+            version: 1,
+            keys: IkeKeys {
+                sk_d: k(),
+                sk_ai: k(),
+                sk_ar: none(),
+                sk_ei: k(),
+                sk_er: none(),
+                sk_pi: none(),
+                sk_pr: none(),
+            },
+            transforms: IkeTransforms { encr: 7, encr_key_bits: 256, prf: 6, integ: 0, dh: 21 },
+            next_send_msg_id: 0,
+            next_recv_msg_id: 0,
+            ikev1: Some(Ikev1Record {
+                auth_method: 65001,
+                phase1_iv: vec![0x17; MAX_IKEV1_IV_LEN],
+                dpd_seq: u32::MAX,
+                peer_dpd: true,
+                peer_nat_t: true,
+            }),
+            ..max_ike()
         }
     }
 
@@ -858,6 +996,95 @@ pub(crate) mod tests {
     fn max_record_len_is_exact() {
         assert_eq!(Record::UpsertChild(max_child()).encoded_len(), MAX_RECORD_LEN);
         assert!(Record::UpsertIke(max_ike()).encoded_len() <= MAX_RECORD_LEN);
+        assert!(Record::UpsertIke(max_ike_v1()).encoded_len() <= MAX_RECORD_LEN);
+    }
+
+    #[test]
+    fn ikev1_records_round_trip() {
+        round_trip(&Record::UpsertIke(max_ike_v1()));
+        let mut ike = max_ike_v1();
+        ike.crypto_map = None;
+        ike.virtual_ips = vec!["10.9.0.7".parse().unwrap()];
+        ike.local_auth = LocalAuthRecord::Psk;
+        ike.remote_auth = RemoteAuthRecord::Psk;
+        let v1 = ike.ikev1.as_mut().unwrap();
+        v1.peer_dpd = false;
+        v1.phase1_iv.clear();
+        round_trip(&Record::UpsertIke(ike.clone()));
+        let v1 = ike.ikev1.as_mut().unwrap();
+        v1.peer_dpd = true;
+        v1.peer_nat_t = false;
+        v1.dpd_seq = 0;
+        round_trip(&Record::UpsertIke(ike.clone()));
+        // A Quick Mode pair: PFS group, no ESN, UDP-encapsulated.
+        let mut c = max_child();
+        c.transforms =
+            ChildTransforms { encr: 12, encr_key_bits: 128, integ: 12, esn: false, dh: 14 };
+        c.local_ts.truncate(1);
+        c.remote_ts.truncate(1);
+        round_trip(&Record::UpsertChild(c.clone()));
+        c.transforms.dh = 0;
+        round_trip(&Record::UpsertChild(c));
+    }
+
+    /// The sections added for IKEv1 leave the other records' encoding as it was: an IKEv2
+    /// record or a pair without a PFS group is byte for byte what a unit that predates
+    /// them sends and reads.
+    #[test]
+    fn ikev1_additions_leave_older_records_unchanged() {
+        let encoded = |rec: &Record| {
+            let mut w = Writer::new();
+            rec.encode(&mut w).unwrap();
+            w.as_slice().to_vec()
+        };
+        let v2 = encoded(&Record::UpsertIke(max_ike()));
+        let v1 = encoded(&Record::UpsertIke(max_ike_v1()));
+        // Kind, id, version, SPIs: the IKE flags octet is at 26. The section is the last
+        // 2 + 1 + 16 + 4 + 1 bytes.
+        assert_eq!(v2[26] & 0x10, 0);
+        assert_eq!(v1[26] & 0x10, 0x10);
+        assert_eq!(
+            v1.len() - 24,
+            encoded(&Record::UpsertIke(IkeSaRecord { ikev1: None, ..max_ike_v1() })).len()
+        );
+        let mut c = max_child();
+        c.transforms.dh = 0;
+        let plain = encoded(&Record::UpsertChild(c));
+        assert_eq!(plain.len() + 2, MAX_RECORD_LEN);
+        assert_eq!(plain[23] & 0x10, 0);
+    }
+
+    #[test]
+    fn ikev1_sections_out_of_place_are_refused() {
+        let mut i = max_ike();
+        i.ikev1 = max_ike_v1().ikev1;
+        assert_eq!(Record::UpsertIke(i).validate(), Err(WireError::BadValue("IKEv1 state")));
+        let mut i = max_ike_v1();
+        i.ikev1.as_mut().unwrap().phase1_iv.push(0);
+        assert_eq!(Record::UpsertIke(i).validate(), Err(WireError::TooLong("IKEv1 phase-1 IV")));
+        // SK_ar and the others are IKEv2's: an IKEv1 record has them empty.
+        let mut i = max_ike_v1();
+        i.keys.sk_pr = SecretBytes::from_slice(&[1]);
+        assert_eq!(Record::UpsertIke(i).validate(), Err(WireError::BadValue("IKEv1 keys")));
+        let encoded = |rec: &Record| {
+            let mut w = Writer::new();
+            rec.encode(&mut w).unwrap();
+            w.as_slice().to_vec()
+        };
+        let decode = |b: &[u8]| Record::decode(&mut Reader::new(b));
+        // An IKEv1 section announced on an IKEv2 record.
+        let mut b = encoded(&Record::UpsertIke(max_ike_v1()));
+        b[9] = 2;
+        assert_eq!(decode(&b), Err(WireError::BadValue("IKEv1 state")));
+        // Unknown IKEv1 flags (the section's last octet).
+        let mut b = encoded(&Record::UpsertIke(max_ike_v1()));
+        *b.last_mut().unwrap() |= 4;
+        assert_eq!(decode(&b), Err(WireError::BadValue("IKEv1 flags")));
+        // A PFS group announced but zero.
+        let mut b = encoded(&Record::UpsertChild(max_child()));
+        let n = b.len();
+        b[n - 2..].copy_from_slice(&[0, 0]);
+        assert_eq!(decode(&b), Err(WireError::BadValue("Child SA DH group")));
     }
 
     #[test]
@@ -869,9 +1096,17 @@ pub(crate) mod tests {
         ike.version = 1;
         ike.nat = false;
         ike.peer_id.clear();
-        ike.extensions = IkeExtensions { fragmentation: false, message_id_sync: true };
+        ike.extensions = IkeExtensions {
+            fragmentation: false,
+            message_id_sync: true,
+            message_id_sync_used: false,
+        };
         round_trip(&Record::UpsertIke(ike.clone()));
-        ike.extensions = IkeExtensions { fragmentation: true, message_id_sync: false };
+        ike.extensions = IkeExtensions {
+            fragmentation: true,
+            message_id_sync: false,
+            message_id_sync_used: true,
+        };
         ike.local_auth = LocalAuthRecord::Psk;
         round_trip(&Record::UpsertIke(ike.clone()));
         ike.remote_auth = RemoteAuthRecord::Psk;
@@ -938,15 +1173,15 @@ pub(crate) mod tests {
         let decode = |b: &[u8]| Record::decode(&mut Reader::new(b));
         // Kind, id, version, SPIs: the IKE flags octet is at 26.
         let mut ike = encoded(&Record::UpsertIke(max_ike()));
-        assert_eq!(ike[26], 0b1111);
-        ike[26] |= 0x10;
+        assert_eq!(ike[26], 0b10_1111, "initiator, NAT, fragmentation, Message ID sync (used)");
+        ike[26] |= 0x40;
         assert_eq!(decode(&ike), Err(WireError::BadValue("IKE flags")));
         // Kind, IKE id, SPIs, three transforms: the Child SA flags octet is at 23.
         let mut child = encoded(&Record::UpsertChild(max_child()));
-        assert_eq!(child[23], 0b1011, "ESN, UDP encapsulation, Deleting");
+        assert_eq!(child[23], 0b1_1011, "ESN, UDP encapsulation, Deleting, PFS group");
         child[23] |= 0b1100;
         assert_eq!(decode(&child), Err(WireError::BadValue("Child SA phase")));
-        child[23] = 0x13;
+        child[23] = 0x23;
         assert_eq!(decode(&child), Err(WireError::BadValue("Child SA flags")));
     }
 

@@ -179,6 +179,28 @@ impl Phase1Keys {
         Phase1Keys { hash: h, skeyid, skeyid_d, skeyid_a, skeyid_e, enc_key }
     }
 
+    /// The keys of an established ISAKMP SA taken over from another unit (stateful
+    /// failover): SKEYID_d, SKEYID_a and SKEYID_e as replicated, Ka expanded again from
+    /// SKEYID_e. SKEYID itself keys only phase 1's HASH_I / HASH_R, which an established SA
+    /// never computes again: it is not replicated and stays empty.
+    pub fn from_replicated(
+        h: HashAlg,
+        skeyid_d: SecretBytes,
+        skeyid_a: SecretBytes,
+        skeyid_e: SecretBytes,
+        enc_key_len: usize,
+    ) -> Phase1Keys {
+        let enc_key = expand_ka(h, &skeyid_e, enc_key_len);
+        Phase1Keys {
+            hash: h,
+            skeyid: SecretBytes::from_slice(&[]),
+            skeyid_d,
+            skeyid_a,
+            skeyid_e,
+            enc_key,
+        }
+    }
+
     /// The negotiated hash (and so the PRF).
     pub fn hash(&self) -> HashAlg {
         self.hash

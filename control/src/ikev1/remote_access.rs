@@ -1,15 +1,11 @@
 //! What a legacy remote-access responder needs besides the protocol: the local user
-//! database XAUTH checks passwords against (`username NAME password ...`), and the IPv4
-//! address pools Mode Config leases client addresses from (`ip local pool`).
+//! database XAUTH checks passwords against (`username NAME password ...`).
 //!
-//! A pool is shared by every ISAKMP SA of a tunnel group; an address is held by a
-//! [`PoolLease`] and goes back to the pool when the lease is dropped (the SA ended), so no
-//! code path can leak one.
+//! The addresses Mode Config hands out come from [`crate::pool`], the pools IKEv2 remote
+//! access leases from: a tunnel group's IKEv1 and IKEv2 clients draw from the same
+//! handles, so neither can be given an address the other holds.
 
 use core::fmt;
-use core::net::Ipv4Addr;
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -61,146 +57,9 @@ impl UserDb {
     }
 }
 
-/// An IPv4 address pool (`ip local pool NAME FIRST-LAST`).
-#[derive(Debug)]
-pub struct Ipv4Pool {
-    name: String,
-    first: u32,
-    last: u32,
-    leased: BTreeSet<u32>,
-    /// Where the search for a free address starts: addresses are handed out round-robin,
-    /// so a released address is not immediately reused (stale ESP of the last client).
-    next: u32,
-}
-
-/// A pool shared by the SAs of a tunnel group.
-pub type SharedPool = Arc<Mutex<Ipv4Pool>>;
-
-impl Ipv4Pool {
-    /// A pool of `first..=last` (swapped if given backwards).
-    pub fn new(name: &str, first: Ipv4Addr, last: Ipv4Addr) -> Ipv4Pool {
-        let (a, b) = (u32::from(first), u32::from(last));
-        let (first, last) = (a.min(b), a.max(b));
-        Ipv4Pool { name: name.to_owned(), first, last, leased: BTreeSet::new(), next: first }
-    }
-
-    /// Shares it.
-    pub fn shared(self) -> SharedPool {
-        Arc::new(Mutex::new(self))
-    }
-
-    /// The pool's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Addresses in the pool.
-    pub fn size(&self) -> u64 {
-        u64::from(self.last - self.first) + 1
-    }
-
-    /// Addresses leased now.
-    pub fn in_use(&self) -> usize {
-        self.leased.len()
-    }
-
-    /// The pool's range.
-    pub fn range(&self) -> (Ipv4Addr, Ipv4Addr) {
-        (Ipv4Addr::from(self.first), Ipv4Addr::from(self.last))
-    }
-
-    fn take(&mut self) -> Option<u32> {
-        if self.leased.len() as u64 >= self.size() {
-            return None;
-        }
-        let mut a = self.next.clamp(self.first, self.last);
-        loop {
-            if !self.leased.contains(&a) {
-                self.leased.insert(a);
-                self.next = if a == self.last { self.first } else { a + 1 };
-                return Some(a);
-            }
-            a = if a == self.last { self.first } else { a + 1 };
-        }
-    }
-}
-
-/// An address leased from a pool, returned to it on drop.
-pub struct PoolLease {
-    pool: SharedPool,
-    addr: Ipv4Addr,
-}
-
-impl fmt::Debug for PoolLease {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PoolLease({})", self.addr)
-    }
-}
-
-impl PoolLease {
-    /// Leases the next free address of `pool`; `None` when it is exhausted.
-    pub fn take(pool: &SharedPool) -> Option<PoolLease> {
-        // A poisoned lock only means another thread panicked while holding it; the set of
-        // leases is still consistent (every mutation is a single insert or remove).
-        let mut p = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let a = p.take()?;
-        Some(PoolLease { pool: Arc::clone(pool), addr: Ipv4Addr::from(a) })
-    }
-
-    /// The leased address.
-    pub fn addr(&self) -> Ipv4Addr {
-        self.addr
-    }
-}
-
-impl Drop for PoolLease {
-    fn drop(&mut self) {
-        let mut p = self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        p.leased.remove(&u32::from(self.addr));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn leases_are_unique_round_robin_and_come_back_on_drop() {
-        let pool =
-            Ipv4Pool::new("ra", Ipv4Addr::new(10, 9, 0, 10), Ipv4Addr::new(10, 9, 0, 12)).shared();
-        let a = PoolLease::take(&pool).unwrap();
-        let b = PoolLease::take(&pool).unwrap();
-        let c = PoolLease::take(&pool).unwrap();
-        assert_eq!(
-            [a.addr(), b.addr(), c.addr()],
-            [Ipv4Addr::new(10, 9, 0, 10), Ipv4Addr::new(10, 9, 0, 11), Ipv4Addr::new(10, 9, 0, 12)]
-        );
-        assert!(PoolLease::take(&pool).is_none(), "exhausted");
-        drop(b);
-        assert_eq!(pool.lock().unwrap().in_use(), 2);
-        let d = PoolLease::take(&pool).unwrap();
-        assert_eq!(d.addr(), Ipv4Addr::new(10, 9, 0, 11), "the only free one");
-        drop((a, c, d));
-        assert_eq!(pool.lock().unwrap().in_use(), 0);
-        // Round robin: after .11 the search goes on at .12, not back at .10.
-        let e = PoolLease::take(&pool).unwrap();
-        assert_eq!(e.addr(), Ipv4Addr::new(10, 9, 0, 12));
-    }
-
-    #[test]
-    fn a_single_address_pool_and_a_reversed_range() {
-        let pool =
-            Ipv4Pool::new("one", Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(10, 0, 0, 5)).shared();
-        let l = PoolLease::take(&pool).unwrap();
-        assert!(PoolLease::take(&pool).is_none());
-        drop(l);
-        assert!(PoolLease::take(&pool).is_some());
-        let r = Ipv4Pool::new("r", Ipv4Addr::new(10, 0, 0, 9), Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(r.size(), 9);
-        let full =
-            Ipv4Pool::new("all", Ipv4Addr::new(0, 0, 0, 0), Ipv4Addr::new(255, 255, 255, 255));
-        assert_eq!(full.size(), 1 << 32);
-    }
 
     #[test]
     fn users_are_checked_by_name_and_password() {

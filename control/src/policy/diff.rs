@@ -60,6 +60,8 @@ pub struct PolicyDiff {
     pub ike_globals_changed: bool,
     /// Whether `[ha]` changed.
     pub ha_changed: bool,
+    /// Whether `[cluster]` changed (added, removed or edited).
+    pub cluster_changed: bool,
     /// Whether `[management]` changed.
     pub management_changed: bool,
 }
@@ -80,7 +82,18 @@ impl PolicyDiff {
             && self.crypto_interfaces_changed.is_empty()
             && !self.ike_globals_changed
             && !self.ha_changed
+            && !self.cluster_changed
             && !self.management_changed
+    }
+
+    /// The policy sections that changed and that a running appliance cannot change without
+    /// a restart, in file-format order: `[ha]` and `[cluster]` (the failover unit or the
+    /// cluster unit, its link and its role, are set up once at start).
+    pub fn restart_sections(&self) -> Vec<&'static str> {
+        [("ha", self.ha_changed), ("cluster", self.cluster_changed)]
+            .into_iter()
+            .filter_map(|(s, changed)| changed.then_some(s))
+            .collect()
     }
 }
 
@@ -123,6 +136,7 @@ impl PolicyConfig {
             ),
             ike_globals_changed: old.ike != new.ike,
             ha_changed: old.ha != new.ha,
+            cluster_changed: old.cluster != new.cluster,
             management_changed: old.management != new.management,
             ..PolicyDiff::default()
         };

@@ -26,7 +26,15 @@
 //!   in the defaults);
 //! - selectors: the `match address` ACL's permit rules, as for IKEv2
 //!   ([`super::ikev2_peers::acl_selectors`]);
-//! - timers: the tunnel group's `isakmp keepalive` (DPD) and the `[ike]` retransmissions.
+//! - timers: the tunnel group's `isakmp keepalive` (DPD) and the `[ike]` retransmissions;
+//! - dynamic entries (`crypto map NAME SEQ ipsec-isakmp dynamic DYN`, `dynamic = true`): one
+//!   answer-only configuration for any peer, whose address is the unspecified address of
+//!   the interface's family (IPv4 where it has both), which the endpoint matches with any
+//!   sender no static entry lists. The entry's `tunnel_group` authenticates phase 1 as
+//!   above; a remote-access group adds XAUTH against the policy's `[[user]]`s and Mode
+//!   Config from its IPv4 `address-pool`s (the IKEv2 plan's shared handles, so a group's
+//!   IKEv1 and IKEv2 clients never get the same address), `dns-server value` and
+//!   `default-domain value`; the client's Quick Mode must protect the address it was given.
 //!
 //! Aggressive Mode with a pre-shared key exposes a hash an eavesdropper can attack: the
 //! loader warns whenever it is enabled.
@@ -38,16 +46,22 @@
 //! have; transport mode) is left out with a line in [`Ikev1Plan::warnings`]. Nothing here
 //! panics or logs a key.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::time::Duration;
 
 use crate::crypto::{DhGroup as SuiteDhGroup, WeakGroups};
 use crate::ikev1::keys::HashAlg;
 use crate::ikev1::proposal::{AuthMethod, EncapMode, Phase1Policy, Phase2Policy, esp_transform};
-use crate::ikev1::sa::{Dpd, Ikev1Certificates, Ikev1Config, Phase1Mode};
+use std::sync::Arc;
+
+use crate::ikev1::remote_access::UserDb;
+use crate::ikev1::sa::{
+    Dpd, Ikev1Certificates, Ikev1Config, Phase1Mode, RemoteAccess, RemoteAccessServer,
+};
 use crate::ikev1::wire::{Identification, esp_id, p2attr};
 use crate::ikev2::sa::{LocalCertificate, PeerCertificate, Psk};
 use crate::ikev2::selectors::PolicySelectors;
+use crate::pool::AddressPool;
 use crate::retransmit::RetransmitPolicy;
 
 use super::ikev2_peers::{
@@ -110,20 +124,29 @@ pub struct Ikev1EntryPlan {
     pub acl: String,
     /// Who may initiate (`set connection-type`).
     pub connection_type: ConnectionType,
-    /// One configuration per usable peer, in the configured (failover) order.
+    /// One configuration per usable peer, in the configured (failover) order. A dynamic
+    /// entry has exactly one, for any peer: its `peer` is the unspecified address of the
+    /// interface's family.
     pub peers: Vec<Ikev1Config>,
+    /// A dynamic entry (see [`CryptoMapEntry::dynamic`]): responder only, any peer.
+    pub dynamic: bool,
 }
 
 /// Builds the per-peer IKEv1 configuration of every crypto map entry that uses IKEv1 and
-/// is applied to an interface (others are skipped without a problem line).
+/// is applied to an interface (others are skipped without a problem line). `pools` holds
+/// one handle per `[[address_pool]]`, in the policy's order: the IKEv2 plan's
+/// ([`super::ikev2_peers::Ikev2Plan::address_pools`]), so that remote-access clients of
+/// both versions lease from the same pools.
 pub fn ikev1_plan(
     policy: &PolicyConfig,
     interface_addr: InterfaceAddr<'_>,
     read_secret: ReadSecret<'_>,
+    pools: &[AddressPool],
 ) -> Ikev1Plan {
     let mut plan = Ikev1Plan::default();
     // Built on first use, so that a config without IKEv1 maps gets no warnings about them.
     let mut phase1: Option<Vec<OfferedPhase1>> = None;
+    let mut users: Option<Arc<UserDb>> = None;
     let trustpoints = TrustpointCache::new(Vec::new());
     for entry in &policy.crypto_maps {
         if !entry.uses(IkeVersion::Ikev1) {
@@ -152,6 +175,24 @@ pub fn ikev1_plan(
                 continue;
             }
         };
+        if entry.dynamic {
+            let users = users.get_or_insert_with(|| user_db(policy, read_secret, &mut plan));
+            let cx = DynamicCx { policy, interface_addr, read_secret, trustpoints: &trustpoints };
+            match cx.config(entry, &applied.interface, &shared, users, pools, &mut plan.warnings) {
+                Ok(c) => plan.entries.push(Ikev1EntryPlan {
+                    map: entry.name.clone(),
+                    sequence: entry.sequence,
+                    interface: applied.interface.clone(),
+                    acl: entry.match_address.clone(),
+                    // Nobody to initiate to: the loader allows nothing else.
+                    connection_type: ConnectionType::AnswerOnly,
+                    peers: vec![c],
+                    dynamic: true,
+                }),
+                Err(why) => plan.problems.push(format!("{label} (dynamic): {why}")),
+            }
+            continue;
+        }
         if entry.peers.is_empty() {
             plan.problems.push(format!("{label}: no peer (set peer)"));
             continue;
@@ -181,9 +222,128 @@ pub fn ikev1_plan(
             acl: entry.match_address.clone(),
             connection_type: entry.connection_type,
             peers,
+            dynamic: false,
         });
     }
     plan
+}
+
+/// The local user database XAUTH checks (`[[user]]`): a user whose password cannot be
+/// read is left out with a problem line.
+fn user_db(
+    policy: &PolicyConfig,
+    read_secret: ReadSecret<'_>,
+    plan: &mut Ikev1Plan,
+) -> Arc<UserDb> {
+    let mut db = UserDb::new();
+    for u in &policy.users {
+        match read_secret(&u.password) {
+            Ok(p) if p.is_empty() => plan.problems.push(format!("user {}: empty password", u.name)),
+            Ok(p) => db.add(&u.name, &p),
+            Err(e) => plan.problems.push(format!("user {}: password: {e}", u.name)),
+        }
+    }
+    Arc::new(db)
+}
+
+/// What a dynamic entry's configuration is built from.
+struct DynamicCx<'a> {
+    policy: &'a PolicyConfig,
+    interface_addr: InterfaceAddr<'a>,
+    read_secret: ReadSecret<'a>,
+    trustpoints: &'a TrustpointCache,
+}
+
+impl DynamicCx<'_> {
+    /// The responder configuration of dynamic entry `entry`: any peer (the unspecified
+    /// address of the interface's family, IPv4 where it has both), any identity,
+    /// authenticated with the entry's tunnel group; a remote-access group's clients pass
+    /// XAUTH and get an address from its pools.
+    fn config(
+        &self,
+        entry: &CryptoMapEntry,
+        interface: &str,
+        shared: &Shared,
+        users: &Arc<UserDb>,
+        pools: &[AddressPool],
+        warnings: &mut Vec<String>,
+    ) -> Result<Ikev1Config, String> {
+        let policy = self.policy;
+        let name = entry.tunnel_group.as_deref().ok_or("no tunnel-group")?;
+        let tg = policy
+            .tunnel_group(name)
+            .ok_or_else(|| format!("tunnel-group {name} does not exist"))?;
+        let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        let local = [any4, any6]
+            .into_iter()
+            .find_map(|any| {
+                (self.interface_addr)(interface, any).filter(|a| a.is_ipv6() == any.is_ipv6())
+            })
+            .ok_or_else(|| format!("interface {interface} has no address"))?;
+        let remote = if local.is_ipv6() { any6 } else { any4 };
+        let remote_access = match tg.kind {
+            TunnelGroupType::IpsecL2l => None,
+            TunnelGroupType::RemoteAccess => {
+                Some(RemoteAccess::Server(xauth_server(policy, tg, users, pools, warnings)?))
+            }
+        };
+        let mut cfg =
+            group_config(policy, self.read_secret, self.trustpoints, tg, local, remote, shared)?;
+        cfg.remote_access = remote_access;
+        Ok(cfg)
+    }
+}
+
+/// The XAUTH and Mode Config server of remote-access group `tg`: the users, its IPv4
+/// pools (the shared handles in `pools`, by the policy's order), its IPv4 DNS servers and
+/// default domain. Without a user or an IPv4 pool the group cannot serve IKEv1 clients:
+/// without a pool a client's Quick Mode identity would be whatever it claims.
+fn xauth_server(
+    policy: &PolicyConfig,
+    tg: &TunnelGroup,
+    users: &Arc<UserDb>,
+    pools: &[AddressPool],
+    warnings: &mut Vec<String>,
+) -> Result<RemoteAccessServer, String> {
+    if users.is_empty() {
+        return Err(format!(
+            "tunnel-group {} is remote-access: IKEv1 clients authenticate with XAUTH, and \
+             there is no usable [[user]]",
+            tg.name
+        ));
+    }
+    let ipv4: Vec<AddressPool> = tg
+        .address_pools
+        .iter()
+        .filter_map(|name| policy.address_pools.iter().position(|p| &p.name == name))
+        .filter_map(|i| pools.get(i).cloned())
+        .filter(|p| !p.range().is_ipv6())
+        .collect();
+    if ipv4.is_empty() {
+        return Err(format!(
+            "tunnel-group {} has no IPv4 address pool (IKEv1 Mode Config gives IPv4 \
+             addresses)",
+            tg.name
+        ));
+    }
+    let mut dns = Vec::with_capacity(tg.dns_servers.len());
+    for d in &tg.dns_servers {
+        match d {
+            IpAddr::V4(a) => dns.push(*a),
+            IpAddr::V6(a) => warnings.push(format!(
+                "tunnel-group {} dns-server {a}: IKEv1 Mode Config sends IPv4 DNS servers \
+                 only; not sent to IKEv1 clients",
+                tg.name
+            )),
+        }
+    }
+    Ok(RemoteAccessServer {
+        users: Arc::clone(users),
+        pools: ipv4,
+        dns,
+        domain: tg.default_domain.clone(),
+    })
 }
 
 /// A phase-1 policy and how it authenticates: a signature policy's method is settled per
@@ -285,6 +445,20 @@ fn peer_config(
     let local = interface_addr(interface, peer)
         .filter(|a| a.is_ipv6() == peer.is_ipv6())
         .ok_or_else(|| format!("interface {interface} has no {family} address"))?;
+    group_config(policy, read_secret, trustpoints, tg, local, peer, shared)
+}
+
+/// The configuration of a peer at `peer` (unspecified: any peer of a dynamic entry)
+/// authenticating with tunnel group `tg`, from our address `local`; no remote access.
+fn group_config(
+    policy: &PolicyConfig,
+    read_secret: ReadSecret<'_>,
+    trustpoints: &TrustpointCache,
+    tg: &TunnelGroup,
+    local: IpAddr,
+    peer: IpAddr,
+    shared: &Shared,
+) -> Result<Ikev1Config, String> {
     let wants = |a| shared.phase1.iter().any(|p| p.authentication == a);
     let certificates = if wants(Ikev1Authentication::RsaSig) {
         certificates(policy, trustpoints, tg, tg.ikev1_pre_shared_key.is_none())?
@@ -696,7 +870,7 @@ ikev2_remote_pre_shared_key = "r"
 
     #[test]
     fn ikev1_entry_peer_config() {
-        let p = ikev1_plan(&without_default_key(), &outside_v4, &secrets);
+        let p = ikev1_plan(&without_default_key(), &outside_v4, &secrets, &[]);
         let names: Vec<(String, u16)> =
             p.entries.iter().map(|e| (e.map.clone(), e.sequence)).collect();
         // The IKEv2-only entry 40 is not an IKEv1 entry; 30 uses both versions.
@@ -769,7 +943,7 @@ ikev2_remote_pre_shared_key = "r"
 
     #[test]
     fn mixed_entry_defaults_and_file_key() {
-        let p = ikev1_plan(&load(BASE), &outside_v4, &secrets);
+        let p = ikev1_plan(&load(BASE), &outside_v4, &secrets, &[]);
         let e = p.entries.iter().find(|e| e.sequence == 30);
         let Some(e) = e else { panic!("entry 30 missing: {:?}", p.problems) };
         assert_eq!(e.connection_type, ConnectionType::AnswerOnly);
@@ -791,7 +965,7 @@ ikev2_remote_pre_shared_key = "r"
 
     #[test]
     fn problems_and_warnings() {
-        let p = ikev1_plan(&without_default_key(), &outside_v4, &secrets);
+        let p = ikev1_plan(&without_default_key(), &outside_v4, &secrets, &[]);
         assert_eq!(
             p.problems,
             ["crypto map outside_map 20 peer 192.0.2.6: tunnel-group DefaultL2LGroup has no \
@@ -808,19 +982,19 @@ ikev2_remote_pre_shared_key = "r"
     #[test]
     fn ikev1_disabled_or_no_address_or_no_policy() {
         let off = BASE.replace("ikev1 = true", "ikev1 = false");
-        let p = ikev1_plan(&load(&off), &outside_v4, &secrets);
+        let p = ikev1_plan(&load(&off), &outside_v4, &secrets, &[]);
         assert!(p.entries.is_empty());
         assert_eq!(p.problems.len(), 2);
         assert!(p.problems[0].contains("IKEv1 is not enabled on interface outside"));
 
-        let p = ikev1_plan(&load(BASE), &|_, _| None, &secrets);
+        let p = ikev1_plan(&load(BASE), &|_, _| None, &secrets, &[]);
         assert!(p.entries.is_empty());
         assert!(p.problems.iter().any(|l| l.ends_with("interface outside has no IPv4 address")));
 
         // Only the rsa-sig policy left and no trustpoint: nothing to offer in phase 1.
         let mut policy = load(BASE);
         policy.ikev1_policies.retain(|p| p.authentication == Ikev1Authentication::RsaSig);
-        let p = ikev1_plan(&policy, &outside_v4, &secrets);
+        let p = ikev1_plan(&policy, &outside_v4, &secrets, &[]);
         assert!(p.entries.is_empty());
         assert_eq!(p.problems.len(), 3, "{:?}", p.problems);
         assert!(
@@ -837,13 +1011,13 @@ ikev2_remote_pre_shared_key = "r"
         for tg in policy.tunnel_groups.iter_mut().filter(|t| t.name == "192.0.2.5") {
             tg.ikev1_pre_shared_key = Some(Secret::File("/nonexistent".into()));
         }
-        let p = ikev1_plan(&policy, &outside_v4, &secrets);
+        let p = ikev1_plan(&policy, &outside_v4, &secrets, &[]);
         assert!(p.problems.iter().any(|l| l.starts_with(
             "crypto map outside_map 20 peer 192.0.2.5: tunnel-group 192.0.2.5 ikev1 \
              pre-shared-key: cannot read /nonexistent"
         )));
         let empty = |_: &Secret| Ok(Zeroizing::new(Vec::new()));
-        let p = ikev1_plan(&load(BASE), &outside_v4, &empty);
+        let p = ikev1_plan(&load(BASE), &outside_v4, &empty, &[]);
         assert!(p.entries.is_empty());
         assert!(p.problems.iter().any(|l| l.ends_with("ikev1 pre-shared-key is empty")));
     }
@@ -854,7 +1028,7 @@ ikev2_remote_pre_shared_key = "r"
         for m in policy.crypto_maps.iter_mut().filter(|m| m.sequence == 20) {
             m.pfs = Some(PolicyDhGroup::Modp1536);
         }
-        let p = ikev1_plan(&policy, &outside_v4, &secrets);
+        let p = ikev1_plan(&policy, &outside_v4, &secrets, &[]);
         assert!(p.entries.iter().all(|e| e.sequence != 20));
         assert!(
             p.problems.contains(
@@ -863,7 +1037,7 @@ ikev2_remote_pre_shared_key = "r"
             )
         );
         policy.ike.allow_weak_dh = true;
-        let p = ikev1_plan(&policy, &outside_v4, &secrets);
+        let p = ikev1_plan(&policy, &outside_v4, &secrets, &[]);
         let e = p.entries.iter().find(|e| e.sequence == 20);
         assert_eq!(e.map(|e| e.peers[0].phase2[0].pfs), Some(Some(SuiteDhGroup::Modp1536)));
         assert_eq!(e.map(|e| e.peers[0].weak_groups), Some(WeakGroups::Allow));
@@ -909,7 +1083,7 @@ ikev2_remote_pre_shared_key = "r"
         for tg in policy.tunnel_groups.iter_mut().filter(|t| t.name == "192.0.2.5") {
             tg.peer_id_validate = crate::policy::PeerIdValidate::Required;
         }
-        let p = ikev1_plan(&policy, &outside_v4, &secrets);
+        let p = ikev1_plan(&policy, &outside_v4, &secrets, &[]);
         let c = branch(&p);
         assert!(c.validate().is_ok());
         // The group keeps its key: the rsa-sig policy (5) first, the pre-share ones after.
@@ -941,7 +1115,7 @@ ikev2_remote_pre_shared_key = "r"
             ("ecp384-ca.pem", "ecp384-leaf.pem", "ecp384-leaf.key.pem", AuthMethod::EcdsaSig(384)),
         ] {
             let text = with_trustpoint(ca, Some((leaf, key)), true);
-            let p = ikev1_plan(&load(&text), &outside_v4, &secrets);
+            let p = ikev1_plan(&load(&text), &outside_v4, &secrets, &[]);
             let c = branch(&p);
             assert!(c.validate().is_ok(), "{leaf}");
             // Certificates only: no key, and only the rsa-sig policy offered, as ECDSA.
@@ -955,8 +1129,12 @@ ikev2_remote_pre_shared_key = "r"
     #[test]
     fn unusable_trustpoints_are_problems() {
         // No certificate of ours in the trustpoint.
-        let p =
-            ikev1_plan(&load(&with_trustpoint("rsa-ca.pem", None, true)), &outside_v4, &secrets);
+        let p = ikev1_plan(
+            &load(&with_trustpoint("rsa-ca.pem", None, true)),
+            &outside_v4,
+            &secrets,
+            &[],
+        );
         assert!(p.peers_at("192.0.2.5".parse().unwrap_or(OUR_V4)).next().is_none());
         assert!(
             p.problems.iter().any(|l| l.starts_with(
@@ -968,7 +1146,7 @@ ikev2_remote_pre_shared_key = "r"
         );
         // Unreadable files: the trustpoint's error, read once for every peer using it.
         let text = with_trustpoint("rsa-ca.pem", Some(("rsa-leaf.pem", "missing-key.pem")), false);
-        let p = ikev1_plan(&load(&text), &outside_v4, &secrets);
+        let p = ikev1_plan(&load(&text), &outside_v4, &secrets, &[]);
         assert!(
             p.problems.iter().any(
                 |l| l.starts_with("crypto map outside_map 20 peer 192.0.2.5: trustpoint site:")
@@ -981,7 +1159,7 @@ ikev2_remote_pre_shared_key = "r"
         for tg in policy.tunnel_groups.iter_mut().filter(|t| t.name == "192.0.2.5") {
             tg.ikev1_pre_shared_key = None;
         }
-        let p = ikev1_plan(&policy, &outside_v4, &secrets);
+        let p = ikev1_plan(&policy, &outside_v4, &secrets, &[]);
         assert!(p.problems.iter().any(|l| l.ends_with(
             "192.0.2.5: tunnel-group 192.0.2.5 has no ikev1 pre-shared-key (and no trustpoint)"
         )));
@@ -989,24 +1167,182 @@ ikev2_remote_pre_shared_key = "r"
 
     #[test]
     fn aggressive_mode_follows_the_entry_and_the_global_opt_in() {
-        let p = ikev1_plan(&load(BASE), &outside_v4, &secrets);
+        let p = ikev1_plan(&load(BASE), &outside_v4, &secrets, &[]);
         assert!(p.configs().all(|c| c.mode == Phase1Mode::Main && !c.allow_aggressive));
 
         // The global alone: answered, not initiated.
         let on = BASE.replace("[ike]\n", "[ike]\nikev1_aggressive_mode = true\n");
-        let p = ikev1_plan(&load(&on), &outside_v4, &secrets);
+        let p = ikev1_plan(&load(&on), &outside_v4, &secrets, &[]);
         assert!(p.configs().all(|c| c.mode == Phase1Mode::Main && c.allow_aggressive));
 
         // An aggressive entry initiates with it; the other entry stays in Main Mode.
         let entry = "connection_type = \"answer-only\"\n";
         assert!(on.contains(entry));
         let agg = on.replace(entry, &format!("{entry}phase1_mode = \"aggressive\"\n"));
-        let p = ikev1_plan(&load(&agg), &outside_v4, &secrets);
+        let p = ikev1_plan(&load(&agg), &outside_v4, &secrets, &[]);
         for e in &p.entries {
             let want = if e.sequence == 30 { Phase1Mode::Aggressive } else { Phase1Mode::Main };
             assert!(e.peers.iter().all(|c| c.mode == want && c.allow_aggressive), "{e:?}");
             assert!(e.peers.iter().all(|c| c.validate().is_ok()));
         }
         assert_eq!(p.entries.len(), 2);
+    }
+
+    /// A dynamic entry for remote-access group `RA` (IKEv1 and IKEv2, an IPv6 pool first,
+    /// then an IPv4 one), two users, and an ipsec-l2l group's dynamic entry on `inside`.
+    const DYNAMIC: &str = r#"
+[[access_list]]
+name = "ra"
+rules = [{ action = "permit", protocol = "ip", src = "10.0.0.0/24", dst = "0.0.0.0/0" }]
+
+[[address_pool]]
+name = "ra-v6"
+prefix = "2001:db8:77::/64"
+
+[[address_pool]]
+name = "ra-v4"
+range = "10.77.0.10-10.77.0.20"
+
+[[user]]
+name = "alice"
+password = "correct horse"
+
+[[user]]
+name = "bob"
+password_file = "/etc/ferrogate/users/bob"
+
+[[crypto_map]]
+name = "outside_map"
+sequence = 65535
+dynamic = true
+tunnel_group = "RA"
+match = "ra"
+ikev1_transform_sets = ["ts-aes256-sha256"]
+ikev2_proposals = ["p-cbc"]
+
+[[tunnel_group]]
+name = "RA"
+type = "remote-access"
+ikev1_pre_shared_key = "ra-group-key"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "l"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "r"
+address_pools = ["ra-v6", "ra-v4"]
+dns_servers = ["10.0.0.53", "2001:db8::53"]
+default_domain = "corp.example"
+
+[[crypto_map]]
+name = "inside_map"
+sequence = 100
+dynamic = true
+tunnel_group = "any-site"
+match = "to-mixed"
+ikev1_transform_sets = ["ts-aes128-sha1"]
+
+[[crypto_interface]]
+interface = "inside"
+crypto_map = "inside_map"
+ikev1 = true
+
+[[tunnel_group]]
+name = "any-site"
+type = "ipsec-l2l"
+ikev1_pre_shared_key = "any-site-key"
+"#;
+
+    fn both_v4(_: &str, peer: IpAddr) -> Option<IpAddr> {
+        peer.is_ipv4().then_some(OUR_V4)
+    }
+
+    #[test]
+    fn a_dynamic_remote_access_entry_serves_xauth_clients_from_the_shared_pools() {
+        let policy = load(&format!("{BASE}{DYNAMIC}"));
+        let v2 = crate::policy::ikev2_peers::ikev2_plan(&policy, &both_v4, &secrets);
+        let p = ikev1_plan(&policy, &both_v4, &secrets, &v2.address_pools);
+        // bob's password file cannot be read: he is left out, alice stays.
+        assert_eq!(
+            p.problems,
+            ["user bob: password: cannot read /etc/ferrogate/users/bob: No such file"]
+        );
+        assert!(
+            p.warnings.iter().any(|w| w.contains("dns-server 2001:db8::53: IKEv1 Mode Config")),
+            "{:?}",
+            p.warnings
+        );
+        let keys: Vec<(&str, u16, bool)> =
+            p.entries.iter().map(|e| (e.map.as_str(), e.sequence, e.dynamic)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("inside_map", 100, true),
+                ("outside_map", 20, false),
+                ("outside_map", 30, false),
+                ("outside_map", 65535, true),
+            ]
+        );
+        let ra = &p.entries[3];
+        assert_eq!(ra.connection_type, ConnectionType::AnswerOnly);
+        let [c] = ra.peers.as_slice() else { panic!("{:?}", ra.peers) };
+        assert!(c.peer.ip().is_unspecified() && c.peer.is_ipv4());
+        assert_eq!(c.local, SocketAddr::new(OUR_V4, 500));
+        assert_eq!(c.remote_id, None);
+        assert_eq!(c.psk.as_bytes(), b"ra-group-key");
+        assert_eq!(c.selectors.remote, vec![net("0.0.0.0/0")]);
+        let Some(RemoteAccess::Server(server)) = &c.remote_access else {
+            panic!("{:?}", c.remote_access)
+        };
+        assert!(server.users.check("alice", b"correct horse"));
+        assert!(!server.users.check("bob", b""));
+        assert_eq!(server.users.len(), 1);
+        // Only the IPv4 pool, and the very handle the IKEv2 plan gives IKEv2 clients.
+        let [pool] = server.pools.as_slice() else { panic!("{:?}", server.pools) };
+        assert_eq!(pool.name(), "ra-v4");
+        assert!(v2.address_pools.iter().any(|p| p.same_pool(pool)));
+        let v2_server = match v2.remote_access_group("RA") {
+            Some(crate::ikev2::sa::RemoteAccess::Server(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert!(v2_server.pools.iter().any(|p| p.same_pool(pool)));
+        assert_eq!(server.dns, [core::net::Ipv4Addr::new(10, 0, 0, 53)]);
+        assert_eq!(server.domain.as_deref(), Some("corp.example"));
+        // The ipsec-l2l group's dynamic entry: any peer, its key, no XAUTH.
+        let l2l = &p.entries[0].peers[0];
+        assert!(l2l.peer.ip().is_unspecified() && l2l.remote_access.is_none());
+        assert_eq!(l2l.psk.as_bytes(), b"any-site-key");
+    }
+
+    #[test]
+    fn a_dynamic_remote_access_entry_needs_users_and_an_ipv4_pool() {
+        let mut policy = load(&format!("{BASE}{DYNAMIC}"));
+        policy.users.clear();
+        let v2 = crate::policy::ikev2_peers::ikev2_plan(&policy, &both_v4, &secrets);
+        let p = ikev1_plan(&policy, &both_v4, &secrets, &v2.address_pools);
+        assert_eq!(
+            p.problems,
+            ["crypto map outside_map 65535 (dynamic): tunnel-group RA is remote-access: IKEv1 \
+              clients authenticate with XAUTH, and there is no usable [[user]]"]
+        );
+        assert!(p.entries.iter().all(|e| e.sequence != 65535));
+        // (The loader refuses both; a hand-built policy may have them.)
+        let mut policy = load(&format!("{BASE}{DYNAMIC}"));
+        policy.users.retain(|u| u.name == "alice");
+        for tg in policy.tunnel_groups.iter_mut().filter(|t| t.name == "RA") {
+            tg.address_pools = vec!["ra-v6".into()];
+        }
+        let v2 = crate::policy::ikev2_peers::ikev2_plan(&policy, &both_v4, &secrets);
+        let p = ikev1_plan(&policy, &both_v4, &secrets, &v2.address_pools);
+        assert_eq!(
+            p.problems,
+            ["crypto map outside_map 65535 (dynamic): tunnel-group RA has no IPv4 address pool \
+              (IKEv1 Mode Config gives IPv4 addresses)"]
+        );
+        // Without the pool handles (a caller that passes none) the same.
+        let p = ikev1_plan(&load(&format!("{BASE}{DYNAMIC}")), &both_v4, &secrets, &[]);
+        assert!(
+            p.problems.iter().any(|l| l.contains("has no IPv4 address pool")),
+            "{:?}",
+            p.problems
+        );
     }
 }

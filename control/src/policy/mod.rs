@@ -1,7 +1,8 @@
 //! The crypto-map policy model: access lists, IKEv1/IKEv2 policies, transform sets, IPsec
 //! proposals, crypto maps, crypto interfaces, trustpoints, address pools, tunnel groups,
-//! `[ike]` globals, `[ha]` and `[management]`, parsed and validated from the TOML config
-//! (format: `notes/crypto-config-format.md`; names and semantics after the Cisco ASA).
+//! `[ike]` globals, `[ha]`, `[cluster]` and `[management]`, parsed and validated from the
+//! TOML config (format: `notes/crypto-config-format.md`; names and semantics after the
+//! Cisco ASA).
 //!
 //! - [`parse`] loads a whole ferrogate config file (other sections are skipped) into a
 //!   [`PolicyConfig`], reporting every error and warning at once with file, line, column
@@ -40,11 +41,12 @@ pub use algorithms::{
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use diff::{MapKey, PolicyDiff};
 pub use model::{
-    AddressPool, ConnectionType, CryptoInterface, CryptoMapEntry, DEFAULT_IKEV2_FRAGMENTATION_MTU,
-    DEFAULT_L2L_GROUP, DfBit, Fragmentation, HaConfig, HaRole, IkeGlobals, IkeIdentity, IkeVersion,
-    Ikev1Authentication, Ikev1Phase1Mode, Ikev1Policy, Ikev2Authentication, Ikev2Policy, IpsecMode,
-    IpsecProposal, Keepalive, KilobyteLifetime, LocalUser, Management, PeerIdValidate,
-    PolicyConfig, PoolRange, Secret, TransformSet, Trustpoint, TunnelGroup, TunnelGroupType,
+    AddressPool, ClusterConfig, ClusterRole, ClusterVpnMode, ConnectionType, CryptoInterface,
+    CryptoMapEntry, DEFAULT_IKEV2_FRAGMENTATION_MTU, DEFAULT_L2L_GROUP, DfBit, Fragmentation,
+    HaConfig, HaRole, IkeGlobals, IkeIdentity, IkeVersion, Ikev1Authentication, Ikev1Phase1Mode,
+    Ikev1Policy, Ikev2Authentication, Ikev2Policy, IpsecMode, IpsecProposal, Keepalive,
+    KilobyteLifetime, LocalUser, MAX_CLUSTER_UNITS, Management, PeerIdValidate, PolicyConfig,
+    PoolRange, Secret, TransformSet, Trustpoint, TunnelGroup, TunnelGroupType,
 };
 pub use parse::{OTHER_SECTIONS, POLICY_SECTIONS};
 pub use parse_maps::{MAX_PEERS, MAX_TRANSFORMS};
@@ -61,7 +63,8 @@ pub struct Loaded {
 
 /// Parses and validates the policy sections of the config file `text` (named `file` in
 /// messages). `known_interfaces` are the dataplane interface names (`[[interface]]`) that
-/// `crypto_interface` and `[ha]` may name. Returns every error and warning on failure.
+/// `crypto_interface`, `[ha]` and `[cluster]` may name. Returns every error and warning on
+/// failure.
 pub fn parse(file: &Path, text: &str, known_interfaces: &[&str]) -> Result<Loaded, Diagnostics> {
     let (mut ctx, sections) = parse::read(file, text, known_interfaces);
     let config = sections.map(|s| validate::validate(&mut ctx, s));

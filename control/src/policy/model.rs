@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use super::acl::AccessList;
 use super::algorithms::{DhGroup, EspEncryption, EspIntegrity, IkeEncryption, IkeIntegrity, Prf};
 use super::keywords::keyword_enum;
+use crate::failover::ClusterMode;
 
 /// Everything `control::policy` loads from the config file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,6 +45,8 @@ pub struct PolicyConfig {
     pub users: Vec<LocalUser>,
     /// `[ha]`, if present.
     pub ha: Option<HaConfig>,
+    /// `[cluster]`, if present (never together with `[ha]`).
+    pub cluster: Option<ClusterConfig>,
     /// `[management]`.
     pub management: Management,
 }
@@ -78,6 +81,11 @@ impl PolicyConfig {
     /// The crypto map entry `(name, sequence)`.
     pub fn crypto_map(&self, name: &str, sequence: u16) -> Option<&CryptoMapEntry> {
         self.crypto_maps.iter().find(|m| m.name == name && m.sequence == sequence)
+    }
+
+    /// How this unit is clustered, for [`crate::failover::check_cluster_mode`].
+    pub fn cluster_mode(&self) -> ClusterMode {
+        self.cluster.as_ref().map_or(ClusterMode::Off, |c| c.mode.failover_mode())
     }
 }
 
@@ -293,7 +301,7 @@ pub struct CryptoMapEntry {
     pub match_address: String,
     /// `set peer`: 1..10 addresses in failover order; empty on a dynamic entry.
     pub peers: Vec<IpAddr>,
-    /// The IKE versions tried per peer, in order (IKEv2 alone on a dynamic entry).
+    /// The IKE versions tried per peer, in order (on a dynamic entry: those it answers).
     pub ike_versions: Vec<IkeVersion>,
     /// `set ikev1 transform-set`.
     pub ikev1_transform_sets: Vec<String>,
@@ -319,8 +327,9 @@ pub struct CryptoMapEntry {
     /// A dynamic entry (`crypto map NAME SEQ ipsec-isakmp dynamic DYN-MAP`, `dynamic =
     /// true`): no `peers`, it answers any peer that authenticates with its tunnel group
     /// (remote-access clients, or LAN-to-LAN peers whose address is not known), responder
-    /// only; its selectors are the peer's, narrowed to `match`. IKEv2 only, at most one per
-    /// map name.
+    /// only; its selectors are the peer's, narrowed to `match`. Either IKE version (a
+    /// remote-access group's IKEv1 clients log in with XAUTH against the `[[user]]`s); at
+    /// most one per map name.
     pub dynamic: bool,
     /// The tunnel group a dynamic entry's peers authenticate with (`tunnel_group`, required
     /// when dynamic; remote access: its address pools, at least one, and DNS servers);
@@ -570,6 +579,67 @@ pub struct HaConfig {
     pub hold_ms: u32,
     /// Seconds before a recovered primary takes over again; 0 = never.
     pub preempt_seconds: u32,
+}
+
+keyword_enum! {
+    /// How a cluster runs site-to-site VPN (`cluster group NAME` / `vpn-mode`).
+    pub enum ClusterVpnMode {
+        /// The control unit runs IKE; every unit follows its crypto-map peer index (the
+        /// ASA's default).
+        Centralized = "centralized",
+        /// Every unit runs IKE (`vpn-mode distributed`). Refuses IKEv2 multi-peer crypto
+        /// maps.
+        Distributed = "distributed",
+    }
+}
+
+keyword_enum! {
+    /// This unit's part in the cluster. The ASA elects its control node; here it is
+    /// configured, as `[ha] role` names the failover unit.
+    pub enum ClusterRole {
+        /// The control node: in centralized mode it runs IKE and moves the peer index.
+        Control = "control",
+        /// A data node: in centralized mode it adopts the control node's peer index.
+        Data = "data",
+    }
+}
+
+/// The largest cluster the ASA forms (16 units): `peers` lists the other units.
+pub const MAX_CLUSTER_UNITS: usize = 16;
+
+/// `[cluster]`: clustering (`cluster group NAME`, `cluster-interface`, `vpn-mode`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClusterConfig {
+    /// The cluster's name (`cluster group NAME`).
+    pub name: String,
+    /// Centralized or distributed VPN.
+    pub mode: ClusterVpnMode,
+    /// This unit's role.
+    pub role: ClusterRole,
+    /// The cluster control link's interface.
+    pub interface: String,
+    /// Our address on it.
+    pub local: IpAddr,
+    /// The other units' addresses on it, 1..15, none equal to `local`.
+    pub peers: Vec<IpAddr>,
+}
+
+impl ClusterVpnMode {
+    /// The mode as the failover engine's check takes it.
+    pub fn failover_mode(self) -> ClusterMode {
+        match self {
+            ClusterVpnMode::Centralized => ClusterMode::Centralized,
+            ClusterVpnMode::Distributed => ClusterMode::Distributed,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Whether this unit negotiates IKE: every unit in distributed mode, only the control
+    /// node in centralized mode.
+    pub fn runs_ike(&self) -> bool {
+        self.mode == ClusterVpnMode::Distributed || self.role == ClusterRole::Control
+    }
 }
 
 /// `[management]`.

@@ -10,8 +10,9 @@ use toml::de::{DeTable, DeValue};
 use super::acl::AccessList;
 use super::diagnostics::{Diagnostics, Positions};
 use super::model::{
-    AddressPool, CryptoInterface, CryptoMapEntry, HaConfig, IkeGlobals, Ikev1Policy, Ikev2Policy,
-    IpsecProposal, LocalUser, Management, TransformSet, Trustpoint, TunnelGroup,
+    AddressPool, ClusterConfig, ClusterVpnMode, CryptoInterface, CryptoMapEntry, HaConfig,
+    IkeGlobals, Ikev1Policy, Ikev2Policy, IpsecProposal, LocalUser, Management, TransformSet,
+    Trustpoint, TunnelGroup,
 };
 use super::reader::{At, Ctx, Ref, Span, Tbl, array_of_tables, single_table};
 use super::{parse_crypto, parse_groups, parse_maps};
@@ -47,6 +48,7 @@ pub const POLICY_SECTIONS: &[&str] = &[
     "tunnel_group",
     "user",
     "ha",
+    "cluster",
     "management",
 ];
 
@@ -117,6 +119,14 @@ pub(crate) struct Sections {
     pub(crate) tunnel_groups: Vec<Located<TunnelGroup>>,
     pub(crate) users: Vec<Located<LocalUser>>,
     pub(crate) ha: Option<HaConfig>,
+    /// Where `[ha]` was (its header), for the check that refuses it with `[cluster]`.
+    pub(crate) ha_at: Option<Span>,
+    pub(crate) cluster: Option<ClusterConfig>,
+    /// Where `[cluster]` was (its header), even when its contents were refused.
+    pub(crate) cluster_at: Option<Span>,
+    /// `[cluster] mode` as read, even when another key was refused: the distributed-mode
+    /// check of the crypto maps does not depend on them.
+    pub(crate) cluster_mode: Option<At<ClusterVpnMode>>,
     pub(crate) management: Management,
     /// Names given in each named section, including items refused for other reasons, so
     /// that a mistake inside an item does not also show up as a missing reference.
@@ -274,6 +284,15 @@ pub(crate) fn read<'a>(
                 if let Some(t) = single_table(&mut ctx, key, v) {
                     s.ha = parse_groups::ha(&mut ctx, t, v.span(), known_interfaces);
                 }
+                s.ha_at = Some(v.span());
+            }
+            "cluster" => {
+                if let Some(t) = single_table(&mut ctx, key, v) {
+                    let (cluster, mode) =
+                        parse_groups::cluster(&mut ctx, t, v.span(), known_interfaces);
+                    (s.cluster, s.cluster_mode) = (cluster, mode);
+                }
+                s.cluster_at = Some(v.span());
             }
             "management" => {
                 if let Some(t) = single_table(&mut ctx, key, v) {

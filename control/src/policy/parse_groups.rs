@@ -1,4 +1,5 @@
-//! First pass for trustpoints, address pools, tunnel groups, `[ha]` and `[management]`.
+//! First pass for trustpoints, address pools, tunnel groups, `[ha]`, `[cluster]` and
+//! `[management]`.
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -8,12 +9,13 @@ use zeroize::Zeroizing;
 
 use super::acl::parse_prefix;
 use super::model::{
-    AddressPool, HaConfig, HaRole, IkeGlobals, Ikev2Authentication, Keepalive, LocalUser,
-    Management, PeerIdValidate, PoolRange, Secret, Trustpoint, TunnelGroup, TunnelGroupType,
+    AddressPool, ClusterConfig, ClusterRole, ClusterVpnMode, HaConfig, HaRole, IkeGlobals,
+    Ikev2Authentication, Keepalive, LocalUser, MAX_CLUSTER_UNITS, Management, PeerIdValidate,
+    PoolRange, Secret, Trustpoint, TunnelGroup, TunnelGroupType,
 };
 use super::parse::Located;
 use super::parse_maps::list_or_none;
-use super::reader::{Ctx, Span, Tbl, type_name};
+use super::reader::{At, Ctx, Span, Tbl, type_name};
 
 /// `[[trustpoint]]`.
 pub(crate) fn trustpoint(
@@ -357,14 +359,7 @@ pub(crate) fn ha(
     ];
     let mut t = Tbl::new(ctx, table, span, "ha".into(), KNOWN);
     let role = t.req_keyword(ctx, "role", "role", HaRole::from_keyword, &HaRole::expected());
-    let interface = t.req_string(ctx, "interface");
-    if let Some(i) = &interface
-        && !known_interfaces.contains(&i.v.as_str())
-    {
-        let msg =
-            format!("no interface named \"{}\"; defined: {}", i.v, list_or_none(known_interfaces));
-        t.error(ctx, "interface", msg);
-    }
+    let interface = link_interface(ctx, &mut t, known_interfaces);
     let local = address(ctx, &mut t, "local");
     let peer = address(ctx, &mut t, "peer");
     if let (Some(l), Some(p)) = (local, peer)
@@ -394,7 +389,7 @@ pub(crate) fn ha(
         .unwrap_or(0) as u32;
     Some(HaConfig {
         role: role?.v,
-        interface: interface?.v,
+        interface: interface?,
         local: local?,
         peer: peer?,
         key: key?,
@@ -402,6 +397,121 @@ pub(crate) fn ha(
         hold_ms,
         preempt_seconds,
     })
+}
+
+/// The ASA's limit on `cluster group NAME` (1 to 38 characters).
+const MAX_CLUSTER_NAME: usize = 38;
+
+/// The interface a link section (`[ha]`, `[cluster]`) names: one of the configured ones.
+fn link_interface(
+    ctx: &mut Ctx<'_>,
+    t: &mut Tbl<'_, '_>,
+    known_interfaces: &[&str],
+) -> Option<String> {
+    let i = t.req_string(ctx, "interface")?;
+    if !known_interfaces.contains(&i.v.as_str()) {
+        let msg =
+            format!("no interface named \"{}\"; defined: {}", i.v, list_or_none(known_interfaces));
+        t.error(ctx, "interface", msg);
+    }
+    Some(i.v)
+}
+
+/// `[cluster]`, and its `mode` on its own (the crypto maps are checked against it even when
+/// another key of the section was refused).
+pub(crate) fn cluster(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+    span: Span,
+    known_interfaces: &[&str],
+) -> (Option<ClusterConfig>, Option<At<ClusterVpnMode>>) {
+    const KNOWN: &[&str] = &["name", "mode", "role", "interface", "local", "peers"];
+    let mut t = Tbl::new(ctx, table, span, "cluster".into(), KNOWN);
+    let name = t.req_string(ctx, "name");
+    if let Some(n) = &name
+        && (n.v.is_empty()
+            || n.v.chars().count() > MAX_CLUSTER_NAME
+            || n.v.chars().any(|c| !c.is_ascii_graphic()))
+    {
+        let msg = format!(
+            "bad cluster name \"{}\"; expected 1 to {MAX_CLUSTER_NAME} printable ASCII characters \
+             without blanks (the ASA's cluster group name)",
+            n.v
+        );
+        t.error(ctx, "name", msg);
+    }
+    let mode = t.req_keyword(
+        ctx,
+        "mode",
+        "cluster mode",
+        ClusterVpnMode::from_keyword,
+        &ClusterVpnMode::expected(),
+    );
+    let role =
+        t.req_keyword(ctx, "role", "role", ClusterRole::from_keyword, &ClusterRole::expected());
+    let interface = link_interface(ctx, &mut t, known_interfaces);
+    let local = address(ctx, &mut t, "local");
+    let peers = cluster_peers(ctx, &mut t, local);
+    let config = (|| {
+        Some(ClusterConfig {
+            name: name?.v,
+            mode: mode.clone()?.v,
+            role: role?.v,
+            interface: interface?,
+            local: local?,
+            peers: peers?,
+        })
+    })();
+    (config, mode)
+}
+
+/// `[cluster] peers`: the other units' addresses on the cluster link, 1 to 15, distinct,
+/// of `local`'s family and none of them `local`.
+fn cluster_peers(
+    ctx: &mut Ctx<'_>,
+    t: &mut Tbl<'_, '_>,
+    local: Option<IpAddr>,
+) -> Option<Vec<IpAddr>> {
+    if !t.has("peers") {
+        t.missing(ctx, "peers", " (the other units' addresses on the cluster interface)");
+        return None;
+    }
+    let list = t.strings(ctx, "peers")?;
+    let max = MAX_CLUSTER_UNITS - 1;
+    if list.is_empty() {
+        t.error(ctx, "peers", "a cluster needs at least one other unit; list its address");
+        return None;
+    }
+    if list.len() > max {
+        let msg = format!(
+            "{} peers; a cluster has at most {MAX_CLUSTER_UNITS} units, so list at most {max}",
+            list.len()
+        );
+        t.error(ctx, "peers", msg);
+        return None;
+    }
+    let mut peers: Vec<IpAddr> = Vec::with_capacity(list.len());
+    for (i, s) in list.into_iter().enumerate() {
+        let Ok(p) = s.v.parse::<IpAddr>() else {
+            let msg = format!("bad address \"{}\"; expected an IPv4 or IPv6 address", s.v);
+            t.error_at(ctx, "peers", i, s.span, msg);
+            continue;
+        };
+        let problem = if peers.contains(&p) {
+            Some(format!("peer {p} listed twice"))
+        } else if Some(p) == local {
+            Some(format!("peer {p} is this unit's own address (local)"))
+        } else {
+            local
+                .filter(|l| l.is_ipv4() != p.is_ipv4())
+                .map(|l| format!("peer {p} and local {l} are of different address families"))
+        };
+        match problem {
+            Some(msg) => t.error_at(ctx, "peers", i, s.span, msg),
+            None => peers.push(p),
+        }
+    }
+    Some(peers)
 }
 
 /// `[management]`.
@@ -421,4 +531,326 @@ pub(crate) fn management(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> 
     let user = t.string(ctx, "user").map(|s| s.v);
     let group = t.string(ctx, "group").map(|s| s.v);
     Management { metrics, user, group }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `[cluster]`: parsing, the checks across sections, rendering and reload differences.
+    //! Each error is checked as the operator sees it: file, line, column, field, message.
+
+    use core::net::IpAddr;
+    use std::path::Path;
+
+    use crate::failover::ClusterMode;
+    use crate::policy::{
+        ClusterConfig, ClusterRole, ClusterVpnMode, Loaded, PolicyConfig, PolicyDiff, parse,
+    };
+
+    const INTERFACES: &[&str] = &["outside", "inside", "ccl", "ha"];
+
+    /// A valid centralized cluster: lines 1 to 7.
+    const CLUSTER: &str = r#"[cluster]
+name = "vpn-cluster"
+mode = "centralized"
+role = "control"
+interface = "ccl"
+local = "198.19.0.1"
+peers = ["198.19.0.2", "198.19.0.3"]
+"#;
+
+    /// An IKEv2 crypto map with two peers (its `peers` is on line 22 after a 7-line
+    /// snippet) and the default L2L tunnel group.
+    const BASE: &str = r#"
+[[access_list]]
+name = "acl"
+rules = [{ action = "permit", protocol = "ip", src = "10.0.0.0/24", dst = "10.1.0.0/24" }]
+
+[[ipsec_proposal]]
+name = "p"
+encryption = ["aes-gcm-256"]
+integrity = ["null"]
+
+[[crypto_map]]
+name = "m"
+sequence = 10
+match = "acl"
+peers = ["192.0.2.2", "192.0.2.3"]
+ikev2_proposals = ["p"]
+
+[[tunnel_group]]
+name = "DefaultL2LGroup"
+type = "ipsec-l2l"
+ikev2_local_authentication = "pre-shared-key"
+ikev2_local_pre_shared_key = "a"
+ikev2_remote_authentication = "pre-shared-key"
+ikev2_remote_pre_shared_key = "b"
+"#;
+
+    fn load(text: &str) -> Loaded {
+        match parse(Path::new("gw.toml"), text, INTERFACES) {
+            Ok(l) => l,
+            Err(d) => panic!("load failed:\n{d}"),
+        }
+    }
+
+    /// Loads `snippet` + [`BASE`] and checks the complete list of diagnostics.
+    #[track_caller]
+    fn check(snippet: &str, expected: &[&str]) {
+        let text = format!("{snippet}{BASE}");
+        let got: Vec<String> = match parse(Path::new("gw.toml"), &text, INTERFACES) {
+            Ok(l) => panic!("loaded without error; warnings: {}", l.warnings),
+            Err(d) => d.all().iter().map(ToString::to_string).collect(),
+        };
+        assert_eq!(got, expected, "\nactual:\n{}\n", got.join("\n"));
+    }
+
+    /// [`CLUSTER`] with `key = ...` replaced by `line` (the same line number).
+    fn with(key: &str, line: &str) -> String {
+        CLUSTER
+            .lines()
+            .map(|l| if l.starts_with(&format!("{key} =")) { line } else { l })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    #[test]
+    fn a_centralized_cluster_loads_renders_and_reloads_back() {
+        let l = load(&format!("{CLUSTER}{BASE}"));
+        assert!(l.warnings.is_empty(), "{}", l.warnings);
+        let c = l.config.cluster.clone().unwrap_or_else(|| panic!("no [cluster] loaded"));
+        assert_eq!(
+            c,
+            ClusterConfig {
+                name: "vpn-cluster".into(),
+                mode: ClusterVpnMode::Centralized,
+                role: ClusterRole::Control,
+                interface: "ccl".into(),
+                local: ip("198.19.0.1"),
+                peers: vec![ip("198.19.0.2"), ip("198.19.0.3")],
+            }
+        );
+        // The multi-peer IKEv2 map is what a centralized cluster is for.
+        assert_eq!(l.config.crypto_maps[0].peers.len(), 2);
+        assert_eq!(l.config.cluster_mode(), ClusterMode::Centralized);
+        assert!(c.runs_ike());
+        let data = ClusterConfig { role: ClusterRole::Data, ..c.clone() };
+        assert!(!data.runs_ike());
+        let distributed = ClusterConfig { mode: ClusterVpnMode::Distributed, ..data };
+        assert!(distributed.runs_ike());
+        assert_eq!(PolicyConfig::default().cluster_mode(), ClusterMode::Off);
+
+        // `show running-config`, and the rendering loads back to the same policy.
+        let text = l.config.to_toml_with_secrets();
+        assert!(
+            text.contains(
+                "\n[cluster]\nname = \"vpn-cluster\"\nmode = \"centralized\"\nrole = \
+                 \"control\"\ninterface = \"ccl\"\nlocal = \"198.19.0.1\"\npeers = \
+                 [\"198.19.0.2\", \"198.19.0.3\"]\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(load(&text).config, l.config);
+        // Without [cluster] nothing is rendered.
+        assert!(!load(BASE).config.to_toml().contains("[cluster]"));
+    }
+
+    #[test]
+    fn changing_the_cluster_needs_a_restart() {
+        let old = load(&format!("{CLUSTER}{BASE}")).config;
+        assert!(PolicyConfig::diff(&old, &old).is_empty());
+        let role = load(&format!("{}{BASE}", with("role", "role = \"data\""))).config;
+        let d = PolicyConfig::diff(&old, &role);
+        assert!(d.cluster_changed && !d.ha_changed && !d.is_empty());
+        assert_eq!(d.restart_sections(), ["cluster"]);
+        // The crypto maps are untouched: only the unit changes.
+        assert!(d.maps_changed.is_empty() && d.tunnels_to_tear_down.is_empty());
+        assert_eq!(d.maps_untouched.len(), 1);
+        // Added or removed is a change too.
+        let none = load(BASE).config;
+        assert_eq!(PolicyConfig::diff(&none, &old).restart_sections(), ["cluster"]);
+        assert_eq!(PolicyConfig::diff(&old, &none).restart_sections(), ["cluster"]);
+        assert_eq!(PolicyDiff::default().restart_sections(), Vec::<&str>::new());
+        let ha = PolicyDiff { ha_changed: true, ..PolicyDiff::default() };
+        assert_eq!(ha.restart_sections(), ["ha"]);
+    }
+
+    #[test]
+    fn distributed_refuses_an_ikev2_multi_peer_crypto_map_at_its_peers() {
+        check(
+            &with("mode", "mode = \"distributed\""),
+            &["gw.toml:22:9: crypto_map[0].peers: crypto map m 10: an IKEv2 multi-peer crypto \
+               map (2 peers) is not supported with distributed clustering; list a single peer \
+               or use centralized clustering ([cluster] mode = \"distributed\" at line 3)"],
+        );
+    }
+
+    #[test]
+    fn distributed_refuses_the_map_even_when_another_cluster_key_is_wrong() {
+        let snippet = with("mode", "mode = \"distributed\"").replace("\"ccl\"", "\"nope\"");
+        check(
+            &snippet,
+            &[
+                "gw.toml:5:13: cluster.interface: no interface named \"nope\"; defined: \
+                 outside, inside, ccl, ha",
+                "gw.toml:22:9: crypto_map[0].peers: crypto map m 10: an IKEv2 multi-peer \
+                 crypto map (2 peers) is not supported with distributed clustering; list a \
+                 single peer or use centralized clustering ([cluster] mode = \"distributed\" at \
+                 line 3)",
+            ],
+        );
+    }
+
+    #[test]
+    fn distributed_accepts_one_peer_ikev1_multi_peer_and_dynamic_entries() {
+        let distributed = with("mode", "mode = \"distributed\"");
+        let one = BASE.replace("[\"192.0.2.2\", \"192.0.2.3\"]", "[\"192.0.2.2\"]");
+        let l = load(&format!("{distributed}{one}"));
+        assert_eq!(l.config.cluster_mode(), ClusterMode::Distributed);
+
+        // IKEv1 with two peers: the reference document restricts IKEv2 multi-peer only.
+        let v1 = BASE
+            .replace(
+                "[[ipsec_proposal]]",
+                "[[transform_set]]\nname = \"ts\"\nencryption = \"esp-aes-256\"\nintegrity = \
+                 \"esp-sha256-hmac\"\n\n[[ipsec_proposal]]",
+            )
+            .replace("ikev2_proposals = [\"p\"]", "ikev1_transform_sets = [\"ts\"]")
+            .replace(
+                "type = \"ipsec-l2l\"\n",
+                "type = \"ipsec-l2l\"\nikev1_pre_shared_key = \"k\"\n",
+            );
+        let l = load(&format!("{distributed}{v1}"));
+        assert_eq!(l.config.crypto_maps[0].peers.len(), 2);
+
+        // A dynamic entry has no peer list at all.
+        let dynamic = format!(
+            "{distributed}{one}\n[[crypto_map]]\nname = \"m\"\nsequence = 65535\ndynamic = \
+             true\ntunnel_group = \"ra\"\nmatch = \"acl\"\nikev2_proposals = [\"p\"]\n\n\
+             [[address_pool]]\nname = \"pool\"\nrange = \"10.9.0.10-10.9.0.20\"\n\n\
+             [[tunnel_group]]\nname = \"ra\"\ntype = \"remote-access\"\n\
+             ikev2_local_authentication = \"pre-shared-key\"\nikev2_local_pre_shared_key = \
+             \"l\"\nikev2_remote_authentication = \"pre-shared-key\"\n\
+             ikev2_remote_pre_shared_key = \"r\"\naddress_pools = [\"pool\"]\n"
+        );
+        let l = load(&dynamic);
+        assert!(l.config.crypto_maps.iter().any(|m| m.dynamic));
+    }
+
+    #[test]
+    fn cluster_and_ha_together_are_refused() {
+        let ha = "[ha]\nrole = \"primary\"\ninterface = \"ha\"\nlocal = \"198.18.0.1\"\npeer = \
+                  \"198.18.0.2\"\nkey = \"k\"\n";
+        check(
+            &format!("{CLUSTER}{ha}"),
+            &["gw.toml:1:1: cluster: [cluster] and [ha] (line 8) are both configured; a unit \
+               is either one of a failover pair or a cluster unit: remove one of them"],
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_keywords_name_their_field() {
+        check(
+            &format!("{CLUSTER}priority = 1\n"),
+            &["gw.toml:8:1: cluster.priority: unknown key \"priority\"; expected one of: name, \
+               mode, role, interface, local, peers"],
+        );
+        check(
+            &with("mode", "mode = \"spanned\""),
+            &["gw.toml:3:8: cluster.mode: unknown cluster mode \"spanned\"; expected one of: \
+               centralized, distributed"],
+        );
+        check(
+            &with("role", "role = \"master\""),
+            &["gw.toml:4:8: cluster.role: unknown role \"master\"; expected one of: control, \
+               data"],
+        );
+        check(
+            &with("mode", "mode = 1"),
+            &["gw.toml:3:8: cluster.mode: expected a string, found an integer"],
+        );
+    }
+
+    #[test]
+    fn missing_keys_are_reported_at_the_section() {
+        check(
+            "[cluster]\nname = \"c\"\n",
+            &[
+                "gw.toml:1:1: cluster.mode: missing required key \"mode\" (one of: centralized, \
+                 distributed)",
+                "gw.toml:1:1: cluster.role: missing required key \"role\" (one of: control, data)",
+                "gw.toml:1:1: cluster.interface: missing required key \"interface\"",
+                "gw.toml:1:1: cluster.local: missing required key \"local\"",
+                "gw.toml:1:1: cluster.peers: missing required key \"peers\" (the other units' \
+                 addresses on the cluster interface)",
+            ],
+        );
+        check(
+            "cluster = 1\n",
+            &["gw.toml:1:11: cluster: expected a table ([cluster]), found an integer"],
+        );
+    }
+
+    #[test]
+    fn bad_names_and_interfaces_are_refused() {
+        check(
+            &with("name", "name = \"two words\""),
+            &["gw.toml:2:8: cluster.name: bad cluster name \"two words\"; expected 1 to 38 \
+               printable ASCII characters without blanks (the ASA's cluster group name)"],
+        );
+        let long = format!("name = \"{}\"", "c".repeat(39));
+        let got = format!(
+            "gw.toml:2:8: cluster.name: bad cluster name \"{}\"; expected 1 to 38 printable \
+             ASCII characters without blanks (the ASA's cluster group name)",
+            "c".repeat(39)
+        );
+        check(&with("name", &long), &[got.as_str()]);
+        check(
+            &with("interface", "interface = \"dmz\""),
+            &["gw.toml:5:13: cluster.interface: no interface named \"dmz\"; defined: outside, \
+               inside, ccl, ha"],
+        );
+    }
+
+    #[test]
+    fn bad_addresses_are_refused_at_the_element() {
+        check(
+            &with("local", "local = \"198.19.0\""),
+            &["gw.toml:6:9: cluster.local: bad address \"198.19.0\"; expected an IPv4 or IPv6 \
+               address"],
+        );
+        check(
+            &with(
+                "peers",
+                "peers = [\"198.19.0.2\", \"x\", \"198.19.0.2\", \"198.19.0.1\", \"fd00::2\"]",
+            ),
+            &[
+                "gw.toml:7:24: cluster.peers[1]: bad address \"x\"; expected an IPv4 or IPv6 \
+                 address",
+                "gw.toml:7:29: cluster.peers[2]: peer 198.19.0.2 listed twice",
+                "gw.toml:7:43: cluster.peers[3]: peer 198.19.0.1 is this unit's own address \
+                 (local)",
+                "gw.toml:7:57: cluster.peers[4]: peer fd00::2 and local 198.19.0.1 are of \
+                 different address families",
+            ],
+        );
+        check(
+            &with("peers", "peers = []"),
+            &["gw.toml:7:9: cluster.peers: a cluster needs at least one other unit; list its \
+               address"],
+        );
+        let sixteen: Vec<String> = (2..18).map(|i| format!("\"198.19.0.{i}\"")).collect();
+        check(
+            &with("peers", &format!("peers = [{}]", sixteen.join(", "))),
+            &["gw.toml:7:9: cluster.peers: 16 peers; a cluster has at most 16 units, so list at \
+               most 15"],
+        );
+        check(
+            &with("peers", "peers = \"198.19.0.2\""),
+            &["gw.toml:7:9: cluster.peers: expected an array, found a string"],
+        );
+    }
 }

@@ -23,9 +23,6 @@ pub const DEFAULT_LIFETIME_KILOBYTES: u32 = 4_608_000;
 /// Default anti-replay window (ASA).
 pub const DEFAULT_REPLAY_WINDOW: u16 = 64;
 
-/// Why IKEv1 settings are refused on a dynamic entry.
-const DYNAMIC_IKEV2_ONLY: &str = "dynamic entries support IKEv2 only";
-
 /// `[[crypto_map]]`. `ike_versions` stays empty when the key is absent: the default (the
 /// versions whose transforms remain after cleared proposals are dropped) is decided in
 /// `validate`.
@@ -140,17 +137,9 @@ pub(crate) fn crypto_map(
     if t.has("ike_version") && written.is_empty() && !t.poisoned {
         t.error(ctx, "ike_version", "ike_version is empty; expected one or both of: ikev1, ikev2");
     }
-    let mut ike_versions: Vec<IkeVersion> = Vec::with_capacity(written.len());
-    for (i, v) in written.into_iter().enumerate() {
-        if dynamic && v.v == IkeVersion::Ikev1 {
-            // Dropped after the error, so that validate does not also ask for its transform
-            // sets.
-            let msg = format!("{DYNAMIC_IKEV2_ONLY}; remove \"ikev1\" from ike_version");
-            t.error_at(ctx, "ike_version", i, v.span, msg);
-        } else {
-            ike_versions.push(v.v);
-        }
-    }
+    // A dynamic entry may use IKEv1 too: remote-access clients with XAUTH (validate checks
+    // its tunnel group's users and pools).
+    let ike_versions: Vec<IkeVersion> = written.into_iter().map(|v| v.v).collect();
 
     let mut names = |t: &mut Tbl<'_, '_>, key: &'static str, what: &str| -> Vec<String> {
         let list = t.strings(ctx, key).unwrap_or_default();
@@ -173,12 +162,6 @@ pub(crate) fn crypto_map(
     };
     let ikev1_transform_sets = names(&mut t, "ikev1_transform_sets", "transform set");
     let ikev2_proposals = names(&mut t, "ikev2_proposals", "IPsec proposal");
-    // A dynamic entry never runs IKEv1, so its transform sets would be dead configuration.
-    if dynamic && !ikev1_transform_sets.is_empty() {
-        let msg =
-            format!("{DYNAMIC_IKEV2_ONLY}; remove ikev1_transform_sets (set ikev1 transform-set)");
-        t.error(ctx, "ikev1_transform_sets", msg);
-    }
 
     let pfs = match t.value("pfs") {
         Some(v) => dh_group(ctx, &mut t, "pfs", None, v, false, allow_weak),

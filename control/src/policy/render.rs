@@ -7,8 +7,8 @@ use std::path::Path;
 
 use super::acl::{AccessList, AclProtocol, port_range_text};
 use super::model::{
-    CryptoMapEntry, HaConfig, Ikev1Phase1Mode, Keepalive, KilobyteLifetime, PolicyConfig,
-    PoolRange, Secret, TunnelGroup,
+    ClusterConfig, CryptoMapEntry, HaConfig, Ikev1Phase1Mode, Keepalive, KilobyteLifetime,
+    PolicyConfig, PoolRange, Secret, TunnelGroup,
 };
 
 /// What secrets look like in the default rendering.
@@ -198,6 +198,16 @@ fn ha(o: &mut Out, h: &HaConfig) {
     o.kv("preempt_seconds", h.preempt_seconds.to_string());
 }
 
+fn cluster(o: &mut Out, c: &ClusterConfig) {
+    o.header("[cluster]");
+    o.kv("name", q(&c.name));
+    o.kv("mode", q(c.mode.keyword()));
+    o.kv("role", q(c.role.keyword()));
+    o.kv("interface", q(&c.interface));
+    o.kv("local", q(&c.local.to_string()));
+    o.kv("peers", list(c.peers.iter().map(|p| q(&p.to_string()))));
+}
+
 impl PolicyConfig {
     /// The canonical TOML form with secrets shown as `"<hidden>"`.
     pub fn to_toml(&self) -> String {
@@ -307,6 +317,9 @@ impl PolicyConfig {
         }
         if let Some(h) = &self.ha {
             ha(&mut o, h);
+        }
+        if let Some(c) = &self.cluster {
+            cluster(&mut o, c);
         }
         let m = &self.management;
         if m.metrics.is_some() || m.user.is_some() || m.group.is_some() {

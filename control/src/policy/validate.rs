@@ -5,11 +5,13 @@
 use std::collections::{HashMap, HashSet};
 
 use super::model::{
-    ConnectionType, CryptoMapEntry, DEFAULT_L2L_GROUP, IkeVersion, PolicyConfig, TunnelGroupType,
+    ConnectionType, CryptoMapEntry, DEFAULT_L2L_GROUP, IkeVersion, PolicyConfig, PoolRange,
+    TunnelGroupType,
 };
 use super::parse::{Cleared, Located, Sections};
 use super::parse_maps::list_or_none;
 use super::reader::{Ctx, Ref, Span};
+use crate::failover::check_cluster_mode;
 
 /// One item's identity for the duplicate check.
 struct Key {
@@ -143,6 +145,9 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
     for l in &s.crypto_maps {
         let mut m = l.value.clone();
         let label = format!("{} {}", m.name, m.sequence);
+        // A dynamic entry's remote-access group and the reference naming it: what its
+        // clients need depends on the IKE versions, resolved below.
+        let mut ra_group: Option<(usize, &Ref)> = None;
         for r in &l.refs {
             match r.key {
                 "match" => match s.access_lists.iter().find(|a| a.value.name == r.name) {
@@ -178,25 +183,21 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
                         missing_ref(ctx, l, r, section, names);
                     }
                 }
-                "tunnel_group" => match s.tunnel_groups.iter().find(|g| g.value.name == r.name) {
-                    None if !tgs.contains(&r.name) => missing_ref(ctx, l, r, "tunnel_group", &tgs),
-                    // An IKEv2 remote-access client asks for an address (CFG_REQUEST); the
-                    // group must have somewhere to take it from.
-                    Some(g)
-                        if !g.poisoned
-                            && g.value.kind == TunnelGroupType::RemoteAccess
-                            && g.value.address_pools.is_empty() =>
-                    {
-                        let msg = format!(
-                            "tunnel group \"{}\" is remote-access and has no address_pools; \
-                             dynamic crypto map {label} needs one to give IKEv2 clients an \
-                             address",
-                            r.name
-                        );
-                        ctx.error(r.span.clone(), &ref_field(l, r), msg);
+                "tunnel_group" => {
+                    match s.tunnel_groups.iter().position(|g| g.value.name == r.name) {
+                        None if !tgs.contains(&r.name) => {
+                            missing_ref(ctx, l, r, "tunnel_group", &tgs)
+                        }
+                        Some(gi)
+                            if !s.tunnel_groups[gi].poisoned
+                                && s.tunnel_groups[gi].value.kind
+                                    == TunnelGroupType::RemoteAccess =>
+                        {
+                            ra_group = Some((gi, r));
+                        }
+                        _ => {}
                     }
-                    _ => {}
-                },
+                }
                 _ => {}
             }
         }
@@ -245,17 +246,8 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
                     ctx.error(l.span_of("ike_version"), &l.field("ike_version"), msg);
                 }
             }
-        } else if m.dynamic {
-            // Dynamic entries are IKEv2 only (the parser refuses IKEv1 settings on them).
-            m.ike_versions.push(IkeVersion::Ikev2);
-            if m.ikev2_proposals.is_empty() && !l.poisoned {
-                let msg = format!(
-                    "crypto map {label} is dynamic, so it uses IKEv2, but has no \
-                     ikev2_proposals (set ikev2 ipsec-proposal); it needs one"
-                );
-                ctx.error(l.span_of("ikev2_proposals"), &l.field("ikev2_proposals"), msg);
-            }
         } else {
+            // A dynamic entry too: IKEv2 clients, and IKEv1 (XAUTH) ones with transform sets.
             if !m.ikev2_proposals.is_empty() {
                 m.ike_versions.push(IkeVersion::Ikev2);
             }
@@ -269,6 +261,10 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
                 );
                 ctx.error(l.span.clone(), &l.field("ikev2_proposals"), msg);
             }
+        }
+
+        if let Some((gi, r)) = ra_group {
+            remote_access_needs(ctx, s, l, &m, &label, gi, r);
         }
 
         // ASA 9.14: IKEv2 multi-peer maps must be bidirectional. A dynamic entry has no
@@ -330,6 +326,60 @@ fn crypto_maps(ctx: &mut Ctx<'_>, s: &Sections) -> Vec<CryptoMapEntry> {
         out.push(m);
     }
     out
+}
+
+/// Reports what remote-access tunnel group `gi`, named by dynamic entry `m`'s reference
+/// `r`, lacks for the clients of the entry's IKE versions: an address pool to give them an
+/// address from (IKEv2 clients ask in CFG_REQUEST, IKEv1 ones in Mode Config, which gives
+/// IPv4 addresses only) and, for IKEv1, the `[[user]]`s XAUTH checks their passwords
+/// against.
+fn remote_access_needs(
+    ctx: &mut Ctx<'_>,
+    s: &Sections,
+    l: &Located<CryptoMapEntry>,
+    m: &CryptoMapEntry,
+    label: &str,
+    gi: usize,
+    r: &Ref,
+) {
+    let g = &s.tunnel_groups[gi].value;
+    let (v1, v2) = (m.uses(IkeVersion::Ikev1), m.uses(IkeVersion::Ikev2));
+    let clients = match (v1, v2) {
+        (true, true) => "IKEv1 and IKEv2 clients",
+        (true, false) => "IKEv1 clients",
+        _ => "IKEv2 clients",
+    };
+    let mut report = |msg: String| ctx.error(r.span.clone(), &ref_field(l, r), msg);
+    if g.address_pools.is_empty() {
+        report(format!(
+            "tunnel group \"{}\" is remote-access and has no address_pools; dynamic crypto \
+             map {label} needs one to give {clients} an address",
+            r.name
+        ));
+    } else if v1
+        && g.address_pools.iter().all(|n| {
+            // Undefined or broken pools are reported where they are named.
+            s.address_pools.iter().any(|p| {
+                &p.value.name == n && !p.poisoned && matches!(p.value.range, PoolRange::V6(_))
+            })
+        })
+    {
+        report(format!(
+            "tunnel group \"{}\" has only IPv6 address_pools; dynamic crypto map {label} \
+             needs an IPv4 one to give IKEv1 clients an address (Mode Config gives IPv4 \
+             addresses)",
+            r.name
+        ));
+    }
+    let users_declared = s.declared.get("user").is_some_and(|u| !u.is_empty());
+    if v1 && s.users.is_empty() && !users_declared {
+        report(format!(
+            "crypto map {label} answers IKEv1 clients of remote-access tunnel group \"{}\", \
+             which log in with XAUTH against the [[user]] list, and there is no [[user]]; add \
+             one (name and password or password_file)",
+            r.name
+        ));
+    }
 }
 
 /// Reports what tunnel group `gi` lacks for the IKE versions crypto map entry `m` (named
@@ -450,10 +500,44 @@ fn pool_overlaps(ctx: &mut Ctx<'_>, s: &Sections) {
     }
 }
 
+/// `[cluster]` against the rest: not with `[ha]` (the reference document describes failover
+/// pairs and clusters as separate deployments, and the ASA cannot run both), and, in
+/// distributed mode, no IKEv2 multi-peer crypto map ("Distributed clustering isn't
+/// supported when an IKEv2 multi-peer crypto map is configured"). `maps` are the entries
+/// with their IKE versions resolved.
+fn cluster(ctx: &mut Ctx<'_>, s: &Sections, maps: &[CryptoMapEntry]) {
+    let Some(at) = &s.cluster_at else { return };
+    if let Some(ha) = &s.ha_at {
+        let line = ctx.line_of(ha.start);
+        let msg = format!(
+            "[cluster] and [ha] (line {line}) are both configured; a unit is either one of a \
+             failover pair or a cluster unit: remove one of them"
+        );
+        ctx.error(at.clone(), "cluster", msg);
+    }
+    let Some(mode) = &s.cluster_mode else { return };
+    let mode_line = ctx.line_of(mode.span.start);
+    let cluster = mode.v.failover_mode();
+    let located: HashMap<(&str, u16), &Located<CryptoMapEntry>> = s
+        .crypto_maps
+        .iter()
+        .rev()
+        .map(|l| ((l.value.name.as_str(), l.value.sequence), l))
+        .collect();
+    for m in maps {
+        let Some(l) = located.get(&(m.name.as_str(), m.sequence)) else { continue };
+        if let Err(e) = check_cluster_mode(m, cluster) {
+            let msg = format!("{e} ([cluster] mode = \"{}\" at line {mode_line})", mode.v);
+            ctx.error(l.span_of("peers"), &l.field("peers"), msg);
+        }
+    }
+}
+
 /// Runs every cross-item check and builds the canonical config.
 pub(crate) fn validate(ctx: &mut Ctx<'_>, s: Sections) -> PolicyConfig {
     check_duplicates(ctx, &s);
     let mut crypto_maps = crypto_maps(ctx, &s);
+    cluster(ctx, &s, &crypto_maps);
     crypto_interfaces(ctx, &s);
     tunnel_groups(ctx, &s);
     pool_overlaps(ctx, &s);
@@ -475,6 +559,7 @@ pub(crate) fn validate(ctx: &mut Ctx<'_>, s: Sections) -> PolicyConfig {
         tunnel_groups: values(s.tunnel_groups),
         users: values(s.users),
         ha: s.ha,
+        cluster: s.cluster,
         management: s.management,
     };
     crypto_maps.sort_by(|a, b| (&a.name, a.sequence).cmp(&(&b.name, b.sequence)));

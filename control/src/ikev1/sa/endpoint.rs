@@ -40,7 +40,9 @@ impl Ikev1Endpoint {
         Ikev1Endpoint::default()
     }
 
-    /// The peers we answer, by address (`peer` of each; its port is ignored).
+    /// The peers we answer, by address (`peer` of each; its port is ignored). One whose
+    /// address is unspecified answers any peer of its family that no other one lists (a
+    /// dynamic crypto map entry).
     pub fn set_responder_configs(&mut self, configs: Vec<Ikev1Config>) {
         self.responders = configs;
     }
@@ -54,6 +56,21 @@ impl Ikev1Endpoint {
     ) -> Result<Ikev1Handle, ConfigError> {
         let sa = Ikev1Sa::initiate(now, cfg, rng)?;
         Ok(self.insert(sa))
+    }
+
+    /// Holds an ISAKMP SA rebuilt from HA records by [`Ikev1Sa::import`] on the unit taking
+    /// over (stateful failover): datagrams with its cookies go to it from now on, and what
+    /// the import queued (a DELETE of a pair that was being deleted) is collected. An SA
+    /// already held under the same initiator cookie is the same ISAKMP SA adopted before:
+    /// it is forgotten without events, since its pairs are the new SA's.
+    pub fn adopt(&mut self, now: Time, sa: Ikev1Sa) -> Ikev1Handle {
+        if let Some(old) = self.by_cookie.remove(&sa.cky_i()) {
+            self.sas.remove(&old);
+            self.by_cookie.retain(|_, v| *v != old);
+        }
+        tracing::info!(target: IKEV1, peer = %sa.peer(), at = %now,
+            cky_i = format_args!("{:016x}", sa.cky_i()), "ISAKMP SA adopted from the HA records");
+        self.insert(sa)
     }
 
     fn insert(&mut self, mut sa: Ikev1Sa) -> Ikev1Handle {
@@ -154,7 +171,10 @@ impl Ikev1Endpoint {
     }
 
     fn responder_config(&self, ip: IpAddr) -> Option<Ikev1Config> {
-        self.responders.iter().find(|c| c.peer.ip() == ip).cloned()
+        let wildcard =
+            |c: &&Ikev1Config| c.peer.ip().is_unspecified() && c.peer.is_ipv4() == ip.is_ipv4();
+        let listed = self.responders.iter().find(|c| c.peer.ip() == ip);
+        listed.or_else(|| self.responders.iter().find(wildcard)).cloned()
     }
 
     /// The peer at `ip` announced INITIAL-CONTACT on SA `keep`: every other SA with it is

@@ -193,6 +193,10 @@ fn notify<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, n: Notification, r
     match n.kind {
         notify::R_U_THERE => {
             let Ok(seq) = <[u8; 4]>::try_from(n.data.as_slice()) else { return };
+            // Answered whatever the number (RFC 3706 section 7 lets a receiver drop one not
+            // above the last as a replay; the HASH already authenticated it), but kept: a
+            // peer unit that took the SA over must continue above it.
+            sa.dpd.peer_seq = Some(u32::from_be_bytes(seq));
             sa.stats.dpd_answered += 1;
             let ack = Notification {
                 doi: crate::ikev1::wire::DOI_IPSEC,

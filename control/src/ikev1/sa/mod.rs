@@ -23,10 +23,15 @@
 //!
 //! The ISAKMP SA is renewed before its lifetime ends (a new phase 1 beside it, see
 //! `reauth`); its Quick Mode SAs carry on.
+//!
+//! Stateful failover (issue 9): an established SA as HA records ([`Ikev1Sa::export`]) and
+//! rebuilt from them on the unit taking over ([`Ikev1Sa::import`],
+//! [`Ikev1Endpoint::adopt`]); see `ha_export`.
 
 mod cert;
 mod config;
 mod endpoint;
+mod ha_export;
 mod info;
 mod phase1;
 mod protect;
@@ -40,7 +45,10 @@ use std::collections::VecDeque;
 
 use rand_core::CryptoRng;
 
-use crate::ikev1::wire::{ExchangeType, Header, Payload, PayloadType, parse_payloads};
+use crate::ikev1::proposal::Phase1Policy;
+use crate::ikev1::wire::{
+    ExchangeType, Header, Identification, Payload, PayloadType, parse_payloads,
+};
 use crate::ikev2::sa::{AuthInfo, CloseReason, Event, FailureCause, SpiAllocator, Transmit};
 use crate::log::IKEV1;
 use crate::retransmit::{Retransmit, Timeout};
@@ -49,6 +57,7 @@ use crate::time::Time;
 pub use self::cert::Ikev1Certificates;
 pub use self::config::{ConfigError, Dpd, Ikev1Config, Phase1Mode};
 pub use self::endpoint::{Ikev1Endpoint, Ikev1Handle};
+pub use self::ha_export::{DPD_SEQ_JUMP, ImportError};
 pub use self::transaction::{RemoteAccess, RemoteAccessClient, RemoteAccessServer};
 
 use self::phase1::Phase1;
@@ -104,6 +113,8 @@ struct DpdState {
     seq: u32,
     /// An R-U-THERE awaiting its ACK: its sequence, first send, sends so far, next send.
     outstanding: Option<(u32, Time, u32, Time)>,
+    /// The sequence number of the peer's last R-U-THERE.
+    peer_seq: Option<u32>,
 }
 
 /// One ISAKMP SA and its Quick Mode SAs.
@@ -140,6 +151,10 @@ pub struct Ikev1Sa {
     /// How each side authenticated in phase 1.
     local_auth: AuthInfo,
     remote_auth: AuthInfo,
+    /// The identity the peer authenticated as in phase 1.
+    peer_id: Option<Identification>,
+    /// The phase-1 suite, with the effective lifetime.
+    p1_policy: Option<Phase1Policy>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -204,7 +219,7 @@ impl Ikev1Sa {
             quick: Vec::new(),
             children: Vec::new(),
             spis: Box::new(crate::ikev2::sa::RandomSpis),
-            dpd: DpdState { seq: 0, outstanding: None },
+            dpd: DpdState { seq: 0, outstanding: None, peer_seq: None },
             last_inbound: now,
             initial_contact_received: false,
             ra: transaction::RaState::Idle,
@@ -213,6 +228,8 @@ impl Ikev1Sa {
             p1_soft: None,
             local_auth: AuthInfo::Psk,
             remote_auth: AuthInfo::Psk,
+            peer_id: None,
+            p1_policy: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -566,6 +583,12 @@ impl Ikev1Sa {
     /// The installed pairs as (inbound, outbound) SPIs.
     pub fn child_spis(&self) -> Vec<(u32, u32)> {
         self.children.iter().map(|c| (c.inbound_spi, c.outbound_spi)).collect()
+    }
+
+    /// Dead peer detection's sequence numbers (RFC 3706 section 7): of our last R-U-THERE,
+    /// and of the peer's last one (`None` before it sent any).
+    pub fn dpd_sequences(&self) -> (u32, Option<u32>) {
+        (self.dpd.seq, self.dpd.peer_seq)
     }
 
     /// Counters.

@@ -1120,6 +1120,8 @@ fn established(
 ) {
     sa.established_at = Some(now);
     sa.last_inbound = now;
+    sa.peer_id = Some(peer_id.clone());
+    sa.p1_policy = Some(choice.policy);
     let lifetime = choice.policy.lifetime;
     sa.expires = (!lifetime.is_zero()).then(|| now + lifetime);
     // The initiator renews at 85 %, the responder at 95 % if the initiator did not.
@@ -1158,7 +1160,7 @@ fn established(
 
 /// The phase-1 transforms in the shared (IKEv2) form: AES-CBC, HMAC of the hash as PRF,
 /// the group.
-fn phase1_selected(p: &Phase1Policy) -> Selected {
+pub(super) fn phase1_selected(p: &Phase1Policy) -> Selected {
     Selected {
         number: 1,
         protocol: ProtocolId::Ike,

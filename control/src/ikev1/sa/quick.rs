@@ -13,7 +13,7 @@ use core::net::IpAddr;
 
 use rand_core::CryptoRng;
 
-use crate::crypto::{DhPrivate, SharedSecret};
+use crate::crypto::{DhPrivate, DirectionKeys, SharedSecret};
 use crate::ikev1::keys::{self, EspKeyLengths, QuickModeKeys};
 use crate::ikev1::proposal::{
     NatEncap, Phase2Choice, Phase2Policy, lifetime_attributes, parse_lifetime_attributes,
@@ -52,6 +52,15 @@ pub(super) struct Child {
     pub rekeying: bool,
     /// Its successor is up: delete it then.
     pub retire_at: Option<Time>,
+    /// The negotiated suite, with the effective lifetimes (for an imported pair: those it
+    /// had left).
+    pub policy: Phase2Policy,
+    /// The ESP transforms as reported in [`ChildSa::transforms`].
+    pub transforms: Selected,
+    /// Keys of the inbound SA (kept for stateful failover, see `ha_export`).
+    pub inbound: DirectionKeys,
+    /// Keys of the outbound SA.
+    pub outbound: DirectionKeys,
 }
 
 /// A Quick Mode exchange in progress, by Message ID.
@@ -121,7 +130,7 @@ pub(super) fn fresh_mid<R: CryptoRng + ?Sized>(sa: &Ikev1Sa, rng: &mut R) -> u32
 }
 
 /// An IKEv1 proxy identity for a selector. IKEv1 carries one port or all of them.
-fn to_id(ts: &TrafficSelector) -> Option<Identification> {
+pub(super) fn to_id(ts: &TrafficSelector) -> Option<Identification> {
     let (start, end, proto, sp, ep) = match *ts {
         TrafficSelector::Ipv4 { ip_protocol, start_port, end_port, start, end } => {
             (IpAddr::V4(start), IpAddr::V4(end), ip_protocol, start_port, end_port)
@@ -682,7 +691,7 @@ struct Installed<'a> {
     we_rekeyed: bool,
 }
 
-fn auth_to_integ(auth: Option<u16>) -> Option<IntegId> {
+pub(super) fn auth_to_integ(auth: Option<u16>) -> Option<IntegId> {
     auth.map(|a| match a {
         p2attr::AUTH_HMAC_MD5 => IntegId::HmacMd5_96,
         p2attr::AUTH_HMAC_SHA1 => IntegId::HmacSha1_96,
@@ -741,6 +750,7 @@ fn install<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, i: Installed<'_>,
             old.retire_at = Some(now + sa.cfg.rekey_overlap);
         }
     }
+    let copy = |k: &DirectionKeys| DirectionKeys { encr: k.encr.clone(), integ: k.integ.clone() };
     sa.children.push(Child {
         inbound_spi: i.our_spi,
         outbound_spi: peer_spi,
@@ -750,6 +760,10 @@ fn install<R: CryptoRng + ?Sized>(sa: &mut Ikev1Sa, now: Time, i: Installed<'_>,
         hard,
         rekeying: false,
         retire_at: None,
+        policy: i.policy,
+        transforms: transforms.clone(),
+        inbound: copy(&inbound),
+        outbound: copy(&outbound),
     });
     sa.events.push_back(Event::ChildSaUp(ChildSa {
         inbound_spi: i.our_spi,
@@ -829,6 +843,17 @@ pub(super) fn drop_all(sa: &mut Ikev1Sa) {
             outbound_spi: c.outbound_spi,
         });
     }
+}
+
+/// The inbound SPIs of the pairs our own Quick Modes in flight are rekeying.
+pub(super) fn rekeys_in_flight(sa: &Ikev1Sa) -> Vec<u32> {
+    sa.quick
+        .iter()
+        .filter_map(|q| match &q.role {
+            Role::Initiator(st) => st.rekey_of,
+            _ => None,
+        })
+        .collect()
 }
 
 /// The next Quick Mode timer.

@@ -155,6 +155,8 @@ fn swap<R: CryptoRng + ?Sized>(
     sa.dpd.outstanding = None;
     sa.local_auth = new.local_auth.clone();
     sa.remote_auth = new.remote_auth.clone();
+    sa.peer_id = new.peer_id.take();
+    sa.p1_policy = new.p1_policy;
     // Quick Modes half-way under the old keys cannot finish under the new ones.
     super::quick::abandon_exchanges(sa);
     if new.initial_contact_received {

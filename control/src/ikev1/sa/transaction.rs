@@ -11,25 +11,27 @@
 //!
 //! HASH = prf(SKEYID_a, M-ID | ATTR); each exchange has its own Message ID and IV chain.
 //! The server authenticates the user against its [`UserDb`], leases an address from the
-//! tunnel group's pool (released when the ISAKMP SA ends) and then only accepts Quick
-//! Modes whose initiator proxy identity is that address. Mode Config is "pull" (the client
-//! asks), what both clients do by default.
+//! tunnel group's pools (the [`crate::pool`] handles its IKEv2 clients share; released
+//! when the ISAKMP SA ends) and then only accepts Quick Modes whose initiator proxy
+//! identity is that address. Mode Config is "pull" (the client asks), what both clients do
+//! by default.
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::ikev1::keys;
-use crate::ikev1::remote_access::{PoolLease, SharedPool, UserDb};
+use crate::ikev1::remote_access::UserDb;
 use crate::ikev1::wire::{
     AttrValue, Attribute, ConfigAttributes, ExchangeType, Header, ISAKMP_VERSION, Payload,
     PayloadType, cfg, flags,
 };
 use crate::ikev2::sa::FailureCause;
 use crate::log::IKEV1;
+use crate::pool::{AddressPool, Lease, allocate_from};
 use crate::retransmit::{Retransmit, Timeout};
 use crate::time::Time;
 
@@ -44,8 +46,11 @@ const XAUTH_TYPE_GENERIC: u16 = 0;
 pub struct RemoteAccessServer {
     /// The local user database.
     pub users: Arc<UserDb>,
-    /// The tunnel group's address pool; `None`: XAUTH only, no Mode Config.
-    pub pool: Option<SharedPool>,
+    /// The tunnel group's address pools, tried in order (`address-pool`; Mode Config gives
+    /// IPv4 addresses, so IPv6 pools are skipped). Handles shared with the group's IKEv2
+    /// clients. Empty: XAUTH only, no Mode Config address, and no restriction on the
+    /// client's Quick Mode identity.
+    pub pools: Vec<AddressPool>,
     /// `dns-server value`.
     pub dns: Vec<Ipv4Addr>,
     /// `default-domain value`.
@@ -102,7 +107,7 @@ pub(super) enum RaState {
     /// Server: XAUTH status SET sent.
     StatusSent { out: Outstanding, user: String, ok: bool },
     /// Server: the user is authenticated; Mode Config (if any) may follow.
-    Authenticated { user: String, lease: Option<PoolLease> },
+    Authenticated { user: String, lease: Option<Lease> },
     /// Client: waiting for the server's requests (XAUTH, status).
     ClientWaiting,
     /// Client: Mode Config REQUEST sent.
@@ -154,10 +159,10 @@ impl RaState {
         match ra {
             None | Some(RemoteAccess::Client(_)) => true,
             Some(RemoteAccess::Server(s)) => match self {
-                RaState::Authenticated { lease, .. } => match (&s.pool, lease) {
-                    (None, _) => true,
-                    (Some(_), Some(l)) => remote == Some(l.addr()),
-                    (Some(_), None) => false,
+                RaState::Authenticated { lease, .. } => match (s.pools.is_empty(), lease) {
+                    (true, _) => true,
+                    (false, Some(l)) => remote.map(IpAddr::V4) == Some(l.addr()),
+                    (false, None) => false,
                 },
                 _ => false,
             },
@@ -167,7 +172,10 @@ impl RaState {
     /// The server's leased client address, which a Quick Mode's initiator identity must be.
     pub(super) fn leased(&self) -> Option<Ipv4Addr> {
         match self {
-            RaState::Authenticated { lease: Some(l), .. } => Some(l.addr()),
+            RaState::Authenticated { lease: Some(l), .. } => match l.addr() {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            },
             _ => None,
         }
     }
@@ -380,7 +388,7 @@ fn server_mode_config(
     iv: &[u8],
     datagram: &[u8],
     user: String,
-    mut lease: Option<PoolLease>,
+    mut lease: Option<Lease>,
 ) -> RaState {
     let Some(RemoteAccess::Server(server)) = sa.cfg.remote_access.clone() else {
         return RaState::Authenticated { user, lease };
@@ -388,23 +396,29 @@ fn server_mode_config(
     let wants = |k: u16| attrs.attributes.iter().any(|a| a.kind == k);
     let mut reply = Vec::new();
     if wants(cfg::INTERNAL_IP4_ADDRESS) {
-        if lease.is_none()
-            && let Some(pool) = &server.pool
-        {
-            lease = PoolLease::take(pool);
+        if lease.is_none() && !server.pools.is_empty() {
+            // The user is who the client is: the same user gets its last address back. The
+            // prefix keeps these apart from IKEv2 identities (which start with their type).
+            let identity = [b"xauth:".as_slice(), user.as_bytes()].concat();
+            lease = allocate_from(&server.pools, false, &identity);
             if lease.is_none() {
-                tracing::warn!(target: IKEV1, peer = %sa.peer, user = %user, "Mode Config: address pool exhausted");
+                tracing::warn!(target: IKEV1, peer = %sa.peer, user = %user, "Mode Config: every address pool is exhausted");
             }
         }
-        if let Some(l) = &lease {
+        if let Some(l) = &lease
+            && let IpAddr::V4(addr) = l.addr()
+        {
             reply.push(Attribute {
                 kind: cfg::INTERNAL_IP4_ADDRESS,
-                value: AttrValue::Variable(l.addr().octets().to_vec()),
+                value: AttrValue::Variable(addr.octets().to_vec()),
             });
-            reply.push(Attribute {
-                kind: cfg::INTERNAL_IP4_NETMASK,
-                value: AttrValue::Variable(Ipv4Addr::BROADCAST.octets().to_vec()),
-            });
+            // As for IKEv2: the pool's block, the ASA's `ip local pool ... mask`.
+            if let Some(mask) = l.pool().range().ipv4_netmask() {
+                reply.push(Attribute {
+                    kind: cfg::INTERNAL_IP4_NETMASK,
+                    value: AttrValue::Variable(mask.octets().to_vec()),
+                });
+            }
         }
     }
     if wants(cfg::INTERNAL_IP4_DNS) {

@@ -23,8 +23,10 @@ use super::exchange::{Purpose, Requests, Responses};
 use super::keys::IkeKeys;
 use super::{Stats, established, ike_auth, init, protect};
 
-/// The IKE port after NAT detection (RFC 3948).
-const NATT_PORT: u16 = 4500;
+/// The IKE port after NAT detection (RFC 3948, RFC 7296 section 2.23).
+pub(super) const NATT_PORT: u16 = 4500;
+/// The IKE port before it.
+pub(super) const IKE_PORT: u16 = 500;
 
 /// What the states share: configuration, SPIs, both message ID windows, the output queues.
 pub(crate) struct Context {
@@ -63,6 +65,9 @@ pub(crate) struct MidSyncSupport {
     pub local: bool,
     /// The peer announced it.
     pub peer: bool,
+    /// A synchronisation ran in this IKE SA generation, by us or by the peer: Message ID
+    /// 0 is spent (see [`crate::ha::IkeExtensions::message_id_sync_used`]).
+    pub used: bool,
 }
 
 impl MidSyncSupport {

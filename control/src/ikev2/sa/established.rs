@@ -658,6 +658,8 @@ impl Established {
         cx.spi_i = new.spi_i;
         cx.spi_r = new.spi_r;
         cx.initiator = new.initiator;
+        // New keys: Message ID 0 is unspent again.
+        cx.mid_sync.used = false;
         self.info.spi_i = new.spi_i;
         self.info.spi_r = new.spi_r;
         self.info.initiator = new.initiator;

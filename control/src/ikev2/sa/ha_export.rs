@@ -255,6 +255,7 @@ fn child_transforms(s: &Selected) -> ChildTransforms {
         encr_key_bits: s.encr.1.unwrap_or(0),
         integ: s.integ.map_or(0, u16::from),
         esn: s.esn == Some(EsnId::Yes),
+        dh: 0,
     }
 }
 
@@ -453,10 +454,12 @@ impl IkeSa {
             extensions: IkeExtensions {
                 fragmentation: cx.frag.peer_supports,
                 message_id_sync: cx.mid_sync.both(),
+                message_id_sync_used: cx.mid_sync.used,
             },
             local_auth: local_auth_record(&est.info.local_auth, &cx.cfg),
             remote_auth: remote_auth_record(&est.info.remote_auth),
             virtual_ips: cx.leases.iter().map(crate::pool::Lease::addr).collect(),
+            ikev1: None,
         };
         let udp_encap =
             est.info.nat_detected.then(|| (cx.cfg.local_addr.port(), cx.cfg.remote_addr.port()));
@@ -630,7 +633,8 @@ impl IkeSa {
         cx.responses.set_expected(ike.next_recv_msg_id);
         cx.frag.peer_supports = ike.extensions.fragmentation;
         let both = ike.extensions.message_id_sync;
-        cx.mid_sync = MidSyncSupport { local: both, peer: both };
+        let used = ike.extensions.message_id_sync_used;
+        cx.mid_sync = MidSyncSupport { local: both, peer: both, used };
         let info = IkeSaInfo {
             spi_i: ike.spi_i,
             spi_r: ike.spi_r,
@@ -661,9 +665,9 @@ impl IkeSa {
             est.start_delete_child(spi);
         }
         tracing::info!(target: IKEV2_PROTOCOL, spi_i = ike.spi_i, spi_r = ike.spi_r,
-            children = est.children.len(), mid_sync = both,
+            children = est.children.len(), mid_sync = both && !used,
             "IKE SA taken over from the HA records");
-        if both {
+        if both && !used {
             // First, before anything else uses a Message ID.
             send_mid_sync(&est, &mut cx, now, rng);
         }
@@ -774,6 +778,7 @@ fn send_mid_sync<R: CryptoRng + ?Sized>(
                 "sending IKEV2_MESSAGE_ID_SYNC");
             let to = cx.cfg.remote_addr;
             cx.send_to(to, bytes.clone());
+            cx.mid_sync.used = true;
             let policy = cx.cfg.retransmit;
             let (x, p) = (ExchangeType::Informational, Purpose::MidSync { nonce });
             cx.requests.sent_out_of_sequence(now, policy, 0, x, vec![bytes], p);
@@ -869,7 +874,10 @@ impl Established {
         match protect::seal(&self.keys.outbound, header, &payloads, rng) {
             // Not cached: a retransmitted synchronisation is processed again, to the same
             // result unless we sent something since.
-            Ok(bytes) => cx.send_to(msg.from, bytes),
+            Ok(bytes) => {
+                cx.send_to(msg.from, bytes);
+                cx.mid_sync.used = true;
+            }
             Err(e) => {
                 cx.stats.internal_errors += 1;
                 tracing::warn!(target: IKEV2_PROTOCOL, "cannot answer IKEV2_MESSAGE_ID_SYNC: {e}");

@@ -23,7 +23,7 @@ use crate::time::Time;
 
 use super::child::offer_proposals;
 use super::config::{ConfigError, RemoteAuth};
-use super::context::{Context, Inbound, State, error_notify, init_error_answer};
+use super::context::{Context, Inbound, NATT_PORT, State, error_notify, init_error_answer};
 use super::events::{FailureCause, ProtocolError};
 use super::exchange::Purpose;
 use super::keys::{IkeAlgs, IkeKeys, crypto_group};
@@ -285,9 +285,6 @@ impl ExpectSaInitResponse {
         Ok(ike_auth::start(cx, now, setup, rng))
     }
 }
-
-/// The IKE port after NAT detection (RFC 3948, RFC 7296 section 2.23).
-const NATT_PORT: u16 = 4500;
 
 fn init_payloads(m: &Message) -> Result<(&SaRepr, &KeRepr, &NonceRepr), ProtocolError> {
     let missing =

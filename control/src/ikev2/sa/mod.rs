@@ -94,7 +94,7 @@ pub use self::events::{
 };
 pub use self::ha_export::ImportError;
 
-use self::context::{Context, Dead, Inbound, State};
+use self::context::{Context, Dead, IKE_PORT, Inbound, NATT_PORT, State};
 use self::exchange::{RequestCheck, RequestTimeout};
 
 /// Counters of what an IKE SA dropped or repeated, for `show crypto ikev2 sa detail`-style
@@ -317,12 +317,18 @@ impl IkeSa {
         let msg = Inbound { header, bytes, from, reassembled };
         tracing::trace!(target: IKEV2_PROTOCOL, "received {header} in {}", self.state.name());
         let state = core::mem::replace(&mut self.state, State::Dead(Dead::GONE));
+        let expected = cx.responses.expected();
+        let mut accepted = false;
         self.state = if header.response {
             if !cx.requests.matches(header.message_id, header.exchange_type) {
                 cx.stats.unexpected += 1;
                 state
             } else {
-                Self::dispatch_response(state, cx, now, &msg, rng)
+                let next = Self::dispatch_response(state, cx, now, &msg, rng);
+                // Answered: it passed the integrity check (a forged one leaves the request
+                // outstanding).
+                accepted = !cx.requests.matches(header.message_id, header.exchange_type);
+                next
             }
         } else {
             match cx.responses.check(header.message_id, msg.bytes) {
@@ -335,9 +341,42 @@ impl IkeSa {
                     cx.stats.unexpected += 1;
                     state
                 }
-                RequestCheck::New => Self::dispatch_request(state, cx, now, &msg, rng),
+                RequestCheck::New => {
+                    let next = Self::dispatch_request(state, cx, now, &msg, rng);
+                    accepted = cx.responses.expected() != expected;
+                    next
+                }
             }
         };
+        if accepted {
+            self.follow_peer(from);
+        }
+    }
+
+    /// RFC 7296 section 2.23: after an authenticated message from another port (a peer
+    /// that moved to 4500 in IKE_AUTH, as strongSwan does when it forces UDP
+    /// encapsulation, or whose NAT mapping changed), our answers and our own requests
+    /// (liveness, rekeys, DELETEs) go where it came from, from our port 4500. Another
+    /// address is followed only behind a NAT. Without this, a responder kept sending its
+    /// requests to the peer's port 500 with the non-ESP marker, and a unit that took the
+    /// SA over (HA) sent ESP there too.
+    fn follow_peer(&mut self, from: SocketAddr) {
+        let State::Established(est) = &self.state else { return };
+        let cx = &mut self.cx;
+        let current = cx.cfg.remote_addr;
+        if from == current || from.port() == IKE_PORT {
+            return;
+        }
+        if from.ip() != current.ip() && !est.info.nat_detected {
+            return;
+        }
+        tracing::debug!(target: IKEV2_PROTOCOL, "peer {current} now at {from}");
+        cx.cfg.remote_addr = from;
+        cx.cfg.local_addr.set_port(NATT_PORT);
+        // The answer to this very message is queued already, from the old port.
+        for t in cx.transmits.iter_mut().filter(|t| t.to == from) {
+            t.from.set_port(NATT_PORT);
+        }
     }
 
     /// Takes one SKF fragment (RFC 7383 section 2.6) of the current IKE SA: authenticates
